@@ -1,0 +1,200 @@
+// The shape of config.toml (infrastructure). Who may do what lives in
+// policies/, not here. Every key is documented in config.example.toml.
+import { z } from 'zod';
+import ipaddr from 'ipaddr.js';
+import { parseDuration, parseSize } from './units.ts';
+
+const duration = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === null) {
+    ctx.addIssue({ code: 'custom', message: `invalid duration "${text}" (write e.g. 30s, 5m, 4h, 5d)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const size = z.union([z.number().int().nonnegative(), z.string()]).transform((value, ctx) => {
+  const bytes = typeof value === 'number' ? value : parseSize(value);
+  if (bytes === null) {
+    ctx.addIssue({ code: 'custom', message: `invalid size "${value}" (write e.g. 512KB, 25MB)` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+/** "host:port", "[v6]:port"; the host is kept as written. */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export function parseHostPort(text: string, defaultPort?: number): HostPort | null {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  let host: string;
+  let portText: string | undefined;
+  if (bracketed) {
+    host = bracketed[1] as string;
+    portText = bracketed[2];
+  } else {
+    const colon = text.lastIndexOf(':');
+    if (colon > 0 && text.indexOf(':') === colon) {
+      host = text.slice(0, colon);
+      portText = text.slice(colon + 1);
+    } else {
+      host = text;
+    }
+  }
+  const port = portText === undefined ? defaultPort : Number(portText);
+  if (!host || port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) return null;
+  return { host, port };
+}
+
+const hostPort = (defaultPort?: number) =>
+  z.string().transform((text, ctx) => {
+    const parsed = parseHostPort(text, defaultPort);
+    if (!parsed) {
+      ctx.addIssue({ code: 'custom', message: `invalid address "${text}" (write host:port)` });
+      return z.NEVER;
+    }
+    return parsed;
+  });
+
+const cidr = z.string().refine((text) => {
+  try {
+    if (text.includes('/')) ipaddr.parseCIDR(text);
+    else ipaddr.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'invalid IP address or CIDR');
+
+const hostname = z
+  .string()
+  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, 'invalid host name');
+
+const listener = z
+  .object({
+    name: z.string().min(1).optional(),
+    address: hostPort(),
+    role: z.enum(['mx', 'submission']),
+    tls: z.enum(['none', 'starttls', 'implicit']).default('starttls'),
+    auth: z.boolean().optional(),
+    proxy_protocol_from: z.array(cidr).default([]),
+  })
+  .strict();
+
+const tlsPolicy = z.enum(['none', 'opportunistic', 'required']);
+
+const upstream = z
+  .object({
+    hosts: z.array(hostPort(25)).min(1),
+    tls: tlsPolicy.default('opportunistic'),
+    auth_user: z.string().optional(),
+    auth_password: z.string().optional(),
+  })
+  .strict();
+
+const route = upstream.extend({ domains: z.array(z.string().min(1)).min(1) }).strict();
+
+export const configSchema = z
+  .object({
+    hostname,
+    data_dir: z.string().default('./data'),
+    policies_dir: z.string().default('./policies'),
+    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    listeners: z.array(listener).min(1, 'at least one [[listeners]] is needed'),
+    tls: z
+      .object({ cert: z.string().optional(), key: z.string().optional() })
+      .strict()
+      .refine((t) => !t.cert === !t.key, 'tls.cert and tls.key go together')
+      .default({}),
+    smtp: z
+      .object({
+        max_message_size: size.default(25 * 1024 * 1024),
+        max_recipients: z.number().int().positive().default(100),
+        max_command_length: z.number().int().min(512).default(512),
+        max_line_length: z.number().int().min(1000).default(1000),
+        max_connections: z.number().int().positive().default(1000),
+        idle_timeout: duration.default(300_000),
+        transaction_timeout: duration.default(600_000),
+        greet_delay: duration.default(0),
+        max_errors: z.number().int().positive().default(10),
+        tarpit_after_errors: z.number().int().positive().default(3),
+        tarpit_delay: duration.default(1000),
+        bare_line_endings: z.enum(['reject', 'normalize']).default('reject'),
+        shutdown_grace: duration.default(30_000),
+      })
+      .strict()
+      .default({} as never),
+    auth: z
+      .object({
+        failures_before_delay: z.number().int().nonnegative().default(3),
+        failure_delay: duration.default(2000),
+        failures_before_lockout: z.number().int().positive().default(10),
+        failure_window: duration.default(900_000),
+        lockout: duration.default(900_000),
+      })
+      .strict()
+      .default({} as never),
+    dns: z
+      .object({
+        servers: z.array(hostPort(53)).default([]),
+        timeout: duration.default(2000),
+        tries: z.number().int().min(1).max(5).default(2),
+      })
+      .strict()
+      .default({} as never),
+    delivery: z
+      .object({
+        mode: z.enum(['smarthost', 'mx']).default('mx'),
+        smarthost: upstream.optional(),
+        routes: z.array(route).default([]),
+        mx_port: z.number().int().min(1).max(65535).default(25),
+        retry_schedule: z.array(duration).min(1).default([60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000]),
+        queue_lifetime: duration.default(5 * 86_400_000),
+        delay_warning: duration.default(0),
+        concurrency: z.number().int().positive().default(20),
+        per_destination_concurrency: z.number().int().positive().default(5),
+        per_destination_rate: z.number().int().nonnegative().default(0),
+        connect_timeout: duration.default(30_000),
+        command_timeout: duration.default(300_000),
+        tls_failure_memory: duration.default(3_600_000),
+      })
+      .strict()
+      .refine((d) => d.mode !== 'smarthost' || d.smarthost !== undefined, {
+        message: 'mode "smarthost" needs a [delivery.smarthost] table',
+        path: ['mode'],
+      })
+      .default({} as never),
+    http: z
+      .object({
+        address: hostPort().default({ host: '127.0.0.1', port: 8025 }),
+        token: z.string().optional(),
+        enabled: z.boolean().default(true),
+      })
+      .strict()
+      .default({} as never),
+    cluster: z
+      .object({
+        redis: z.string().optional(),
+        instance: z.string().regex(/^[A-Za-z0-9-]+$/, 'instance: letters, digits and dashes').optional(),
+        fail_open: z.boolean().default(true),
+        command_timeout: duration.default(200),
+      })
+      .strict()
+      .default({} as never),
+  })
+  .strict();
+
+export type RawConfig = z.infer<typeof configSchema>;
+export type ListenerConfig = RawConfig['listeners'][number];
+export type UpstreamConfig = z.infer<typeof upstream>;
+export type RouteConfig = z.infer<typeof route>;
+
+/** The validated config with paths made absolute (relative to the config file). */
+export interface Config extends RawConfig {
+  readonly configFile: string;
+  readonly dataDir: string;
+  readonly policiesDir: string;
+}

@@ -1,0 +1,129 @@
+// PURE. The value every policy rule returns. A Decision says what to do
+// (verdict), why (rule + reason), what the client is told (reply) and what only
+// the log sees (detail). Logging, metrics and the dashboard all read Decisions.
+
+export type Verdict = 'permit' | 'reject' | 'defer' | 'dunno';
+export type Stage = 'connect' | 'helo' | 'auth' | 'mail' | 'rcpt' | 'data';
+
+/** Closed set of reason codes shared by logs, metrics labels and the dashboard. */
+export const REASONS = [
+  'ok',
+  'internal.error',
+  // connect
+  'denylist.listed',
+  'allowlist.listed',
+  'conn.limit',
+  'conn.rate',
+  'conn.global_limit',
+  'conn.early_talker',
+  'proxy.untrusted',
+  // helo
+  'helo.missing',
+  'helo.invalid',
+  'helo.not_fqdn',
+  'helo.impersonation',
+  // auth
+  'auth.ok',
+  'auth.failed',
+  'auth.tls_required',
+  'auth.locked',
+  'auth.delayed',
+  'auth.not_offered',
+  // mail
+  'mail.auth_required',
+  'mail.sender_not_owned',
+  'mail.size_exceeded',
+  'mail.bad_address',
+  'mail.unknown_domain',
+  'mail.null_mx',
+  'mail.rate',
+  // rcpt
+  'rcpt.bad_address',
+  'rcpt.source_route',
+  'rcpt.percent_hack',
+  'rcpt.bang_path',
+  'rcpt.address_literal',
+  'rcpt.local_domain',
+  'relay.trusted_network',
+  'relay.authenticated',
+  'relay.denied',
+  'rcpt.too_many',
+  'rcpt.rate',
+  'dnsbl.listed',
+  'dnsbl.zone_error',
+  'dnsbl.temp_fail',
+  'rhsbl.listed',
+  'quota.exceeded',
+  // data
+  'data.size_exceeded',
+  'data.bare_line_ending',
+  'data.queued',
+  'data.spool_error',
+  // protocol
+  'proto.too_many_errors',
+  'proto.line_too_long',
+  'proto.timeout',
+] as const;
+
+export type ReasonCode = (typeof REASONS)[number];
+
+export interface Reply {
+  readonly code: number;
+  readonly enhanced: string;
+  readonly text: string;
+}
+
+export type DetailValue = string | number | boolean;
+
+export interface Decision {
+  readonly verdict: Verdict;
+  readonly stage: Stage;
+  /** Which rule decided, as named in the policy (e.g. "denylist", "relay-networks"). */
+  readonly rule: string;
+  readonly reason: ReasonCode;
+  /** Safe to show the client. Absent for permit/dunno. */
+  readonly reply?: Reply;
+  /** For logs only; never sent to the client. Never holds secrets. */
+  readonly detail?: Readonly<Record<string, DetailValue>>;
+}
+
+export function dunno(stage: Stage, rule: string): Decision {
+  return { verdict: 'dunno', stage, rule, reason: 'ok' };
+}
+
+export function permit(stage: Stage, rule: string, reason: ReasonCode, detail?: Record<string, DetailValue>): Decision {
+  return detail ? { verdict: 'permit', stage, rule, reason, detail } : { verdict: 'permit', stage, rule, reason };
+}
+
+export function reject(
+  stage: Stage,
+  rule: string,
+  reason: ReasonCode,
+  reply: Reply,
+  detail?: Record<string, DetailValue>,
+): Decision {
+  if (reply.code < 500 || reply.code > 599) throw new RangeError(`reject needs a 5xx reply, got ${reply.code}`);
+  return detail ? { verdict: 'reject', stage, rule, reason, reply, detail } : { verdict: 'reject', stage, rule, reason, reply };
+}
+
+export function defer(
+  stage: Stage,
+  rule: string,
+  reason: ReasonCode,
+  reply: Reply,
+  detail?: Record<string, DetailValue>,
+): Decision {
+  if (reply.code < 400 || reply.code > 499) throw new RangeError(`defer needs a 4xx reply, got ${reply.code}`);
+  return detail ? { verdict: 'defer', stage, rule, reason, reply, detail } : { verdict: 'defer', stage, rule, reason, reply };
+}
+
+/** First decisive (non-dunno) decision wins, as in Postfix restriction lists. */
+export function firstDecisive(decisions: Iterable<Decision>): Decision | undefined {
+  for (const decision of decisions) if (decision.verdict !== 'dunno') return decision;
+  return undefined;
+}
+
+/** Formats a reply the way it goes on the wire: "554 5.7.1 text". */
+export function formatReply(reply: Reply): string {
+  return `${reply.code} ${reply.enhanced} ${reply.text}`;
+}

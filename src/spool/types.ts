@@ -1,0 +1,27 @@
+// The contract between the front door and the spool. The front door never
+// delivers; the spool on disk is the only link to delivery.
+import type { Readable } from 'node:stream';
+
+export interface Envelope {
+  /** "" for the null sender <>. */
+  readonly sender: string;
+  readonly recipients: readonly string[];
+  readonly clientIp: string;
+  readonly clientHostname?: string;
+  readonly helo: string;
+  readonly authUser?: string;
+  readonly listener: string;
+  /** Epoch milliseconds when the message was accepted. */
+  readonly receivedAt: number;
+  /** The SMTP session id, to tie spool entries to connection logs. */
+  readonly sessionId?: string;
+}
+
+export interface SpoolIntake {
+  /**
+   * Stores the message bytes and envelope durably. Resolves with the queue id
+   * only after the data and the directory entry are fsynced; rejects (and
+   * leaves nothing behind) if `message` errors or the disk write fails.
+   */
+  accept(envelope: Envelope, message: Readable): Promise<string>;
+}
