@@ -1,0 +1,386 @@
+// The front door: one smtp-server per configured listener. Turns smtp-server
+// callbacks into StagePolicy calls and Decisions into replies, streams DATA
+// through the DataGuard into the spool, and answers 250 only once the spool
+// has the message on disk. It never decides and never delivers.
+import type { Readable } from 'node:stream';
+import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { ListenerConfig, Config } from '../config/schema.ts';
+import type { PolicySnapshot } from '../config/snapshot.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { DecisionLog } from '../observability/decision-log.ts';
+import type { Decision, Reply } from '../policy/decision.ts';
+import type { SpoolIntake } from '../spool/types.ts';
+import { RelaySmtpServer } from './relay-smtp-server.ts';
+import { DataGuard, DataRefusedError } from './data-guard.ts';
+import { formatReceivedHeader } from './received-header.ts';
+import type { SessionState, StagePolicy } from './stage-policy.ts';
+import type { TlsMaterial } from './tls-material.ts';
+import { buildProxyTrust } from './proxy-trust.ts';
+import { Listener } from './listener.ts';
+
+export interface FrontDoorDeps {
+  readonly config: Config;
+  /** The snapshot a new connection starts with. */
+  readonly currentSnapshot: () => PolicySnapshot;
+  readonly policy: StagePolicy;
+  readonly spool: SpoolIntake;
+  readonly tls: TlsMaterial;
+  readonly logger: Logger;
+  readonly decisions: DecisionLog;
+  readonly now?: () => number;
+}
+
+type SmtpCallbackError = Error & { responseCode?: number };
+
+const INTERNAL_ERROR: Reply = { code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later' };
+
+export function replyError(reply: Reply): SmtpCallbackError {
+  const error: SmtpCallbackError = new Error(`${reply.enhanced} ${reply.text}`);
+  error.responseCode = reply.code;
+  return error;
+}
+
+export class FrontDoor {
+  readonly #deps: FrontDoorDeps;
+  readonly #sessions = new Map<string, SessionState>();
+  readonly #listeners: Listener[] = [];
+  readonly #inData = new Set<string>();
+  #draining = false;
+
+  constructor(deps: FrontDoorDeps) {
+    this.#deps = deps;
+    for (const listener of deps.config.listeners) this.#listeners.push(this.#createListener(listener));
+  }
+
+  /** Binds every listener; resolves with their actual addresses (port 0 → real port). */
+  async listen(): Promise<Array<{ name: string; host: string; port: number }>> {
+    return Promise.all(this.#listeners.map((listener) => listener.listen()));
+  }
+
+  get listening(): boolean {
+    return this.#listeners.length > 0 && this.#listeners.every((listener) => listener.listening);
+  }
+
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  addresses(): Array<{ name: string; host: string; port: number }> {
+    return this.#listeners.map((listener) => listener.address());
+  }
+
+  /**
+   * SIGTERM: stop accepting, let transactions in flight finish within the
+   * grace period, tell idle clients 421, then close what is left.
+   */
+  async close(graceMs = this.#deps.config.smtp.shutdown_grace): Promise<void> {
+    this.#draining = true;
+    await Promise.all(this.#listeners.map((listener) => listener.stopAccepting()));
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline) {
+      let busy = 0;
+      for (const listener of this.#listeners) busy += listener.closeIdle((id) => this.#inTransaction(id));
+      if (busy === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await Promise.all(this.#listeners.map((listener) => listener.closeAll()));
+  }
+
+  #inTransaction(sessionId: string): boolean {
+    const state = this.#sessions.get(sessionId);
+    return this.#inData.has(sessionId) || (state !== undefined && state.sender !== undefined);
+  }
+
+  #createListener(listener: ListenerConfig): Listener {
+    const { config } = this.#deps;
+    const name = listener.name ?? `${listener.role}:${listener.address.port}`;
+    const authOffered = listener.auth ?? listener.role === 'submission';
+    const listenerInfo = { ...listener, name, authOffered };
+    const proxyTrusted = buildProxyTrust(listener.proxy_protocol_from);
+    const server = new RelaySmtpServer({
+      name: config.hostname,
+      banner: 'relayguard',
+      secure: listener.tls === 'implicit',
+      key: this.#deps.tls.key,
+      cert: this.#deps.tls.cert,
+      size: config.smtp.max_message_size,
+      authMethods: ['PLAIN', 'LOGIN'],
+      authOptional: true,
+      disabledCommands: [
+        ...(authOffered ? [] : ['AUTH']),
+        ...(listener.tls === 'starttls' ? [] : ['STARTTLS']),
+      ],
+      hideSTARTTLS: listener.tls !== 'starttls',
+      hideENHANCEDSTATUSCODES: false,
+      hideSMTPUTF8: true,
+      hideDSN: true,
+      hideREQUIRETLS: true,
+      disableReverseLookup: true,
+      maxClients: config.smtp.max_connections,
+      socketTimeout: config.smtp.idle_timeout,
+      closeTimeout: Math.max(1000, config.smtp.shutdown_grace),
+      logger: false,
+      proxyTrusted,
+      onProxyRefused: (peer, problem) => this.#deps.logger.warn({ listener: name, peer, problem }, 'PROXY header refused'),
+      onConnect: (session, callback) => this.#onConnect(listenerInfo, session, server.takeProxiedPeer(session.id), callback),
+      onSecure: (_socket, session, callback) => {
+        const state = this.#sessions.get(session.id);
+        if (state) state.tls = true;
+        callback();
+      },
+      onAuth: (auth, session, callback) => this.#onAuth(auth, session, callback),
+      onMailFrom: (address, session, callback) => this.#onMailFrom(address, session, callback),
+      onRcptTo: (address, session, callback) => this.#onRcptTo(address, session, callback),
+      onData: (stream, session, callback) => this.#onData(stream, session, callback),
+      onClose: (session) => this.#onClose(session),
+    });
+    server.on('error', (error: Error) => this.#deps.logger.debug({ listener: name, err: error.message }, 'smtp connection error'));
+    return new Listener(name, listener, server);
+  }
+
+  #publish(state: SessionState, decision: Decision, extra: { sender?: string; recipient?: string; queueId?: string } = {}): void {
+    this.#deps.decisions.publish({
+      decision,
+      at: this.#now(),
+      sessionId: state.sessionId,
+      clientIp: state.clientIp,
+      listener: state.listener.name,
+      ...(state.helo ? { helo: state.helo } : {}),
+      ...(state.user ? { user: state.user } : {}),
+      ...extra,
+    });
+  }
+
+  #now(): number {
+    return (this.#deps.now ?? Date.now)();
+  }
+
+  /** Runs a stage; an unexpected error becomes 451 4.3.0, never a crash or an accept. */
+  async #guarded<T>(state: SessionState | undefined, stage: string, run: () => Promise<T>): Promise<T | SmtpCallbackError> {
+    try {
+      return await run();
+    } catch (error) {
+      this.#deps.logger.error({ session: state?.sessionId, stage, err: error }, 'internal error in SMTP stage');
+      return replyError(INTERNAL_ERROR);
+    }
+  }
+
+  /** A non-permit decision becomes the callback error; permit/dunno continue. */
+  #toCallbackError(state: SessionState, decision: Decision): SmtpCallbackError | undefined {
+    if (decision.verdict !== 'reject' && decision.verdict !== 'defer') return undefined;
+    state.errors++;
+    return replyError(decision.reply ?? INTERNAL_ERROR);
+  }
+
+  #onConnect(
+    listener: SessionState['listener'],
+    session: SMTPServerSession,
+    proxiedPeer: string | undefined,
+    callback: (err?: Error | null) => void,
+  ): void {
+    if (this.#draining) {
+      callback(replyError({ code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later' }));
+      return;
+    }
+    const state: SessionState = {
+      sessionId: session.id,
+      listener,
+      clientIp: normaliseIp(session.remoteAddress),
+      clientPort: session.remotePort,
+      peerIp: normaliseIp(proxiedPeer ?? session.remoteAddress),
+      localIp: normaliseIp(session.localAddress),
+      localPort: session.localPort,
+      connectedAt: this.#now(),
+      snapshot: this.#deps.currentSnapshot(),
+      tls: Boolean(session.secure),
+      esmtp: false,
+      recipients: [],
+      rejectedRecipients: 0,
+      errors: 0,
+      messages: 0,
+      facts: new Map(),
+    };
+    this.#sessions.set(session.id, state);
+    void this.#guarded(state, 'connect', () => this.#deps.policy.connect(state)).then((result) => {
+      if (result instanceof Error) return callback(result);
+      this.#publish(state, result);
+      callback(this.#toCallbackError(state, result) ?? null);
+    });
+  }
+
+  #onAuth(
+    auth: SMTPServerAuthentication,
+    session: SMTPServerSession,
+    callback: (err: Error | null | undefined, response?: { user?: unknown }) => void,
+  ): void {
+    const state = this.#sessions.get(session.id);
+    if (!state) return callback(replyError(INTERNAL_ERROR));
+    state.tls = Boolean(session.secure);
+    const attempt = { method: auth.method, username: auth.username ?? '', password: auth.password ?? '' };
+    void this.#guarded(state, 'auth', () => this.#deps.policy.auth(state, attempt)).then((result) => {
+      if (result instanceof Error) return callback(result);
+      this.#publish(state, result.decision);
+      if (result.decision.verdict === 'permit' && result.user) {
+        state.user = result.user;
+        return callback(null, { user: result.user });
+      }
+      callback(this.#toCallbackError(state, result.decision) ?? replyError(INTERNAL_ERROR));
+    });
+  }
+
+  #onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
+    const state = this.#sessions.get(session.id);
+    if (!state) return callback(replyError(INTERNAL_ERROR));
+    state.helo = session.hostNameAppearsAs || undefined;
+    state.esmtp = session.openingCommand === 'EHLO';
+    state.tls = Boolean(session.secure);
+    state.recipients = [];
+    state.sender = undefined;
+    const params: Record<string, string | true> = {};
+    for (const [key, value] of Object.entries(address.args || {})) params[key.toUpperCase()] = value as string | true;
+    const size = typeof params.SIZE === 'string' ? Number(params.SIZE) : undefined;
+    state.declaredSize = size !== undefined && Number.isFinite(size) ? size : undefined;
+    void this.#guarded(state, 'mail', () => this.#deps.policy.mail(state, address.address, params)).then((result) => {
+      if (result instanceof Error) return callback(result);
+      this.#publish(state, result.decision, { sender: address.address });
+      const error = this.#toCallbackError(state, result.decision);
+      if (!error) state.sender = result.sender ?? address.address;
+      callback(error ?? null);
+    });
+  }
+
+  #onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
+    const state = this.#sessions.get(session.id);
+    if (!state) return callback(replyError(INTERNAL_ERROR));
+    void this.#guarded(state, 'rcpt', () => this.#deps.policy.rcpt(state, address.address)).then((result) => {
+      if (result instanceof Error) return callback(result);
+      this.#publish(state, result.decision, { sender: state.sender ?? '', recipient: address.address });
+      const error = this.#toCallbackError(state, result.decision);
+      if (error) {
+        state.rejectedRecipients++;
+        return callback(error);
+      }
+      const recipient = result.recipient ?? address.address;
+      if (!state.recipients.includes(recipient)) state.recipients.push(recipient);
+      callback(null);
+    });
+  }
+
+  #onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void {
+    const state = this.#sessions.get(session.id);
+    if (!state) return callback(replyError(INTERNAL_ERROR));
+    this.#inData.add(state.sessionId);
+    const finish = (err: Error | null, message?: string): void => {
+      this.#inData.delete(state.sessionId);
+      state.sender = undefined;
+      state.recipients = [];
+      callback(err, message);
+    };
+    void this.#guarded(state, 'data', async () => {
+      const gate = await this.#deps.policy.data(state);
+      if (gate.verdict === 'reject' || gate.verdict === 'defer') {
+        this.#publish(state, gate, { sender: state.sender ?? '' });
+        return this.#toCallbackError(state, gate) as SmtpCallbackError;
+      }
+      return this.#receive(state, stream);
+    }).then((result) => {
+      if (result instanceof Error) return finish(result);
+      finish(null, `2.0.0 Ok: queued as ${result}`);
+    });
+  }
+
+  /** Streams the message through the guard into the spool; resolves with the queue id. */
+  async #receive(state: SessionState, stream: SMTPServerDataStream): Promise<string | SmtpCallbackError> {
+    const { config } = this.#deps;
+    const receivedAt = this.#now();
+    const header = formatReceivedHeader({
+      helo: state.helo ?? '',
+      clientIp: state.clientIp,
+      ourHostname: config.hostname,
+      esmtp: state.esmtp,
+      tls: state.tls,
+      authenticated: state.user !== undefined,
+      sessionId: state.sessionId,
+      recipients: state.recipients,
+      date: new Date(receivedAt),
+    });
+    const guard = new DataGuard({ header, maxBytes: config.smtp.max_message_size, bareLineEndings: config.smtp.bare_line_endings });
+    // Keep draining what the client sends even after a refusal, so the reply
+    // comes after its final dot and the session stays in step.
+    stream.on('error', (error) => guard.destroy(error));
+    stream.pipe(guard);
+    const sender = state.sender ?? '';
+    const envelope = {
+      sender,
+      recipients: [...state.recipients],
+      clientIp: state.clientIp,
+      helo: state.helo ?? '',
+      listener: state.listener.name,
+      receivedAt,
+      sessionId: state.sessionId,
+      ...(state.user ? { authUser: state.user } : {}),
+    };
+    try {
+      const queueId = await this.#deps.spool.accept(envelope, guard as Readable);
+      state.messages++;
+      this.#publish(state, { verdict: 'permit', stage: 'data', rule: 'spool', reason: 'data.queued', detail: { queueId, recipients: envelope.recipients.length } }, { sender, queueId });
+      this.#deps.logger.info(
+        { session: state.sessionId, queueId, from: sender, to: envelope.recipients, client: state.clientIp, user: state.user, tls: state.tls },
+        'message queued',
+      );
+      return queueId;
+    } catch (error) {
+      stream.unpipe(guard);
+      stream.resume();
+      const refused = guard.refused ?? (error instanceof DataRefusedError ? error : null);
+      if (stream.sizeExceeded || refused?.code === 'DATA_TOO_LARGE') {
+        const decision: Decision = { verdict: 'reject', stage: 'data', rule: 'max_message_size', reason: 'data.size_exceeded', reply: { code: 552, enhanced: '5.3.4', text: 'Message size exceeds fixed maximum message size' } };
+        this.#publish(state, decision, { sender });
+        return this.#toCallbackError(state, decision) as SmtpCallbackError;
+      }
+      if (refused?.code === 'DATA_BARE_LINE_ENDING') {
+        const decision: Decision = { verdict: 'reject', stage: 'data', rule: 'bare_line_endings', reason: 'data.bare_line_ending', reply: { code: 550, enhanced: '5.6.0', text: 'Message contains bare CR or LF line endings (see RFC 5321 2.3.8)' }, detail: { problem: refused.message } };
+        this.#publish(state, decision, { sender });
+        return this.#toCallbackError(state, decision) as SmtpCallbackError;
+      }
+      this.#deps.logger.error({ session: state.sessionId, err: error }, 'spool write failed; message refused with 451');
+      const decision: Decision = { verdict: 'defer', stage: 'data', rule: 'spool', reason: 'data.spool_error', reply: INTERNAL_ERROR };
+      this.#publish(state, decision, { sender });
+      return replyError(INTERNAL_ERROR);
+    }
+  }
+
+  #onClose(session: SMTPServerSession): void {
+    const state = this.#sessions.get(session.id);
+    if (!state) return;
+    this.#sessions.delete(session.id);
+    this.#inData.delete(session.id);
+    try {
+      this.#deps.policy.close(state);
+    } catch (error) {
+      this.#deps.logger.error({ session: state.sessionId, err: error }, 'policy close failed');
+    }
+    this.#deps.logger.info(
+      {
+        session: state.sessionId,
+        listener: state.listener.name,
+        client: state.clientIp,
+        peer: state.peerIp !== state.clientIp ? state.peerIp : undefined,
+        helo: state.helo,
+        user: state.user,
+        tls: state.tls,
+        messages: state.messages,
+        rejectedRecipients: state.rejectedRecipients,
+        errors: state.errors,
+        durationMs: this.#now() - state.connectedAt,
+      },
+      'connection closed',
+    );
+  }
+}
+
+export function normaliseIp(address: string | undefined): string {
+  if (!address) return '';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped ? (mapped[1] as string) : address.toLowerCase();
+}

@@ -1,0 +1,142 @@
+// The only place that bends smtp-server's internals, against a pinned version:
+// - PROXY protocol v1 AND v2 from trusted load balancers only (smtp-server
+//   reads v1 alone), through its _handleProxy hook;
+// - replies whose text already carries our enhanced status code (from a
+//   Decision) are sent without smtp-server's generic one;
+// - AUTH is hidden from EHLO before TLS, and AUTH before TLS gets
+//   538 5.7.11 on every listener (smtp-server only checks when STARTTLS exists).
+import crypto from 'node:crypto';
+import type net from 'node:net';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { parseProxyHeader } from './proxy-protocol.ts';
+
+const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
+const PROXY_HEADER_TIMEOUT_MS = 5000;
+const PROXY_HEADER_MAX = 16 + 4096;
+
+export interface RelaySmtpServerOptions extends SMTPServerOptions {
+  /** Is this peer (the TCP source address) allowed to send a PROXY header? */
+  proxyTrusted?: (peerAddress: string) => boolean;
+  /** Called for every PROXY header refused (bad header, or timeout). */
+  onProxyRefused?: (peerAddress: string, problem: string) => void;
+}
+
+type SocketOptions = Parameters<Parameters<SMTPServer['_handleProxy']>[1]>[1];
+
+class RelayConnection extends SMTPConnection {
+  override send(code: number, data?: string | string[] | null, context?: string | false): void {
+    if (Array.isArray(data) && code === 250 && !this.secure) {
+      // The EHLO reply: never advertise AUTH over plaintext.
+      data = data.filter((line) => !/^AUTH\b/i.test(line));
+    }
+    if (typeof data === 'string' && ENHANCED_PREFIX.test(data)) context = false;
+    super.send(code, data, context);
+  }
+
+  /**
+   * smtp-server validates addresses itself (and silently drops source routes).
+   * Our policy must see exactly what the client sent, so the address is
+   * passed through raw and judged by src/policy; ESMTP parameters are still
+   * parsed (and refused when malformed) by smtp-server.
+   */
+  override _parseAddressCommand(rawName: string, rawCommand: Buffer | string): ReturnType<SMTPConnection['_parseAddressCommand']> {
+    const command = rawCommand.toString();
+    const match = /^[^:]*:\s*<([^<>]*)>/.exec(command);
+    if (!match) return super._parseAddressCommand(rawName, rawCommand);
+    const withPlaceholder = command.replace(/<[^<>]*>/, '<placeholder@example.invalid>');
+    const parsed = super._parseAddressCommand(rawName, withPlaceholder);
+    if (!parsed) return false;
+    return { ...parsed, address: match[1] as string };
+  }
+
+  override handler_AUTH(command: Buffer, callback: () => void): void {
+    if (!this.secure) {
+      this.send(538, '5.7.11 Encryption required for requested authentication mechanism');
+      callback();
+      return;
+    }
+    super.handler_AUTH(command, callback);
+  }
+}
+
+export class RelaySmtpServer extends SMTPServer {
+  readonly #proxyTrusted: (peer: string) => boolean;
+  readonly #onProxyRefused: (peer: string, problem: string) => void;
+  /** Session id → the load balancer's address, for connections that came through PROXY. */
+  readonly #proxiedPeers = new Map<string, string>();
+
+  constructor(options: RelaySmtpServerOptions) {
+    const { proxyTrusted, onProxyRefused, ...rest } = options;
+    super({ ...rest, useProxy: false });
+    this.#proxyTrusted = proxyTrusted ?? (() => false);
+    this.#onProxyRefused = onProxyRefused ?? (() => undefined);
+  }
+
+  /** The TCP peer behind a PROXY header for this session (read once). */
+  takeProxiedPeer(sessionId: string): string | undefined {
+    const peer = this.#proxiedPeers.get(sessionId);
+    this.#proxiedPeers.delete(sessionId);
+    return peer;
+  }
+
+  override connect(socket: net.Socket, socketOptions?: SocketOptions | null): void {
+    const connection = new RelayConnection(this, socket, socketOptions ?? undefined);
+    this.connections.add(connection);
+    connection.on('error', (err: Error) => this._onError(err));
+    connection.on('connect', (data: Parameters<SMTPServer['_onClientConnect']>[0]) => this._onClientConnect(data));
+    connection.init();
+  }
+
+  override _handleProxy(socket: net.Socket, callback: (err: Error | null, socketOptions?: SocketOptions) => void): void {
+    const socketOptions: SocketOptions = { id: crypto.randomBytes(10).toString('base64url').slice(0, 12) };
+    const peer = socket.remoteAddress ?? '';
+    if (!this.#proxyTrusted(peer)) {
+      setImmediate(() => callback(null, socketOptions));
+      return;
+    }
+    let buffered = Buffer.alloc(0);
+    let finished = false;
+    const finish = (problem: string | null, remainder?: Buffer): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('error', onEnd);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('close', onEnd);
+      if (problem) {
+        socket.on('error', () => undefined);
+        this.#onProxyRefused(peer, problem);
+        socket.destroy();
+        callback(new Error(`PROXY header refused: ${problem}`));
+        return;
+      }
+      socket.pause();
+      if (remainder && remainder.length > 0) socket.unshift(remainder);
+      callback(null, socketOptions);
+    };
+    const onData = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const parsed = parseProxyHeader(buffered);
+      if (parsed.kind === 'incomplete') {
+        if (buffered.length > PROXY_HEADER_MAX) finish('header too long');
+        return;
+      }
+      if (parsed.kind === 'invalid') return finish(parsed.problem);
+      if (parsed.source) {
+        socketOptions.remoteAddress = parsed.source.address;
+        socketOptions.remotePort = parsed.source.port;
+        this.#proxiedPeers.set(socketOptions.id as string, peer);
+      }
+      finish(null, buffered.subarray(parsed.headerLength));
+    };
+    const onEnd = (): void => finish('connection closed before the header');
+    const timer = setTimeout(() => finish('no header in time'), PROXY_HEADER_TIMEOUT_MS);
+    timer.unref();
+    socket.on('data', onData);
+    socket.once('error', onEnd);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+  }
+}

@@ -1,0 +1,190 @@
+// The front door over real sockets, with a scripted policy and an in-memory
+// intake: what it advertises, how Decisions become replies, the DATA path,
+// PROXY protocol and TLS. Policy and spool have their own tests.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Readable } from 'node:stream';
+import { FrontDoor } from '../../src/smtp/front-door.ts';
+import type { SessionState, StagePolicy } from '../../src/smtp/stage-policy.ts';
+import type { Envelope, SpoolIntake } from '../../src/spool/types.ts';
+import type { PolicySnapshot } from '../../src/config/snapshot.ts';
+import { DecisionLog, type DecisionEvent } from '../../src/observability/decision-log.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { loadTlsMaterial } from '../../src/smtp/tls-material.ts';
+import { permit, reject, dunno } from '../../src/policy/decision.ts';
+import { SmtpTalk } from '../helpers/smtp-talk.ts';
+import { makeTestConfig, DEFAULT_LISTENERS } from '../helpers/test-config.ts';
+
+class MemoryIntake implements SpoolIntake {
+  readonly messages: Array<{ id: string; envelope: Envelope; body: Buffer }> = [];
+  async accept(envelope: Envelope, message: Readable): Promise<string> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of message) chunks.push(chunk as Buffer);
+    const id = `Q${this.messages.length + 1}`;
+    this.messages.push({ id, envelope, body: Buffer.concat(chunks) });
+    return id;
+  }
+}
+
+/** Permits everything except recipients at refused.test, and records the session states it saw. */
+function scriptedPolicy(seen: SessionState[]): StagePolicy {
+  return {
+    connect: async (s) => {
+      seen.push(s);
+      return dunno('connect', 'none');
+    },
+    auth: async () => ({ decision: reject('auth', 'test', 'auth.failed', { code: 535, enhanced: '5.7.8', text: 'Authentication credentials invalid' }) }),
+    mail: async (_s, raw) => ({ decision: permit('mail', 'test', 'ok'), sender: raw.toLowerCase() }),
+    rcpt: async (_s, raw) =>
+      raw.endsWith('@refused.test')
+        ? { decision: reject('rcpt', 'test', 'relay.denied', { code: 554, enhanced: '5.7.1', text: `<${raw}>: Relay access denied` }) }
+        : { decision: permit('rcpt', 'test', 'rcpt.local_domain'), recipient: raw.toLowerCase() },
+    data: async () => dunno('data', 'none'),
+    close: () => undefined,
+  };
+}
+
+async function startDoor(extraConfig = '') {
+  const dir = await makeTestConfig(`${DEFAULT_LISTENERS}\n[[listeners]]\nname = "behind-lb"\naddress = "127.0.0.1:0"\nrole = "mx"\ntls = "none"\nproxy_protocol_from = ["127.0.0.9/32"]\n${extraConfig}`);
+  const intake = new MemoryIntake();
+  const events: DecisionEvent[] = [];
+  const decisions = new DecisionLog();
+  decisions.subscribe((e) => events.push(e));
+  const seen: SessionState[] = [];
+  const logger = silentLogger();
+  const door = new FrontDoor({
+    config: dir.config,
+    currentSnapshot: () => ({ generation: 1 }) as unknown as PolicySnapshot,
+    policy: scriptedPolicy(seen),
+    spool: intake,
+    tls: await loadTlsMaterial(dir.config, logger),
+    logger,
+    decisions,
+  });
+  const bound = await door.listen();
+  const port = (name: string) => (bound.find((b) => b.name === name) as { port: number }).port;
+  return {
+    door, intake, events, seen, port,
+    async stop() {
+      await door.close(200);
+      await dir.cleanup();
+    },
+  };
+}
+
+test('greeting and EHLO: hostname, the advertised extensions, no AUTH before TLS', async (t) => {
+  const relay = await startDoor();
+  t.after(() => relay.stop());
+  const client = await SmtpTalk.connect({ port: relay.port('submission') });
+  const greeting = await client.read();
+  assert.equal(greeting?.code, 220);
+  assert.match(greeting?.text ?? '', /^relay\.test ESMTP/);
+  const ehlo = await client.command('EHLO client.test');
+  assert.equal(ehlo.code, 250);
+  for (const ext of ['SIZE 26214400', 'PIPELINING', '8BITMIME', 'ENHANCEDSTATUSCODES', 'STARTTLS']) {
+    assert.ok(ehlo.lines.some((l) => l.slice(4) === ext), `advertises ${ext}: ${ehlo.lines.join(' | ')}`);
+  }
+  assert.ok(!ehlo.lines.some((l) => /AUTH/.test(l)), 'no AUTH over plaintext');
+  const auth = await client.command('AUTH PLAIN AHVzZXIAcGFzcw==');
+  assert.equal(auth.code, 538);
+  assert.match(auth.text, /^5\.7\.11 /);
+  await client.starttls();
+  const secureEhlo = await client.command('EHLO client.test');
+  assert.ok(secureEhlo.lines.some((l) => /^250[- ]AUTH PLAIN LOGIN/.test(l)), 'AUTH offered after STARTTLS');
+  assert.ok(!secureEhlo.lines.some((l) => /STARTTLS/.test(l)));
+  client.close();
+});
+
+test('a message passes byte for byte with a Received header; refusals carry one enhanced code', async (t) => {
+  const relay = await startDoor();
+  t.after(() => relay.stop());
+  const client = await SmtpTalk.connect({ port: relay.port('mx') });
+  await client.read();
+  await client.command('EHLO client.test');
+  assert.equal((await client.command('MAIL FROM:<Alice@Sender.test> SIZE=100')).code, 250);
+  assert.equal((await client.command('RCPT TO:<bob@example.test>')).code, 250);
+  assert.equal((await client.command('RCPT TO:<carol@example.test>')).code, 250);
+  const refused = await client.command('RCPT TO:<mallory@refused.test>');
+  assert.equal(refused.code, 554);
+  assert.equal(refused.lines[0], '554 5.7.1 <mallory@refused.test>: Relay access denied');
+  assert.equal((await client.command('DATA')).code, 354);
+  const body = 'Subject: hi\r\nFrom: alice@sender.test\r\n\r\n..leading dot\r\nline two\r\n\u00e9\r\n';
+  client.write(Buffer.from(body.replace(/\r\n\.\./, '\r\n...') , 'latin1'));
+  client.write('.\r\n');
+  const queued = await client.read();
+  assert.equal(queued?.code, 250);
+  assert.match(queued?.lines[0] ?? '', /^250 2\.0\.0 Ok: queued as Q1$/);
+  const stored = relay.intake.messages[0];
+  assert.ok(stored);
+  assert.deepEqual(stored.envelope.recipients, ['bob@example.test', 'carol@example.test']);
+  assert.equal(stored.envelope.sender, 'alice@sender.test');
+  assert.equal(stored.envelope.helo, 'client.test');
+  const text = stored.body.toString('latin1');
+  assert.match(text, /^Received: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby relay\.test \(relayguard\) with ESMTP id /);
+  assert.ok(text.endsWith(body.replace('..leading', '..leading')), 'body after the header is unchanged (dot-unstuffed once)');
+  assert.ok(relay.events.some((e) => e.decision.reason === 'relay.denied' && e.recipient === 'mallory@refused.test'));
+  assert.ok(relay.events.some((e) => e.decision.reason === 'data.queued' && e.queueId === 'Q1'));
+  await client.command('QUIT');
+  client.close();
+});
+
+test('bare LF in DATA is refused with 550 5.6.0 and nothing is queued', async (t) => {
+  const relay = await startDoor();
+  t.after(() => relay.stop());
+  const client = await SmtpTalk.connect({ port: relay.port('mx') });
+  await client.read();
+  await client.command('EHLO client.test');
+  await client.command('MAIL FROM:<a@sender.test>');
+  await client.command('RCPT TO:<b@example.test>');
+  await client.command('DATA');
+  client.write('Subject: smuggle\r\n\r\nfirst\n.\nMAIL FROM:<x@evil.test>\r\n.\r\n');
+  const reply = await client.read();
+  assert.equal(reply?.code, 550);
+  assert.match(reply?.lines[0] ?? '', /^550 5\.6\.0 /);
+  assert.equal(relay.intake.messages.length, 0);
+  assert.equal((await client.command('NOOP')).code, 250, 'the session is still in step');
+  client.close();
+});
+
+test('implicit TLS listener speaks TLS from the first byte', async (t) => {
+  const relay = await startDoor();
+  t.after(() => relay.stop());
+  const client = await SmtpTalk.connect({ port: relay.port('submissions'), tls: true });
+  assert.equal((await client.read())?.code, 220);
+  const ehlo = await client.command('EHLO client.test');
+  assert.ok(ehlo.lines.some((l) => /AUTH PLAIN LOGIN/.test(l)));
+  const auth = await client.command('AUTH PLAIN AHVzZXIAd3Jvbmc=');
+  assert.equal(auth.lines[0], '535 5.7.8 Authentication credentials invalid');
+  client.close();
+});
+
+test('PROXY v1 and v2 from a trusted load balancer set the client address', async (t) => {
+  const relay = await startDoor();
+  t.after(() => relay.stop());
+  const v1 = await SmtpTalk.connect({ port: relay.port('behind-lb'), localAddress: '127.0.0.9', preamble: Buffer.from('PROXY TCP4 203.0.113.7 127.0.0.1 40000 25\r\n') });
+  assert.equal((await v1.read())?.code, 220);
+  v1.close();
+  const v2header = Buffer.concat([
+    Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0x00, 0x0c]),
+    Buffer.from([198, 51, 100, 23, 127, 0, 0, 1, 0x9c, 0x41, 0x00, 0x19]),
+  ]);
+  const v2 = await SmtpTalk.connect({ port: relay.port('behind-lb'), localAddress: '127.0.0.9', preamble: v2header });
+  assert.equal((await v2.read())?.code, 220);
+  v2.close();
+  assert.deepEqual(relay.seen.map((s) => [s.clientIp, s.peerIp]), [['203.0.113.7', '127.0.0.9'], ['198.51.100.23', '127.0.0.9']]);
+});
+
+test('a PROXY header from an untrusted address is refused and changes nothing', async (t) => {
+  const relay = await startDoor();
+  t.after(() => relay.stop());
+  const client = await SmtpTalk.connect({ port: relay.port('behind-lb'), localAddress: '127.0.0.3' });
+  assert.equal((await client.read())?.code, 220);
+  const reply = await client.command('PROXY TCP4 203.0.113.7 127.0.0.1 40000 25');
+  assert.ok(reply.code >= 500, `refused with a permanent error, got ${reply.code}`);
+  assert.equal(relay.seen[0]?.clientIp, '127.0.0.3');
+  client.close();
+  // A trusted peer sending garbage instead of a header is dropped without a session.
+  const garbage = await SmtpTalk.connect({ port: relay.port('behind-lb'), localAddress: '127.0.0.9', preamble: Buffer.from('HELLO THERE\r\n') });
+  assert.equal(await garbage.read(), null);
+  assert.equal(relay.seen.length, 1);
+});
