@@ -57,6 +57,7 @@ export const REASONS = [
   // data
   'data.size_exceeded',
   'data.bare_line_ending',
+  'data.bad_content',
   'data.queued',
   'data.spool_error',
   // protocol

@@ -8,7 +8,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 export type BareLineEndingMode = 'reject' | 'normalize';
 
 export class DataRefusedError extends Error {
-  readonly code: 'DATA_BARE_LINE_ENDING' | 'DATA_TOO_LARGE';
+  readonly code: 'DATA_BARE_LINE_ENDING' | 'DATA_TOO_LARGE' | 'DATA_NUL' | 'DATA_LINE_TOO_LONG';
   readonly temporary = false;
   constructor(code: DataRefusedError['code'], message: string) {
     super(message);
@@ -23,14 +23,21 @@ const LF = 0x0a;
 export class DataGuard extends Transform {
   readonly #maxBytes: number;
   readonly #mode: BareLineEndingMode;
+  /** Longest text line in octets including CRLF (RFC 5321 §4.5.3.1.6: 1000). */
+  readonly #maxLineLength: number;
+  /** Octets of the current (unfinished) line seen so far. */
+  #lineLength = 0;
   #header: Buffer | null;
   #bytes = 0;
   /** The previous chunk ended in CR whose LF may start the next chunk. */
   #pendingCr = false;
   #refused: DataRefusedError | null = null;
+  /** The last byte of the previous chunk was CR (an LF at offset 0 is then fine). */
+  #crBeforeChunk = false;
 
-  constructor(options: { header: string; maxBytes: number; bareLineEndings: BareLineEndingMode }) {
+  constructor(options: { header: string; maxBytes: number; bareLineEndings: BareLineEndingMode; maxLineLength?: number }) {
     super();
+    this.#maxLineLength = options.maxLineLength ?? 1000;
     this.#header = Buffer.from(options.header, 'latin1');
     this.#maxBytes = options.maxBytes;
     this.#mode = options.bareLineEndings;
@@ -75,8 +82,56 @@ export class DataGuard extends Transform {
     callback(error);
   }
 
-  /** Returns the bytes to pass on, or null when refusing. Fast path: no copy when clean. */
+  /** Returns the bytes to pass on, or null when refusing. Clean chunks pass without a copy. */
   #scan(chunk: Buffer): Buffer | null {
+    if (chunk.indexOf(0) !== -1) {
+      this.#refused = new DataRefusedError('DATA_NUL', 'NUL character in message');
+      return null;
+    }
+    if (!this.#checkLineLengths(chunk)) {
+      this.#refused = new DataRefusedError('DATA_LINE_TOO_LONG', `message line longer than ${this.#maxLineLength} octets`);
+      return null;
+    }
+    return this.#mode === 'reject' ? this.#scanStrict(chunk) : this.#scanNormalizing(chunk);
+  }
+
+  #checkLineLengths(chunk: Buffer): boolean {
+    let lineStart = 0;
+    let lf = chunk.indexOf(LF);
+    while (lf !== -1) {
+      if (this.#lineLength + (lf + 1 - lineStart) > this.#maxLineLength) return false;
+      this.#lineLength = 0;
+      lineStart = lf + 1;
+      lf = chunk.indexOf(LF, lineStart);
+    }
+    this.#lineLength += chunk.length - lineStart;
+    // An unfinished line still needs at least its LF.
+    return this.#lineLength <= this.#maxLineLength - 1;
+  }
+
+  /** Reject mode: every LF must follow a CR and every CR precede an LF. indexOf keeps it fast. */
+  #scanStrict(chunk: Buffer): Buffer | null {
+    const bare = (what: string): null => {
+      this.#refused = new DataRefusedError('DATA_BARE_LINE_ENDING', `bare ${what} in message`);
+      return null;
+    };
+    if (this.#pendingCr) {
+      this.#pendingCr = false;
+      if (chunk[0] !== LF) return bare('CR');
+    }
+    for (let lf = chunk.indexOf(LF); lf !== -1; lf = chunk.indexOf(LF, lf + 1)) {
+      if (lf === 0 ? !this.#crBeforeChunk : chunk[lf - 1] !== CR) return bare('LF');
+    }
+    for (let cr = chunk.indexOf(CR); cr !== -1; cr = chunk.indexOf(CR, cr + 1)) {
+      if (cr + 1 === chunk.length) this.#pendingCr = true;
+      else if (chunk[cr + 1] !== LF) return bare('CR');
+    }
+    this.#crBeforeChunk = chunk[chunk.length - 1] === CR;
+    return chunk;
+  }
+
+  /** Normalize mode: bare LF and bare CR become CRLF. */
+  #scanNormalizing(chunk: Buffer): Buffer | null {
     let fixes: number[] | null = null; // positions needing a CRLF repair in normalize mode
     let start = 0;
     if (this.#pendingCr) {

@@ -33,6 +33,20 @@ export interface FrontDoorDeps {
 type SmtpCallbackError = Error & { responseCode?: number };
 
 const INTERNAL_ERROR: Reply = { code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later' };
+const EARLY_TALKER: Decision = {
+  verdict: 'reject',
+  stage: 'connect',
+  rule: 'greet_delay',
+  reason: 'conn.early_talker',
+  reply: { code: 421, enhanced: '4.7.0', text: 'Protocol error: command sent before the greeting' },
+};
+const TOO_MANY_ERRORS: Decision = {
+  verdict: 'defer',
+  stage: 'rcpt',
+  rule: 'max_errors',
+  reason: 'proto.too_many_errors',
+  reply: { code: 421, enhanced: '4.7.0', text: 'Too many errors, closing connection' },
+};
 
 export function replyError(reply: Reply): SmtpCallbackError {
   const error: SmtpCallbackError = new Error(`${reply.enhanced} ${reply.text}`);
@@ -45,6 +59,7 @@ export class FrontDoor {
   readonly #sessions = new Map<string, SessionState>();
   readonly #listeners: Listener[] = [];
   readonly #inData = new Set<string>();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
   #draining = false;
 
   constructor(deps: FrontDoorDeps) {
@@ -122,7 +137,16 @@ export class FrontDoor {
       logger: false,
       proxyTrusted,
       onProxyRefused: (peer, problem) => this.#deps.logger.warn({ listener: name, peer, problem }, 'PROXY header refused'),
-      onConnect: (session, callback) => this.#onConnect(listenerInfo, session, server.takeProxiedPeer(session.id), callback),
+      commandLineLimit: config.smtp.max_command_length,
+      onErrorReply: (sessionId) => {
+        const state = this.#sessions.get(sessionId);
+        if (state) state.errors++;
+      },
+      onEarlyTalker: (sessionId) => {
+        const state = this.#sessions.get(sessionId);
+        if (state) this.#publish(state, EARLY_TALKER);
+      },
+      onConnect: (session, callback) => this.#onConnect(listenerInfo, server, session, callback),
       onSecure: (_socket, session, callback) => {
         const state = this.#sessions.get(session.id);
         if (state) state.tls = true;
@@ -168,16 +192,36 @@ export class FrontDoor {
   /** A non-permit decision becomes the callback error; permit/dunno continue. */
   #toCallbackError(state: SessionState, decision: Decision): SmtpCallbackError | undefined {
     if (decision.verdict !== 'reject' && decision.verdict !== 'defer') return undefined;
-    state.errors++;
     return replyError(decision.reply ?? INTERNAL_ERROR);
+  }
+
+  /**
+   * Replies through smtp-server's callback, applying the error limits: past
+   * tarpit_after_errors every refusal waits tarpit_delay (slows down
+   * dictionary and spam runs), and at max_errors we say 421 and close.
+   */
+  #respond(state: SessionState, callback: (err?: Error | null) => void, error: SmtpCallbackError | null | undefined): void {
+    const { tarpit_after_errors: tarpitAfter, tarpit_delay: tarpitDelay, max_errors: maxErrors } = this.#deps.config.smtp;
+    if (!error) return callback(null);
+    let reply = error;
+    if (state.errors + 1 >= maxErrors) {
+      this.#publish(state, TOO_MANY_ERRORS);
+      reply = replyError(TOO_MANY_ERRORS.reply as Reply);
+    }
+    if (state.errors >= tarpitAfter && tarpitDelay > 0) {
+      setTimeout(() => callback(reply), tarpitDelay).unref();
+      return;
+    }
+    callback(reply);
   }
 
   #onConnect(
     listener: SessionState['listener'],
+    server: RelaySmtpServer,
     session: SMTPServerSession,
-    proxiedPeer: string | undefined,
     callback: (err?: Error | null) => void,
   ): void {
+    const proxiedPeer = server.takeProxiedPeer(session.id);
     if (this.#draining) {
       callback(replyError({ code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later' }));
       return;
@@ -201,10 +245,21 @@ export class FrontDoor {
       facts: new Map(),
     };
     this.#sessions.set(session.id, state);
+    const { transaction_timeout: lifetime, greet_delay: greetDelay } = this.#deps.config.smtp;
+    const lifetimeTimer = setTimeout(() => {
+      this.#deps.logger.info({ session: state.sessionId, client: state.clientIp }, 'connection lifetime exceeded');
+      server.closeSession(state.sessionId, '4.4.2 Connection time limit exceeded, closing');
+    }, lifetime);
+    lifetimeTimer.unref();
+    this.#timers.set(session.id, lifetimeTimer);
     void this.#guarded(state, 'connect', () => this.#deps.policy.connect(state)).then((result) => {
       if (result instanceof Error) return callback(result);
       this.#publish(state, result);
-      callback(this.#toCallbackError(state, result) ?? null);
+      const error = this.#toCallbackError(state, result);
+      // Greet delay (postscreen's greet wait): bots that talk before our banner
+      // give themselves away. Trusted (permitted) clients and submission skip it.
+      if (error || greetDelay === 0 || listener.role !== 'mx' || result.verdict === 'permit') return callback(error ?? null);
+      setTimeout(() => callback(null), greetDelay).unref();
     });
   }
 
@@ -241,11 +296,11 @@ export class FrontDoor {
     const size = typeof params.SIZE === 'string' ? Number(params.SIZE) : undefined;
     state.declaredSize = size !== undefined && Number.isFinite(size) ? size : undefined;
     void this.#guarded(state, 'mail', () => this.#deps.policy.mail(state, address.address, params)).then((result) => {
-      if (result instanceof Error) return callback(result);
+      if (result instanceof Error) return this.#respond(state, callback, result);
       this.#publish(state, result.decision, { sender: address.address });
       const error = this.#toCallbackError(state, result.decision);
       if (!error) state.sender = result.sender ?? address.address;
-      callback(error ?? null);
+      this.#respond(state, callback, error);
     });
   }
 
@@ -253,12 +308,12 @@ export class FrontDoor {
     const state = this.#sessions.get(session.id);
     if (!state) return callback(replyError(INTERNAL_ERROR));
     void this.#guarded(state, 'rcpt', () => this.#deps.policy.rcpt(state, address.address)).then((result) => {
-      if (result instanceof Error) return callback(result);
+      if (result instanceof Error) return this.#respond(state, callback, result);
       this.#publish(state, result.decision, { sender: state.sender ?? '', recipient: address.address });
       const error = this.#toCallbackError(state, result.decision);
       if (error) {
         state.rejectedRecipients++;
-        return callback(error);
+        return this.#respond(state, callback, error);
       }
       const recipient = result.recipient ?? address.address;
       if (!state.recipients.includes(recipient)) state.recipients.push(recipient);
@@ -304,7 +359,12 @@ export class FrontDoor {
       recipients: state.recipients,
       date: new Date(receivedAt),
     });
-    const guard = new DataGuard({ header, maxBytes: config.smtp.max_message_size, bareLineEndings: config.smtp.bare_line_endings });
+    const guard = new DataGuard({
+      header,
+      maxBytes: config.smtp.max_message_size,
+      bareLineEndings: config.smtp.bare_line_endings,
+      maxLineLength: config.smtp.max_line_length,
+    });
     // Keep draining what the client sends even after a refusal, so the reply
     // comes after its final dot and the session stays in step.
     stream.on('error', (error) => guard.destroy(error));
@@ -338,8 +398,8 @@ export class FrontDoor {
         this.#publish(state, decision, { sender });
         return this.#toCallbackError(state, decision) as SmtpCallbackError;
       }
-      if (refused?.code === 'DATA_BARE_LINE_ENDING') {
-        const decision: Decision = { verdict: 'reject', stage: 'data', rule: 'bare_line_endings', reason: 'data.bare_line_ending', reply: { code: 550, enhanced: '5.6.0', text: 'Message contains bare CR or LF line endings (see RFC 5321 2.3.8)' }, detail: { problem: refused.message } };
+      if (refused) {
+        const decision = contentRefusal(refused);
         this.#publish(state, decision, { sender });
         return this.#toCallbackError(state, decision) as SmtpCallbackError;
       }
@@ -355,6 +415,8 @@ export class FrontDoor {
     if (!state) return;
     this.#sessions.delete(session.id);
     this.#inData.delete(session.id);
+    clearTimeout(this.#timers.get(session.id));
+    this.#timers.delete(session.id);
     try {
       this.#deps.policy.close(state);
     } catch (error) {
@@ -377,6 +439,23 @@ export class FrontDoor {
       'connection closed',
     );
   }
+}
+
+function contentRefusal(refused: DataRefusedError): Decision {
+  const rules: Record<string, { rule: string; text: string }> = {
+    DATA_BARE_LINE_ENDING: { rule: 'bare_line_endings', text: 'Message contains bare CR or LF line endings (see RFC 5321 2.3.8)' },
+    DATA_NUL: { rule: 'nul_bytes', text: 'Message contains NUL characters' },
+    DATA_LINE_TOO_LONG: { rule: 'max_line_length', text: 'Message contains a line longer than the limit (see RFC 5321 4.5.3.1.6)' },
+  };
+  const { rule, text } = rules[refused.code] ?? { rule: 'data', text: 'Message refused' };
+  return {
+    verdict: 'reject',
+    stage: 'data',
+    rule,
+    reason: refused.code === 'DATA_BARE_LINE_ENDING' ? 'data.bare_line_ending' : 'data.bad_content',
+    reply: { code: 550, enhanced: '5.6.0', text },
+    detail: { problem: refused.message },
+  };
 }
 
 export function normaliseIp(address: string | undefined): string {

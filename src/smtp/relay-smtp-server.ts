@@ -20,11 +20,27 @@ export interface RelaySmtpServerOptions extends SMTPServerOptions {
   proxyTrusted?: (peerAddress: string) => boolean;
   /** Called for every PROXY header refused (bad header, or timeout). */
   onProxyRefused?: (peerAddress: string, problem: string) => void;
+  /** A client sent a command before our greeting (postscreen's "pregreet"). */
+  onEarlyTalker?: (sessionId: string) => void;
+  /** Every 4xx/5xx reply sent on a session, whoever produced it. */
+  onErrorReply?: (sessionId: string, code: number) => void;
+  /** Longest command line outside AUTH exchanges (RFC 5321: 512). */
+  commandLineLimit?: number;
+}
+
+interface RelayHooks {
+  onEarlyTalker(sessionId: string): void;
+  onErrorReply(sessionId: string, code: number): void;
+  commandLineLimit: number;
 }
 
 type SocketOptions = Parameters<Parameters<SMTPServer['_handleProxy']>[1]>[1];
 
 class RelayConnection extends SMTPConnection {
+  get #hooks(): RelayHooks {
+    return (this._server as unknown as RelaySmtpServer).hooks;
+  }
+
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
     if (Array.isArray(data) && code === 250 && !this.secure) {
       // The EHLO reply: never advertise AUTH over plaintext.
@@ -32,6 +48,30 @@ class RelayConnection extends SMTPConnection {
     }
     if (typeof data === 'string' && ENHANCED_PREFIX.test(data)) context = false;
     super.send(code, data, context);
+    if (code >= 400 && code !== 421) this.#hooks.onErrorReply(this.id, code);
+  }
+
+  override _onCommand(command: Buffer, callback?: () => void): void {
+    const done = callback ?? (() => undefined);
+    if (!this._ready && !this._upgrading) {
+      // Talking before the greeting: a bot that does not wait for the server.
+      this.#hooks.onEarlyTalker(this.id);
+      this.send(421, '4.7.0 Protocol error: command sent before the greeting');
+      return;
+    }
+    if (!this._upgrading && !this._nextHandler) {
+      if (command.length + 2 > this.#hooks.commandLineLimit) {
+        this.send(500, '5.5.2 Line too long');
+        setImmediate(done);
+        return;
+      }
+      if (command.includes(0)) {
+        this.send(500, '5.5.2 NUL character in command');
+        setImmediate(done);
+        return;
+      }
+    }
+    super._onCommand(command, callback);
   }
 
   /**
@@ -63,12 +103,20 @@ class RelayConnection extends SMTPConnection {
 export class RelaySmtpServer extends SMTPServer {
   readonly #proxyTrusted: (peer: string) => boolean;
   readonly #onProxyRefused: (peer: string, problem: string) => void;
+  readonly hooks: RelayHooks;
   /** Session id → the load balancer's address, for connections that came through PROXY. */
   readonly #proxiedPeers = new Map<string, string>();
 
   constructor(options: RelaySmtpServerOptions) {
-    const { proxyTrusted, onProxyRefused, ...rest } = options;
-    super({ ...rest, useProxy: false });
+    const { proxyTrusted, onProxyRefused, onEarlyTalker, onErrorReply, commandLineLimit, ...rest } = options;
+    // The parser's own limit stays at RFC 4954's 12288 octets so AUTH lines
+    // fit; every other command is held to commandLineLimit in _onCommand.
+    super({ ...rest, useProxy: false, maxCommandLength: 12_288 } as SMTPServerOptions);
+    this.hooks = {
+      onEarlyTalker: onEarlyTalker ?? (() => undefined),
+      onErrorReply: onErrorReply ?? (() => undefined),
+      commandLineLimit: commandLineLimit ?? 512,
+    };
     this.#proxyTrusted = proxyTrusted ?? (() => false);
     this.#onProxyRefused = onProxyRefused ?? (() => undefined);
   }
@@ -78,6 +126,13 @@ export class RelaySmtpServer extends SMTPServer {
     const peer = this.#proxiedPeers.get(sessionId);
     this.#proxiedPeers.delete(sessionId);
     return peer;
+  }
+
+  /** Sends a 421 with `text` to one session, which closes it. */
+  closeSession(sessionId: string, text: string): void {
+    for (const connection of this.connections as Set<SMTPConnection>) {
+      if (connection.id === sessionId) connection.send(421, text);
+    }
   }
 
   override connect(socket: net.Socket, socketOptions?: SocketOptions | null): void {
