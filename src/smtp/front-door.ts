@@ -142,9 +142,9 @@ export class FrontDoor {
         const state = this.#sessions.get(sessionId);
         if (state) state.errors++;
       },
-      onEarlyTalker: (sessionId) => {
-        const state = this.#sessions.get(sessionId);
-        if (state) this.#publish(state, EARLY_TALKER);
+      onEarlyTalker: (sessionId, clientIp) => {
+        // Often before onConnect ran (smtp-server's own 100 ms pause), so no state yet.
+        this.#deps.decisions.publish({ decision: EARLY_TALKER, at: this.#now(), sessionId, clientIp: normaliseIp(clientIp), listener: name });
       },
       onConnect: (session, callback) => this.#onConnect(listenerInfo, server, session, callback),
       onSecure: (_socket, session, callback) => {

@@ -21,7 +21,7 @@ export interface RelaySmtpServerOptions extends SMTPServerOptions {
   /** Called for every PROXY header refused (bad header, or timeout). */
   onProxyRefused?: (peerAddress: string, problem: string) => void;
   /** A client sent a command before our greeting (postscreen's "pregreet"). */
-  onEarlyTalker?: (sessionId: string) => void;
+  onEarlyTalker?: (sessionId: string, clientIp: string) => void;
   /** Every 4xx/5xx reply sent on a session, whoever produced it. */
   onErrorReply?: (sessionId: string, code: number) => void;
   /** Longest command line outside AUTH exchanges (RFC 5321: 512). */
@@ -29,7 +29,7 @@ export interface RelaySmtpServerOptions extends SMTPServerOptions {
 }
 
 interface RelayHooks {
-  onEarlyTalker(sessionId: string): void;
+  onEarlyTalker(sessionId: string, clientIp: string): void;
   onErrorReply(sessionId: string, code: number): void;
   commandLineLimit: number;
 }
@@ -55,7 +55,7 @@ class RelayConnection extends SMTPConnection {
     const done = callback ?? (() => undefined);
     if (!this._ready && !this._upgrading) {
       // Talking before the greeting: a bot that does not wait for the server.
-      this.#hooks.onEarlyTalker(this.id);
+      this.#hooks.onEarlyTalker(this.id, this.remoteAddress);
       this.send(421, '4.7.0 Protocol error: command sent before the greeting');
       return;
     }

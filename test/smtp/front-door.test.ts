@@ -3,74 +3,8 @@
 // PROXY protocol and TLS. Policy and spool have their own tests.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Readable } from 'node:stream';
-import { FrontDoor } from '../../src/smtp/front-door.ts';
-import type { SessionState, StagePolicy } from '../../src/smtp/stage-policy.ts';
-import type { Envelope, SpoolIntake } from '../../src/spool/types.ts';
-import type { PolicySnapshot } from '../../src/config/snapshot.ts';
-import { DecisionLog, type DecisionEvent } from '../../src/observability/decision-log.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
-import { loadTlsMaterial } from '../../src/smtp/tls-material.ts';
-import { permit, reject, dunno } from '../../src/policy/decision.ts';
 import { SmtpTalk } from '../helpers/smtp-talk.ts';
-import { makeTestConfig, DEFAULT_LISTENERS } from '../helpers/test-config.ts';
-
-class MemoryIntake implements SpoolIntake {
-  readonly messages: Array<{ id: string; envelope: Envelope; body: Buffer }> = [];
-  async accept(envelope: Envelope, message: Readable): Promise<string> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of message) chunks.push(chunk as Buffer);
-    const id = `Q${this.messages.length + 1}`;
-    this.messages.push({ id, envelope, body: Buffer.concat(chunks) });
-    return id;
-  }
-}
-
-/** Permits everything except recipients at refused.test, and records the session states it saw. */
-function scriptedPolicy(seen: SessionState[]): StagePolicy {
-  return {
-    connect: async (s) => {
-      seen.push(s);
-      return dunno('connect', 'none');
-    },
-    auth: async () => ({ decision: reject('auth', 'test', 'auth.failed', { code: 535, enhanced: '5.7.8', text: 'Authentication credentials invalid' }) }),
-    mail: async (_s, raw) => ({ decision: permit('mail', 'test', 'ok'), sender: raw.toLowerCase() }),
-    rcpt: async (_s, raw) =>
-      raw.endsWith('@refused.test')
-        ? { decision: reject('rcpt', 'test', 'relay.denied', { code: 554, enhanced: '5.7.1', text: `<${raw}>: Relay access denied` }) }
-        : { decision: permit('rcpt', 'test', 'rcpt.local_domain'), recipient: raw.toLowerCase() },
-    data: async () => dunno('data', 'none'),
-    close: () => undefined,
-  };
-}
-
-async function startDoor(extraConfig = '') {
-  const dir = await makeTestConfig(`${DEFAULT_LISTENERS}\n[[listeners]]\nname = "behind-lb"\naddress = "127.0.0.1:0"\nrole = "mx"\ntls = "none"\nproxy_protocol_from = ["127.0.0.9/32"]\n${extraConfig}`);
-  const intake = new MemoryIntake();
-  const events: DecisionEvent[] = [];
-  const decisions = new DecisionLog();
-  decisions.subscribe((e) => events.push(e));
-  const seen: SessionState[] = [];
-  const logger = silentLogger();
-  const door = new FrontDoor({
-    config: dir.config,
-    currentSnapshot: () => ({ generation: 1 }) as unknown as PolicySnapshot,
-    policy: scriptedPolicy(seen),
-    spool: intake,
-    tls: await loadTlsMaterial(dir.config, logger),
-    logger,
-    decisions,
-  });
-  const bound = await door.listen();
-  const port = (name: string) => (bound.find((b) => b.name === name) as { port: number }).port;
-  return {
-    door, intake, events, seen, port,
-    async stop() {
-      await door.close(200);
-      await dir.cleanup();
-    },
-  };
-}
+import { startDoor } from '../helpers/front-door-harness.ts';
 
 test('greeting and EHLO: hostname, the advertised extensions, no AUTH before TLS', async (t) => {
   const relay = await startDoor();
