@@ -12,6 +12,15 @@
 //   6. success -> auth.ok; the user's counter is reset (the IP's is not: one
 //      valid account must not let a client keep guessing the others).
 // The password never leaves this function except into scrypt.
+//
+// smtp-server 3.21 wiring (checked against its smtp-connection.js): it always
+// advertises AUTH in EHLO, and by default answers AUTH before STARTTLS itself
+// ("538 Error: Must issue a STARTTLS command first", no 5.7.11, onAuth never
+// called, so no Decision). With allowInsecureAuth: true every AUTH reaches
+// onAuth -> here, and step 1 gives the contract's reply. On a listener without
+// STARTTLS smtp-server allows cleartext AUTH whatever the option says, so step
+// 1 is the guard that holds. Put the UserRecord's name, not the record, into
+// smtp-server's session.user: its debug log prints session.user.
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import type { Config } from '../config/schema.ts';
 import { defer, permit, reject, type Decision, type DetailValue } from '../policy/decision.ts';
