@@ -43,6 +43,8 @@ export const REASONS = [
   'rcpt.percent_hack',
   'rcpt.bang_path',
   'rcpt.address_literal',
+  'rcpt.quoted_route',
+  'rcpt.multiple_at',
   'rcpt.local_domain',
   'relay.trusted_network',
   'relay.authenticated',

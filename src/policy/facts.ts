@@ -1,0 +1,70 @@
+// PURE (types only). What rules need from the world, gathered asynchronously
+// by facts/ and auth/ BEFORE a stage is evaluated, then handed in as plain
+// values. Every field is optional: absent means "not gathered" (the rule that
+// reads it says dunno), never "all clear" by invention. Each owner fills its
+// field; the rule that reads it lives in policy/rules/.
+import type { Stage } from './decision.ts';
+import type { SessionContext } from './context.ts';
+import type { PolicySnapshot } from '../config/snapshot.ts';
+
+/** Connection counters already compared by the limits module (issue 8). */
+export interface ConnectionFacts {
+  /** Which connection limit this connection exceeds, if any. */
+  readonly exceeded?: 'conn.limit' | 'conn.rate' | 'conn.global_limit';
+}
+
+/** DNSBL/DNSWL outcome for the client (issue 6). Zone names are safe to show. */
+export interface DnsblFacts {
+  /** Sum of weights of listing zones, DNSWL zones counted negative. */
+  readonly score: number;
+  /** Zones (display names, no query keys) that list the client. */
+  readonly listedBy: readonly string[];
+  /** Zones configured to defer when they cannot be asked, and that could not be. */
+  readonly unanswered?: readonly string[];
+}
+
+export type RateScope = 'ip' | 'user' | 'sender_domain';
+
+/** One rate window already exceeded (issue 8); counting happens in facts/limits. */
+export interface RateExceeded {
+  readonly scope: RateScope;
+  /** The limit's name as written in limits.toml, for logs. */
+  readonly limit: string;
+  /** True for a user's own quota from users.toml. */
+  readonly quota?: boolean;
+}
+
+export interface RateFacts {
+  readonly exceeded: readonly RateExceeded[];
+}
+
+/** Whether the sender's domain can receive mail (issue 8, reject_unknown_sender_domain). */
+export interface SenderDomainFacts {
+  readonly status: 'ok' | 'nxdomain' | 'null_mx' | 'temp_fail';
+}
+
+/** The outcome of checking credentials (issue 5); the password never gets here. */
+export interface AuthFacts {
+  readonly outcome: 'ok' | 'failed' | 'locked';
+}
+
+/** What the front door measured while receiving DATA. */
+export interface MessageFacts {
+  readonly size: number;
+  /** A bare LF or bare CR was seen (SMTP smuggling). */
+  readonly bareLineEnding: boolean;
+}
+
+export interface Facts {
+  readonly connection?: ConnectionFacts;
+  readonly dnsbl?: DnsblFacts;
+  readonly rate?: RateFacts;
+  readonly senderDomain?: SenderDomainFacts;
+  readonly auth?: AuthFacts;
+  readonly message?: MessageFacts;
+}
+
+export const NO_FACTS: Facts = Object.freeze({});
+
+/** How the composition root gathers facts for a stage (DNS, counters); injected into explain. */
+export type GatherFacts = (stage: Stage, ctx: SessionContext, snapshot: PolicySnapshot) => Promise<Facts>;

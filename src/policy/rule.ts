@@ -1,0 +1,24 @@
+// PURE. A rule is one named check of one stage: (context, snapshot, facts) ->
+// Decision, never throwing on purpose and never doing I/O. A rule list is
+// evaluated in order and the first decisive (non-dunno) Decision wins, as in
+// Postfix restriction lists.
+import type { Decision } from './decision.ts';
+import type { Facts } from './facts.ts';
+import type { PolicySnapshot } from '../config/snapshot.ts';
+
+export interface Rule<C> {
+  /** Name used in Decisions, logs and `explain`. */
+  readonly name: string;
+  evaluate(ctx: C, snapshot: PolicySnapshot, facts: Facts): Decision;
+}
+
+export type RuleList<C> = readonly Rule<C>[];
+
+/** The first decisive Decision of the list, or undefined when every rule says dunno. */
+export function runRules<C>(rules: RuleList<C>, ctx: C, snapshot: PolicySnapshot, facts: Facts): Decision | undefined {
+  for (const rule of rules) {
+    const decision = rule.evaluate(ctx, snapshot, facts);
+    if (decision.verdict !== 'dunno') return decision;
+  }
+  return undefined;
+}

@@ -1,0 +1,22 @@
+// Connect: a client in the denylist is refused before the greeting, with the
+// reason the administrator wrote next to its entry.
+import { dunno, reject, type Decision } from '../decision.ts';
+import type { Rule } from '../rule.ts';
+import type { SessionContext } from '../context.ts';
+import { replySafe } from '../trust.ts';
+
+export const denylistRule: Rule<SessionContext> = {
+  name: 'denylist',
+  evaluate(ctx, snapshot): Decision {
+    const entry = snapshot.denylist.lookup(ctx.clientIp);
+    if (!entry) return dunno('connect', 'denylist');
+    const reason = entry.reason ? replySafe(entry.reason) : '';
+    return reject(
+      'connect',
+      'denylist',
+      'denylist.listed',
+      { code: 554, enhanced: '5.7.1', text: reason || 'Access denied' },
+      { cidr: entry.cidr, file: entry.file, line: entry.line },
+    );
+  },
+};

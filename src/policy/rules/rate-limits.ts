@@ -1,0 +1,35 @@
+// MAIL and RCPT: a rate window the limits module found exceeded defers the
+// client (450 4.7.1). Per-IP and per-sender-domain windows do not apply to
+// relay networks and the allowlist; per-IP ones not to authenticated users
+// either (their own quota applies, and is never exempt).
+import { defer, dunno, type Decision, type ReasonCode } from '../decision.ts';
+import type { Rule } from '../rule.ts';
+import type { SessionContext } from '../context.ts';
+import type { RateExceeded } from '../facts.ts';
+import type { PolicySnapshot } from '../../config/snapshot.ts';
+import { inRelayNetworks, isAllowlisted } from '../trust.ts';
+
+function applies(limit: RateExceeded, ctx: SessionContext, snapshot: PolicySnapshot): boolean {
+  if (limit.scope === 'user') return true;
+  if (inRelayNetworks(ctx, snapshot) || isAllowlisted(ctx, snapshot)) return false;
+  return !(limit.scope === 'ip' && ctx.user !== undefined);
+}
+
+export function rateLimitsRule(stage: 'mail' | 'rcpt'): Rule<SessionContext> {
+  const rule = 'rate-limits';
+  return {
+    name: rule,
+    evaluate(ctx, snapshot, facts): Decision {
+      const hit = facts.rate?.exceeded.find((limit) => applies(limit, ctx, snapshot));
+      if (!hit) return dunno(stage, rule);
+      const reason: ReasonCode = hit.quota ? 'quota.exceeded' : stage === 'mail' ? 'mail.rate' : 'rcpt.rate';
+      return defer(
+        stage,
+        rule,
+        reason,
+        { code: 450, enhanced: '4.7.1', text: 'Rate limit exceeded, try again later' },
+        { scope: hit.scope, limit: hit.limit },
+      );
+    },
+  };
+}

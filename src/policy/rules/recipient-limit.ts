@@ -1,0 +1,14 @@
+// RCPT: at most smtp.max_recipients per message; the client sends the rest in
+// another transaction (452 is the RFC 5321 4.5.3.1.10 answer).
+import { defer, dunno, type Decision } from '../decision.ts';
+import type { Rule } from '../rule.ts';
+import type { RcptContext } from '../context.ts';
+
+export const recipientLimitRule: Rule<RcptContext> = {
+  name: 'recipient-limit',
+  evaluate(ctx, snapshot): Decision {
+    const limit = snapshot.config.smtp.max_recipients;
+    if (ctx.recipients.length < limit) return dunno('rcpt', 'recipient-limit');
+    return defer('rcpt', 'recipient-limit', 'rcpt.too_many', { code: 452, enhanced: '4.5.3', text: 'Too many recipients' }, { limit });
+  },
+};

@@ -1,0 +1,29 @@
+// MAIL: a sender domain that cannot receive replies (no such domain, or a
+// null MX, RFC 7505) is refused, like Postfix's reject_unknown_sender_domain;
+// a DNS failure defers. Trusted and authenticated clients are exempt, and the
+// check only runs when facts/ gathered the answer (the switch lives there).
+import { defer, dunno, reject, type Decision } from '../decision.ts';
+import type { Rule } from '../rule.ts';
+import type { MailContext } from '../context.ts';
+import { exemptFromClientChecks } from '../trust.ts';
+
+const RULE = 'sender-domain';
+
+export const senderDomainRule: Rule<MailContext> = {
+  name: RULE,
+  evaluate(ctx, snapshot, facts): Decision {
+    const status = facts.senderDomain?.status;
+    if (status === undefined || status === 'ok' || ctx.sender.kind === 'null') return dunno('mail', RULE);
+    if (exemptFromClientChecks(ctx, snapshot)) return dunno('mail', RULE);
+    const detail = { domain: ctx.sender.domain, status };
+    const who = `<${ctx.sender.address}>`;
+    switch (status) {
+      case 'nxdomain':
+        return reject('mail', RULE, 'mail.unknown_domain', { code: 550, enhanced: '5.1.8', text: `${who}: Sender address rejected: Domain not found` }, detail);
+      case 'null_mx':
+        return reject('mail', RULE, 'mail.null_mx', { code: 550, enhanced: '5.7.27', text: `${who}: Sender address rejected: Domain does not accept mail` }, detail);
+      case 'temp_fail':
+        return defer('mail', RULE, 'mail.unknown_domain', { code: 450, enhanced: '4.1.8', text: `${who}: Sender address rejected: Domain lookup failed, try again later` }, detail);
+    }
+  },
+};
