@@ -7,7 +7,16 @@ import ipaddr from 'ipaddr.js';
 import { validateConfigText } from '../../src/config/load-config.ts';
 import type { Config } from '../../src/config/schema.ts';
 import type { CidrEntry, CidrSet, DomainSet, PolicySnapshot } from '../../src/config/snapshot.ts';
-import type { UserRecord } from '../../src/auth/users-file.ts';
+import { createUserDirectory, type UserRecord } from '../../src/auth/users-file.ts';
+import { dummyHash, formatHashString } from '../../src/auth/password-hash.ts';
+import { compileSenderPatterns, parseSenderPattern, type SenderPattern } from '../../src/policy/sender-rule.ts';
+
+/** A users.toml user as the real parser would build it (patterns compiled; hash never verified here). */
+export function testUser(name: string, senders: readonly string[]): UserRecord {
+  const patterns = senders.map(parseSenderPattern).filter((p): p is SenderPattern => typeof p !== 'string');
+  const parsedHash = dummyHash({ ln: 10, r: 8, p: 1 });
+  return { name, hash: formatHashString(parsedHash), parsedHash, senders, senderMatcher: compileSenderPatterns(patterns), file: 'users.toml', line: 1 };
+}
 
 export function testCidrSet(lines: readonly string[], file = 'test-list'): CidrSet {
   const entries = lines.map((text, index) => {
@@ -65,12 +74,12 @@ export interface SnapshotOptions {
   readonly allowlist?: readonly string[];
   readonly denylist?: readonly string[];
   readonly localDomains?: readonly string[];
-  readonly users?: readonly UserRecord[];
+  readonly users?: ReadonlyArray<UserRecord | { readonly name: string; readonly senders: readonly string[] }>;
   readonly dnsblThreshold?: number;
 }
 
 export function testSnapshot(options: SnapshotOptions = {}): PolicySnapshot {
-  const users = new Map((options.users ?? []).map((u) => [u.name, u]));
+  const users = createUserDirectory((options.users ?? []).map((u) => ('senderMatcher' in u ? u : testUser(u.name, u.senders))));
   return {
     generation: 1,
     loadedAt: new Date(0),
@@ -79,7 +88,7 @@ export function testSnapshot(options: SnapshotOptions = {}): PolicySnapshot {
     allowlist: testCidrSet(options.allowlist ?? ['198.51.100.7'], 'allowlist'),
     denylist: testCidrSet(options.denylist ?? ['203.0.113.0/24 known spam source', '203.0.113.99'], 'denylist'),
     localDomains: testDomainSet(options.localDomains ?? ['example.test', 'xn--bcher-kva.example']),
-    users: { size: users.size, get: (name) => users.get(name) },
+    users,
     dnsbl: { zones: [], threshold: options.dnsblThreshold ?? 1 },
     limits: {},
   };

@@ -43,7 +43,7 @@ describe('relayguard explain', () => {
     await writeFile(configFile, BASE_CONFIG);
     deps = {
       loadSnapshot: async (file) =>
-        testSnapshot({ config: await loadConfig(file), users: [{ name: 'alice', hash: 'x', senders: ['alice@example.test'] }] }),
+        testSnapshot({ config: await loadConfig(file), users: [{ name: 'alice', senders: ['alice@example.test'] }] }),
       gatherFacts: async (stage, ctx): Promise<Facts> => {
         gathered.push(stage);
         // The zone lists 192.0.2.66 only, as a DNS answer would.

@@ -1,44 +1,29 @@
 // MAIL: an authenticated user may only use the sender addresses users.toml
-// grants: exact addresses ("alice@example.com") or a whole domain
-// ("*@example.com"). Comparison is on the normalised address, local part
-// unquoted and case-folded (no real mailbox differs from another by case
-// alone, and refusing "Alice@" for "alice@" helps nobody). A pattern of any
-// other shape never matches: an unreadable grant grants nothing.
-// The null sender is allowed: it impersonates no one (clients send
-// auto-replies and receipts with it).
+// grants (Postfix's reject_sender_login_mismatch). The patterns and their
+// matching live with the users file (sender-rule.ts); this rule only decides
+// when they apply. The null sender is allowed: it impersonates no one
+// (clients send auto-replies and receipts with it). A session whose user has
+// vanished from users.toml since it logged in owns nothing.
 import { dunno, reject, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { MailContext } from '../context.ts';
-import type { Mailbox } from '../address.ts';
-import { parseDomain } from '../address-domain.ts';
-
-const RULE = 'sender-ownership';
-
-export function senderGranted(sender: Mailbox, patterns: readonly string[]): boolean {
-  const local = sender.localText.toLowerCase();
-  for (const pattern of patterns) {
-    const at = pattern.lastIndexOf('@');
-    if (at <= 0) continue;
-    const domain = parseDomain(pattern.slice(at + 1));
-    if (!domain.ok || domain.domain !== sender.domain) continue;
-    const patternLocal = pattern.slice(0, at);
-    if (patternLocal === '*' || patternLocal.toLowerCase() === local) return true;
-  }
-  return false;
-}
+import { checkSender, SENDER_RULE } from '../sender-rule.ts';
 
 export const senderOwnershipRule: Rule<MailContext> = {
-  name: RULE,
+  name: SENDER_RULE,
   evaluate(ctx, snapshot): Decision {
-    if (ctx.user === undefined || ctx.sender.kind === 'null') return dunno('mail', RULE);
+    if (ctx.user === undefined || ctx.sender.kind === 'null') return dunno('mail', SENDER_RULE);
     const record = snapshot.users.get(ctx.user);
-    if (record && senderGranted(ctx.sender, record.senders)) return dunno('mail', RULE);
-    return reject(
-      'mail',
-      RULE,
-      'mail.sender_not_owned',
-      { code: 553, enhanced: '5.7.1', text: `<${ctx.sender.address}>: Sender address rejected: not owned by authenticated user` },
-      { user: ctx.user, known: record !== undefined },
-    );
+    if (!record) {
+      return reject(
+        'mail',
+        SENDER_RULE,
+        'mail.sender_not_owned',
+        { code: 553, enhanced: '5.7.1', text: `Sender address rejected: not owned by user ${ctx.user}` },
+        { user: ctx.user, known: false },
+      );
+    }
+    // Compare the unquoted local part: "alice"@example.test is alice@example.test.
+    return checkSender(record, `${ctx.sender.localText}@${ctx.sender.domain}`);
   },
 };
