@@ -164,6 +164,15 @@ test('a browser without a session gets the login form, and the token opens the d
   await page.click('button[type=submit]');
   await page.waitForFunction(() => Number(document.body.dataset.updates ?? 0) >= 1, undefined, { timeout: 15_000 });
   assert.equal(await page.locator('#instance').innerText(), 'relay-test');
+  assert.match(await page.locator('#refused tbody').innerText(), /No client refused/);
+
+  // A source that fails shows its error in its own card; the page keeps working.
+  dashboard.state.failing.queue = 'spool directory unreadable';
+  dashboard.state.ready = { listeners: true, spoolWritable: false };
+  await page.waitForSelector('#queue-facts .error-box');
+  assert.match(await page.locator('#queue-facts').innerText(), /spool directory unreadable/);
+  await page.waitForSelector('#banner:not([hidden])');
+  assert.match(await page.locator('#banner').innerText(), /spool is not writable/);
   const cookies = await context.cookies(dashboard.url);
   const session = cookies.find((c) => c.name === 'relayguard_session');
   assert.ok(session?.httpOnly && session.sameSite === 'Strict');
