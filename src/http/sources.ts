@@ -1,0 +1,67 @@
+// What the dashboard reads from the rest of relayguard: narrow, read-only
+// views that the composition root (src/main.ts) builds from the real spool,
+// policy store and DNSBL engine. The http folder imports none of those
+// modules; a source may be sync or async, and a source that throws shows as
+// an error on the page and in /api/status, never as a 500.
+import type { FileProblem } from '../config/errors.ts';
+
+export type MaybePromise<T> = T | Promise<T>;
+
+export interface QueueStats {
+  /** Messages in the spool (waiting for a first attempt or a retry). */
+  readonly size: number;
+  /** Epoch ms when the oldest message in the spool was received; null when empty. */
+  readonly oldestReceivedAt: number | null;
+  /** Messages waiting for a retry, per recipient domain, most first. */
+  readonly deferredByDomain: ReadonlyArray<{ readonly domain: string; readonly count: number; readonly lastError?: string }>;
+}
+
+export interface ReloadSummary {
+  /** Epoch ms of the last load or reload attempt. */
+  readonly at: number;
+  readonly ok: boolean;
+  /** The generation now running (unchanged when a reload failed). */
+  readonly generation: number;
+  /** Empty when ok; otherwise every problem of the refused edit (file:line: message). */
+  readonly errors: readonly FileProblem[];
+}
+
+export interface ZoneStats {
+  readonly zone: string;
+  /** Lookups sent to the zone (cache hits excluded). */
+  readonly queries: number;
+  /** Answers that matched the zone's return codes. */
+  readonly listed: number;
+  /** Error answers (127.255.255.x, SERVFAIL, REFUSED...): a zone problem. */
+  readonly errors: number;
+  readonly timeouts: number;
+  /** Mean lookup latency over the engine's window, null before the first answer. */
+  readonly meanLatencyMs: number | null;
+  /** True while the engine skips the zone (e.g. after repeated errors). */
+  readonly suspended: boolean;
+}
+
+export interface CacheStats {
+  readonly hits: number;
+  readonly misses: number;
+}
+
+export interface Readiness {
+  /** Every configured SMTP listener is bound. */
+  readonly listeners: boolean;
+  /** A probe write to the spool directory succeeded. */
+  readonly spoolWritable: boolean;
+}
+
+export interface DashboardSources {
+  /** Names this process in a cluster (config cluster.instance, else the host name). */
+  readonly instance: string;
+  readonly version: string;
+  /** Epoch ms when the process started. */
+  readonly startedAt: number;
+  queue(): MaybePromise<QueueStats>;
+  lastReload(): MaybePromise<ReloadSummary>;
+  dnsbl(): MaybePromise<readonly ZoneStats[]>;
+  cache(): MaybePromise<CacheStats>;
+  ready(): MaybePromise<Readiness>;
+}

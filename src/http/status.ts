@@ -1,0 +1,72 @@
+// GET /api/status: one JSON document with everything the page shows. Each
+// source is read on its own; one that fails (or hangs past the timeout)
+// becomes `{ "error": "..." }` in its section while the rest still answers,
+// because during an incident a partial picture beats a 500.
+import type { TrafficSnapshot, TrafficStats } from '../observability/traffic-stats.ts';
+import type { CacheStats, DashboardSources, QueueStats, Readiness, ReloadSummary, ZoneStats } from './sources.ts';
+
+export type Section<T> = T | { readonly error: string };
+
+export interface ZoneView extends ZoneStats {
+  /** listed / queries, 0 before the first query. */
+  readonly hitRate: number;
+}
+
+export interface StatusDocument {
+  readonly instance: string;
+  readonly version: string;
+  readonly startedAt: number;
+  readonly now: number;
+  readonly uptimeSeconds: number;
+  readonly ready: Section<Readiness & { readonly ready: boolean }>;
+  readonly traffic: TrafficSnapshot;
+  readonly queue: Section<QueueStats & { readonly oldestAgeSeconds: number | null }>;
+  readonly reload: Section<ReloadSummary>;
+  readonly dnsbl: Section<{ readonly zones: readonly ZoneView[] }>;
+  readonly cache: Section<CacheStats & { readonly hitRatio: number }>;
+}
+
+const SOURCE_TIMEOUT_MS = 2000;
+
+async function settle<T, V>(read: () => T | Promise<T>, view: (value: T) => V): Promise<Section<V>> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${SOURCE_TIMEOUT_MS} ms`)), SOURCE_TIMEOUT_MS);
+    });
+    return view(await Promise.race([Promise.resolve().then(read), timeout]));
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { error: message.slice(0, 300) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export const ratio = (part: number, whole: number): number => (whole > 0 ? part / whole : 0);
+
+export async function buildStatus(sources: DashboardSources, traffic: TrafficStats, now: number): Promise<StatusDocument> {
+  const [ready, queue, reload, dnsbl, cache] = await Promise.all([
+    settle(() => sources.ready(), (r) => ({ listeners: r.listeners, spoolWritable: r.spoolWritable, ready: r.listeners && r.spoolWritable })),
+    settle(() => sources.queue(), (q) => ({
+      ...q,
+      oldestAgeSeconds: q.oldestReceivedAt === null ? null : Math.max(0, Math.round((now - q.oldestReceivedAt) / 1000)),
+    })),
+    settle(() => sources.lastReload(), (r) => r),
+    settle(() => sources.dnsbl(), (zones) => ({ zones: zones.map((z) => ({ ...z, hitRate: ratio(z.listed, z.queries) })) })),
+    settle(() => sources.cache(), (c) => ({ hits: c.hits, misses: c.misses, hitRatio: ratio(c.hits, c.hits + c.misses) })),
+  ]);
+  return {
+    instance: sources.instance,
+    version: sources.version,
+    startedAt: sources.startedAt,
+    now,
+    uptimeSeconds: Math.max(0, Math.floor((now - sources.startedAt) / 1000)),
+    ready,
+    traffic: traffic.snapshot(),
+    queue,
+    reload,
+    dnsbl,
+    cache,
+  };
+}

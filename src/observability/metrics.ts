@@ -1,0 +1,206 @@
+// The Prometheus registry: the numbers of the dashboard in text format.
+// Decision and delivery counters are fed by the DecisionLog and DeliveryLog;
+// gauges (queue, DNSBL zones, cache, reload, readiness) are read from the
+// dashboard sources at scrape time. Each call builds its own Registry (never
+// prom-client's global one), so tests and several instances stay isolated.
+// A scrape reads each source once (single flight across the metrics that need
+// it); a failing source leaves its metrics empty instead of failing /metrics.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DecisionLog } from './decision-log.ts';
+import type { DeliveryLog } from './delivery-log.ts';
+import type { DashboardSources } from '../http/sources.ts';
+
+export interface MetricsOptions {
+  readonly sources: DashboardSources;
+  readonly decisions: DecisionLog;
+  readonly deliveries?: DeliveryLog;
+  /** Node process metrics (CPU, memory, event loop), prefixed relayguard_. Default true. */
+  readonly processMetrics?: boolean;
+  /** The clock for ages (oldest message); default Date.now. */
+  readonly now?: () => number;
+  /** How many per-domain deferral series to export (the busiest); default 20. */
+  readonly maxDomains?: number;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly contentType: string;
+  /** The exposition text for GET /metrics. */
+  render(): Promise<string>;
+  /** Unsubscribes from the logs. */
+  close(): void;
+}
+
+/** Shares one in-flight call among concurrent callers; the next call after it settles reads afresh. */
+function singleFlight<T>(read: () => T | Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    pending ??= Promise.resolve()
+      .then(read)
+      .finally(() => {
+        pending = undefined;
+      });
+    return pending;
+  };
+}
+
+/**
+ * What a metric shows when its source fails: an unlabelled gauge shows NaN
+ * (unknown; 0 would be a lie, and comparisons with NaN never fire an alert),
+ * a labelled gauge drops its series, and a counter copied from another
+ * module keeps its last value (dropping to 0 would read as a counter reset).
+ */
+type OnFailure = 'nan' | 'drop' | 'keep';
+
+async function fillFrom<T>(
+  metric: { reset(): void; set?(value: number): void },
+  read: () => Promise<T>,
+  onFailure: OnFailure,
+  fill: (value: T) => void,
+): Promise<void> {
+  let value: T;
+  try {
+    value = await read();
+  } catch {
+    if (onFailure === 'drop') metric.reset();
+    if (onFailure === 'nan') metric.set?.(Number.NaN);
+    return;
+  }
+  metric.reset();
+  fill(value);
+}
+
+export function createMetrics(options: MetricsOptions): Metrics {
+  const { sources } = options;
+  const registry = new Registry();
+  const registers = [registry];
+  const maxDomains = options.maxDomains ?? 20;
+  const now = options.now ?? Date.now;
+  const queue = singleFlight(() => sources.queue());
+  const zones = singleFlight(() => sources.dnsbl());
+  const cache = singleFlight(() => sources.cache());
+  const reload = singleFlight(() => sources.lastReload());
+  const ready = singleFlight(() => sources.ready());
+
+  const decisions = new Counter({
+    name: 'relayguard_decisions_total', help: 'Policy decisions by stage, verdict, rule and reason.',
+    labelNames: ['stage', 'verdict', 'rule', 'reason'] as const, registers,
+  });
+  const deliveries = new Counter({
+    name: 'relayguard_delivery_total', help: 'Delivery outcomes per recipient (delivered, deferred, bounced).',
+    labelNames: ['result'] as const, registers,
+  });
+  for (const result of ['delivered', 'deferred', 'bounced']) deliveries.inc({ result }, 0);
+
+  new Gauge({
+    name: 'relayguard_info', help: 'Always 1; labels name the instance and version.', labelNames: ['instance', 'version'] as const, registers,
+  }).set({ instance: sources.instance, version: sources.version }, 1);
+  new Gauge({ name: 'relayguard_start_time_seconds', help: 'When the process started (Unix time).', registers })
+    .set(sources.startedAt / 1000);
+
+  new Gauge({
+    name: 'relayguard_ready', help: 'Readiness checks behind /healthz (1 ok, 0 failing).', labelNames: ['check'] as const, registers,
+    async collect() {
+      // Like /healthz: a readiness source that fails means not ready.
+      const r = await ready().catch(() => ({ listeners: false, spoolWritable: false }));
+      this.set({ check: 'listeners' }, r.listeners ? 1 : 0);
+      this.set({ check: 'spool_writable' }, r.spoolWritable ? 1 : 0);
+    },
+  });
+
+  const reads = { queue, dnsbl: zones, cache, reload, ready };
+  new Gauge({
+    name: 'relayguard_source_up', help: 'Whether the dashboard could read each internal source at this scrape (1) or not (0).',
+    labelNames: ['source'] as const, registers,
+    async collect() {
+      const names = Object.keys(reads) as Array<keyof typeof reads>;
+      const results = await Promise.allSettled(names.map((name) => reads[name]()));
+      names.forEach((name, i) => this.set({ source: name }, results[i]?.status === 'fulfilled' ? 1 : 0));
+    },
+  });
+
+  new Gauge({
+    name: 'relayguard_queue_messages', help: 'Messages in the spool.', registers,
+    async collect() { await fillFrom(this, queue, 'nan', (q) => this.set(q.size)); },
+  });
+  new Gauge({
+    name: 'relayguard_queue_oldest_age_seconds', help: 'Age of the oldest message in the spool (0 when empty).', registers,
+    async collect() {
+      await fillFrom(this, queue, 'nan', (q) => this.set(q.oldestReceivedAt === null ? 0 : Math.max(0, (now() - q.oldestReceivedAt) / 1000)));
+    },
+  });
+  new Gauge({
+    name: 'relayguard_queue_deferred_messages', help: `Messages waiting for a retry, per recipient domain (the ${maxDomains} busiest).`,
+    labelNames: ['domain'] as const, registers,
+    async collect() {
+      await fillFrom(this, queue, 'drop', (q) => {
+        const busiest = [...q.deferredByDomain].sort((a, b) => b.count - a.count).slice(0, maxDomains);
+        for (const d of busiest) this.set({ domain: d.domain }, d.count);
+      });
+    },
+  });
+
+  // Zone counters live in the DNSBL engine; at scrape time they are copied here.
+  const zoneCounter = (name: string, help: string, pick: (z: Awaited<ReturnType<typeof zones>>[number]) => number) =>
+    new Counter({
+      name, help, labelNames: ['zone'] as const, registers,
+      async collect() { await fillFrom(this, zones, 'keep', (list) => { for (const z of list) this.inc({ zone: z.zone }, pick(z)); }); },
+    });
+  zoneCounter('relayguard_dnsbl_queries_total', 'DNSBL lookups sent per zone (cache hits excluded).', (z) => z.queries);
+  zoneCounter('relayguard_dnsbl_listed_total', 'DNSBL answers that listed the client, per zone.', (z) => z.listed);
+  zoneCounter('relayguard_dnsbl_errors_total', 'DNSBL error answers per zone (127.255.255.x, SERVFAIL...).', (z) => z.errors);
+  zoneCounter('relayguard_dnsbl_timeouts_total', 'DNSBL lookups that timed out, per zone.', (z) => z.timeouts);
+  new Gauge({
+    name: 'relayguard_dnsbl_latency_mean_seconds', help: 'Mean DNSBL lookup latency per zone.', labelNames: ['zone'] as const, registers,
+    async collect() {
+      await fillFrom(this, zones, 'drop', (list) => { for (const z of list) if (z.meanLatencyMs !== null) this.set({ zone: z.zone }, z.meanLatencyMs / 1000); });
+    },
+  });
+  new Gauge({
+    name: 'relayguard_dnsbl_zone_suspended', help: '1 while the engine skips a zone after repeated errors.', labelNames: ['zone'] as const, registers,
+    async collect() { await fillFrom(this, zones, 'drop', (list) => { for (const z of list) this.set({ zone: z.zone }, z.suspended ? 1 : 0); }); },
+  });
+
+  new Counter({
+    name: 'relayguard_dnsbl_cache_hits_total', help: 'DNSBL answers served from the cache.', registers,
+    async collect() { await fillFrom(this, cache, 'keep', (c) => this.inc(c.hits)); },
+  });
+  new Counter({
+    name: 'relayguard_dnsbl_cache_misses_total', help: 'DNSBL lookups the cache could not answer.', registers,
+    async collect() { await fillFrom(this, cache, 'keep', (c) => this.inc(c.misses)); },
+  });
+  new Gauge({
+    name: 'relayguard_dnsbl_cache_hit_ratio', help: 'hits / (hits + misses) since start (0 before any lookup).', registers,
+    async collect() { await fillFrom(this, cache, 'nan', (c) => this.set(c.hits + c.misses === 0 ? 0 : c.hits / (c.hits + c.misses))); },
+  });
+
+  new Gauge({
+    name: 'relayguard_policy_reload_success', help: '1 if the last load or reload of the policy succeeded.', registers,
+    async collect() { await fillFrom(this, reload, 'nan', (r) => this.set(r.ok ? 1 : 0)); },
+  });
+  new Gauge({
+    name: 'relayguard_policy_reload_timestamp_seconds', help: 'When the policy was last loaded or a reload attempted (Unix time).', registers,
+    async collect() { await fillFrom(this, reload, 'nan', (r) => this.set(r.at / 1000)); },
+  });
+  new Gauge({
+    name: 'relayguard_policy_generation', help: 'Generation of the policy snapshot in use.', registers,
+    async collect() { await fillFrom(this, reload, 'nan', (r) => this.set(r.generation)); },
+  });
+
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'relayguard_' });
+
+  const offDecisions = options.decisions.subscribe(({ decision }) => {
+    decisions.inc({ stage: decision.stage, verdict: decision.verdict, rule: decision.rule, reason: decision.reason });
+  });
+  const offDeliveries = options.deliveries?.subscribe((event) => deliveries.inc({ result: event.result }));
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+    close() {
+      offDecisions();
+      offDeliveries?.();
+    },
+  };
+}
