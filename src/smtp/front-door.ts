@@ -257,8 +257,10 @@ export class FrontDoor {
       this.#publish(state, result);
       const error = this.#toCallbackError(state, result);
       // Greet delay (postscreen's greet wait): bots that talk before our banner
-      // give themselves away. Trusted (permitted) clients and submission skip it.
-      if (error || greetDelay === 0 || listener.role !== 'mx' || result.verdict === 'permit') return callback(error ?? null);
+      // give themselves away. Trusted clients (relay networks, allowlist) and
+      // submission listeners skip it.
+      const trusted = state.snapshot.relayNetworks.contains(state.clientIp) || state.snapshot.allowlist.contains(state.clientIp);
+      if (error || greetDelay === 0 || listener.role !== 'mx' || trusted) return callback(error ?? null);
       setTimeout(() => callback(null), greetDelay).unref();
     });
   }

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { FrontDoor } from '../../src/smtp/front-door.ts';
 import type { SessionState, StagePolicy } from '../../src/smtp/stage-policy.ts';
 import type { Envelope, SpoolIntake } from '../../src/spool/types.ts';
-import type { PolicySnapshot } from '../../src/config/snapshot.ts';
+import { testSnapshot } from './policy-snapshot.ts';
 import { DecisionLog, type DecisionEvent } from '../../src/observability/decision-log.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { loadTlsMaterial } from '../../src/smtp/tls-material.ts';
@@ -51,7 +51,7 @@ export async function startDoor(extraConfig = '') {
   const logger = silentLogger();
   const door = new FrontDoor({
     config: dir.config,
-    currentSnapshot: () => ({ generation: 1 }) as unknown as PolicySnapshot,
+    currentSnapshot: () => testSnapshot({ relayNetworks: [], allowlist: [] }),
     policy: scriptedPolicy(seen),
     spool: intake,
     tls: await loadTlsMaterial(dir.config, logger),

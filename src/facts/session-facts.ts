@@ -1,0 +1,45 @@
+// How facts reach the engine during a live SMTP session. A FactsProvider is
+// opened once per connection (so it can start work early: DNSBL lookups begin
+// at connect) and asked for the facts of each stage just before the pure
+// engine evaluates it. Providers fill disjoint fields of Facts.
+import type { Stage } from '../policy/decision.ts';
+import type { SessionContext } from '../policy/context.ts';
+import type { Facts, GatherFacts } from '../policy/facts.ts';
+import type { PolicySnapshot } from '../config/snapshot.ts';
+
+export interface SessionFacts {
+  gather(stage: Stage, ctx: SessionContext): Promise<Facts>;
+  /** The connection is over: release counters, drop pending lookups. */
+  close(): void;
+}
+
+export interface FactsProvider {
+  readonly name: string;
+  open(ctx: SessionContext, snapshot: PolicySnapshot): SessionFacts;
+}
+
+/** Opens every provider and merges what they gather, in parallel. */
+export function openAll(providers: readonly FactsProvider[], ctx: SessionContext, snapshot: PolicySnapshot): SessionFacts {
+  const sessions = providers.map((provider) => provider.open(ctx, snapshot));
+  return {
+    async gather(stage, current) {
+      const parts = await Promise.all(sessions.map((session) => session.gather(stage, current)));
+      return Object.assign({}, ...parts) as Facts;
+    },
+    close() {
+      for (const session of sessions) session.close();
+    },
+  };
+}
+
+/**
+ * The same providers for `relayguard explain`: one imagined session, opened on
+ * the first stage it is asked about.
+ */
+export function gatherFactsFor(providers: readonly FactsProvider[]): GatherFacts {
+  let session: SessionFacts | undefined;
+  return async (stage, ctx, snapshot) => {
+    session ??= openAll(providers, ctx, snapshot);
+    return session.gather(stage, ctx);
+  };
+}
