@@ -126,7 +126,7 @@ export const configSchema = z
         shutdown_grace: duration.default(30_000),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
     auth: z
       .object({
         failures_before_delay: z.number().int().nonnegative().default(3),
@@ -136,7 +136,7 @@ export const configSchema = z
         lockout: duration.default(900_000),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
     dns: z
       .object({
         servers: z.array(hostPort(53)).default([]),
@@ -144,7 +144,7 @@ export const configSchema = z
         tries: z.number().int().min(1).max(5).default(2),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
     delivery: z
       .object({
         mode: z.enum(['smarthost', 'mx']).default('mx'),
@@ -166,7 +166,7 @@ export const configSchema = z
         message: 'mode "smarthost" needs a [delivery.smarthost] table',
         path: ['mode'],
       })
-      .default({} as never),
+      .prefault({}),
     http: z
       .object({
         address: hostPort().default({ host: '127.0.0.1', port: 8025 }),
@@ -174,7 +174,7 @@ export const configSchema = z
         enabled: z.boolean().default(true),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
     cluster: z
       .object({
         redis: z.string().optional(),
@@ -183,7 +183,7 @@ export const configSchema = z
         command_timeout: duration.default(200),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
   })
   .strict();
 
