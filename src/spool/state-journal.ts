@@ -1,0 +1,100 @@
+// PURE. Per-recipient delivery state, kept as a journal of JSON lines next to
+// the message file (<id>.state). Each line records what one attempt or one
+// administrator command changed; the state is the fold of all lines. Appends
+// are fsynced; a crash can only tear the last line, which is then ignored
+// (it has no newline or does not parse). A message with no journal yet has
+// every recipient pending and is due at once.
+import type { StoredEnvelope } from './spool-file.ts';
+
+export type RecipientStatus = 'pending' | 'delivered' | 'deferred' | 'failed';
+
+export interface RecipientState {
+  readonly status: RecipientStatus;
+  /** Last SMTP reply or local reason, for the log, `queue show` and bounces. */
+  readonly reply?: string;
+  /** Enhanced status code (e.g. 5.1.1) used in DSNs. */
+  readonly enhanced?: string;
+  /** The remote host that gave the reply (name[ip]:port). */
+  readonly host?: string;
+  readonly at?: number;
+}
+
+export interface JournalEvent {
+  readonly at: number;
+  /** What happened: an attempt, a command (retry, bounce), a delay warning. */
+  readonly kind: 'attempt' | 'retry' | 'bounce' | 'warned' | 'expired';
+  /** Attempts made so far (after this event). */
+  readonly attempts?: number;
+  /** Next attempt time; absent when nothing is left to deliver. */
+  readonly next?: number;
+  /** A delay warning was sent. */
+  readonly warned?: boolean;
+  /** Recipients whose state changed. */
+  readonly rcpt?: Readonly<Record<string, { s: RecipientStatus; x?: string; e?: string; h?: string }>>;
+}
+
+export interface MessageState {
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+  readonly warned: boolean;
+  readonly recipients: ReadonlyMap<string, RecipientState>;
+  readonly history: readonly JournalEvent[];
+}
+
+export function initialState(envelope: StoredEnvelope): MessageState {
+  const recipients = new Map<string, RecipientState>();
+  for (const rcpt of envelope.recipients) recipients.set(rcpt, { status: 'pending' });
+  return { attempts: 0, nextAttemptAt: envelope.receivedAt, warned: false, recipients, history: [] };
+}
+
+export function applyEvent(state: MessageState, event: JournalEvent): MessageState {
+  const recipients = new Map(state.recipients);
+  for (const [rcpt, change] of Object.entries(event.rcpt ?? {})) {
+    if (!recipients.has(rcpt)) continue; // a journal never adds recipients
+    recipients.set(rcpt, {
+      status: change.s,
+      ...(change.x !== undefined ? { reply: change.x } : {}),
+      ...(change.e !== undefined ? { enhanced: change.e } : {}),
+      ...(change.h !== undefined ? { host: change.h } : {}),
+      at: event.at,
+    });
+  }
+  return {
+    attempts: event.attempts ?? state.attempts,
+    nextAttemptAt: event.next ?? state.nextAttemptAt,
+    warned: state.warned || event.warned === true,
+    recipients,
+    history: [...state.history, event],
+  };
+}
+
+export function encodeEvent(event: JournalEvent): string {
+  return `${JSON.stringify(event)}\n`;
+}
+
+/** Folds a journal's text; a torn or unparsable line is skipped. */
+export function foldJournal(envelope: StoredEnvelope, text: string): MessageState {
+  let state = initialState(envelope);
+  const lines = text.split('\n');
+  // The last element is the part after the final newline: empty, or a torn line.
+  lines.pop();
+  for (const line of lines) {
+    if (!line) continue;
+    let event: JournalEvent;
+    try {
+      event = JSON.parse(line) as JournalEvent;
+    } catch {
+      continue;
+    }
+    if (typeof event !== 'object' || event === null || typeof event.at !== 'number') continue;
+    state = applyEvent(state, event);
+  }
+  return state;
+}
+
+/** Recipients still to be delivered (pending or deferred). */
+export function openRecipients(state: MessageState): string[] {
+  const open: string[] = [];
+  for (const [rcpt, rs] of state.recipients) if (rs.status === 'pending' || rs.status === 'deferred') open.push(rcpt);
+  return open;
+}

@@ -1,0 +1,180 @@
+// A recording upstream SMTP server for delivery tests, built on smtp-server:
+// records the envelope and the raw bytes of every message it accepts; can be
+// told to answer per recipient (4xx/5xx), to answer the greeting or the end
+// of DATA with an error, to offer STARTTLS (its built-in self-signed
+// certificate) and AUTH, or to be down (listener closed: connection refused)
+// and come back on the same address and port.
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+
+export interface SinkMessage {
+  readonly from: string;
+  readonly to: string[];
+  readonly raw: Buffer;
+  readonly secure: boolean;
+  readonly user?: string;
+  readonly remoteAddress: string;
+}
+
+export interface SinkOptions {
+  /** 127.x address to bind (default 127.0.0.1). */
+  readonly host?: string;
+  /** Port (default 0: ephemeral). */
+  readonly port?: number;
+  /** Offer STARTTLS (default true). */
+  readonly starttls?: boolean;
+  /** Require AUTH with this user and password. */
+  readonly auth?: { readonly user: string; readonly pass: string };
+}
+
+export interface SmtpSink {
+  readonly host: string;
+  readonly port: number;
+  /** "host:port" for config. */
+  readonly address: string;
+  readonly messages: SinkMessage[];
+  /** Connections seen (including refused-at-greeting ones). */
+  connections: number;
+  /** Reply for one recipient, e.g. "450 4.2.0 mailbox busy"; undefined = accept. */
+  rcptReply(recipient: string, reply: string | undefined): void;
+  /** Reply at connect (e.g. "421 4.3.2 try later"); undefined = normal greeting. */
+  greetingReply(reply: string | undefined): void;
+  /** Reply at the end of DATA; undefined = accept. */
+  dataReply(reply: string | undefined): void;
+  /** Close the listener: clients get connection refused. */
+  down(): Promise<void>;
+  /** Listen again on the same host and port. */
+  up(): Promise<void>;
+  /** Resolves when `count` messages have arrived (bounded by timeoutMs). */
+  waitFor(count: number, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+function smtpError(reply: string): Error {
+  const match = /^(\d{3})\s+(.*)$/s.exec(reply);
+  const error = new Error(match ? match[2] : reply) as Error & { responseCode: number };
+  error.responseCode = match ? Number(match[1]) : 451;
+  return error;
+}
+
+export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink> {
+  const host = options.host ?? '127.0.0.1';
+  const messages: SinkMessage[] = [];
+  const rcptReplies = new Map<string, string>();
+  let greeting: string | undefined;
+  let dataReply: string | undefined;
+  const waiters = new Set<() => void>();
+
+  const serverOptions: SMTPServerOptions = {
+    name: `sink.${host}`,
+    logger: false,
+    disabledCommands: [...(options.starttls === false ? ['STARTTLS'] : []), ...(options.auth ? [] : ['AUTH'])],
+    allowInsecureAuth: true,
+    authOptional: !options.auth,
+    size: 64 * 1024 * 1024,
+    closeTimeout: 100,
+    onConnect(_session, callback) {
+      sink.connections++;
+      callback(greeting ? smtpError(greeting) : null);
+    },
+    onAuth(auth, _session, callback) {
+      if (options.auth && auth.username === options.auth.user && auth.password === options.auth.pass) {
+        callback(null, { user: auth.username });
+      } else {
+        callback(smtpError('535 5.7.8 bad credentials'));
+      }
+    },
+    onRcptTo(address, _session, callback) {
+      const reply = rcptReplies.get(address.address);
+      callback(reply ? smtpError(reply) : null);
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        if (dataReply) return callback(smtpError(dataReply));
+        messages.push({
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks),
+          secure: session.secure,
+          ...(typeof session.user === 'string' ? { user: session.user } : {}),
+          remoteAddress: session.remoteAddress,
+        });
+        for (const waiter of waiters) waiter();
+        callback(null);
+      });
+    },
+  };
+
+  let server = new SMTPServer(serverOptions);
+  server.on('error', () => undefined);
+  const listen = (port: number) =>
+    new Promise<number>((resolve, reject) => {
+      server.server.once('error', reject);
+      server.listen(port, host, () => {
+        server.server.removeListener('error', reject);
+        resolve((server.server.address() as { port: number }).port);
+      });
+    });
+  const port = await listen(options.port ?? 0);
+  let listening = true;
+
+  const closeServer = () =>
+    new Promise<void>((resolve) => {
+      if (!listening) return resolve();
+      listening = false;
+      server.close(() => resolve());
+    });
+
+  const sink: SmtpSink = {
+    host,
+    port,
+    address: `${host}:${port}`,
+    messages,
+    connections: 0,
+    rcptReply: (recipient, reply) => void (reply === undefined ? rcptReplies.delete(recipient) : rcptReplies.set(recipient, reply)),
+    greetingReply: (reply) => void (greeting = reply),
+    dataReply: (reply) => void (dataReply = reply),
+    down: closeServer,
+    async up() {
+      if (listening) return;
+      server = new SMTPServer(serverOptions);
+      server.on('error', () => undefined);
+      await listen(port);
+      listening = true;
+    },
+    waitFor(count, timeoutMs = 10_000) {
+      if (messages.length >= count) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`sink ${host}:${port}: ${messages.length} of ${count} messages after ${timeoutMs} ms`));
+        }, timeoutMs);
+        const check = () => {
+          if (messages.length < count) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+      });
+    },
+    close: closeServer,
+  };
+  return sink;
+}
+
+/** Sinks on several loopback addresses sharing one port (for MX tests with one mx_port). */
+export async function startSinksOnOnePort(hosts: readonly string[], options: Omit<SinkOptions, 'host' | 'port'> = {}): Promise<SmtpSink[]> {
+  for (let tries = 0; tries < 10; tries++) {
+    const first = await startSmtpSink({ ...options, host: hosts[0] as string });
+    const sinks = [first];
+    try {
+      for (const host of hosts.slice(1)) sinks.push(await startSmtpSink({ ...options, host, port: first.port }));
+      return sinks;
+    } catch {
+      await Promise.all(sinks.map((s) => s.close()));
+    }
+  }
+  throw new Error('could not bind sinks on one shared port');
+}
