@@ -350,6 +350,9 @@ export class FrontDoor {
   async #receive(state: SessionState, stream: SMTPServerDataStream): Promise<string | SmtpCallbackError> {
     const { config } = this.#deps;
     const receivedAt = this.#now();
+    // The queue id is chosen now so the Received: header can name it, as
+    // Postfix's does: one id follows the message from header to log to spool.
+    const queueId = this.#deps.spool.nextId();
     const header = formatReceivedHeader({
       helo: state.helo ?? '',
       clientIp: state.clientIp,
@@ -357,7 +360,7 @@ export class FrontDoor {
       esmtp: state.esmtp,
       tls: state.tls,
       authenticated: state.user !== undefined,
-      sessionId: state.sessionId,
+      queueId,
       recipients: state.recipients,
       date: new Date(receivedAt),
     });
@@ -383,7 +386,7 @@ export class FrontDoor {
       ...(state.user ? { authUser: state.user } : {}),
     };
     try {
-      const queueId = await this.#deps.spool.accept(envelope, guard as Readable);
+      await this.#deps.spool.accept(envelope, guard as Readable, { id: queueId });
       state.messages++;
       this.#publish(state, { verdict: 'permit', stage: 'data', rule: 'spool', reason: 'data.queued', detail: { queueId, recipients: envelope.recipients.length } }, { sender, queueId });
       this.#deps.logger.info(

@@ -10,7 +10,7 @@ export interface ReceivedInfo {
   readonly esmtp: boolean;
   readonly tls: boolean;
   readonly authenticated: boolean;
-  readonly sessionId: string;
+  readonly queueId: string;
   /** Named only when there is exactly one recipient, to avoid leaking Bcc lists. */
   readonly recipients: readonly string[];
   readonly date: Date;
@@ -34,7 +34,7 @@ const safe = (text: string) => text.replace(/[^\x21-\x7e]/g, '?').replace(/[()\\
 export function formatReceivedHeader(info: ReceivedInfo): string {
   const ipLiteral = info.clientIp.includes(':') ? `IPv6:${info.clientIp}` : info.clientIp;
   const from = `from ${safe(info.helo || 'unknown')} (${info.clientHostname ? `${safe(info.clientHostname)} ` : ''}[${ipLiteral}])`;
-  const by = `by ${info.ourHostname} (relayguard) with ${protocolKeyword(info)} id ${safe(info.sessionId)}`;
+  const by = `by ${info.ourHostname} (relayguard) with ${protocolKeyword(info)} id ${safe(info.queueId)}`;
   const forPart = info.recipients.length === 1 ? `\r\n\tfor <${safe(info.recipients[0] as string)}>` : '';
   return `Received: ${from}\r\n\t${by}${forPart};\r\n\t${rfc5322Date(info.date)}\r\n`;
 }

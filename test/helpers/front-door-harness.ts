@@ -14,10 +14,15 @@ import { makeTestConfig, DEFAULT_LISTENERS } from './test-config.ts';
 
 export class MemoryIntake implements SpoolIntake {
   readonly messages: Array<{ id: string; envelope: Envelope; body: Buffer }> = [];
-  async accept(envelope: Envelope, message: Readable): Promise<string> {
+  #ids = 0;
+  nextId(): string {
+    return `Q${++this.#ids}`;
+  }
+  async accept(envelope: Envelope, message: Readable | Buffer, options?: { id?: string }): Promise<string> {
     const chunks: Buffer[] = [];
-    for await (const chunk of message) chunks.push(chunk as Buffer);
-    const id = `Q${this.messages.length + 1}`;
+    if (Buffer.isBuffer(message)) chunks.push(message);
+    else for await (const chunk of message) chunks.push(chunk as Buffer);
+    const id = options?.id ?? this.nextId();
     this.messages.push({ id, envelope, body: Buffer.concat(chunks) });
     return id;
   }
