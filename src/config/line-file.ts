@@ -1,0 +1,28 @@
+// The shared reader of line-oriented policy files (relay-networks, allowlist,
+// denylist, local-domains): one entry per line, `#` starts a comment anywhere
+// on a line, blank lines are skipped. Files written on Windows (CRLF, a BOM)
+// read the same as Unix ones, and line numbers stay those an editor shows.
+
+export interface FileLine {
+  /** 1-based, as an editor shows it. */
+  readonly line: number;
+  /** The line without its comment, trimmed; never empty. */
+  readonly text: string;
+}
+
+export function readEntryLines(text: string): FileLine[] {
+  const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\n|\r/);
+  const entries: FileLine[] = [];
+  lines.forEach((raw, index) => {
+    const hash = raw.indexOf('#');
+    const content = (hash === -1 ? raw : raw.slice(0, hash)).trim();
+    if (content) entries.push({ line: index + 1, text: content });
+  });
+  return entries;
+}
+
+/** Splits an entry line at the first run of whitespace: the entry, then the rest (maybe ''). */
+export function splitFirstWord(text: string): { readonly word: string; readonly rest: string } {
+  const match = /^(\S+)\s*(.*)$/s.exec(text);
+  return match ? { word: match[1] as string, rest: (match[2] as string).trim() } : { word: text, rest: '' };
+}
