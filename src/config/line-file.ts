@@ -23,6 +23,10 @@ export function readEntryLines(text: string): FileLine[] {
 
 /** Splits an entry line at the first run of whitespace: the entry, then the rest (maybe ''). */
 export function splitFirstWord(text: string): { readonly word: string; readonly rest: string } {
-  const match = /^(\S+)\s*(.*)$/s.exec(text);
-  return match ? { word: match[1] as string, rest: (match[2] as string).trim() } : { word: text, rest: '' };
+  // A loop rather than a regular expression: lists run to 100,000 lines.
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 32 || code === 9 || code === 11 || code === 12) return { word: text.slice(0, i), rest: text.slice(i + 1).trim() };
+  }
+  return { word: text, rest: '' };
 }

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import ipaddr from 'ipaddr.js';
 import { parseDenylistFile } from '../../src/config/cidr-files.ts';
+import { formatV4, formatV6, parseClientAddress } from '../../src/config/cidr.ts';
 
 /** The naive reference: independent of the set's bit arithmetic. */
 function naiveLookup(entries: readonly string[], ip: string): number | undefined {
@@ -136,5 +137,42 @@ test('the same networks in any order give the same most-specific answers', () =>
       for (const ip of clients) assert.equal(a.value.lookup(ip)?.reason, b.value.lookup(ip)?.reason, ip);
     }),
     { numRuns: 200 },
+  );
+});
+
+test('IPv6 text is read exactly as ipaddr.js reads it (valid and invalid forms)', () => {
+  const hex = fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF'), minLength: 1, maxLength: 4 });
+  const group = fc.oneof({ weight: 20, arbitrary: hex }, { weight: 1, arbitrary: fc.constantFrom('', '12345', 'g', '-1', ' 1') });
+  const quad = fc.tuple(...Array.from({ length: 4 }, () => fc.integer({ min: 0, max: 255 }))).map((o) => o.join('.'));
+  const text = fc
+    .record({
+      groups: fc.array(group, { minLength: 0, maxLength: 9 }),
+      gapAt: fc.option(fc.nat({ max: 9 }), { nil: undefined }),
+      secondGap: fc.nat({ max: 9 }).map((n) => n === 0),
+      tail: fc.option(fc.oneof({ weight: 6, arbitrary: quad }, { weight: 1, arbitrary: fc.constantFrom('1.2.3', '256.1.1.1') }), { nil: undefined }),
+    })
+    .map(({ groups, gapAt, secondGap, tail }) => {
+      const parts = [...groups];
+      if (tail !== undefined) parts.push(tail);
+      let joined = parts.join(':');
+      if (gapAt !== undefined) {
+        const at = Math.min(gapAt, parts.length);
+        joined = [...parts.slice(0, at), '', ...parts.slice(at)].join(':').replace(/^:(?!:)/, '::').replace(/(?<!:):$/, '::');
+        if (secondGap) joined = `${joined}::1`;
+      }
+      return joined;
+    })
+    .filter((candidate) => candidate.includes(':')); // no colon: an IPv4 question, tested elsewhere
+  fc.assert(
+    fc.property(text, (ip) => {
+      const mine = parseClientAddress(ip);
+      const valid = ipaddr.IPv6.isValid(ip);
+      assert.equal(mine !== undefined, valid, `validity of ${JSON.stringify(ip)}`);
+      if (!mine) return;
+      const theirs = ipaddr.process(ip);
+      const shown = mine.family === 4 ? formatV4(mine.value) : formatV6(mine.value);
+      assert.equal(shown, theirs.toString(), ip);
+    }),
+    { numRuns: 3000 },
   );
 });
