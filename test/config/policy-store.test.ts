@@ -189,6 +189,28 @@ test('watch: config.toml changes reload too, and an invalid watched edit keeps t
   assert.equal(store.current(), before);
 });
 
+test('watch: after policies_dir moves, the new directory is the one watched', async (t) => {
+  const fixture = await createPolicyFixture({ allowlist: '192.0.2.1\n' });
+  t.after(() => fixture.cleanup());
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const path = await import('node:path');
+  const moved = path.join(fixture.dir, 'policies-v2');
+  await mkdir(moved);
+  await writeFile(path.join(moved, 'allowlist'), '192.0.2.2\n');
+  const store = await openPolicyStore({ configFile: fixture.configFile, logger: recordingLogger().logger, debounceMs: 50 });
+  t.after(() => store.close());
+  store.watch();
+
+  let swap = nextSwap(store);
+  await fixture.writeConfig(MINIMAL_CONFIG.replace('./policies', './policies-v2'));
+  assert.equal((await swap).allowlist.contains('192.0.2.2'), true);
+
+  swap = nextSwap(store);
+  await writeFile(path.join(moved, 'allowlist'), '192.0.2.3\n');
+  assert.equal((await swap).allowlist.contains('192.0.2.3'), true);
+  assert.match(store.lastReload.reason, /changed: allowlist/);
+});
+
 test('watch: a burst of writes is one reload', async (t) => {
   const fixture = await createPolicyFixture({ allowlist: '' });
   t.after(() => fixture.cleanup());
