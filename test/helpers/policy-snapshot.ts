@@ -1,12 +1,16 @@
-// Test-only PolicySnapshot factory for pure policy tests. The config goes
-// through the real schema (validateConfigText); the CIDR and domain sets are
-// tiny linear implementations of the snapshot interfaces (the real ones,
-// built for speed, live in config/). Lists are given as the policy files would
-// hold them.
-import ipaddr from 'ipaddr.js';
+// PolicySnapshots built in memory through the real parsers, for tests of code
+// that evaluates policy (rules, the engine, the SMTP front door). Lists are
+// given as the policy files would hold them; an invalid line throws.
+//   testSnapshot({ relayNetworks: ['10.0.0.0/8'], users: [{ name, senders }] })
+//   makePolicySnapshot({ relayNetworks: ['10.0.0.0/8'], localDomains: ['example.test'] })
 import { validateConfigText } from '../../src/config/load-config.ts';
 import type { Config } from '../../src/config/schema.ts';
-import type { CidrEntry, CidrSet, DomainSet, PolicySnapshot } from '../../src/config/snapshot.ts';
+import type { CidrSet, DomainSet, PolicySnapshot } from '../../src/config/snapshot.ts';
+import { parseAllowlistFile, parseDenylistFile, parseRelayNetworksFile } from '../../src/config/cidr-files.ts';
+import { formatProblem, type ParseResult } from '../../src/config/errors.ts';
+import { parseLocalDomainsFile } from '../../src/config/local-domains-file.ts';
+import { POLICY_FILES } from '../../src/config/policy-files.ts';
+import { MINIMAL_CONFIG } from './policy-files.ts';
 import { createUserDirectory, type UserRecord } from '../../src/auth/users-file.ts';
 import { dummyHash, formatHashString } from '../../src/auth/password-hash.ts';
 import { compileSenderPatterns, parseSenderPattern, type SenderPattern } from '../../src/policy/sender-rule.ts';
@@ -19,35 +23,13 @@ export function testUser(name: string, senders: readonly string[]): UserRecord {
 }
 
 export function testCidrSet(lines: readonly string[], file = 'test-list'): CidrSet {
-  const entries = lines.map((text, index) => {
-    const [cidr, ...rest] = text.trim().split(/\s+/) as [string, ...string[]];
-    const range = cidr.includes('/') ? ipaddr.parseCIDR(cidr) : (() => {
-      const addr = ipaddr.process(cidr);
-      return [addr, addr.kind() === 'ipv4' ? 32 : 128] as [ipaddr.IPv4 | ipaddr.IPv6, number];
-    })();
-    const entry: CidrEntry = rest.length > 0 ? { cidr, file, line: index + 1, reason: rest.join(' ') } : { cidr, file, line: index + 1 };
-    return { entry, range };
-  });
-  const lookup = (ip: string): CidrEntry | undefined => {
-    let addr: ipaddr.IPv4 | ipaddr.IPv6;
-    try {
-      addr = ipaddr.process(ip);
-    } catch {
-      return undefined;
-    }
-    let best: { entry: CidrEntry; bits: number } | undefined;
-    for (const { entry, range } of entries) {
-      if (range[0].kind() !== addr.kind()) continue;
-      if (addr.match(range as [ipaddr.IPv4, number] & [ipaddr.IPv6, number]) && (!best || range[1] > best.bits)) best = { entry, bits: range[1] };
-    }
-    return best?.entry;
-  };
-  return { size: entries.length, lookup, contains: (ip) => lookup(ip) !== undefined };
+  // The real parsers and CidrSet; denylist lines may carry a reason.
+  const parse = file === 'denylist' ? parseDenylistFile : file === 'allowlist' ? parseAllowlistFile : parseRelayNetworksFile;
+  return must(parse(file, lines.join('\n')));
 }
 
 export function testDomainSet(domains: readonly string[]): DomainSet {
-  const set = new Set(domains.map((d) => d.toLowerCase()));
-  return { size: set.size, has: (d) => set.has(d) };
+  return must(parseLocalDomainsFile('local-domains', domains.join('\n')));
 }
 
 export const BASE_CONFIG = `
@@ -92,4 +74,38 @@ export function testSnapshot(options: SnapshotOptions = {}): PolicySnapshot {
     dnsbl: { zones: [], threshold: options.dnsblThreshold ?? 1 },
     limits: {},
   };
+}
+
+function must<T>(result: ParseResult<T>): T {
+  if (!result.ok) throw new Error(result.problems.map(formatProblem).join('\n'));
+  return result.value;
+}
+
+export interface SnapshotLines {
+  readonly relayNetworks?: readonly string[];
+  readonly allowlist?: readonly string[];
+  readonly denylist?: readonly string[];
+  readonly localDomains?: readonly string[];
+  /** config.toml text; defaults to a minimal valid one. */
+  readonly configText?: string;
+  readonly generation?: number;
+  readonly users?: PolicySnapshot['users'];
+  readonly dnsbl?: PolicySnapshot['dnsbl'];
+  readonly limits?: PolicySnapshot['limits'];
+}
+
+export function makePolicySnapshot(lines: SnapshotLines = {}): PolicySnapshot {
+  const join = (list: readonly string[] | undefined): string => (list ?? []).join('\n');
+  return Object.freeze({
+    generation: lines.generation ?? 1,
+    loadedAt: new Date(0),
+    config: must(validateConfigText('/test/config.toml', lines.configText ?? MINIMAL_CONFIG)),
+    relayNetworks: must(parseRelayNetworksFile('relay-networks', join(lines.relayNetworks))),
+    allowlist: must(parseAllowlistFile('allowlist', join(lines.allowlist))),
+    denylist: must(parseDenylistFile('denylist', join(lines.denylist))),
+    localDomains: must(parseLocalDomainsFile('local-domains', join(lines.localDomains))),
+    users: lines.users ?? POLICY_FILES.users.empty(),
+    dnsbl: lines.dnsbl ?? POLICY_FILES.dnsbl.empty(),
+    limits: lines.limits ?? POLICY_FILES.limits.empty(),
+  });
 }

@@ -76,7 +76,11 @@ describe('connect stage', () => {
   });
 
   it('keeps control characters of a denylist reason out of the reply', () => {
-    const snap = testSnapshot({ denylist: ['203.0.113.0/24 spam\u0007 source'] });
+    // The denylist parser already refuses such reasons; this is the rule's own
+    // line of defence, so the entry is handed in directly.
+    const base = testSnapshot();
+    const entry = { cidr: '203.0.113.0/24', file: 'denylist', line: 1, reason: 'spam\u0007 source' };
+    const snap = { ...base, denylist: { size: 1, lookup: () => entry, contains: () => true } };
     const decision = evaluateConnect(testSession({ ip: '203.0.113.5' }), snap, {});
     assert.equal(decision.reply?.text, 'spam  source');
   });

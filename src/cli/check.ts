@@ -1,0 +1,65 @@
+// `relayguard check [--config FILE]`: validates config.toml and every policy
+// file exactly as a reload would (same loadPolicy). Exit 0 with a one-line
+// summary; exit 1 printing every problem as `file:line: problem`; 2 on usage.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR, type CliIo } from './io.ts';
+import { formatProblem, type FileProblem } from '../config/errors.ts';
+import { formatSummary, loadPolicy } from '../config/load-policy.ts';
+
+const USAGE = 'usage: relayguard check [--config FILE]';
+
+function parseArgs(argv: string[]): { config?: string } | { error: string } | { help: true } {
+  let config: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '-h' || arg === '--help') return { help: true };
+    if (arg === '--config' || arg === '-c') {
+      const value = argv[++i];
+      if (!value) return { error: `${arg} needs a file` };
+      config = value;
+    } else if (arg.startsWith('--config=')) {
+      config = arg.slice('--config='.length);
+      if (!config) return { error: '--config needs a file' };
+    } else {
+      return { error: `unexpected argument "${arg}"` };
+    }
+  }
+  return config === undefined ? {} : { config };
+}
+
+/** Paths under the current directory print relative (shorter); others stay absolute. */
+function display(problem: FileProblem, cwd: string): FileProblem {
+  const relative = path.relative(cwd, path.resolve(problem.file));
+  return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? { ...problem, file: relative } : problem;
+}
+
+export async function runCheck(argv: string[], io: CliIo): Promise<number> {
+  const args = parseArgs(argv);
+  if ('help' in args) {
+    io.stdout.write(`${USAGE}\nValidates config.toml and every policy file; prints file:line: problem for each error.\n`);
+    return EXIT_OK;
+  }
+  if ('error' in args) {
+    io.stderr.write(`${args.error}\n${USAGE}\n`);
+    return EXIT_USAGE;
+  }
+  const cwd = process.cwd();
+  let configFile = args.config;
+  if (configFile === undefined) {
+    if (!existsSync(path.join(cwd, 'config.toml'))) {
+      io.stderr.write(`no config.toml in ${cwd}; pass --config FILE\n${USAGE}\n`);
+      return EXIT_USAGE;
+    }
+    configFile = 'config.toml';
+  }
+  const load = await loadPolicy(configFile);
+  if (!load.ok) {
+    for (const problem of load.problems) io.stderr.write(`${formatProblem(display(problem, cwd))}\n`);
+    const count = load.problems.length;
+    io.stderr.write(`check failed: ${count} problem${count === 1 ? '' : 's'}; a reload with these files would be refused\n`);
+    return EXIT_USER_ERROR;
+  }
+  io.stdout.write(`ok ${configFile}: ${formatSummary(load.files)}\n`);
+  return EXIT_OK;
+}

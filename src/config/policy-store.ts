@@ -1,0 +1,221 @@
+// The PolicyStore holds the current PolicySnapshot and replaces it atomically.
+//
+// Contract for callers:
+// - Take `store.current()` ONCE when a connection opens and evaluate that whole
+//   session against that object. A reload swaps the snapshot for connections
+//   opened afterwards; sessions in flight never see a half-applied policy.
+// - `reload(reason)` parses and validates config.toml and every policy file
+//   first. Any problem: nothing changes, each problem is logged as
+//   `file:line: problem`, and `lastReload` records the failure for the
+//   dashboard. Reloads run one at a time; requests arriving during a reload
+//   are merged into one more reload after it (so a later edit is never missed).
+// - `watch()` reloads after a change to any policy file or config.toml
+//   (debounced); `handleSighup()` is what the composition root binds to SIGHUP.
+// - What of config.toml can change without a restart (listeners, data_dir...)
+//   is the composition root's business: the snapshot simply carries the new Config.
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../observability/logger.ts';
+import { ConfigError, formatProblem, type FileProblem } from './errors.ts';
+import { createSnapshot, formatSummary, loadPolicy, type FileSummary, type PolicyLoad, type PolicyReader } from './load-policy.ts';
+import { POLICY_FILES, policyFileNames, type PolicyFileRegistry } from './policy-files.ts';
+import type { PolicySnapshot } from './snapshot.ts';
+import { debounce, type Debouncer } from './debounce.ts';
+import { createDirectoryWatcher, type DirectoryWatcher } from './directory-watcher.ts';
+
+export interface ReloadResult {
+  readonly at: Date;
+  readonly reason: string;
+  readonly ok: boolean;
+  /** Every problem as `file:line: problem`; empty when ok. */
+  readonly errors: readonly string[];
+  readonly problems: readonly FileProblem[];
+  /** The generation in effect after this attempt (unchanged when it failed). */
+  readonly generation: number;
+  readonly durationMs: number;
+}
+
+export type SwapListener = (next: PolicySnapshot, previous: PolicySnapshot) => void;
+
+export interface PolicyStoreOptions {
+  readonly configFile: string;
+  readonly logger: Logger;
+  readonly now?: () => Date;
+  /** Quiet time after the last file change before reloading. Default 200 ms. */
+  readonly debounceMs?: number;
+  readonly registry?: PolicyFileRegistry;
+  readonly reader?: PolicyReader;
+}
+
+/** Loads the first snapshot (generation 1); throws a ConfigError listing every problem. */
+export async function openPolicyStore(options: PolicyStoreOptions): Promise<PolicyStore> {
+  const started = performance.now();
+  const load = await loadPolicy(options.configFile, options);
+  if (!load.ok) throw new ConfigError(load.problems);
+  const now = options.now ?? (() => new Date());
+  const at = now();
+  const first: ReloadResult = {
+    at,
+    reason: 'start',
+    ok: true,
+    errors: [],
+    problems: [],
+    generation: 1,
+    durationMs: performance.now() - started,
+  };
+  options.logger.info({ event: 'policy.loaded', generation: 1 }, `policy loaded: ${formatSummary(load.files)}`);
+  return new PolicyStore(options, createSnapshot(load, 1, at), load.files, first);
+}
+
+export class PolicyStore {
+  private snapshot: PolicySnapshot;
+  private summary: readonly FileSummary[];
+  private last: ReloadResult;
+  private readonly listeners = new Set<SwapListener>();
+  private running: Promise<ReloadResult> | undefined;
+  private queued: Promise<ReloadResult> | undefined;
+  private queuedReasons: string[] = [];
+  private watcher: DirectoryWatcher | undefined;
+  private debouncer: Debouncer | undefined;
+  private changed = new Set<string>();
+  private readonly logger: Logger;
+  private readonly now: () => Date;
+  private readonly registry: PolicyFileRegistry;
+
+  constructor(private readonly options: PolicyStoreOptions, snapshot: PolicySnapshot, summary: readonly FileSummary[], first: ReloadResult) {
+    this.snapshot = snapshot;
+    this.summary = summary;
+    this.last = first;
+    this.logger = options.logger;
+    this.now = options.now ?? (() => new Date());
+    this.registry = options.registry ?? POLICY_FILES;
+  }
+
+  /** The snapshot new connections must use; keep the returned object for the whole connection. */
+  current(): PolicySnapshot {
+    return this.snapshot;
+  }
+
+  /** The outcome of the latest load or reload attempt (the dashboard's "last reload"). */
+  get lastReload(): ReloadResult {
+    return this.last;
+  }
+
+  /** Per-file counts of the current snapshot. */
+  get files(): readonly FileSummary[] {
+    return this.summary;
+  }
+
+  /** Called after each successful swap; returns the unsubscribe function. */
+  onSwap(listener: SwapListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Never rejects: a failure is a ReloadResult with ok false. */
+  reload(reason: string): Promise<ReloadResult> {
+    if (this.queued) {
+      this.queuedReasons.push(reason);
+      return this.queued;
+    }
+    if (this.running) {
+      this.queuedReasons = [reason];
+      this.queued = this.running.then(() => {
+        const reasons = this.queuedReasons;
+        this.queued = undefined;
+        this.queuedReasons = [];
+        return this.start(reasons.join('; '));
+      });
+      return this.queued;
+    }
+    return this.start(reason);
+  }
+
+  /** Bind to SIGHUP in the composition root: process.on('SIGHUP', () => store.handleSighup()). */
+  handleSighup(): void {
+    void this.reload('SIGHUP');
+  }
+
+  /** Reloads on changes to config.toml or any policy file until close(). Idempotent. */
+  watch(): void {
+    if (this.watcher) return;
+    this.debouncer = debounce(() => {
+      const names = [...this.changed].sort().join(', ');
+      this.changed.clear();
+      void this.reload(`changed: ${names}`);
+    }, this.options.debounceMs ?? 200);
+    this.watcher = createDirectoryWatcher(
+      (name) => {
+        this.changed.add(name);
+        this.debouncer?.trigger();
+      },
+      (dir, error) => {
+        this.logger.warn({ event: 'policy.watch_error', dir, err: error.message }, `stopped watching ${dir}: ${error.message}; send SIGHUP to reload by hand`);
+      },
+    );
+    this.updateWatchTargets();
+  }
+
+  /** Stops watching; a reload in progress still completes. */
+  close(): void {
+    this.debouncer?.cancel();
+    this.watcher?.close();
+    this.watcher = undefined;
+    this.debouncer = undefined;
+  }
+
+  private updateWatchTargets(): void {
+    const configFile = path.resolve(this.options.configFile);
+    this.watcher?.update([
+      { dir: path.dirname(configFile), names: new Set([path.basename(configFile)]) },
+      { dir: this.snapshot.config.policiesDir, names: new Set(policyFileNames(this.registry)) },
+    ]);
+  }
+
+  private start(reason: string): Promise<ReloadResult> {
+    const run = this.attempt(reason).finally(() => {
+      if (this.running === run) this.running = undefined;
+    });
+    this.running = run;
+    return run;
+  }
+
+  private async attempt(reason: string): Promise<ReloadResult> {
+    const started = performance.now();
+    const at = this.now();
+    let load: PolicyLoad;
+    try {
+      load = await loadPolicy(this.options.configFile, { registry: this.registry, reader: this.options.reader });
+    } catch (error) {
+      load = { ok: false, problems: [{ file: this.options.configFile, line: 0, message: `reload failed unexpectedly: ${(error as Error).message}` }] };
+    }
+    const durationMs = performance.now() - started;
+    if (!load.ok) {
+      const errors = load.problems.map(formatProblem);
+      for (const error of errors) this.logger.error({ event: 'policy.problem', reason }, error);
+      this.logger.error(
+        { event: 'policy.reload_failed', reason, generation: this.snapshot.generation, problems: errors.length },
+        `policy reload refused (${errors.length} problem${errors.length === 1 ? '' : 's'}); generation ${this.snapshot.generation} keeps running`,
+      );
+      this.last = { at, reason, ok: false, errors, problems: load.problems, generation: this.snapshot.generation, durationMs };
+      return this.last;
+    }
+    const previous = this.snapshot;
+    this.snapshot = createSnapshot(load, previous.generation + 1, at);
+    this.summary = load.files;
+    this.last = { at, reason, ok: true, errors: [], problems: [], generation: this.snapshot.generation, durationMs };
+    this.logger.info(
+      { event: 'policy.reloaded', reason, generation: this.snapshot.generation, durationMs: Math.round(durationMs) },
+      `policy reloaded (generation ${this.snapshot.generation}): ${formatSummary(load.files)}`,
+    );
+    if (this.watcher) this.updateWatchTargets();
+    for (const listener of this.listeners) {
+      try {
+        listener(this.snapshot, previous);
+      } catch (error) {
+        this.logger.error({ event: 'policy.swap_listener_failed', err: (error as Error).message }, 'a policy swap listener threw');
+      }
+    }
+    return this.last;
+  }
+}
