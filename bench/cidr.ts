@@ -8,7 +8,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import ipaddr from 'ipaddr.js';
 import { parseDenylistFile } from '../src/config/cidr-files.ts';
-import { parseClientAddress, parseNetwork } from '../src/config/cidr.ts';
+import { parseNetwork } from '../src/config/cidr.ts';
+import { parseClientAddress } from '../src/config/ip-text.ts';
 import { openPolicyStore } from '../src/config/policy-store.ts';
 import { silentLogger } from '../src/observability/logger.ts';
 

@@ -7,7 +7,8 @@
 // (no bigint arithmetic on the lookup path). Building sorts the entries once:
 // O(n log n), and at most 2n segments per family.
 // Identical networks written twice: the first line wins (its reason is used).
-import { isMappedGroups, parseClientV4, parseV6Groups, type Network } from './cidr.ts';
+import type { Network } from './cidr.ts';
+import { isMappedGroups, parseClientV4, parseV6Groups } from './ip-text.ts';
 import type { CidrEntry, CidrSet } from './snapshot.ts';
 
 export interface NetworkEntry {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseClientAddress, parseNetwork, formatV4, formatV6 } from '../../src/config/cidr.ts';
+import { parseNetwork, formatV4, formatV6 } from '../../src/config/cidr.ts';
+import { parseClientAddress } from '../../src/config/ip-text.ts';
 
 function describe(text: string): string {
   const result = parseNetwork(text);
