@@ -7,7 +7,10 @@ import type { DecisionLog } from './decision-log.ts';
 export function logDecisions(decisions: DecisionLog, logger: Logger): () => void {
   return decisions.subscribe((event) => {
     const { decision } = event;
-    if (decision.verdict === 'dunno' && !logger.isLevelEnabled('debug')) return;
+    // "Nothing decided, carry on" (dunno, or the engine's default permit) is
+    // one line per stage per connection: debug only.
+    const routine = decision.verdict === 'dunno' || (decision.verdict === 'permit' && decision.rule === 'default');
+    if (routine && !logger.isLevelEnabled('debug')) return;
     const line = {
       decision: decision.verdict,
       stage: decision.stage,
@@ -24,7 +27,7 @@ export function logDecisions(decisions: DecisionLog, logger: Logger): () => void
       reply: decision.reply ? `${decision.reply.code} ${decision.reply.enhanced} ${decision.reply.text}` : undefined,
       ...(decision.detail ? { detail: decision.detail } : {}),
     };
-    if (decision.verdict === 'dunno') logger.debug(line, 'decision');
+    if (routine) logger.debug(line, 'decision');
     else logger.info(line, 'decision');
   });
 }

@@ -1,0 +1,175 @@
+// The composition root: the only place that wires modules together. It
+// builds the policy store, spool, queue runner, policy (engine + facts), the
+// SMTP front door and the dashboard from one config file, and takes them down
+// in the right order. Nothing else imports across folders this way.
+import { access, constants } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import type { DestinationStream } from 'pino';
+import { loadConfig } from './config/load-config.ts';
+import { openPolicyStore, type PolicyStore } from './config/policy-store.ts';
+import type { Config } from './config/schema.ts';
+import { createLogger, type Logger } from './observability/logger.ts';
+import { DecisionLog } from './observability/decision-log.ts';
+import { logDecisions } from './observability/decision-logger.ts';
+import { DeliveryLog } from './observability/delivery-log.ts';
+import { openSpool, spoolDirOf, type Spool } from './spool/spool.ts';
+import { startQueueRunner, type QueueRunner } from './delivery/queue-runner.ts';
+import { Authenticator } from './auth/authenticator.ts';
+import { MemoryAuthFailureStore } from './auth/failure-store.ts';
+import { createEnginePolicy } from './runtime/engine-policy.ts';
+import { forwardDeliveryEvents, DeferralTracker } from './runtime/delivery-events.ts';
+import { FrontDoor } from './smtp/front-door.ts';
+import { loadTlsMaterial } from './smtp/tls-material.ts';
+import { createDashboard, type Dashboard } from './http/dashboard.ts';
+import type { DashboardSources } from './http/sources.ts';
+import { createFactsRuntime } from './runtime/facts-providers.ts';
+
+export interface RelayOptions {
+  readonly configFile: string;
+  /** Where log lines go (tests capture them); default stdout. */
+  readonly logDestination?: DestinationStream;
+  readonly logger?: Logger;
+}
+
+export interface Relay {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly store: PolicyStore;
+  readonly spool: Spool;
+  readonly runner: QueueRunner;
+  readonly frontDoor: FrontDoor;
+  readonly decisions: DecisionLog;
+  readonly deliveries: DeliveryLog;
+  readonly dashboard: Dashboard | undefined;
+  /** Bound addresses: listeners by name, and the dashboard. */
+  readonly smtp: ReadonlyArray<{ name: string; host: string; port: number }>;
+  readonly http: { host: string; port: number } | undefined;
+  /** SIGTERM: stop accepting, drain transactions and deliveries (bounded), close. */
+  stop(): Promise<void>;
+}
+
+export function version(): string {
+  const require = createRequire(import.meta.url);
+  return (require('../package.json') as { version: string }).version;
+}
+
+export async function startRelay(options: RelayOptions): Promise<Relay> {
+  const startedAt = Date.now();
+  const initialConfig = await loadConfig(options.configFile);
+  const logger = options.logger ?? createLogger(initialConfig.log_level, options.logDestination);
+  const store = await openPolicyStore({ configFile: options.configFile, logger });
+  const config = store.current().config;
+
+  const decisions = new DecisionLog();
+  const deliveries = new DeliveryLog();
+  logDecisions(decisions, logger);
+
+  const tls = await loadTlsMaterial(config, logger);
+  const spool = await openSpool({ dir: spoolDirOf(config), logger, ...(config.cluster.instance ? { instance: config.cluster.instance } : {}) });
+
+  const authenticator = new Authenticator({ store: new MemoryAuthFailureStore() });
+  const factsRuntime = createFactsRuntime(config, logger);
+  const policy = createEnginePolicy({ hostname: config.hostname, authenticator, facts: factsRuntime.providers, logger });
+  const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), policy, spool, tls, logger, decisions });
+
+  let runner: QueueRunner | undefined;
+  let dashboard: Dashboard | undefined;
+  try {
+    const smtp = await frontDoor.listen();
+    runner = startQueueRunner({ spool, config, logger, ownAddresses: () => frontDoor.addresses() });
+    const deferrals = new DeferralTracker();
+    forwardDeliveryEvents(runner, deliveries, deferrals, () => Date.now());
+
+    let http: { host: string; port: number } | undefined;
+    if (config.http.enabled) {
+      const sources = dashboardSources({ config, store, spool, runner, frontDoor, deferrals, startedAt });
+      dashboard = createDashboard({ http: config.http, sources, decisions, deliveries, logger });
+      http = await dashboard.server.listen();
+    }
+
+    store.onSwap((next, previous) => {
+      runner?.updateConfig(next.config);
+      logger.info({ event: 'policy.swapped', generation: next.generation, previous: previous.generation }, 'policy reloaded');
+    });
+    store.watch();
+    logger.info({ event: 'relay.started', smtp, http, spool: spool.dir, queued: spool.stats().size }, `relayguard ${version()} started`);
+
+    const liveRunner = runner;
+    const liveDashboard = dashboard;
+    let stopping: Promise<void> | undefined;
+    return {
+      config,
+      logger,
+      store,
+      spool,
+      runner: liveRunner,
+      frontDoor,
+      decisions,
+      deliveries,
+      dashboard: liveDashboard,
+      smtp,
+      http,
+      stop() {
+        stopping ??= (async () => {
+          logger.info({ event: 'relay.stopping' }, 'stopping: no new connections, draining transactions');
+          store.close();
+          await frontDoor.close();
+          await liveRunner.stop(config.smtp.shutdown_grace);
+          await liveDashboard?.close();
+          factsRuntime.close();
+          await spool.close();
+          logger.info({ event: 'relay.stopped' }, 'stopped');
+          logger.flush?.();
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await frontDoor.close(0).catch(() => undefined);
+    await runner?.stop(0).catch(() => undefined);
+    await dashboard?.close().catch(() => undefined);
+    factsRuntime.close();
+    store.close();
+    await spool.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+interface SourceParts {
+  readonly config: Config;
+  readonly store: PolicyStore;
+  readonly spool: Spool;
+  readonly runner: QueueRunner;
+  readonly frontDoor: FrontDoor;
+  readonly deferrals: DeferralTracker;
+  readonly startedAt: number;
+}
+
+function dashboardSources(parts: SourceParts): DashboardSources {
+  return {
+    instance: parts.config.cluster.instance ?? os.hostname(),
+    version: version(),
+    startedAt: parts.startedAt,
+    queue: () => {
+      const stats = parts.runner.stats();
+      return { size: stats.queued, oldestReceivedAt: stats.oldestReceivedAt ?? null, deferredByDomain: parts.deferrals.byDomain() };
+    },
+    lastReload: () => {
+      const last = parts.store.lastReload;
+      return { at: last.at.getTime(), ok: last.ok, generation: last.generation, errors: last.problems };
+    },
+    dnsbl: () => [],
+    cache: () => ({ hits: 0, misses: 0 }),
+    ready: async () => ({ listeners: parts.frontDoor.listening, spoolWritable: await writable(parts.spool.dir) }),
+  };
+}
+
+async function writable(dir: string): Promise<boolean> {
+  try {
+    await access(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,110 @@
+// The whole relay (startRelay, the composition root) in-process on loopback
+// port 0, from a temp config directory, with a recording upstream sink as its
+// smarthost. For end-to-end tests: real SMTP clients in, real SMTP out.
+import { Writable } from 'node:stream';
+import { makeTestConfig, type TestConfigDir } from './test-config.ts';
+import { startRelay, type Relay } from '../../src/main.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+
+export interface RelayHarness {
+  readonly relay: Relay;
+  readonly dir: TestConfigDir;
+  /** Parsed JSON log lines so far. */
+  readonly logs: Array<Record<string, unknown>>;
+  port(listener: string): number;
+  stop(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  /** TOML appended to hostname/data_dir/policies_dir (listeners, [delivery], ...). */
+  readonly config: string;
+  readonly policies?: Record<string, string>;
+  readonly logLevel?: string;
+}
+
+/** Listeners on 127.0.0.1:0 named mx, submission (STARTTLS) and submissions (implicit TLS), dashboard on port 0. */
+export const HARNESS_LISTENERS = `
+[[listeners]]
+name = "mx"
+address = "127.0.0.1:0"
+role = "mx"
+tls = "starttls"
+
+[[listeners]]
+name = "submission"
+address = "127.0.0.1:0"
+role = "submission"
+tls = "starttls"
+
+[[listeners]]
+name = "submissions"
+address = "127.0.0.1:0"
+role = "submission"
+tls = "implicit"
+
+[http]
+address = "127.0.0.1:0"
+`;
+
+/** A [delivery] table sending everything to `sink` with short retries. */
+export function smarthostTo(port: number, extra = ''): string {
+  return `
+[delivery]
+mode = "smarthost"
+retry_schedule = ["200ms", "400ms"]
+${extra}
+[delivery.smarthost]
+hosts = ["127.0.0.1:${port}"]
+tls = "opportunistic"
+`;
+}
+
+export async function startHarness(options: HarnessOptions): Promise<RelayHarness> {
+  const dir = await makeTestConfig(options.config, options.policies ?? {});
+  const logs: Array<Record<string, unknown>> = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (!line) continue;
+        try {
+          logs.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          // not JSON: ignore
+        }
+      }
+      callback();
+    },
+  });
+  const logger = createLogger(options.logLevel ?? 'info', destination);
+  let relay: Relay;
+  try {
+    relay = await startRelay({ configFile: dir.configFile, logger });
+  } catch (error) {
+    await dir.cleanup();
+    throw error;
+  }
+  return {
+    relay,
+    dir,
+    logs,
+    port(listener: string) {
+      const bound = relay.smtp.find((entry) => entry.name === listener);
+      if (!bound) throw new Error(`no listener named ${listener}`);
+      return bound.port;
+    },
+    async stop() {
+      await relay.stop();
+      await dir.cleanup();
+    },
+  };
+}
+
+/** Polls `predicate` every 25 ms for at most `timeoutMs`. */
+export async function eventually(predicate: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await predicate()) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
