@@ -3,8 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDnsServer } from '../helpers/dns-server.ts';
-import { checkerFor } from '../helpers/dnsbl-fixtures.ts';
+import { checkerFor, policyFrom } from '../helpers/dnsbl-fixtures.ts';
 import { evaluateDnsbl } from '../../src/policy/dnsbl-rule.ts';
+import { DnsblChecker } from '../../src/facts/dnsbl/dnsbl-checker.ts';
+import { createDnsResolver } from '../../src/facts/dns-resolver.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
 
 const QUIET_BREAKER = '[health]\nfailures_to_suspend = 100\n';
 
@@ -186,4 +189,25 @@ test('a query key in the zone never reaches replies, decision details, logs or s
   const everything = JSON.stringify([decision, checker.stats()]) + log.text();
   assert.ok(log.lines.length > 0);
   assert.equal(everything.toLowerCase().includes(key), false);
+});
+
+test('onQuery sees every DNS query sent for a client, not cache hits; stats count latency', async (t) => {
+  const dns = await startDnsServer();
+  t.after(() => dns.close());
+  dns.add({ name: '7.2.0.192.bl.test', type: 'A', data: '127.0.0.2' });
+  const seen: string[] = [];
+  const checker = new DnsblChecker({
+    policy: policyFrom('[[zones]]\nzone = "bl.test"\ntxt = false\n'),
+    resolver: createDnsResolver({ servers: [{ host: dns.host, port: dns.port }], timeout: 250, tries: 1 }),
+    logger: silentLogger(),
+    onQuery: (event) => void seen.push(`${event.zone}:${event.outcome}`),
+  });
+  await checker.check('192.0.2.7');
+  await checker.check('192.0.2.7');
+  await checker.check('192.0.2.8');
+  assert.deepEqual(seen, ['bl.test:listed', 'bl.test:clean']);
+  const zone = checker.stats().zones[0];
+  assert.deepEqual([zone?.lookups, zone?.queries, zone?.listed, zone?.latency.count], [3, 2, 2, 2]);
+  assert.equal(zone?.latency.buckets.at(-1), 2, 'cumulative buckets end with the total');
+  assert.equal(zone?.hitRate, 2 / 3);
 });
