@@ -1,7 +1,9 @@
 // A real DNS server on a loopback UDP port, for tests: DNSBL zones, MX and A
 // records. Answers from a record table; names can be made to time out (no
 // answer at all) or SERVFAIL. Counts every query so tests can assert caching
-// and single-flight.
+// and single-flight. A record named "*.zone" answers every name under zone
+// that has no record of its own (a zone "listing everything"); delay() holds
+// answers back (for benchmarks and single-flight tests).
 import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
 
@@ -26,6 +28,8 @@ export interface TestDnsServer {
   timeout(name: string): void;
   /** Names answered with SERVFAIL. */
   servfail(name: string): void;
+  /** Answer `name` ("*" = every name) only after `ms` milliseconds. */
+  delay(name: string, ms: number): void;
   /** Queries received for `name` (optionally of one type); all queries without a name. */
   queries(name?: string, type?: RecordType): number;
   resetCounts(): void;
@@ -38,6 +42,8 @@ export async function startDnsServer(host = '127.0.0.1'): Promise<TestDnsServer>
   const records: TestRecord[] = [];
   const timeouts = new Set<string>();
   const servfails = new Set<string>();
+  const delays = new Map<string, number>();
+  let closed = false;
   const counts = new Map<string, number>();
   let total = 0;
   const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
@@ -55,12 +61,21 @@ export async function startDnsServer(host = '127.0.0.1'): Promise<TestDnsServer>
     total++;
     counts.set(`${name}|${question.type}`, (counts.get(`${name}|${question.type}`) ?? 0) + 1);
     if (timeouts.has(name)) return;
+    const wait = delays.get(name) ?? delays.get('*') ?? 0;
+    const send = (packet: Buffer): void => {
+      // A delayed answer may come due after close(): drop it then.
+      if (wait > 0) setTimeout(() => closed || socket.send(packet, remote.port, remote.address), wait);
+      else socket.send(packet, remote.port, remote.address);
+    };
     const base = { id: query.id, type: 'response' as const, questions: query.questions };
     if (servfails.has(name)) {
-      socket.send(dnsPacket.encode({ ...base, flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | 2 }), remote.port, remote.address);
+      send(dnsPacket.encode({ ...base, flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | 2 }));
       return;
     }
-    const matching = records.filter((r) => norm(r.name) === name);
+    let matching = records.filter((r) => norm(r.name) === name);
+    if (matching.length === 0) {
+      matching = records.filter((r) => norm(r.name).startsWith('*.') && name.endsWith(norm(r.name).slice(1)));
+    }
     const answers = matching
       .filter((r) => r.type === question.type || r.type === 'CNAME')
       .map((r) => {
@@ -81,7 +96,7 @@ export async function startDnsServer(host = '127.0.0.1'): Promise<TestDnsServer>
           ? [{ type: 'SOA' as const, name: '.', ttl: 60, data: { mname: 'ns.test', rname: 'hostmaster.test', serial: 1, refresh: 60, retry: 60, expire: 60, minimum: 60 } }]
           : [],
     };
-    socket.send(dnsPacket.encode(response as dnsPacket.Packet), remote.port, remote.address);
+    send(dnsPacket.encode(response as dnsPacket.Packet));
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -99,9 +114,11 @@ export async function startDnsServer(host = '127.0.0.1'): Promise<TestDnsServer>
       records.length = 0;
       timeouts.clear();
       servfails.clear();
+      delays.clear();
     },
     timeout: (name) => void timeouts.add(norm(name)),
     servfail: (name) => void servfails.add(norm(name)),
+    delay: (name, ms) => void delays.set(name === '*' ? '*' : norm(name), ms),
     queries: (name, type) => {
       if (name === undefined) return total;
       let sum = 0;
@@ -115,6 +132,10 @@ export async function startDnsServer(host = '127.0.0.1'): Promise<TestDnsServer>
       counts.clear();
       total = 0;
     },
-    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        closed = true;
+        socket.close(() => resolve());
+      }),
   };
 }

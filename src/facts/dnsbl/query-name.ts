@@ -1,0 +1,76 @@
+// PURE. The DNS names a DNSBL lookup asks for (RFC 5782):
+//   IPv4 1.2.3.4          -> 4.3.2.1.<zone>
+//   IPv6 2001:db8::1      -> 32 reversed nibbles.<zone> (only for ipv6 zones)
+//   ::ffff:1.2.3.4        -> treated as the IPv4 client it is
+//   domain (RHSBL)        -> example.com.<zone>
+// An optional access key (Spamhaus DQS, Abusix) sits between the subject and
+// the zone: <subject>.<key>.<zone>. The key is a secret: names built here are
+// used as DNS questions and cache keys only, never shown or logged.
+import ipaddr from 'ipaddr.js';
+import net from 'node:net';
+import { domainToASCII } from 'node:url';
+
+export interface ClientAddress {
+  readonly family: 4 | 6;
+  /** Canonical text: dotted quad, or RFC 5952 IPv6 (mapped IPv6 becomes IPv4). */
+  readonly address: string;
+  /** The reversed labels that precede the zone. */
+  readonly reversed: string;
+  /** Private, loopback, link-local and similar: not looked up by default. */
+  readonly local: boolean;
+}
+
+// Ranges no public DNSBL lists; querying them only leaks internal addresses.
+const LOCAL_RANGES = new Set([
+  'private',
+  'loopback',
+  'linkLocal',
+  'uniqueLocal',
+  'unspecified',
+  'carrierGradeNat',
+  'broadcast',
+  'multicast',
+]);
+
+/** Parses a client address (ignoring an IPv6 zone id); null when it is not an IP. */
+export function parseClientAddress(ip: string): ClientAddress | null {
+  const bare = ip.trim().replace(/%.*$/, '');
+  // net.isIP is strict; ipaddr.js would also take "1.2.3" or "0x7f.1".
+  if (net.isIP(bare) === 0) return null;
+  // process() turns ::ffff:a.b.c.d into the IPv4 address a.b.c.d.
+  const parsed = ipaddr.process(bare);
+  const local = LOCAL_RANGES.has(parsed.range());
+  if (parsed.kind() === 'ipv4') {
+    const octets = (parsed as ipaddr.IPv4).octets;
+    return { family: 4, address: octets.join('.'), reversed: [...octets].reverse().join('.'), local };
+  }
+  const v6 = parsed as ipaddr.IPv6;
+  const nibbles = v6.parts.flatMap((part) => part.toString(16).padStart(4, '0').split(''));
+  return { family: 6, address: v6.toRFC5952String(), reversed: nibbles.reverse().join('.'), local };
+}
+
+/**
+ * Normalises a domain for an RHSBL lookup: lower case, IDNA (punycode), no
+ * trailing dot, at least two labels. Address literals ("[1.2.3.4]") and bare
+ * IPs are not domains and give null.
+ */
+export function normalizeDomain(text: string): string | null {
+  const trimmed = text.trim().replace(/\.$/, '');
+  if (!trimmed || trimmed.startsWith('[') || net.isIP(trimmed) !== 0) return null;
+  const ascii = domainToASCII(trimmed).toLowerCase();
+  if (!ascii || !ascii.includes('.')) return null;
+  const labels = ascii.split('.');
+  if (labels.some((label) => label.length === 0 || label.length > 63 || !/^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$/.test(label))) return null;
+  return ascii;
+}
+
+/** Joins subject, optional key and zone; null when the result is not a legal DNS name. */
+export function buildQueryName(subject: string, zone: string, key?: string): string | null {
+  const name = key ? `${subject}.${key}.${zone}` : `${subject}.${zone}`;
+  return name.length <= 253 ? name : null;
+}
+
+/** True when an IP zone can be asked about this client at all. */
+export function zoneAccepts(client: ClientAddress, ipv6Zone: boolean): boolean {
+  return client.family === 4 || ipv6Zone;
+}
