@@ -23,7 +23,7 @@ import { FrontDoor } from './smtp/front-door.ts';
 import { loadTlsMaterial } from './smtp/tls-material.ts';
 import { createDashboard, type Dashboard } from './http/dashboard.ts';
 import type { DashboardSources } from './http/sources.ts';
-import { createFactsRuntime } from './runtime/facts-providers.ts';
+import { createFactsRuntime, type FactsRuntime } from './runtime/facts-providers.ts';
 
 export interface RelayOptions {
   readonly configFile: string;
@@ -69,7 +69,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const spool = await openSpool({ dir: spoolDirOf(config), logger, ...(config.cluster.instance ? { instance: config.cluster.instance } : {}) });
 
   const authenticator = new Authenticator({ store: new MemoryAuthFailureStore() });
-  const factsRuntime = createFactsRuntime(config, logger);
+  const factsRuntime = createFactsRuntime(store.current(), logger);
   const policy = createEnginePolicy({ hostname: config.hostname, authenticator, facts: factsRuntime.providers, logger });
   const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), policy, spool, tls, logger, decisions });
 
@@ -83,13 +83,15 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
 
     let http: { host: string; port: number } | undefined;
     if (config.http.enabled) {
-      const sources = dashboardSources({ config, store, spool, runner, frontDoor, deferrals, startedAt });
+      const sources = dashboardSources({ config, store, spool, runner, frontDoor, deferrals, startedAt, facts: factsRuntime });
       dashboard = createDashboard({ http: config.http, sources, decisions, deliveries, logger });
       http = await dashboard.server.listen();
     }
 
+    factsRuntime.startBackground();
     store.onSwap((next, previous) => {
       runner?.updateConfig(next.config);
+      factsRuntime.update(next);
       logger.info({ event: 'policy.swapped', generation: next.generation, previous: previous.generation }, 'policy reloaded');
     });
     store.watch();
@@ -144,6 +146,7 @@ interface SourceParts {
   readonly frontDoor: FrontDoor;
   readonly deferrals: DeferralTracker;
   readonly startedAt: number;
+  readonly facts: FactsRuntime;
 }
 
 function dashboardSources(parts: SourceParts): DashboardSources {
@@ -159,8 +162,20 @@ function dashboardSources(parts: SourceParts): DashboardSources {
       const last = parts.store.lastReload;
       return { at: last.at.getTime(), ok: last.ok, generation: last.generation, errors: last.problems };
     },
-    dnsbl: () => [],
-    cache: () => ({ hits: 0, misses: 0 }),
+    dnsbl: () =>
+      parts.facts.dnsbl.stats().zones.map((zone) => ({
+        zone: zone.name,
+        queries: zone.queries,
+        listed: zone.listed,
+        errors: zone.errors + zone.zoneProblems,
+        timeouts: zone.timeouts,
+        meanLatencyMs: zone.latency.count > 0 ? zone.latency.avgMs : null,
+        suspended: zone.health.state === 'suspended',
+      })),
+    cache: () => {
+      const cache = parts.facts.dnsbl.stats().cache;
+      return { hits: cache.hits, misses: cache.misses };
+    },
     ready: async () => ({ listeners: parts.frontDoor.listening, spoolWritable: await writable(parts.spool.dir) }),
   };
 }

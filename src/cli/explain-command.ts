@@ -18,7 +18,7 @@ export async function runExplainCommand(argv: string[], io: CliIo): Promise<numb
     const load = await loadPolicy(configFile);
     if (!load.ok) throw new ConfigError(load.problems);
     snapshot = createSnapshot(load, 1, new Date());
-    runtime = createFactsRuntime(snapshot.config, silentLogger());
+    runtime = createFactsRuntime(snapshot, silentLogger());
     return snapshot;
   };
   try {

@@ -8,7 +8,8 @@ import { emptyCidrSet } from './cidr-set.ts';
 import { parseAllowlistFile, parseDenylistFile, parseRelayNetworksFile } from './cidr-files.ts';
 import { createDomainSet } from './domain-set.ts';
 import { parseLocalDomainsFile } from './local-domains-file.ts';
-import { parseDnsblPlaceholder, parseLimitsPlaceholder } from './policy-placeholders.ts';
+import { parseLimitsPlaceholder } from './policy-placeholders.ts';
+import { defaultDnsblPolicy, parseDnsblFile } from '../facts/dnsbl/dnsbl-file.ts';
 import { emptyUserDirectory, parseUsersFile } from '../auth/users-file.ts';
 
 /** The snapshot fields that come from files in policies_dir. */
@@ -42,8 +43,8 @@ export const POLICY_FILES: PolicyFileRegistry = {
   denylist: cidrKind('denylist', parseDenylistFile),
   localDomains: { fileName: 'local-domains', parse: parseLocalDomainsFile, empty: () => createDomainSet([]), count: (s) => s.size, noun: 'domains' },
   users: { fileName: 'users.toml', parse: parseUsersFile, empty: emptyUserDirectory, count: (u) => u.size, noun: 'users' },
-  // Placeholders until the owning issues land (see policy-placeholders.ts).
-  dnsbl: { fileName: 'dnsbl.toml', parse: parseDnsblPlaceholder, empty: () => ({ zones: [], threshold: 1 }), count: (d) => d.zones.length, noun: 'zones' },
+  dnsbl: { fileName: 'dnsbl.toml', parse: parseDnsblFile, empty: defaultDnsblPolicy, count: (d) => d.zones.length, noun: 'zones' },
+  // Placeholder until the rate-limit issue lands (see policy-placeholders.ts).
   limits: { fileName: 'limits.toml', parse: parseLimitsPlaceholder, empty: () => ({}), count: (l) => Object.keys(l).length, noun: 'limits' },
 };
 

@@ -6,19 +6,7 @@
 import { z } from 'zod';
 import { parseTomlWith } from './load-config.ts';
 import type { ParseResult } from './errors.ts';
-import type { DnsblPolicy } from '../facts/dnsbl/dnsbl-file.ts';
 import type { LimitsPolicy } from '../facts/limits/limits-file.ts';
-
-const dnsblSchema = z.looseObject({
-  threshold: z.number().default(1),
-  zones: z.array(z.unknown()).default([]),
-});
-
-export function parseDnsblPlaceholder(file: string, text: string): ParseResult<DnsblPolicy> {
-  const parsed = parseTomlWith(file, text, dnsblSchema);
-  if (!parsed.ok) return parsed;
-  return { ok: true, value: { zones: parsed.value.zones, threshold: parsed.value.threshold } };
-}
 
 const limitsSchema = z.record(z.string(), z.unknown());
 

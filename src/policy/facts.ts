@@ -13,15 +13,9 @@ export interface ConnectionFacts {
   readonly exceeded?: 'conn.limit' | 'conn.rate' | 'conn.global_limit';
 }
 
-/** DNSBL/DNSWL outcome for the client (issue 6). Zone names are safe to show. */
-export interface DnsblFacts {
-  /** Sum of weights of listing zones, DNSWL zones counted negative. */
-  readonly score: number;
-  /** Zones (display names, no query keys) that list the client. */
-  readonly listedBy: readonly string[];
-  /** Zones configured to defer when they cannot be asked, and that could not be. */
-  readonly unanswered?: readonly string[];
-}
+/** DNSBL/DNSWL answers for the client, its HELO and its sender (issue 6); scored by dnsbl-rule.ts. */
+export type { DnsblFacts } from './dnsbl-rule.ts';
+import type { DnsblFacts } from './dnsbl-rule.ts';
 
 export type RateScope = 'ip' | 'user' | 'sender_domain';
 

@@ -99,7 +99,8 @@ function mxPort(started: Record<string, unknown>): number {
 test('SIGKILL right after 250: after a restart the message arrives, exactly once', async (t) => {
   const sink = await startSmtpSink();
   await sink.down();
-  const dir = await makeTestConfig(HARNESS_LISTENERS + smarthostTo(sink.port), POLICIES);
+  // log_level info: the test reads the bound ports from the relay.started line.
+  const dir = await makeTestConfig(`log_level = "info"\n${HARNESS_LISTENERS}${smarthostTo(sink.port)}`, POLICIES);
   t.after(async () => {
     await sink.close();
     await dir.cleanup();

@@ -11,6 +11,21 @@ import { formatProblem, type ParseResult } from '../../src/config/errors.ts';
 import { parseLocalDomainsFile } from '../../src/config/local-domains-file.ts';
 import { POLICY_FILES } from '../../src/config/policy-files.ts';
 import { MINIMAL_CONFIG } from './policy-files.ts';
+import { defaultDnsblPolicy } from '../../src/facts/dnsbl/dnsbl-file.ts';
+import type { DnsblFacts, ZoneResult } from '../../src/policy/dnsbl-rule.ts';
+
+/**
+ * DNSBL facts as the checker would gather them: `listed` zones with their
+ * weights (negative for a DNSWL), and on_error = "defer" zones that failed.
+ */
+export function dnsblFacts(clientIp: string, listed: ReadonlyArray<readonly [string, number]>, failedDefer: readonly string[] = []): DnsblFacts {
+  const base = { kind: 'ip', target: 'client', subject: clientIp } as const;
+  const results: ZoneResult[] = [
+    ...listed.map(([zone, weight]) => ({ ...base, zone, weight, onError: 'ignore' as const, status: 'listed' as const, codes: ['127.0.0.2'] })),
+    ...failedDefer.map((zone) => ({ ...base, zone, weight: 1, onError: 'defer' as const, status: 'failed' as const, problem: 'timeout' })),
+  ];
+  return { clientIp, results };
+}
 import { createUserDirectory, type UserRecord } from '../../src/auth/users-file.ts';
 import { dummyHash, formatHashString } from '../../src/auth/password-hash.ts';
 import { compileSenderPatterns, parseSenderPattern, type SenderPattern } from '../../src/policy/sender-rule.ts';
@@ -71,7 +86,7 @@ export function testSnapshot(options: SnapshotOptions = {}): PolicySnapshot {
     denylist: testCidrSet(options.denylist ?? ['203.0.113.0/24 known spam source', '203.0.113.99'], 'denylist'),
     localDomains: testDomainSet(options.localDomains ?? ['example.test', 'xn--bcher-kva.example']),
     users,
-    dnsbl: { zones: [], threshold: options.dnsblThreshold ?? 1 },
+    dnsbl: { ...defaultDnsblPolicy(), threshold: options.dnsblThreshold ?? 1 },
     limits: {},
   };
 }

@@ -41,7 +41,8 @@ export async function makeTestConfig(body: string, policies: Record<string, stri
   await mkdir(path.join(dir, 'policies'));
   await mkdir(path.join(dir, 'data'));
   for (const [name, text] of Object.entries(policies)) await writeFile(path.join(dir, 'policies', name), text);
-  const text = `hostname = "relay.test"\ndata_dir = "./data"\npolicies_dir = "./policies"\nlog_level = "warn"\n${body}`;
+  const logLevel = /^log_level\s*=/m.test(body) ? '' : 'log_level = "warn"\n';
+  const text = `hostname = "relay.test"\ndata_dir = "./data"\npolicies_dir = "./policies"\n${logLevel}${body}`;
   const configFile = path.join(dir, 'config.toml');
   await writeFile(configFile, text);
   const result = validateConfigText(configFile, text);

@@ -12,7 +12,7 @@ import type { CliIo } from '../../src/cli/io.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { Stage } from '../../src/policy/decision.ts';
 import type { Facts } from '../../src/policy/facts.ts';
-import { BASE_CONFIG, testSnapshot } from '../helpers/policy-snapshot.ts';
+import { BASE_CONFIG, dnsblFacts, testSnapshot } from '../helpers/policy-snapshot.ts';
 
 function captureIo(): { io: CliIo; out: () => string; err: () => string } {
   let out = '';
@@ -47,7 +47,7 @@ describe('relayguard explain', () => {
       gatherFacts: async (stage, ctx): Promise<Facts> => {
         gathered.push(stage);
         // The zone lists 192.0.2.66 only, as a DNS answer would.
-        return stage === 'rcpt' && ctx.clientIp === '192.0.2.66' ? { dnsbl: { score: 1, listedBy: ['zen.example'] } } : {};
+        return stage === 'rcpt' && ctx.clientIp === '192.0.2.66' ? { dnsbl: dnsblFacts('192.0.2.66', [['zen.example', 1]]) } : {};
       },
     };
   });

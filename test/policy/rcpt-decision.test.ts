@@ -8,7 +8,7 @@ import { evaluateRcpt, prepareRcpt } from '../../src/policy/engine.ts';
 import type { Decision, ReasonCode, Verdict } from '../../src/policy/decision.ts';
 import type { Facts } from '../../src/policy/facts.ts';
 import type { Mailbox } from '../../src/policy/address.ts';
-import { testConfig, testSnapshot } from '../helpers/policy-snapshot.ts';
+import { dnsblFacts, testConfig, testSnapshot } from '../helpers/policy-snapshot.ts';
 import { SUBMISSION, sessionWithSender, type SessionOptions } from '../helpers/policy-session.ts';
 
 const snapshot = testSnapshot({ config: testConfig('[smtp]\nmax_recipients = 2') });
@@ -20,8 +20,8 @@ const TRUSTED = { ip: '10.1.2.3' };
 const TRUSTED_MAPPED = { ip: '::ffff:10.1.2.3' };
 const AUTHED = { ip: '192.0.2.200', user: 'alice', listener: SUBMISSION };
 
-const LISTED: Facts = { dnsbl: { score: 3, listedBy: ['zen.example'] } };
-const DNSWL: Facts = { dnsbl: { score: -5, listedBy: [] } };
+const LISTED: Facts = { dnsbl: dnsblFacts('192.0.2.200', [['zen.example', 3]]) };
+const DNSWL: Facts = { dnsbl: dnsblFacts('192.0.2.200', [['list.dnswl.example', -5]]) };
 
 function decide(client: SessionOptions, rcpt: string, facts: Facts = {}, recipientsSoFar = 0): Decision {
   const ctx = sessionWithSender(client, snapshot);
@@ -127,9 +127,9 @@ const ROWS: readonly Row[] = [
   // anti-spam list, after relay control
   ['DNSBL-listed -> local', OUTSIDE, '<user@example.test>', { verdict: 'reject', reason: 'dnsbl.listed', code: 554, enhanced: '5.7.1' }, LISTED],
   ['DNSBL-listed -> foreign: relay refusal comes first', OUTSIDE, '<user@foreign.test>', RELAY_DENIED, LISTED],
-  ['DNSBL score under threshold', OUTSIDE, '<user@example.test>', PERMIT_LOCAL, { dnsbl: { score: 0.5, listedBy: ['weak.example'] } }],
+  ['DNSBL score under threshold', OUTSIDE, '<user@example.test>', PERMIT_LOCAL, { dnsbl: dnsblFacts('192.0.2.200', [['weak.example', 0.5]]) }],
   ['allowlisted, DNSBL-listed -> local (exempt)', ALLOWLISTED, '<user@example.test>', PERMIT_LOCAL, LISTED],
-  ['DNSBL zone unanswered (defer zone)', OUTSIDE, '<user@example.test>', { verdict: 'defer', reason: 'dnsbl.temp_fail', code: 450, enhanced: '4.7.1' }, { dnsbl: { score: 0, listedBy: [], unanswered: ['strict.example'] } }],
+  ['DNSBL zone unanswered (defer zone)', OUTSIDE, '<user@example.test>', { verdict: 'defer', reason: 'dnsbl.temp_fail', code: 451, enhanced: '4.7.1' }, { dnsbl: dnsblFacts('192.0.2.200', [], ['strict.example']) }],
   ['too many recipients -> local', OUTSIDE, '<user@example.test>', { verdict: 'defer', reason: 'rcpt.too_many', code: 452, enhanced: '4.5.3' }, {}, 2],
   ['too many recipients -> foreign: still a permanent relay refusal', OUTSIDE, '<user@foreign.test>', RELAY_DENIED, {}, 2],
   ['too many recipients -> trick: still permanent', OUTSIDE, '<user%foreign.test@example.test>', trick('rcpt.percent_hack'), {}, 2],
@@ -168,7 +168,7 @@ describe('RCPT decision', () => {
   });
 
   it('names the DNSBL zone and client in a DNSBL refusal', () => {
-    const decision = decide(OUTSIDE, '<user@example.test>', { dnsbl: { score: 2, listedBy: ['zen.example', 'bl.example'] } });
+    const decision = decide(OUTSIDE, '<user@example.test>', { dnsbl: dnsblFacts('192.0.2.200', [['zen.example', 1], ['bl.example', 1]]) });
     assert.equal(decision.reply?.text, 'Service unavailable; client [192.0.2.200] blocked using zen.example, bl.example');
   });
 
@@ -210,7 +210,7 @@ describe('RCPT decision properties', () => {
       fc.property(text, fc.integer({ min: -100, max: 100 }), (rcpt, score) => {
         const plain = decide(OUTSIDE, rcpt);
         if (plain.reason !== 'relay.denied') return;
-        assert.equal(decide(ALLOWLISTED, rcpt, { dnsbl: { score, listedBy: [] } }).reason, 'relay.denied');
+        assert.equal(decide(ALLOWLISTED, rcpt, { dnsbl: dnsblFacts('198.51.100.7', [['zone.example', score]]) }).reason, 'relay.denied');
       }),
       { numRuns: 1000 },
     );
