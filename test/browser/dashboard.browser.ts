@@ -180,3 +180,47 @@ test('a browser without a session gets the login form, and the token opens the d
   // The login page's error was a 401 document, not a script error; anything else is.
   assert.deepEqual(errors.filter((e) => !/401/.test(e)), []);
 });
+
+test('against a running relay: the counts rise after a message is sent and one is refused over SMTP', async (t) => {
+  const { startSmtpSink } = await import('../helpers/smtp-sink.ts');
+  const { SmtpTalk } = await import('../helpers/smtp-talk.ts');
+  const { HARNESS_LISTENERS, smarthostTo, startHarness } = await import('../helpers/relay-harness.ts');
+  const nodemailer = (await import('nodemailer')).default;
+  const sink = await startSmtpSink();
+  const config = HARNESS_LISTENERS.replace('[http]\naddress = "127.0.0.1:0"', `[http]\naddress = "127.0.0.1:0"\ntoken = "${TOKEN}"`) + smarthostTo(sink.port);
+  const harness = await startHarness({ config, policies: { 'local-domains': 'example.test\n', 'relay-networks': '127.0.0.1\n' } });
+  t.after(async () => {
+    await harness.stop();
+    await sink.close();
+  });
+  const url = `http://127.0.0.1:${harness.relay.http?.port}`;
+  const context = await launch(t);
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  assert.equal((await page.goto(`${url}/?token=${TOKEN}`))?.status(), 200);
+  await page.waitForFunction(() => Number(document.body.dataset.updates ?? 0) >= 1, undefined, { timeout: 15_000 });
+  const acceptedBefore = await kpi(page, 'accepted');
+  const rejectedBefore = await kpi(page, 'rejected');
+
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: harness.port('mx'), secure: false, ignoreTLS: true });
+  await transport.sendMail({ envelope: { from: 'alice@sender.test', to: ['bob@example.test'] }, raw: 'Subject: seen in the browser\r\n\r\nhi\r\n' });
+  transport.close();
+  const outsider = await SmtpTalk.connect({ port: harness.port('mx'), localAddress: '127.0.0.3' });
+  await outsider.read();
+  await outsider.command('EHLO outside.test');
+  await outsider.command('MAIL FROM:<x@outside.test>');
+  assert.equal((await outsider.command('RCPT TO:<victim@foreign.test>')).code, 554);
+  outsider.close();
+
+  await page.waitForFunction(
+    ([a, r]) =>
+      Number(document.querySelector('[data-kpi="accepted"] .value')?.textContent?.replace(/[^0-9]/g, '')) === a &&
+      Number(document.querySelector('[data-kpi="rejected"] .value')?.textContent?.replace(/[^0-9]/g, '')) === r,
+    [acceptedBefore + 1, rejectedBefore + 1] as const,
+    { timeout: 15_000 },
+  );
+  assert.match(await page.locator('#refused tbody').innerText(), /127\.0\.0\.3/);
+  await mkdir(OUTPUT, { recursive: true });
+  await page.screenshot({ path: path.join(OUTPUT, 'dashboard-live-relay.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+});

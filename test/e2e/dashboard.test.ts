@@ -1,0 +1,69 @@
+// Issue 9 end to end: the dashboard of a running relay counts what the SMTP
+// front door really did. Mail is sent and refused over SMTP; /api/status and
+// /metrics (token required) show the numbers move.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import nodemailer from 'nodemailer';
+import { startSmtpSink } from '../helpers/smtp-sink.ts';
+import { SmtpTalk } from '../helpers/smtp-talk.ts';
+import { HARNESS_LISTENERS, eventually, smarthostTo, startHarness } from '../helpers/relay-harness.ts';
+
+const TOKEN = 'e2e-dashboard-token-93ab';
+
+async function api(base: string, path: string, token?: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(`${base}${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  return { status: response.status, body: await response.text() };
+}
+
+function metric(text: string, name: string, labels: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && labels.split(',').every((label) => l.includes(label)));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
+test('counts on /api/status and /metrics follow real SMTP traffic; the token is required', async (t) => {
+  const sink = await startSmtpSink();
+  const config = HARNESS_LISTENERS.replace('[http]\naddress = "127.0.0.1:0"', `[http]\naddress = "127.0.0.1:0"\ntoken = "${TOKEN}"`) + smarthostTo(sink.port);
+  const harness = await startHarness({ config, policies: { 'local-domains': 'example.test\n', 'relay-networks': '127.0.0.1\n' } });
+  t.after(async () => {
+    await harness.stop();
+    await sink.close();
+  });
+  const http = harness.relay.http;
+  assert.ok(http);
+  const base = `http://127.0.0.1:${http.port}`;
+
+  assert.equal((await api(base, '/api/status')).status, 401);
+  assert.equal((await api(base, '/metrics')).status, 401);
+  assert.equal((await api(base, '/healthz')).status, 200, 'healthz needs no token');
+  const before = JSON.parse((await api(base, '/api/status', TOKEN)).body) as { traffic: { totals: Record<string, number> } };
+
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: harness.port('mx'), secure: false, ignoreTLS: true });
+  await transport.sendMail({ envelope: { from: 'alice@sender.test', to: ['bob@example.test'] }, raw: 'Subject: counted\r\n\r\nhello\r\n' });
+  transport.close();
+  const outsider = await SmtpTalk.connect({ port: harness.port('mx'), localAddress: '127.0.0.3' });
+  await outsider.read();
+  await outsider.command('EHLO outside.test');
+  await outsider.command('MAIL FROM:<x@outside.test>');
+  assert.equal((await outsider.command('RCPT TO:<victim@foreign.test>')).code, 554);
+  outsider.close();
+  await sink.waitFor(1);
+
+  type Status = { traffic: { totals: Record<string, number>; topRefused: Array<{ ip: string; rule: string; reason: string }> }; queue: { size: number } };
+  let status: Status | undefined;
+  await eventually(async () => {
+    status = JSON.parse((await api(base, '/api/status', TOKEN)).body) as Status;
+    return status.traffic.totals.delivered === (before.traffic.totals.delivered ?? 0) + 1;
+  }, 5000, 'the delivery to show up');
+  assert.ok(status);
+  assert.equal(status.traffic.totals.accepted, (before.traffic.totals.accepted ?? 0) + 1);
+  assert.equal(status.traffic.totals.rejected, (before.traffic.totals.rejected ?? 0) + 1);
+  assert.deepEqual(
+    status.traffic.topRefused.map((r) => [r.ip, r.rule, r.reason]),
+    [['127.0.0.3', 'reject-relay', 'relay.denied']],
+  );
+  assert.equal(status.queue.size, 0);
+
+  const metrics = (await api(base, '/metrics', TOKEN)).body;
+  assert.equal(metric(metrics, 'relayguard_decisions_total', 'reason="relay.denied"'), 1);
+  assert.equal(metric(metrics, 'relayguard_decisions_total', 'reason="data.queued"'), 1);
+});
