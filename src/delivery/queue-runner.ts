@@ -38,6 +38,8 @@ export interface QueueRunnerOptions {
   readonly random?: () => number;
   /** Messages loaded from disk at once (default max(256, 10 x concurrency)). */
   readonly maxLoaded?: number;
+  /** Connection reuse: idle time (default 5 s) and messages per connection (default 1000; 1 = no reuse). */
+  readonly reuse?: { readonly idleMs?: number; readonly maxMessages?: number };
 }
 
 export type DeliveryEvent =
@@ -103,7 +105,7 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
     createMxResolver({ dns, logger, port: config.delivery.mx_port, ownAddresses, ...(options.random ? { random: options.random } : {}) });
   let resolveMx = makeResolver();
   const limiter = new DestinationLimiter(config.delivery.per_destination_concurrency, config.delivery.per_destination_rate);
-  const cache = new ConnectionCache({ idleMs: 5_000, maxMessages: 1_000, maxAgeMs: 300_000, maxIdlePerKey: config.delivery.per_destination_concurrency });
+  const cache = new ConnectionCache({ idleMs: options.reuse?.idleMs ?? 5_000, maxMessages: options.reuse?.maxMessages ?? 1_000, maxAgeMs: 300_000, maxIdlePerKey: config.delivery.per_destination_concurrency });
   let tlsMemory = new TlsMemory(config.delivery.tls_failure_memory, now);
   const bouncer: Bouncer = createBouncer({ spool, hostname: () => config.hostname, now, logger });
   const activeSessions = new Set<SmtpSession>();

@@ -24,6 +24,8 @@ export interface SinkOptions {
   readonly starttls?: boolean;
   /** Require AUTH with this user and password. */
   readonly auth?: { readonly user: string; readonly pass: string };
+  /** Offer STARTTLS but fail every handshake (TLS 1.1 at most; clients want 1.2+). */
+  readonly brokenTls?: boolean;
 }
 
 export interface SmtpSink {
@@ -72,6 +74,7 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
     authOptional: !options.auth,
     size: 64 * 1024 * 1024,
     closeTimeout: 100,
+    ...(options.brokenTls ? { minVersion: 'TLSv1' as const, maxVersion: 'TLSv1.1' as const } : {}),
     onConnect(_session, callback) {
       sink.connections++;
       callback(greeting ? smtpError(greeting) : null);
