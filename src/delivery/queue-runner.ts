@@ -24,6 +24,7 @@ import type { OwnAddresses } from './loop-guard.ts';
 import { groupByDestination, type Destination } from './routing.ts';
 import type { RecipientResult } from './smtp-reply.ts';
 import type { SmtpSession } from './smtp-session.ts';
+import { watchControl, type ControlReply, type ControlRequest } from '../spool/control.ts';
 import { TlsMemory } from './tls-memory.ts';
 
 export interface QueueRunnerOptions {
@@ -40,6 +41,8 @@ export interface QueueRunnerOptions {
   readonly maxLoaded?: number;
   /** Connection reuse: idle time (default 5 s) and messages per connection (default 1000; 1 = no reuse). */
   readonly reuse?: { readonly idleMs?: number; readonly maxMessages?: number };
+  /** Carry out `relayguard queue` requests from <spool>/control (default true). */
+  readonly control?: boolean;
 }
 
 export type DeliveryEvent =
@@ -59,6 +62,7 @@ export interface RunnerStats {
   readonly idleConnections: number;
 }
 
+// `stop` is reassigned once to also close the control watcher.
 export interface QueueRunner {
   /** Stops taking work and waits (at most graceMs) for attempts in flight. */
   stop(graceMs?: number): Promise<void>;
@@ -353,7 +357,7 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
     if (run) await run.done;
   }
 
-  return {
+  const api: QueueRunner = {
     kick: () => schedulePump(),
     stats: () => {
       const s = spool.stats();
@@ -439,4 +443,30 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
       cache.closeAll();
     },
   };
+  const control = options.control === false ? undefined : watchControl(spool.dir, (request) => handleControl(api, request), logger);
+  const stop = api.stop;
+  api.stop = async (graceMs) => {
+    control?.close();
+    await stop(graceMs);
+  };
+  return api;
+}
+
+/** A `relayguard queue` request, carried out by the running server. */
+export async function handleControl(runner: QueueRunner, request: ControlRequest): Promise<ControlReply> {
+  switch (request.op) {
+    case 'retry': {
+      const n = await runner.retry(request.id);
+      if (request.id !== undefined && n === 0) return { ok: false, message: `no message ${request.id} in the queue` };
+      return { ok: true, message: request.id ? `${request.id}: scheduled for delivery now` : `${n} message(s) scheduled for delivery now` };
+    }
+    case 'delete':
+      return (await runner.remove(request.id))
+        ? { ok: true, message: `${request.id}: deleted` }
+        : { ok: false, message: `no message ${request.id} in the queue` };
+    case 'bounce':
+      return (await runner.bounce(request.id))
+        ? { ok: true, message: `${request.id}: returned to the sender` }
+        : { ok: false, message: `no message ${request.id} in the queue` };
+  }
 }
