@@ -55,6 +55,8 @@ export interface RunnerStats {
   readonly oldestReceivedAt: number | undefined;
   readonly loaded: number;
   readonly active: number;
+  /** Messages waiting for room at a busy or rate-limited destination. */
+  readonly parked: number;
   readonly delivered: number;
   readonly deferred: number;
   readonly failed: number;
@@ -116,6 +118,9 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
   const heap = new MinHeap();
   const runs = new Map<string, Run>();
   const queues = new Map<string, Job[]>();
+  /** Per destination: ids waiting for room in that destination's queue (ids only, in order). */
+  const parked = new Map<string, Set<string>>();
+  const queueCap = () => Math.max(1, Math.min(Math.max(4 * config.delivery.per_destination_concurrency, 32), Math.floor(maxLoaded / 4)));
   const listeners = new Set<(event: DeliveryEvent) => void>();
   const counters = { delivered: 0, deferred: 0, failed: 0, bounces: 0 };
   let loaded = 0;
@@ -171,6 +176,7 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
 
   function pump(): void {
     if (stopping) return;
+    unpark();
     const t = now();
     while (loaded < maxLoaded) {
       const top = heap.peek();
@@ -206,11 +212,26 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
         heap.push({ due: msg.state.nextAttemptAt, id });
       }
       idleCheck();
+      schedulePump();
+      return;
+    }
+    const groups = groupByDestination(open, config.delivery);
+    const only = groups.length === 1 ? (groups[0] as (typeof groups)[number]).destination.key : undefined;
+    if (runs.has(id) || (only !== undefined && (queues.get(only)?.length ?? 0) >= queueCap())) {
+      // Its destination already has a full queue (slow, rate-limited or down): park the id
+      // there instead of holding the message, so other destinations are not starved and
+      // memory stays bounded. It is loaded again when that queue has room.
+      loaded--;
+      if (!runs.has(id) && only !== undefined) {
+        const set = parked.get(only) ?? new Set<string>();
+        set.add(id);
+        parked.set(only, set);
+      }
+      schedulePump();
       return;
     }
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
-    const groups = groupByDestination(open, config.delivery);
     const run: Run = { id, msg, pendingJobs: groups.length, activeJobs: 0, results: [], done, finish };
     runs.set(id, run);
     for (const group of groups) {
@@ -219,6 +240,23 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
       queues.set(group.destination.key, queue);
     }
     dispatch();
+  }
+
+  /** Loads parked messages of destinations whose queue has room again. */
+  function unpark(): void {
+    for (const [key, ids] of parked) {
+      let room = queueCap() - (queues.get(key)?.length ?? 0);
+      for (const id of ids) {
+        if (room <= 0 || loaded >= maxLoaded) break;
+        ids.delete(id);
+        if (runs.has(id) || !spool.has(id)) continue;
+        room--;
+        loaded++;
+        void load(id);
+      }
+      if (ids.size === 0) parked.delete(key);
+      if (loaded >= maxLoaded) return;
+    }
   }
 
   function dispatch(): void {
@@ -361,7 +399,9 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
     kick: () => schedulePump(),
     stats: () => {
       const s = spool.stats();
-      return { queued: s.size, oldestReceivedAt: s.oldestReceivedAt, loaded, active, ...counters, idleConnections: cache.size };
+      let waiting = 0;
+      for (const ids of parked.values()) waiting += ids.size;
+      return { queued: s.size, oldestReceivedAt: s.oldestReceivedAt, loaded, active, parked: waiting, ...counters, idleConnections: cache.size };
     },
     updateConfig(next) {
       config = next;

@@ -112,3 +112,30 @@ test('per-destination rate: at most N messages a minute to one destination, the 
   assert.equal(sink.messages.length, 2);
   assert.equal(spool.stats().size, 2);
 });
+
+test('a rate-limited destination with a backlog does not starve the others (its messages wait parked)', async (t) => {
+  const dir = await tempDir(t);
+  const slow = await startSmtpSink();
+  const fast = await startSmtpSink();
+  t.after(() => Promise.all([slow.close(), fast.close()]));
+  const { logger } = captureLogger();
+  const spool = await openSpool({ dir, logger });
+  const config = testConfig(
+    dir,
+    ['mode = "smarthost"', 'per_destination_rate = 2', '[delivery.smarthost]', `hosts = ["${slow.address}"]`, '[[delivery.routes]]', 'domains = ["fast.test"]', `hosts = ["${fast.address}"]`].join('\n'),
+  );
+  for (let i = 0; i < 20; i++) await spool.accept(envelope(), rfc822(`backlog${i}`));
+  const runner = startQueueRunner({ spool, config, logger, maxLoaded: 8 });
+  t.after(async () => {
+    await runner.stop(1000);
+    await spool.close();
+  });
+  await slow.waitFor(2);
+  await until(() => runner.stats().parked > 0, 5000, 'parked messages');
+  assert.ok(runner.stats().loaded <= 8);
+  await spool.accept(envelope({ recipients: ['x@fast.test'] }), rfc822('fast1'));
+  await spool.accept(envelope({ recipients: ['y@fast.test'] }), rfc822('fast2'));
+  await fast.waitFor(2);
+  await until(() => spool.stats().size === 18, 5000, 'fast messages removed');
+  assert.equal(slow.messages.length, 2);
+});
