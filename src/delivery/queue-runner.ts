@@ -46,7 +46,7 @@ export interface QueueRunnerOptions {
 }
 
 export type DeliveryEvent =
-  | { readonly type: 'attempt'; readonly queueId: string; readonly destination: string; readonly tried: readonly string[]; readonly results: readonly RecipientResult[]; readonly durationMs: number }
+  | { readonly type: 'attempt'; readonly at: number; readonly queueId: string; readonly destination: string; readonly tried: readonly string[]; readonly results: readonly RecipientResult[]; readonly durationMs: number }
   | { readonly type: 'bounce'; readonly queueId: string; readonly bounceId: string; readonly kind: 'failed' | 'delayed'; readonly recipients: readonly string[] }
   | { readonly type: 'removed'; readonly queueId: string; readonly reason: 'delivered' | 'failed' | 'deleted' | 'bounced' };
 
@@ -328,7 +328,7 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
           'delivery attempt',
         );
         for (const r of report.results) counters[r.status]++;
-        emit({ type: 'attempt', queueId: msg.id, destination: job.destination.key, tried: report.tried, results: report.results, durationMs });
+        emit({ type: 'attempt', at: now(), queueId: msg.id, destination: job.destination.key, tried: report.tried, results: report.results, durationMs });
         job.run.results.push(...report.results);
         active--;
         job.run.activeJobs--;

@@ -75,6 +75,8 @@ export interface Spool extends SpoolIntake {
   remove(id: string): Promise<void>;
   onAccepted(listener: AcceptedListener): () => void;
   stats(): SpoolStats;
+  /** Readiness: a small file can be written, fsynced and removed in tmp/. */
+  probe(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -334,6 +336,23 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
     stats() {
       const first = index.keys().next();
       return { size: index.size, oldestReceivedAt: first.done ? undefined : queueIdTime(first.value) };
+    },
+    async probe() {
+      const file = path.join(tmpDir, `.probe-${process.pid}-${Date.now()}`);
+      try {
+        const handle = await open(file, 'w');
+        try {
+          await handle.write('ok');
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+        await unlink(file);
+        return !closed;
+      } catch {
+        await unlink(file).catch(() => undefined);
+        return false;
+      }
     },
     async close() {
       if (closed) return;
