@@ -15,7 +15,8 @@ export interface Bouncer {
 
 const HEADER_LIMIT = 64 * 1024;
 
-async function originalHeaders(msg: LoadedMessage): Promise<Buffer> {
+/** The header block of a spooled message, read from disk when not in memory. */
+export async function originalHeaders(msg: LoadedMessage): Promise<Buffer> {
   if (msg.body) return headerBlock(msg.body, HEADER_LIMIT);
   const handle = await open(msg.file, 'r');
   try {

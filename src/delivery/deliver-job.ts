@@ -114,9 +114,12 @@ export async function deliverJob(job: JobInput, deps: JobDeps): Promise<JobRepor
       }
       const e = error as DeliveryError;
       // A refusal at greeting/EHLO/AUTH: this host will not take the mail, the next may.
-      results = open.map((r) =>
-        e.reply ? { ...outcomeOfReply(r, e.reply, label), ...(e.temporary ? { status: 'deferred' as const } : {}) } : localDeferral(r, e.message, e.code === 'DELIVERY_TLS' ? '4.7.5' : '4.4.1', label),
-      );
+      results = open.map((r) => {
+        if (e.code === 'DELIVERY_TLS') return localDeferral(r, `TLS negotiation failed: ${e.message}`, '4.7.5', label);
+        if (!e.reply) return localDeferral(r, e.message, '4.4.1', label);
+        const outcome = outcomeOfReply(r, e.reply, label);
+        return e.temporary ? { ...outcome, status: 'deferred' as const } : outcome;
+      });
       // A 5xx greeting only counts as final when no other host is left to ask.
       const last = target === hosts[hosts.length - 1];
       if (!last) results = results.map((r) => (r.status === 'failed' ? { ...r, status: 'deferred' as const } : r));

@@ -24,6 +24,7 @@ import type { OwnAddresses } from './loop-guard.ts';
 import { groupByDestination, type Destination } from './routing.ts';
 import type { RecipientResult } from './smtp-reply.ts';
 import type { SmtpSession } from './smtp-session.ts';
+import { watchControl, type ControlReply, type ControlRequest } from '../spool/control.ts';
 import { TlsMemory } from './tls-memory.ts';
 
 export interface QueueRunnerOptions {
@@ -38,10 +39,14 @@ export interface QueueRunnerOptions {
   readonly random?: () => number;
   /** Messages loaded from disk at once (default max(256, 10 x concurrency)). */
   readonly maxLoaded?: number;
+  /** Connection reuse: idle time (default 5 s) and messages per connection (default 1000; 1 = no reuse). */
+  readonly reuse?: { readonly idleMs?: number; readonly maxMessages?: number };
+  /** Carry out `relayguard queue` requests from <spool>/control (default true). */
+  readonly control?: boolean;
 }
 
 export type DeliveryEvent =
-  | { readonly type: 'attempt'; readonly queueId: string; readonly destination: string; readonly tried: readonly string[]; readonly results: readonly RecipientResult[]; readonly durationMs: number }
+  | { readonly type: 'attempt'; readonly at: number; readonly queueId: string; readonly destination: string; readonly tried: readonly string[]; readonly results: readonly RecipientResult[]; readonly durationMs: number }
   | { readonly type: 'bounce'; readonly queueId: string; readonly bounceId: string; readonly kind: 'failed' | 'delayed'; readonly recipients: readonly string[] }
   | { readonly type: 'removed'; readonly queueId: string; readonly reason: 'delivered' | 'failed' | 'deleted' | 'bounced' };
 
@@ -50,6 +55,8 @@ export interface RunnerStats {
   readonly oldestReceivedAt: number | undefined;
   readonly loaded: number;
   readonly active: number;
+  /** Messages waiting for room at a busy or rate-limited destination. */
+  readonly parked: number;
   readonly delivered: number;
   readonly deferred: number;
   readonly failed: number;
@@ -57,6 +64,7 @@ export interface RunnerStats {
   readonly idleConnections: number;
 }
 
+// `stop` is reassigned once to also close the control watcher.
 export interface QueueRunner {
   /** Stops taking work and waits (at most graceMs) for attempts in flight. */
   stop(graceMs?: number): Promise<void>;
@@ -103,13 +111,16 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
     createMxResolver({ dns, logger, port: config.delivery.mx_port, ownAddresses, ...(options.random ? { random: options.random } : {}) });
   let resolveMx = makeResolver();
   const limiter = new DestinationLimiter(config.delivery.per_destination_concurrency, config.delivery.per_destination_rate);
-  const cache = new ConnectionCache({ idleMs: 5_000, maxMessages: 1_000, maxAgeMs: 300_000, maxIdlePerKey: config.delivery.per_destination_concurrency });
+  const cache = new ConnectionCache({ idleMs: options.reuse?.idleMs ?? 5_000, maxMessages: options.reuse?.maxMessages ?? 1_000, maxAgeMs: 300_000, maxIdlePerKey: config.delivery.per_destination_concurrency });
   let tlsMemory = new TlsMemory(config.delivery.tls_failure_memory, now);
   const bouncer: Bouncer = createBouncer({ spool, hostname: () => config.hostname, now, logger });
   const activeSessions = new Set<SmtpSession>();
   const heap = new MinHeap();
   const runs = new Map<string, Run>();
   const queues = new Map<string, Job[]>();
+  /** Per destination: ids waiting for room in that destination's queue (ids only, in order). */
+  const parked = new Map<string, Set<string>>();
+  const queueCap = () => Math.max(1, Math.min(Math.max(4 * config.delivery.per_destination_concurrency, 32), Math.floor(maxLoaded / 4)));
   const listeners = new Set<(event: DeliveryEvent) => void>();
   const counters = { delivered: 0, deferred: 0, failed: 0, bounces: 0 };
   let loaded = 0;
@@ -165,6 +176,7 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
 
   function pump(): void {
     if (stopping) return;
+    unpark();
     const t = now();
     while (loaded < maxLoaded) {
       const top = heap.peek();
@@ -200,11 +212,26 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
         heap.push({ due: msg.state.nextAttemptAt, id });
       }
       idleCheck();
+      schedulePump();
+      return;
+    }
+    const groups = groupByDestination(open, config.delivery);
+    const only = groups.length === 1 ? (groups[0] as (typeof groups)[number]).destination.key : undefined;
+    if (runs.has(id) || (only !== undefined && (queues.get(only)?.length ?? 0) >= queueCap())) {
+      // Its destination already has a full queue (slow, rate-limited or down): park the id
+      // there instead of holding the message, so other destinations are not starved and
+      // memory stays bounded. It is loaded again when that queue has room.
+      loaded--;
+      if (!runs.has(id) && only !== undefined) {
+        const set = parked.get(only) ?? new Set<string>();
+        set.add(id);
+        parked.set(only, set);
+      }
+      schedulePump();
       return;
     }
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
-    const groups = groupByDestination(open, config.delivery);
     const run: Run = { id, msg, pendingJobs: groups.length, activeJobs: 0, results: [], done, finish };
     runs.set(id, run);
     for (const group of groups) {
@@ -213,6 +240,23 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
       queues.set(group.destination.key, queue);
     }
     dispatch();
+  }
+
+  /** Loads parked messages of destinations whose queue has room again. */
+  function unpark(): void {
+    for (const [key, ids] of parked) {
+      let room = queueCap() - (queues.get(key)?.length ?? 0);
+      for (const id of ids) {
+        if (room <= 0 || loaded >= maxLoaded) break;
+        ids.delete(id);
+        if (runs.has(id) || !spool.has(id)) continue;
+        room--;
+        loaded++;
+        void load(id);
+      }
+      if (ids.size === 0) parked.delete(key);
+      if (loaded >= maxLoaded) return;
+    }
   }
 
   function dispatch(): void {
@@ -284,7 +328,7 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
           'delivery attempt',
         );
         for (const r of report.results) counters[r.status]++;
-        emit({ type: 'attempt', queueId: msg.id, destination: job.destination.key, tried: report.tried, results: report.results, durationMs });
+        emit({ type: 'attempt', at: now(), queueId: msg.id, destination: job.destination.key, tried: report.tried, results: report.results, durationMs });
         job.run.results.push(...report.results);
         active--;
         job.run.activeJobs--;
@@ -351,11 +395,13 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
     if (run) await run.done;
   }
 
-  return {
+  const api: QueueRunner = {
     kick: () => schedulePump(),
     stats: () => {
       const s = spool.stats();
-      return { queued: s.size, oldestReceivedAt: s.oldestReceivedAt, loaded, active, ...counters, idleConnections: cache.size };
+      let waiting = 0;
+      for (const ids of parked.values()) waiting += ids.size;
+      return { queued: s.size, oldestReceivedAt: s.oldestReceivedAt, loaded, active, parked: waiting, ...counters, idleConnections: cache.size };
     },
     updateConfig(next) {
       config = next;
@@ -437,4 +483,30 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
       cache.closeAll();
     },
   };
+  const control = options.control === false ? undefined : watchControl(spool.dir, (request) => handleControl(api, request), logger);
+  const stop = api.stop;
+  api.stop = async (graceMs) => {
+    control?.close();
+    await stop(graceMs);
+  };
+  return api;
+}
+
+/** A `relayguard queue` request, carried out by the running server. */
+export async function handleControl(runner: QueueRunner, request: ControlRequest): Promise<ControlReply> {
+  switch (request.op) {
+    case 'retry': {
+      const n = await runner.retry(request.id);
+      if (request.id !== undefined && n === 0) return { ok: false, message: `no message ${request.id} in the queue` };
+      return { ok: true, message: request.id ? `${request.id}: scheduled for delivery now` : `${n} message(s) scheduled for delivery now` };
+    }
+    case 'delete':
+      return (await runner.remove(request.id))
+        ? { ok: true, message: `${request.id}: deleted` }
+        : { ok: false, message: `no message ${request.id} in the queue` };
+    case 'bounce':
+      return (await runner.bounce(request.id))
+        ? { ok: true, message: `${request.id}: returned to the sender` }
+        : { ok: false, message: `no message ${request.id} in the queue` };
+  }
 }

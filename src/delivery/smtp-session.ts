@@ -36,6 +36,8 @@ export interface SendOutcome {
 
 type NodemailerError = Error & {
   code?: string;
+  originalCode?: string;
+  library?: string;
   response?: string;
   responseCode?: number;
   command?: string;
@@ -209,10 +211,17 @@ export class SmtpSession {
 function toDeliveryError(error: NodemailerError, label: string): DeliveryError {
   const reply = error.response ? cleanReply(error.response) : undefined;
   const message = `${label}: ${reply ?? error.message}`;
-  if (error.code === 'ETLS') return new DeliveryError('DELIVERY_TLS', message, { temporary: true, cause: error, ...(reply ? { reply } : {}) });
+  if (isTlsFailure(error)) return new DeliveryError('DELIVERY_TLS', message, { temporary: true, cause: error, ...(reply ? { reply } : {}) });
   if (error.code === 'EAUTH') return new DeliveryError('DELIVERY_AUTH', message, { temporary: true, cause: error, ...(reply ? { reply } : {}) });
   if (reply && error.responseCode) {
     return new DeliveryError('DELIVERY_REPLY', message, { temporary: error.responseCode < 500, cause: error, reply });
   }
   return new DeliveryError('DELIVERY_CONNECT', message, { temporary: true, cause: error });
+}
+
+/** A handshake failure surfaces as ETLS, or as a socket error raised by OpenSSL. */
+function isTlsFailure(error: NodemailerError): boolean {
+  if (error.code === 'ETLS') return true;
+  const code = error.originalCode ?? '';
+  return /^ERR_(SSL|TLS)_/.test(code) || error.library === 'SSL routines' || /SSL routines/.test(error.message);
 }

@@ -75,6 +75,8 @@ export interface Spool extends SpoolIntake {
   remove(id: string): Promise<void>;
   onAccepted(listener: AcceptedListener): () => void;
   stats(): SpoolStats;
+  /** Readiness: a small file can be written, fsynced and removed in tmp/. */
+  probe(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -100,8 +102,12 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
   const logger = options.logger.child({ component: 'spool' });
   const queueSync = new DirSync(queueDir);
   const nextId = createQueueIdGenerator({ now, ...(options.instance ? { instance: options.instance } : {}) });
-  const index = exclusive ? await scan(queueDir, tmpDir, logger) : new Map<string, number>();
-  const cache = new Map<string, Buffer>();
+  const scanned = exclusive ? await scan(queueDir, tmpDir, logger) : { index: new Map<string, number>(), journaled: new Set<string>() };
+  const index = scanned.index;
+  // Just-accepted small messages: envelope and body, so the first attempt needs no I/O.
+  const cache = new Map<string, { envelope: StoredEnvelope; bodyOffset: number; body: Buffer }>();
+  // Messages that have a journal file (from the scan, or since their first record()).
+  const journaled = scanned.journaled;
   const cacheLimit = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
   let cacheBytes = 0;
   const listeners = new Set<AcceptedListener>();
@@ -110,21 +116,21 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
   const msgFile = (id: string) => path.join(queueDir, `${id}.msg`);
   const stateFile = (id: string) => path.join(queueDir, `${id}.state`);
 
-  const cachePut = (id: string, body: Buffer) => {
+  const cachePut = (id: string, envelope: StoredEnvelope, bodyOffset: number, body: Buffer) => {
     if (cacheLimit <= 0 || body.length > SMALL_MESSAGE) return;
-    cache.set(id, body);
+    cache.set(id, { envelope, bodyOffset, body });
     cacheBytes += body.length;
     for (const [oldId, old] of cache) {
       if (cacheBytes <= cacheLimit) break;
       cache.delete(oldId);
-      cacheBytes -= old.length;
+      cacheBytes -= old.body.length;
     }
   };
   const cacheDrop = (id: string) => {
-    const body = cache.get(id);
-    if (body) {
+    const entry = cache.get(id);
+    if (entry) {
       cache.delete(id);
-      cacheBytes -= body.length;
+      cacheBytes -= entry.body.length;
     }
   };
 
@@ -212,7 +218,7 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
       throw new SpoolError('SPOOL_WRITE_FAILED', `spool write failed: ${(error as Error).message}`, { cause: error });
     }
     index.set(id, envelope.receivedAt);
-    if (body) cachePut(id, body);
+    if (body) cachePut(id, { ...envelope, id }, header.length, body);
     for (const listener of listeners) {
       try {
         listener(id, envelope.receivedAt);
@@ -225,6 +231,12 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
 
   async function load(id: string): Promise<LoadedMessage | undefined> {
     const file = msgFile(id);
+    const cached = cache.get(id);
+    if (cached && index.has(id) && !journaled.has(id)) {
+      // Accepted by this process and never attempted: everything is in memory.
+      const { envelope, bodyOffset, body } = cached;
+      return { id, envelope, state: initialState(envelope), size: body.length, file, bodyOffset, body };
+    }
     let handle: FileHandle;
     try {
       handle = await open(file, 'r');
@@ -236,8 +248,7 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
     let fileSize: number;
     try {
       fileSize = (await handle.stat()).size;
-      const cached = cache.get(id);
-      const want = Math.min(fileSize, cached ? Math.min(FIRST_READ, fileSize) : FIRST_READ);
+      const want = Math.min(fileSize, FIRST_READ);
       head = Buffer.allocUnsafe(want);
       let got = (await handle.read(head, 0, want, 0)).bytesRead;
       let parsed = decodeSpoolHeader(head.subarray(0, got));
@@ -251,7 +262,7 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
       const { envelope, bodyOffset } = parsed;
       const state = await readState(id, envelope);
       const size = fileSize - bodyOffset;
-      const body = cached ?? (got === fileSize ? head.subarray(bodyOffset, got) : undefined);
+      const body = cached?.body ?? (got === fileSize ? head.subarray(bodyOffset, got) : undefined);
       return { id, envelope, state, size, file, bodyOffset, ...(body ? { body } : {}) };
     } finally {
       await handle.close();
@@ -259,6 +270,7 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
   }
 
   async function readState(id: string, envelope: StoredEnvelope): Promise<MessageState> {
+    if (exclusive && !journaled.has(id)) return initialState(envelope);
     try {
       return foldJournal(envelope, await readFile(stateFile(id), 'utf8'));
     } catch (error) {
@@ -288,6 +300,7 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
     } finally {
       await handle.close();
     }
+    journaled.add(id);
     if (created) await queueSync.sync();
     if (event.next !== undefined && index.has(id)) index.set(id, event.next);
     if (event.kind === 'attempt') cacheDrop(id);
@@ -299,7 +312,7 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
     // The message first: a journal without its message is cleaned up at the next scan,
     // while a message without its journal would be sent again to everyone.
     await unlink(msgFile(id)).catch(ignoreMissing);
-    await unlink(stateFile(id)).catch(ignoreMissing);
+    if (journaled.delete(id) || !exclusive) await unlink(stateFile(id)).catch(ignoreMissing);
     await queueSync.sync();
   }
 
@@ -323,6 +336,23 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
     stats() {
       const first = index.keys().next();
       return { size: index.size, oldestReceivedAt: first.done ? undefined : queueIdTime(first.value) };
+    },
+    async probe() {
+      const file = path.join(tmpDir, `.probe-${process.pid}-${Date.now()}`);
+      try {
+        const handle = await open(file, 'w');
+        try {
+          await handle.write('ok');
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+        await unlink(file);
+        return !closed;
+      } catch {
+        await unlink(file).catch(() => undefined);
+        return false;
+      }
     },
     async close() {
       if (closed) return;
@@ -368,7 +398,7 @@ async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
  * every message with its due time, oldest id first. Streams the directory,
  * so 100,000 entries are never listed at once.
  */
-async function scan(queueDir: string, tmpDir: string, logger: Logger): Promise<Map<string, number>> {
+async function scan(queueDir: string, tmpDir: string, logger: Logger): Promise<{ index: Map<string, number>; journaled: Set<string> }> {
   let torn = 0;
   for await (const entry of await opendir(tmpDir)) {
     await rm(path.join(tmpDir, entry.name), { force: true, recursive: true });
@@ -406,5 +436,5 @@ async function scan(queueDir: string, tmpDir: string, logger: Logger): Promise<M
     );
   }
   if (index.size > 0) logger.info({ messages: index.size, deferred: withJournal.length }, 'spool scanned');
-  return index;
+  return { index, journaled: new Set(withJournal) };
 }

@@ -24,6 +24,8 @@ export interface SinkOptions {
   readonly starttls?: boolean;
   /** Require AUTH with this user and password. */
   readonly auth?: { readonly user: string; readonly pass: string };
+  /** Offer STARTTLS but fail every handshake (TLS 1.1 at most; clients want 1.2+). */
+  readonly brokenTls?: boolean;
 }
 
 export interface SmtpSink {
@@ -40,6 +42,8 @@ export interface SmtpSink {
   greetingReply(reply: string | undefined): void;
   /** Reply at the end of DATA; undefined = accept. */
   dataReply(reply: string | undefined): void;
+  /** Wait this long before answering the end of DATA (a slow upstream). */
+  dataDelay(ms: number): void;
   /** Close the listener: clients get connection refused. */
   down(): Promise<void>;
   /** Listen again on the same host and port. */
@@ -62,6 +66,7 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
   const rcptReplies = new Map<string, string>();
   let greeting: string | undefined;
   let dataReply: string | undefined;
+  let dataDelayMs = 0;
   const waiters = new Set<() => void>();
 
   const serverOptions: SMTPServerOptions = {
@@ -72,6 +77,7 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
     authOptional: !options.auth,
     size: 64 * 1024 * 1024,
     closeTimeout: 100,
+    ...(options.brokenTls ? { minVersion: 'TLSv1' as const, maxVersion: 'TLSv1.1' as const } : {}),
     onConnect(_session, callback) {
       sink.connections++;
       callback(greeting ? smtpError(greeting) : null);
@@ -90,7 +96,8 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => {
+      stream.on('end', () => setTimeout(finish, dataDelayMs));
+      const finish = () => {
         if (dataReply) return callback(smtpError(dataReply));
         messages.push({
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
@@ -102,7 +109,7 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
         });
         for (const waiter of waiters) waiter();
         callback(null);
-      });
+      };
     },
   };
 
@@ -135,6 +142,7 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
     rcptReply: (recipient, reply) => void (reply === undefined ? rcptReplies.delete(recipient) : rcptReplies.set(recipient, reply)),
     greetingReply: (reply) => void (greeting = reply),
     dataReply: (reply) => void (dataReply = reply),
+    dataDelay: (ms) => void (dataDelayMs = ms),
     down: closeServer,
     async up() {
       if (listening) return;

@@ -1,0 +1,205 @@
+// `relayguard queue list|show ID|retry [ID]|delete ID|bounce ID [--config FILE] [--json]`
+// Reading (list, show) works on the spool files directly, also while serve
+// runs. Changes go to the running server as control requests (it owns the
+// spool and must see them); when no server runs, the CLI takes the spool
+// itself and makes the change on disk.
+import { existsSync } from 'node:fs';
+import { opendir } from 'node:fs/promises';
+import path from 'node:path';
+import { loadConfig } from '../config/load-config.ts';
+import { ConfigError } from '../config/errors.ts';
+import type { Config } from '../config/schema.ts';
+import { silentLogger } from '../observability/logger.ts';
+import { sendControlRequest, type ControlReply, type ControlRequest } from '../spool/control.ts';
+import { isQueueId } from '../spool/queue-id.ts';
+import { liveOwner } from '../spool/spool-lock.ts';
+import { openSpool, queueDirOf, spoolDirOf, type LoadedMessage, type Spool } from '../spool/spool.ts';
+import { openRecipients } from '../spool/state-journal.ts';
+import { createBouncer, originalHeaders } from '../delivery/bounces.ts';
+import { EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR, type CliIo } from './io.ts';
+
+const USAGE = 'usage: relayguard queue list|show ID|retry [ID]|delete ID|bounce ID [--config FILE] [--json]';
+
+interface Args {
+  readonly command: string;
+  readonly id?: string;
+  readonly config?: string;
+  readonly json: boolean;
+}
+
+function parseArgs(argv: string[]): Args | { error: string } {
+  const rest: string[] = [];
+  let config: string | undefined;
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--config' || arg === '-c') {
+      config = argv[++i];
+      if (!config) return { error: '--config needs a file' };
+    } else if (arg.startsWith('--config=')) {
+      config = arg.slice('--config='.length);
+    } else if (arg === '--json') {
+      json = true;
+    } else if (arg.startsWith('-')) {
+      return { error: `unknown option ${arg}` };
+    } else {
+      rest.push(arg);
+    }
+  }
+  const [command, id, extra] = rest;
+  if (!command) return { error: 'a subcommand is needed' };
+  if (extra !== undefined) return { error: `unexpected argument ${extra}` };
+  const needsId = command === 'show' || command === 'delete' || command === 'bounce';
+  if (!['list', 'show', 'retry', 'delete', 'bounce'].includes(command)) return { error: `unknown subcommand ${command}` };
+  if (needsId && !id) return { error: `queue ${command} needs a queue ID` };
+  if (command === 'list' && id) return { error: 'queue list takes no ID' };
+  return { command, ...(id ? { id } : {}), ...(config ? { config } : {}), json };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+function describe(msg: LoadedMessage): Record<string, unknown> {
+  return {
+    id: msg.id,
+    size: msg.size,
+    receivedAt: iso(msg.envelope.receivedAt),
+    sender: msg.envelope.sender,
+    clientIp: msg.envelope.clientIp,
+    attempts: msg.state.attempts,
+    nextAttemptAt: openRecipients(msg.state).length > 0 && msg.state.attempts > 0 ? iso(msg.state.nextAttemptAt) : undefined,
+    recipients: [...msg.state.recipients].map(([address, rs]) => ({ address, status: rs.status, ...(rs.reply ? { reply: rs.reply } : {}) })),
+  };
+}
+
+function listLines(msg: LoadedMessage): string {
+  const head = `${msg.id}  ${String(msg.size).padStart(8)}  ${iso(msg.envelope.receivedAt)}  <${msg.envelope.sender}>` +
+    (msg.state.attempts > 0 ? `  attempts ${msg.state.attempts}, next ${iso(msg.state.nextAttemptAt)}` : '');
+  const rcpts = [...msg.state.recipients].map(([address, rs]) => `    ${address}  ${rs.status}${rs.reply ? `  (${rs.reply})` : ''}`);
+  return [head, ...rcpts].join('\n');
+}
+
+async function list(spool: Spool, io: CliIo, json: boolean): Promise<number> {
+  // Stream the directory: a queue of 100,000 messages is printed as it is read.
+  const ids: string[] = [];
+  for await (const entry of await opendir(queueDirOf(spool.dir))) {
+    if (entry.name.endsWith('.msg')) ids.push(entry.name.slice(0, -4));
+  }
+  ids.sort();
+  let count = 0;
+  for (const id of ids) {
+    const msg = await spool.load(id).catch(() => undefined);
+    if (!msg) continue;
+    count++;
+    io.stdout.write(json ? `${JSON.stringify(describe(msg))}\n` : `${listLines(msg)}\n`);
+  }
+  if (!json) io.stdout.write(count === 0 ? 'The queue is empty.\n' : `-- ${count} message(s)\n`);
+  return EXIT_OK;
+}
+
+async function show(spool: Spool, id: string, io: CliIo, json: boolean): Promise<number> {
+  const msg = await spool.load(id);
+  if (!msg) {
+    io.stderr.write(`no message ${id} in the queue\n`);
+    return EXIT_USER_ERROR;
+  }
+  const headers = (await originalHeaders(msg)).toString('utf8');
+  if (json) {
+    io.stdout.write(`${JSON.stringify({ ...describe(msg), envelope: msg.envelope, history: msg.state.history, headers })}\n`);
+    return EXIT_OK;
+  }
+  const e = msg.envelope;
+  const lines = [
+    `queue id:     ${msg.id}`,
+    `received:     ${iso(e.receivedAt)} from ${e.clientHostname ? `${e.clientHostname} ` : ''}[${e.clientIp}] helo ${e.helo} on ${e.listener}${e.authUser ? `, user ${e.authUser}` : ''}`,
+    `sender:       <${e.sender}>`,
+    `size:         ${msg.size} bytes`,
+    `attempts:     ${msg.state.attempts}${msg.state.attempts > 0 && openRecipients(msg.state).length > 0 ? `, next ${iso(msg.state.nextAttemptAt)}` : ''}`,
+    'recipients:',
+    ...[...msg.state.recipients].map(([a, rs]) => `  ${a}  ${rs.status}${rs.host ? `  via ${rs.host}` : ''}${rs.reply ? `\n      ${rs.reply}` : ''}`),
+    'history:',
+    ...msg.state.history.map((h) => `  ${iso(h.at)}  ${h.kind}${h.next !== undefined ? `  next ${iso(h.next)}` : ''}${h.rcpt ? `  ${Object.entries(h.rcpt).map(([a, r]) => `${a}=${r.s}`).join(' ')}` : ''}`),
+    'headers:',
+    headers.replace(/\r?\n$/, '').replace(/^/gm, '  '),
+  ];
+  io.stdout.write(`${lines.join('\n')}\n`);
+  return EXIT_OK;
+}
+
+/** No server runs: the CLI owns the spool for the moment and changes the files itself. */
+async function applyDirectly(config: Config, request: ControlRequest): Promise<ControlReply> {
+  const spool = await openSpool({ dir: spoolDirOf(config), logger: silentLogger(), ...(config.cluster.instance ? { instance: config.cluster.instance } : {}) });
+  try {
+    const now = Date.now();
+    if (request.op === 'retry') {
+      const ids = request.id === undefined ? [...spool.entries()].map(([id]) => id) : spool.has(request.id) ? [request.id] : [];
+      if (request.id !== undefined && ids.length === 0) return { ok: false, message: `no message ${request.id} in the queue` };
+      for (const id of ids) await spool.record(id, { at: now, kind: 'retry', next: now });
+      return { ok: true, message: `${request.id ?? `${ids.length} message(s)`}: due now (delivered when serve runs)` };
+    }
+    if (!spool.has(request.id)) return { ok: false, message: `no message ${request.id} in the queue` };
+    if (request.op === 'bounce') {
+      const msg = await spool.load(request.id);
+      const failed = msg ? openRecipients(msg.state).map((r) => ({ recipient: r, status: 'failed' as const, reply: 'removed from the queue by the administrator', enhanced: '5.0.0' })) : [];
+      if (msg && failed.length > 0 && msg.envelope.sender !== '') {
+        await createBouncer({ spool, hostname: () => config.hostname, now: Date.now, logger: silentLogger() }).failed(msg, failed);
+      }
+    }
+    await spool.remove(request.id);
+    return { ok: true, message: `${request.id}: ${request.op === 'delete' ? 'deleted' : 'returned to the sender'}` };
+  } finally {
+    await spool.close();
+  }
+}
+
+export async function runQueue(argv: string[], io: CliIo): Promise<number> {
+  const args = parseArgs(argv);
+  if ('error' in args) {
+    io.stderr.write(`${args.error}\n${USAGE}\n`);
+    return EXIT_USAGE;
+  }
+  if (args.id !== undefined && !isQueueId(args.id)) {
+    io.stderr.write(`not a queue ID: ${args.id}\n`);
+    return EXIT_USER_ERROR;
+  }
+  const configFile = args.config ?? 'config.toml';
+  if (args.config === undefined && !existsSync(path.resolve(configFile))) {
+    io.stderr.write(`no config.toml in ${process.cwd()}; pass --config FILE\n${USAGE}\n`);
+    return EXIT_USER_ERROR;
+  }
+  let config: Config;
+  try {
+    config = await loadConfig(configFile);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.stderr.write(`${error.message}\n`);
+      return EXIT_USER_ERROR;
+    }
+    throw error;
+  }
+  const dir = spoolDirOf(config);
+  if (args.command === 'list' || args.command === 'show') {
+    if (!existsSync(queueDirOf(dir))) {
+      if (args.command === 'list') io.stdout.write(args.json ? '' : 'The queue is empty.\n');
+      else io.stderr.write(`no message ${args.id} in the queue\n`);
+      return args.command === 'list' ? EXIT_OK : EXIT_USER_ERROR;
+    }
+    const spool = await openSpool({ dir, logger: silentLogger(), exclusive: false });
+    try {
+      return args.command === 'list' ? await list(spool, io, args.json) : await show(spool, args.id as string, io, args.json);
+    } finally {
+      await spool.close();
+    }
+  }
+  const request: ControlRequest =
+    args.command === 'retry' ? (args.id ? { op: 'retry', id: args.id } : { op: 'retry' }) : { op: args.command as 'delete' | 'bounce', id: args.id as string };
+  const owner = existsSync(dir) ? await liveOwner(dir) : undefined;
+  let reply: ControlReply;
+  try {
+    reply = owner !== undefined ? await sendControlRequest(dir, request) : await applyDirectly(config, request);
+  } catch (error) {
+    io.stderr.write(`queue ${args.command}: ${(error as Error).message}\n`);
+    return EXIT_USER_ERROR;
+  }
+  (reply.ok ? io.stdout : io.stderr).write(`${reply.message}\n`);
+  return reply.ok ? EXIT_OK : EXIT_USER_ERROR;
+}
