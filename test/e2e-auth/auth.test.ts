@@ -227,6 +227,14 @@ describe('AUTH through the relay', () => {
     await eventually(() => harness.logs.some((line) => line.msg === 'connection closed'), 2000, 'connection lines');
     assert.ok(decisionLines(harness, 'auth.ok').length >= 5, 'successful logins were logged');
     assertNoSecretsLogged(harness);
+    // Nor the dashboard's JSON and metrics.
+    const http = harness.relay.http as { host: string; port: number };
+    for (const route of ['/api/status', '/metrics']) {
+      const response = await fetch(`http://${http.host}:${http.port}${route}`);
+      assert.equal(response.status, 200, route);
+      const body = await response.text();
+      for (const secret of SECRETS) assert.ok(!body.includes(secret), `a password appears in ${route}`);
+    }
   });
 });
 
@@ -242,7 +250,7 @@ failures_before_delay = 2
 failure_delay = "300ms"
 failures_before_lockout = 3
 failure_window = "1m"
-lockout = "2s"
+lockout = "3s"
 `,
     policies: { ...POLICIES_BASE, 'users.toml': await usersToml([ALICE]) },
   });
@@ -277,8 +285,8 @@ lockout = "2s"
   // Still locked a moment later (a lockout attempt does not count as a failure, nor lift it).
   await new Promise((resolve) => setTimeout(resolve, 500));
   assert.equal((await attempt(ALICE.password)).reply, '454 4.7.0 Too many failed authentication attempts, try again later');
-  // After the lockout period (2s) the right password works again.
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, 2000 - (Date.now() - lockedAt))));
+  // After the lockout period (3s) the right password works again.
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, 3000 - (Date.now() - lockedAt))));
   let last = '';
   for (let tries = 0; tries < 20 && !last.startsWith('235 '); tries++) {
     if (tries > 0) await new Promise((resolve) => setTimeout(resolve, 200));

@@ -40,13 +40,13 @@ function queryName(ip: string, zone: string): string {
 async function setup(
   t: { after(fn: () => Promise<void>): void },
   dnsbl: (dns: TestDnsServer) => string,
-  options: { policies?: Record<string, string>; records?: (dns: TestDnsServer) => void } = {},
+  options: { policies?: Record<string, string>; records?: (dns: TestDnsServer) => void; listeners?: string } = {},
 ): Promise<Setup> {
   const dns = await startDnsServer();
   options.records?.(dns);
   const sink = await startSmtpSink();
   const harness = await startHarness({
-    config: `${HARNESS_LISTENERS}${smarthostTo(sink.port)}
+    config: `${HARNESS_LISTENERS}${options.listeners ?? ''}${smarthostTo(sink.port)}
 [dns]
 servers = ["${dns.address}"]
 timeout = "1s"
@@ -106,6 +106,18 @@ test('a listed client hears 554 5.7.1 naming the zone at RCPT, nothing reaches t
     },
   });
   const port = harness.port('mx');
+  // The lookup starts at connect, before the client has said anything.
+  const early = await SmtpTalk.connect({ port, localAddress: '127.0.0.10' });
+  try {
+    assert.equal((await early.read())?.code, 220);
+    await eventually(() => dns.queries(queryName('127.0.0.10', 'bl.test'), 'A') === 1, 5000, 'a query at connect');
+    await early.command('EHLO client.test');
+    await early.command('MAIL FROM:<someone@sender.test>');
+    assert.equal(replyLine(await early.command('RCPT TO:<bob@example.test>')), '250 2.1.5 Accepted');
+    assert.equal(dns.queries(queryName('127.0.0.10', 'bl.test'), 'A'), 1, 'RCPT awaited the same lookup');
+  } finally {
+    early.close();
+  }
   assert.equal(await rcptFrom(port, LISTED), '554 5.7.1 Service unavailable; client [127.0.0.2] blocked using bl.test');
   // With a TXT record, its text follows the zone name.
   assert.equal(await rcptFrom(port, '127.0.0.3'), '554 5.7.1 Service unavailable; client [127.0.0.3] blocked using bl.test; Listed: see https://bl.test/lookup');
@@ -125,19 +137,27 @@ test('a listed client hears 554 5.7.1 naming the zone at RCPT, nothing reaches t
   assert.equal(line.to, 'bob@example.test');
 });
 
-test('timeout, SERVFAIL and an error code are not listings (fail-open), and are logged', async (t) => {
-  const { harness } = await setup(t, () => dnsblToml('[[zones]]\nzone = "bl.test"\n'), {
+test('timeout, SERVFAIL and an error code are not listings (fail-open), and are logged; on_error = "defer" defers', async (t) => {
+  const zones = '[[zones]]\nzone = "bl.test"\n\n[[zones]]\nzone = "strict.test"\non_error = "defer"\n';
+  const { harness } = await setup(t, () => dnsblToml(zones), {
     records: (d) => {
       listZone(d, 'bl.test');
+      listZone(d, 'strict.test');
       d.timeout(queryName('127.0.0.7', 'bl.test'));
       d.servfail(queryName('127.0.0.8', 'bl.test'));
       d.add({ name: queryName('127.0.0.9', 'bl.test'), type: 'A', data: '127.255.255.254' });
+      d.servfail(queryName('127.0.0.11', 'strict.test'));
     },
   });
   const port = harness.port('mx');
   for (const client of ['127.0.0.7', '127.0.0.8', '127.0.0.9']) {
     assert.equal(await rcptFrom(port, client), '250 2.1.5 Accepted', `client ${client}`);
   }
+  // A zone that must answer: a client it could not check is told to come back.
+  assert.equal(
+    await rcptFrom(port, '127.0.0.11'),
+    '451 4.7.1 Service temporarily unavailable; client [127.0.0.11] could not be checked against strict.test; try again later',
+  );
   const warnings = harness.logs.filter((l) => l.zone === 'bl.test' && l.level === 40);
   const find = (subject: string) => warnings.find((l) => l.subject === subject);
   assert.equal(find('127.0.0.7')?.error, 'timeout', 'the timeout is logged');
@@ -275,4 +295,28 @@ test('relay-network clients, allowlisted clients and authenticated users are not
   for (const client of ['127.0.0.5', '127.0.0.6', '127.0.0.7']) {
     assert.equal(dns.queries(queryName(client, 'bl.test')), 0, `${client} was not looked up`);
   }
+});
+
+test('an IPv6 client is asked by reversed nibbles, only of zones marked ipv6', async (t) => {
+  const nibbles = '1.' + '0.'.repeat(31); // ::1 reversed, nibble by nibble
+  const zones = '[[zones]]\nzone = "v6.test"\nipv6 = true\n\n[[zones]]\nzone = "v4only.test"\n';
+  const { dns, harness } = await setup(t, () => dnsblToml(zones), {
+    records: (d) => {
+      listZone(d, 'v6.test');
+      listZone(d, 'v4only.test');
+      d.add({ name: `${nibbles}v6.test`, type: 'A', data: '127.0.0.2' });
+    },
+    listeners: '\n[[listeners]]\nname = "mx6"\naddress = "[::1]:0"\nrole = "mx"\ntls = "none"\n',
+  });
+  const talk = await SmtpTalk.connect({ port: harness.port('mx6'), host: '::1' });
+  try {
+    assert.equal((await talk.read())?.code, 220);
+    await talk.command('EHLO client.test');
+    await talk.command('MAIL FROM:<someone@sender.test>');
+    assert.equal(replyLine(await talk.command('RCPT TO:<bob@example.test>')), '554 5.7.1 Service unavailable; client [::1] blocked using v6.test');
+  } finally {
+    talk.close();
+  }
+  assert.equal(dns.queries(`${nibbles}v6.test`, 'A'), 1);
+  assert.equal(dns.queries(`${nibbles}v4only.test`), 0, 'an IPv4-only zone is not asked about an IPv6 client');
 });
