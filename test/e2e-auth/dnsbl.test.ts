@@ -196,8 +196,8 @@ test('a DNSWL entry lets a listed client through, but never opens the relay', as
   assert.equal(await rcptFrom(port, '127.0.0.3', 'someone@foreign.test'), '554 5.7.1 <someone@foreign.test>: Relay access denied');
 });
 
-test('a zone answering 127.255.255.254 for everything is suspended by the health probe and stops refusing clients', async (t) => {
-  const head = '[health]\nprobe_interval = "200ms"\nsuspended_probe_interval = "1m"\n';
+test('a zone answering 127.255.255.254 for everything is suspended by the health probe and stops refusing clients; repaired, it resumes', async (t) => {
+  const head = '[health]\nprobe_interval = "200ms"\nsuspended_probe_interval = "1s"\nhealthy_probes_to_resume = 1\n';
   const { dns, harness } = await setup(t, () => dnsblToml('[[zones]]\nzone = "bl.test"\n', head), {
     records: (d) => listZone(d, 'bl.test', ['127.0.0.3']),
   });
@@ -223,6 +223,11 @@ test('a zone answering 127.255.255.254 for everything is suspended by the health
     status.dnsbl.zones?.map((z) => [z.zone, z.suspended]),
     [['bl.test', true]],
   );
+  // Repaired: the next probe resumes it, and it refuses listed clients again.
+  dns.clear();
+  listZone(dns, 'bl.test', ['127.0.0.3']);
+  await eventually(() => harness.logs.some((l) => l.zone === 'bl.test' && /resumed/.test(String(l.msg))), 5000, 'the zone to resume');
+  assert.equal(await rcptFrom(port, '127.0.0.3'), '554 5.7.1 Service unavailable; client [127.0.0.3] blocked using bl.test');
 });
 
 test('the cache stops repeated queries over several connections', async (t) => {
