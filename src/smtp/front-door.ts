@@ -40,6 +40,15 @@ const EARLY_TALKER: Decision = {
   reason: 'conn.early_talker',
   reply: { code: 421, enhanced: '4.7.0', text: 'Protocol error: command sent before the greeting' },
 };
+// RelaySmtpServer answers AUTH before TLS itself (before any credential is
+// read), with exactly this reply; the front door only records it.
+const AUTH_TLS_REQUIRED: Decision = {
+  verdict: 'reject',
+  stage: 'auth',
+  rule: 'auth-tls',
+  reason: 'auth.tls_required',
+  reply: { code: 538, enhanced: '5.7.11', text: 'Encryption required for requested authentication mechanism' },
+};
 const TOO_MANY_ERRORS: Decision = {
   verdict: 'defer',
   stage: 'rcpt',
@@ -141,6 +150,10 @@ export class FrontDoor {
       onErrorReply: (sessionId) => {
         const state = this.#sessions.get(sessionId);
         if (state) state.errors++;
+      },
+      onAuthWithoutTls: (sessionId, method) => {
+        const state = this.#sessions.get(sessionId);
+        if (state) this.#publish(state, method ? { ...AUTH_TLS_REQUIRED, detail: { method } } : AUTH_TLS_REQUIRED);
       },
       onEarlyTalker: (sessionId, clientIp) => {
         // Often before onConnect ran (smtp-server's own 100 ms pause), so no state yet.

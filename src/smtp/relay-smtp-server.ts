@@ -4,7 +4,8 @@
 // - replies whose text already carries our enhanced status code (from a
 //   Decision) are sent without smtp-server's generic one;
 // - AUTH is hidden from EHLO before TLS, and AUTH before TLS gets
-//   538 5.7.11 on every listener (smtp-server only checks when STARTTLS exists).
+//   538 5.7.11 on every listener (smtp-server only checks when STARTTLS exists),
+//   reported through onAuthWithoutTls so the refusal is a Decision like any other.
 import crypto from 'node:crypto';
 import type net from 'node:net';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
@@ -26,11 +27,14 @@ export interface RelaySmtpServerOptions extends SMTPServerOptions {
   onErrorReply?: (sessionId: string, code: number) => void;
   /** Longest command line outside AUTH exchanges (RFC 5321: 512). */
   commandLineLimit?: number;
+  /** AUTH was refused with 538 because the session is not encrypted (`method` as sent, upper-cased). */
+  onAuthWithoutTls?: (sessionId: string, method: string) => void;
 }
 
 interface RelayHooks {
   onEarlyTalker(sessionId: string, clientIp: string): void;
   onErrorReply(sessionId: string, code: number): void;
+  onAuthWithoutTls(sessionId: string, method: string): void;
   commandLineLimit: number;
 }
 
@@ -92,6 +96,9 @@ class RelayConnection extends SMTPConnection {
 
   override handler_AUTH(command: Buffer, callback: () => void): void {
     if (!this.secure) {
+      // Only the mechanism name is read: credentials sent in the clear are never looked at.
+      const method = /^AUTH\s+([A-Za-z0-9_-]{1,20})/i.exec(command.toString('latin1'))?.[1]?.toUpperCase() ?? '';
+      this.#hooks.onAuthWithoutTls(this.id, method);
       this.send(538, '5.7.11 Encryption required for requested authentication mechanism');
       callback();
       return;
@@ -108,13 +115,14 @@ export class RelaySmtpServer extends SMTPServer {
   readonly #proxiedPeers = new Map<string, string>();
 
   constructor(options: RelaySmtpServerOptions) {
-    const { proxyTrusted, onProxyRefused, onEarlyTalker, onErrorReply, commandLineLimit, ...rest } = options;
+    const { proxyTrusted, onProxyRefused, onEarlyTalker, onErrorReply, onAuthWithoutTls, commandLineLimit, ...rest } = options;
     // The parser's own limit stays at RFC 4954's 12288 octets so AUTH lines
     // fit; every other command is held to commandLineLimit in _onCommand.
     super({ ...rest, useProxy: false, maxCommandLength: 12_288 } as SMTPServerOptions);
     this.hooks = {
       onEarlyTalker: onEarlyTalker ?? (() => undefined),
       onErrorReply: onErrorReply ?? (() => undefined),
+      onAuthWithoutTls: onAuthWithoutTls ?? (() => undefined),
       commandLineLimit: commandLineLimit ?? 512,
     };
     this.#proxyTrusted = proxyTrusted ?? (() => false);

@@ -22,6 +22,12 @@ test('greeting and EHLO: hostname, the advertised extensions, no AUTH before TLS
   const auth = await client.command('AUTH PLAIN AHVzZXIAcGFzcw==');
   assert.equal(auth.code, 538);
   assert.match(auth.text, /^5\.7\.11 /);
+  // The refusal is a Decision like any other (the scripted policy never saw it).
+  const refused = relay.events.find((e) => e.decision.reason === 'auth.tls_required');
+  assert.equal(refused?.decision.verdict, 'reject');
+  assert.equal(refused?.decision.stage, 'auth');
+  assert.deepEqual(refused?.decision.detail, { method: 'PLAIN' });
+  assert.equal(refused?.listener, 'submission');
   await client.starttls();
   const secureEhlo = await client.command('EHLO client.test');
   assert.ok(secureEhlo.lines.some((l) => /^250[- ]AUTH PLAIN LOGIN/.test(l)), 'AUTH offered after STARTTLS');
