@@ -142,7 +142,16 @@ export class FrontDoor {
         const state = this.#sessions.get(sessionId);
         if (state) state.errors++;
       },
-      onEarlyTalker: (sessionId, clientIp) => {
+      onReset: (sessionId) => {
+        // RSET/EHLO ended the transaction: the session is idle again (it must
+        // not hold up a drain), and the next one starts from MAIL.
+        const state = this.#sessions.get(sessionId);
+        if (state && !this.#inData.has(sessionId)) {
+          state.sender = undefined;
+          state.recipients = [];
+        }
+      },
+            onEarlyTalker: (sessionId, clientIp) => {
         // Often before onConnect ran (smtp-server's own 100 ms pause), so no state yet.
         this.#deps.decisions.publish({ decision: EARLY_TALKER, at: this.#now(), sessionId, clientIp: normaliseIp(clientIp), listener: name });
       },

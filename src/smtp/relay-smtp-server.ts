@@ -5,6 +5,7 @@
 //   Decision) are sent without smtp-server's generic one;
 // - AUTH is hidden from EHLO before TLS, and AUTH before TLS gets
 //   538 5.7.11 on every listener (smtp-server only checks when STARTTLS exists).
+// - a transaction reset (RSET, EHLO, STARTTLS) is reported to the front door.
 import crypto from 'node:crypto';
 import type net from 'node:net';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
@@ -24,6 +25,8 @@ export interface RelaySmtpServerOptions extends SMTPServerOptions {
   onEarlyTalker?: (sessionId: string, clientIp: string) => void;
   /** Every 4xx/5xx reply sent on a session, whoever produced it. */
   onErrorReply?: (sessionId: string, code: number) => void;
+  /** smtp-server dropped the mail transaction (RSET, HELO/EHLO, STARTTLS, end of DATA). */
+  onReset?: (sessionId: string) => void;
   /** Longest command line outside AUTH exchanges (RFC 5321: 512). */
   commandLineLimit?: number;
 }
@@ -31,6 +34,7 @@ export interface RelaySmtpServerOptions extends SMTPServerOptions {
 interface RelayHooks {
   onEarlyTalker(sessionId: string, clientIp: string): void;
   onErrorReply(sessionId: string, code: number): void;
+  onReset(sessionId: string): void;
   commandLineLimit: number;
 }
 
@@ -90,6 +94,12 @@ class RelayConnection extends SMTPConnection {
     return { ...parsed, address: match[1] as string };
   }
 
+  /** smtp-server has no RSET hook: the front door must know when a transaction ends without DATA. */
+  override _resetSession(): void {
+    super._resetSession();
+    this.#hooks.onReset(this.id);
+  }
+
   override handler_AUTH(command: Buffer, callback: () => void): void {
     if (!this.secure) {
       this.send(538, '5.7.11 Encryption required for requested authentication mechanism');
@@ -108,13 +118,14 @@ export class RelaySmtpServer extends SMTPServer {
   readonly #proxiedPeers = new Map<string, string>();
 
   constructor(options: RelaySmtpServerOptions) {
-    const { proxyTrusted, onProxyRefused, onEarlyTalker, onErrorReply, commandLineLimit, ...rest } = options;
+    const { proxyTrusted, onProxyRefused, onEarlyTalker, onErrorReply, onReset, commandLineLimit, ...rest } = options;
     // The parser's own limit stays at RFC 4954's 12288 octets so AUTH lines
     // fit; every other command is held to commandLineLimit in _onCommand.
     super({ ...rest, useProxy: false, maxCommandLength: 12_288 } as SMTPServerOptions);
     this.hooks = {
       onEarlyTalker: onEarlyTalker ?? (() => undefined),
       onErrorReply: onErrorReply ?? (() => undefined),
+      onReset: onReset ?? (() => undefined),
       commandLineLimit: commandLineLimit ?? 512,
     };
     this.#proxyTrusted = proxyTrusted ?? (() => false);
