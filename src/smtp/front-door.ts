@@ -207,21 +207,27 @@ export class FrontDoor {
   /**
    * Replies through smtp-server's callback, applying the error limits: past
    * tarpit_after_errors every refusal waits tarpit_delay (slows down
-   * dictionary and spam runs), and at max_errors we say 421 and close.
+   * dictionary and spam runs), and the max_errors-th refusal is followed by
+   * 421 and the connection is closed. The refusal keeps its own reply, as
+   * Postfix's hard error limit does: a 5xx stays permanent, so a client never
+   * queues and retries a recipient it was refused for good.
    */
   #respond(state: SessionState, callback: (err?: Error | null) => void, error: SmtpCallbackError | null | undefined): void {
     const { tarpit_after_errors: tarpitAfter, tarpit_delay: tarpitDelay, max_errors: maxErrors } = this.#deps.config.smtp;
     if (!error) return callback(null);
-    let reply = error;
-    if (state.errors + 1 >= maxErrors) {
+    const last = state.errors + 1 >= maxErrors;
+    const reply = (): void => {
+      callback(error);
+      if (!last) return;
       this.#publish(state, TOO_MANY_ERRORS);
-      reply = replyError(TOO_MANY_ERRORS.reply as Reply);
-    }
+      const { enhanced, text } = TOO_MANY_ERRORS.reply as Reply;
+      this.#listeners.find((listener) => listener.name === state.listener.name)?.server.closeSession(state.sessionId, `${enhanced} ${text}`);
+    };
     if (state.errors >= tarpitAfter && tarpitDelay > 0) {
-      setTimeout(() => callback(reply), tarpitDelay).unref();
+      setTimeout(reply, tarpitDelay).unref();
       return;
     }
-    callback(reply);
+    reply();
   }
 
   #onConnect(

@@ -46,7 +46,9 @@ test('refusals are slowed after tarpit_after_errors and the connection is closed
   await client.command('MAIL FROM:<a@sender.test>');
   const codes: number[] = [];
   for (let i = 0; i < 4; i++) codes.push((await client.command(`RCPT TO:<u${i}@refused.test>`)).code);
-  assert.deepEqual(codes, [554, 554, 554, 421]);
+  // The 4th refusal keeps its 554 (a permanent refusal stays permanent); 421 follows and the connection closes.
+  assert.deepEqual(codes, [554, 554, 554, 554]);
+  assert.equal((await client.read())?.lines[0], '421 4.7.0 Too many errors, closing connection');
   assert.equal(await client.read(), null, 'closed after 421');
   assert.ok(relay.events.some((e) => e.decision.reason === 'proto.too_many_errors'));
 });
