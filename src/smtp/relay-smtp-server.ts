@@ -5,6 +5,8 @@
 //   Decision) are sent without smtp-server's generic one;
 // - AUTH is hidden from EHLO before TLS, and AUTH before TLS gets
 //   538 5.7.11 on every listener (smtp-server only checks when STARTTLS exists).
+// - MAIL FROM / RCPT TO hand the policy the raw path (source routes and all),
+//   and refuse anything after it that is not ESMTP parameters;
 // - a transaction reset (RSET, EHLO, STARTTLS) is reported to the front door.
 import crypto from 'node:crypto';
 import type net from 'node:net';
@@ -13,6 +15,8 @@ import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { parseProxyHeader } from './proxy-protocol.ts';
 
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
+// Zero or more " esmtp-keyword[=esmtp-value]" (RFC 5321 4.1.2; values may be UTF-8, RFC 6531).
+const ESMTP_PARAMS = /^(?: +[A-Za-z0-9][A-Za-z0-9-]*(?:=[\x21-\x3c\x3e-\x7e\u0080-\u{10FFFF}]+)?)* *$/u;
 const PROXY_HEADER_TIMEOUT_MS = 5000;
 const PROXY_HEADER_MAX = 16 + 4096;
 
@@ -88,6 +92,10 @@ class RelayConnection extends SMTPConnection {
     const command = rawCommand.toString();
     const match = /^[^:]*:\s*<([^<>]*)>/.exec(command);
     if (!match) return super._parseAddressCommand(rawName, rawCommand);
+    // Only the path reaches the policy, so what follows it must be ESMTP
+    // parameters (RFC 5321 4.1.2): smtp-server would take a second path
+    // ("<a@local> <b@foreign>") or glued text for a parameter and accept the command.
+    if (!ESMTP_PARAMS.test(command.slice(match[0].length))) return false;
     const withPlaceholder = command.replace(/<[^<>]*>/, '<placeholder@example.invalid>');
     const parsed = super._parseAddressCommand(rawName, withPlaceholder);
     if (!parsed) return false;
