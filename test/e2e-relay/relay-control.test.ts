@@ -12,6 +12,7 @@ import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 import { HARNESS_LISTENERS, eventually, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
 import { codeOf, message, messageIds, openSession, transaction } from '../helpers/e2e-relay-client.ts';
 import { RELAY_TRICKS } from '../helpers/e2e-relay-tricks.ts';
+import { SmtpTalk } from '../helpers/smtp-talk.ts';
 
 const OUTSIDE = '127.0.0.3';
 const POLICIES = { 'local-domains': 'example.test\nbücher.example\n', 'relay-networks': '127.0.0.1\n' };
@@ -34,7 +35,7 @@ function rcptDecisions(harness: RelayHarness, client: string): Array<Record<stri
   return harness.logs.filter((l) => l.stage === 'rcpt' && l.client === client && typeof l.decision === 'string');
 }
 
-/** Sends the marker, waits until it arrived and the spool is empty, and returns every message the sink got. */
+/** The marker was queued: waits until it arrived and the spool is empty, then asserts it is all the sink got. */
 async function onlyTheMarkerArrives(harness: RelayHarness, sink: SmtpSink, queued: string | undefined, marker: string): Promise<void> {
   assert.match(queued ?? '', /^250 2\.0\.0 Ok: queued as /, 'the marker message is queued');
   await sink.waitFor(1);
@@ -191,5 +192,24 @@ test('with the default error cap, a relay tester still gets every trick refused 
   assert.equal(closing?.lines[0], '421 4.7.0 Too many errors, closing connection');
   assert.equal(await talk.read(), null, 'closed');
   assert.ok(harness.logs.some((l) => l.reason === 'proto.too_many_errors' && l.client === OUTSIDE));
+  assert.equal(sink.messages.length, 0);
+});
+
+test('the submission listeners give an outside client without AUTH nothing to relay with (530 at MAIL)', async (t) => {
+  const { harness, sink } = await start(t);
+  for (const [name, implicit] of [['submission', false], ['submissions', true]] as const) {
+    const talk = await SmtpTalk.connect({ port: harness.port(name), localAddress: OUTSIDE, tls: implicit, timeoutMs: 10_000 });
+    t.after(() => talk.close());
+    assert.equal((await talk.read())?.code, 220);
+    assert.equal((await talk.command('EHLO tester.outside.test')).code, 250);
+    if (!implicit) {
+      assert.equal((await talk.starttls()).code, 220);
+      assert.equal((await talk.command('EHLO tester.outside.test')).code, 250);
+    }
+    assert.equal((await talk.command('MAIL FROM:<tester@outside.test>')).lines[0], '530 5.7.0 Authentication required', name);
+    assert.equal(codeOf(await talk.command('RCPT TO:<user@foreign.test>')), '503 5.5.1', name);
+    assert.equal(codeOf(await talk.command('RCPT TO:<user%foreign.test@example.test>')), '503 5.5.1', name);
+  }
+  assert.equal(harness.logs.filter((l) => l.reason === 'mail.auth_required' && l.client === OUTSIDE).length, 2);
   assert.equal(sink.messages.length, 0);
 });
