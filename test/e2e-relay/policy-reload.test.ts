@@ -227,19 +227,23 @@ test('reloads while clients send: all 250 messages arrive exactly once, no conne
     for (let i = 0; !sendersDone && i < 200; i++) {
       const before = store.lastReload;
       const domains = `example.test\nextra-${i}.test\n`;
+      if (i % 4 === 2) {
+        // A broken edit: wait for its refusal, then repair it and wait for the repair to load.
+        await harness.dir.writePolicy('relay-networks', '127.0.0.1\nnot-a-network\n');
+        await eventually(() => !store.lastReload.ok || sendersDone, 10_000, `refused reload ${i}`);
+        if (!store.lastReload.ok) failedReloads++;
+        await harness.dir.writePolicy('relay-networks', '127.0.0.1\n');
+        await eventually(() => store.lastReload.ok || sendersDone, 10_000, `repaired reload ${i}`);
+        continue;
+      }
       if (i % 4 === 0) store.handleSighup();
       else if (i % 4 === 1) await harness.dir.writePolicy('local-domains', domains);
-      else if (i % 4 === 2) await harness.dir.writePolicy('relay-networks', '127.0.0.1\nnot-a-network\n');
       else {
         const temp = path.join(store.current().config.policiesDir, 'local-domains.tmp');
         await writeFile(temp, domains);
         await rename(temp, path.join(store.current().config.policiesDir, 'local-domains'));
       }
       await eventually(() => store.lastReload !== before || sendersDone, 10_000, `reload ${i}`);
-      if (!store.lastReload.ok) {
-        failedReloads++;
-        await harness.dir.writePolicy('relay-networks', '127.0.0.1\n');
-      }
     }
   })();
 
