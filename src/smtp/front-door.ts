@@ -69,6 +69,8 @@ export class FrontDoor {
   readonly #listeners: Listener[] = [];
   readonly #inData = new Set<string>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
+  /** Sessions already told 421 for reaching max_errors. */
+  readonly #cappedSessions = new Set<string>();
   #draining = false;
 
   constructor(deps: FrontDoorDeps) {
@@ -148,12 +150,30 @@ export class FrontDoor {
       onProxyRefused: (peer, problem) => this.#deps.logger.warn({ listener: name, peer, problem }, 'PROXY header refused'),
       commandLineLimit: config.smtp.max_command_length,
       onErrorReply: (sessionId) => {
+        // Every 4xx/5xx counts, ours or smtp-server's own (syntax, unknown
+        // command): at max_errors the refusal already sent stands and the
+        // client gets 421 and is disconnected (Postfix's smtpd_hard_error_limit).
         const state = this.#sessions.get(sessionId);
-        if (state) state.errors++;
+        if (!state) return;
+        state.errors++;
+        if (state.errors < config.smtp.max_errors || this.#cappedSessions.has(sessionId)) return;
+        this.#cappedSessions.add(sessionId);
+        this.#publish(state, TOO_MANY_ERRORS);
+        const { enhanced, text } = TOO_MANY_ERRORS.reply as Reply;
+        server.closeSession(sessionId, `${enhanced} ${text}`);
       },
       onAuthWithoutTls: (sessionId, method) => {
         const state = this.#sessions.get(sessionId);
         if (state) this.#publish(state, method ? { ...AUTH_TLS_REQUIRED, detail: { method } } : AUTH_TLS_REQUIRED);
+      },
+      onReset: (sessionId) => {
+        // RSET/EHLO ended the transaction: the session is idle again (it must
+        // not hold up a drain), and the next one starts from MAIL.
+        const state = this.#sessions.get(sessionId);
+        if (state && !this.#inData.has(sessionId)) {
+          state.sender = undefined;
+          state.recipients = [];
+        }
       },
       onEarlyTalker: (sessionId, clientIp) => {
         // Often before onConnect ran (smtp-server's own 100 ms pause), so no state yet.
@@ -209,23 +229,18 @@ export class FrontDoor {
   }
 
   /**
-   * Replies through smtp-server's callback, applying the error limits: past
-   * tarpit_after_errors every refusal waits tarpit_delay (slows down
-   * dictionary and spam runs), and at max_errors we say 421 and close.
+   * Replies through smtp-server's callback, slowing refusals down: past
+   * tarpit_after_errors every refusal waits tarpit_delay (dictionary and spam
+   * runs pay for each guess). The max_errors cap itself is in onErrorReply.
    */
   #respond(state: SessionState, callback: (err?: Error | null) => void, error: SmtpCallbackError | null | undefined): void {
-    const { tarpit_after_errors: tarpitAfter, tarpit_delay: tarpitDelay, max_errors: maxErrors } = this.#deps.config.smtp;
+    const { tarpit_after_errors: tarpitAfter, tarpit_delay: tarpitDelay } = this.#deps.config.smtp;
     if (!error) return callback(null);
-    let reply = error;
-    if (state.errors + 1 >= maxErrors) {
-      this.#publish(state, TOO_MANY_ERRORS);
-      reply = replyError(TOO_MANY_ERRORS.reply as Reply);
-    }
     if (state.errors >= tarpitAfter && tarpitDelay > 0) {
-      setTimeout(() => callback(reply), tarpitDelay).unref();
+      setTimeout(() => callback(error), tarpitDelay).unref();
       return;
     }
-    callback(reply);
+    callback(error);
   }
 
   #onConnect(
@@ -434,6 +449,7 @@ export class FrontDoor {
     this.#sessions.delete(session.id);
     this.#inData.delete(session.id);
     clearTimeout(this.#timers.get(session.id));
+    this.#cappedSessions.delete(session.id);
     this.#timers.delete(session.id);
     try {
       this.#deps.policy.close(state);

@@ -6,6 +6,9 @@
 // - AUTH is hidden from EHLO before TLS, and AUTH before TLS gets
 //   538 5.7.11 on every listener (smtp-server only checks when STARTTLS exists),
 //   reported through onAuthWithoutTls so the refusal is a Decision like any other.
+// - MAIL FROM / RCPT TO hand the policy the raw path (source routes and all),
+//   and refuse anything after it that is not ESMTP parameters;
+// - a transaction reset (RSET, EHLO, STARTTLS) is reported to the front door.
 import crypto from 'node:crypto';
 import type net from 'node:net';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
@@ -13,6 +16,8 @@ import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { parseProxyHeader } from './proxy-protocol.ts';
 
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
+// Zero or more " esmtp-keyword[=esmtp-value]" (RFC 5321 4.1.2; values may be UTF-8, RFC 6531).
+const ESMTP_PARAMS = /^(?: +[A-Za-z0-9][A-Za-z0-9-]*(?:=[\x21-\x3c\x3e-\x7e\u0080-\u{10FFFF}]+)?)* *$/u;
 const PROXY_HEADER_TIMEOUT_MS = 5000;
 const PROXY_HEADER_MAX = 16 + 4096;
 
@@ -25,6 +30,8 @@ export interface RelaySmtpServerOptions extends SMTPServerOptions {
   onEarlyTalker?: (sessionId: string, clientIp: string) => void;
   /** Every 4xx/5xx reply sent on a session, whoever produced it. */
   onErrorReply?: (sessionId: string, code: number) => void;
+  /** smtp-server dropped the mail transaction (RSET, HELO/EHLO, STARTTLS, end of DATA). */
+  onReset?: (sessionId: string) => void;
   /** Longest command line outside AUTH exchanges (RFC 5321: 512). */
   commandLineLimit?: number;
   /** AUTH was refused with 538 because the session is not encrypted (`method` as sent, upper-cased). */
@@ -35,6 +42,7 @@ interface RelayHooks {
   onEarlyTalker(sessionId: string, clientIp: string): void;
   onErrorReply(sessionId: string, code: number): void;
   onAuthWithoutTls(sessionId: string, method: string): void;
+  onReset(sessionId: string): void;
   commandLineLimit: number;
 }
 
@@ -88,10 +96,20 @@ class RelayConnection extends SMTPConnection {
     const command = rawCommand.toString();
     const match = /^[^:]*:\s*<([^<>]*)>/.exec(command);
     if (!match) return super._parseAddressCommand(rawName, rawCommand);
+    // Only the path reaches the policy, so what follows it must be ESMTP
+    // parameters (RFC 5321 4.1.2): smtp-server would take a second path
+    // ("<a@local> <b@foreign>") or glued text for a parameter and accept the command.
+    if (!ESMTP_PARAMS.test(command.slice(match[0].length))) return false;
     const withPlaceholder = command.replace(/<[^<>]*>/, '<placeholder@example.invalid>');
     const parsed = super._parseAddressCommand(rawName, withPlaceholder);
     if (!parsed) return false;
     return { ...parsed, address: match[1] as string };
+  }
+
+  /** smtp-server has no RSET hook: the front door must know when a transaction ends without DATA. */
+  override _resetSession(): void {
+    super._resetSession();
+    this.#hooks.onReset(this.id);
   }
 
   override handler_AUTH(command: Buffer, callback: () => void): void {
@@ -115,7 +133,7 @@ export class RelaySmtpServer extends SMTPServer {
   readonly #proxiedPeers = new Map<string, string>();
 
   constructor(options: RelaySmtpServerOptions) {
-    const { proxyTrusted, onProxyRefused, onEarlyTalker, onErrorReply, onAuthWithoutTls, commandLineLimit, ...rest } = options;
+    const { proxyTrusted, onProxyRefused, onEarlyTalker, onErrorReply, onAuthWithoutTls, onReset, commandLineLimit, ...rest } = options;
     // The parser's own limit stays at RFC 4954's 12288 octets so AUTH lines
     // fit; every other command is held to commandLineLimit in _onCommand.
     super({ ...rest, useProxy: false, maxCommandLength: 12_288 } as SMTPServerOptions);
@@ -123,6 +141,7 @@ export class RelaySmtpServer extends SMTPServer {
       onEarlyTalker: onEarlyTalker ?? (() => undefined),
       onErrorReply: onErrorReply ?? (() => undefined),
       onAuthWithoutTls: onAuthWithoutTls ?? (() => undefined),
+      onReset: onReset ?? (() => undefined),
       commandLineLimit: commandLineLimit ?? 512,
     };
     this.#proxyTrusted = proxyTrusted ?? (() => false);

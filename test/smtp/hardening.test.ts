@@ -46,7 +46,9 @@ test('refusals are slowed after tarpit_after_errors and the connection is closed
   await client.command('MAIL FROM:<a@sender.test>');
   const codes: number[] = [];
   for (let i = 0; i < 4; i++) codes.push((await client.command(`RCPT TO:<u${i}@refused.test>`)).code);
-  assert.deepEqual(codes, [554, 554, 554, 421]);
+  // The 4th refusal keeps its 554 (a permanent refusal stays permanent); 421 follows and the connection closes.
+  assert.deepEqual(codes, [554, 554, 554, 554]);
+  assert.equal((await client.read())?.lines[0], '421 4.7.0 Too many errors, closing connection');
   assert.equal(await client.read(), null, 'closed after 421');
   assert.ok(relay.events.some((e) => e.decision.reason === 'proto.too_many_errors'));
 });
@@ -111,4 +113,19 @@ test('an idle client is dropped at the idle timeout; a busy one at the connectio
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.equal(last, 421);
+});
+
+test('errors smtp-server answers itself (unknown commands) count towards max_errors too', async (t) => {
+  const relay = await startDoor('[smtp]\nmax_errors = 3\n');
+  t.after(() => relay.stop());
+  const client = await SmtpTalk.connect({ port: relay.port('mx') });
+  await client.read();
+  await client.command('EHLO client.test');
+  const codes: number[] = [];
+  for (let i = 0; i < 3; i++) codes.push((await client.command(`XYZZY ${i}`)).code);
+  assert.deepEqual(codes, [500, 500, 500]);
+  const closing = await client.read();
+  assert.equal(closing?.code, 421);
+  assert.equal(await client.read(), null);
+  assert.ok(relay.events.some((e) => e.decision.reason === 'proto.too_many_errors'));
 });
