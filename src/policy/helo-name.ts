@@ -26,7 +26,9 @@ export function classifyHelo(text: string): HeloName {
     if (ip === undefined || v6Tagged !== inner.includes(':')) return { kind: 'invalid' };
     return { kind: 'address', ip };
   }
-  const bare = normalizeIp(helo);
+  // Only text that could be an address goes to the parser: it throws (slowly)
+  // on every ordinary host name, and this runs for every MAIL.
+  const bare = /^[\d.]+$|:/.test(helo) ? normalizeIp(helo) : undefined;
   if (bare !== undefined) return { kind: 'address', ip: bare };
   const name = helo.endsWith('.') ? helo.slice(0, -1) : helo;
   if (name.length === 0 || name.length > 253) return { kind: 'invalid' };

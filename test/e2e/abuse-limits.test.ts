@@ -141,3 +141,22 @@ test('an authenticated user\'s quota from users.toml: 450 4.7.1 at MAIL once use
   talk.close();
   await eventually(() => decisionsOf(harness, 'quota.exceeded').length === 1, 2000, 'quota decision logged');
 });
+
+test('message limits: SIZE advertised, declared and actual size 552 5.3.4, too many recipients 452 4.5.3', async (t) => {
+  const { harness, sink } = await relayWith(t, '', { config: '[smtp]\nmax_message_size = "10KB"\nmax_recipients = 2\n' });
+  const { talk } = await connectFrom(harness.port('mx'), FLOODER);
+  const ehlo = await talk.command('EHLO client.example.net');
+  assert.ok(ehlo.lines.some((line) => /^250[- ]SIZE 10240$/.test(line)), ehlo.text);
+  assert.match((await talk.command('MAIL FROM:<a@other.example> SIZE=20000')).lines[0] ?? '', /^552 5\.3\.4 /);
+  const replies = await envelope(talk, 'a@other.example', ['b1@example.test', 'b2@example.test', 'b3@example.test'], '');
+  assert.deepEqual(replies.map((line) => line.slice(0, 9)), ['250 2.1.0', '250 2.1.5', '250 2.1.5', '452 4.5.3']);
+  const tooBig = await data(talk, `Subject: big\r\n\r\n${`${'y'.repeat(998)}\r\n`.repeat(12)}`);
+  assert.match(tooBig.lines[0] ?? '', /^552 5\.3\.4 /);
+  await envelope(talk, 'a@other.example', ['b1@example.test'], '');
+  assert.equal((await data(talk, 'Subject: small\r\n\r\nfits')).code, 250);
+  talk.close();
+  await sink.waitFor(1);
+  await eventually(() => harness.relay.spool.stats().size === 0, 5000, 'delivered');
+  assert.equal(sink.messages.length, 1);
+  assert.match(sink.messages[0]?.raw.toString('latin1') ?? '', /Subject: small/);
+});
