@@ -26,11 +26,16 @@ export interface FactsRuntime {
   close(): void;
 }
 
-export function createFactsRuntime(snapshot: PolicySnapshot, logger: Logger): FactsRuntime {
+export interface FactsRuntimeOptions {
+  /** Counters for the limits; default in process (a shared store goes here). */
+  readonly counters?: LimitsCounters;
+}
+
+export function createFactsRuntime(snapshot: PolicySnapshot, logger: Logger, options: FactsRuntimeOptions = {}): FactsRuntime {
   const config: Config = snapshot.config;
   const resolver = createDnsResolver(config.dns, config.configFile);
   const dnsbl = new DnsblChecker({ policy: snapshot.dnsbl, resolver, logger: logger.child({ component: 'dnsbl' }) });
-  const counters: LimitsCounters = { rates: new FlexibleRateCounter(), connections: new MemoryConcurrencyCounter() };
+  const counters: LimitsCounters = options.counters ?? { rates: new FlexibleRateCounter(), connections: new MemoryConcurrencyCounter() };
   const senderDomains = new SenderDomainLookup(resolver);
   const providers: FactsProvider[] = [
     dnsblProvider(dnsbl),
