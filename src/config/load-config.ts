@@ -29,9 +29,11 @@ export function parseTomlWith<T>(
   const problems: FileProblem[] = result.error.issues.map((issue) => {
     const where = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
     const key = where.filter((p) => typeof p === 'string').join('.');
+    // An unknown top-level key or table has an empty path: point at the key itself, not line 0.
+    const unknown = (issue as { keys?: readonly string[] }).keys?.[0];
     return {
       file,
-      line: locateTomlPath(text, where),
+      line: locateTomlPath(text, where.length === 0 && unknown !== undefined ? [unknown] : where),
       message: key ? `${key}: ${issue.message}` : issue.message,
     };
   });

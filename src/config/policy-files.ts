@@ -8,7 +8,8 @@ import { emptyCidrSet } from './cidr-set.ts';
 import { parseAllowlistFile, parseDenylistFile, parseRelayNetworksFile } from './cidr-files.ts';
 import { createDomainSet } from './domain-set.ts';
 import { parseLocalDomainsFile } from './local-domains-file.ts';
-import { parseLimitsPlaceholder } from './policy-placeholders.ts';
+import { parseChecksFile, defaultChecksPolicy, countChecks } from './checks-file.ts';
+import { countLimits, defaultLimitsPolicy, parseLimitsFile } from '../facts/limits/limits-file.ts';
 import { defaultDnsblPolicy, parseDnsblFile } from '../facts/dnsbl/dnsbl-file.ts';
 import { emptyUserDirectory, parseUsersFile } from '../auth/users-file.ts';
 
@@ -44,8 +45,8 @@ export const POLICY_FILES: PolicyFileRegistry = {
   localDomains: { fileName: 'local-domains', parse: parseLocalDomainsFile, empty: () => createDomainSet([]), count: (s) => s.size, noun: 'domains' },
   users: { fileName: 'users.toml', parse: parseUsersFile, empty: emptyUserDirectory, count: (u) => u.size, noun: 'users' },
   dnsbl: { fileName: 'dnsbl.toml', parse: parseDnsblFile, empty: defaultDnsblPolicy, count: (d) => d.zones.length, noun: 'zones' },
-  // Placeholder until the rate-limit issue lands (see policy-placeholders.ts).
-  limits: { fileName: 'limits.toml', parse: parseLimitsPlaceholder, empty: () => ({}), count: (l) => Object.keys(l).length, noun: 'limits' },
+  limits: { fileName: 'limits.toml', parse: parseLimitsFile, empty: defaultLimitsPolicy, count: countLimits, noun: 'limits' },
+  checks: { fileName: 'checks.toml', parse: parseChecksFile, empty: defaultChecksPolicy, count: countChecks, noun: 'checks' },
 };
 
 /** File names the watcher reacts to. */

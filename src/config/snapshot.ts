@@ -5,6 +5,7 @@ import type { Config } from './schema.ts';
 import type { UserDirectory } from '../auth/users-file.ts';
 import type { DnsblPolicy } from '../facts/dnsbl/dnsbl-file.ts';
 import type { LimitsPolicy } from '../facts/limits/limits-file.ts';
+import type { ChecksPolicy } from './checks-file.ts';
 
 /** One line of a CIDR list file, as the administrator wrote it. */
 export interface CidrEntry {
@@ -41,4 +42,6 @@ export interface PolicySnapshot {
   readonly users: UserDirectory;
   readonly dnsbl: DnsblPolicy;
   readonly limits: LimitsPolicy;
+  /** HELO and sender-domain sanity checks (policies/checks.toml). */
+  readonly checks: ChecksPolicy;
 }

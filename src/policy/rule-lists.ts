@@ -6,6 +6,7 @@ import type { AuthContext, MailContext, RcptContext, SessionContext } from './co
 import type { RuleList } from './rule.ts';
 import { denylistRule } from './rules/denylist.ts';
 import { connectionLimitsRule } from './rules/connection-limits.ts';
+import { heloImpersonationRule, heloInvalidRule, heloNonFqdnRule } from './rules/helo-checks.ts';
 import { authOfferedRule } from './rules/auth-offered.ts';
 import { authTlsRule } from './rules/auth-tls.ts';
 import { authCredentialsRule } from './rules/auth-credentials.ts';
@@ -38,8 +39,8 @@ export interface RuleLists {
 
 export const DEFAULT_RULES: RuleLists = Object.freeze({
   connect: [denylistRule, connectionLimitsRule],
-  // HELO sanity rules (impersonation, non-FQDN) come with the anti-abuse work.
-  helo: [],
+  // smtpd_helo_restrictions, switched in policies/checks.toml; run at MAIL time.
+  helo: [heloImpersonationRule, heloInvalidRule, heloNonFqdnRule],
   auth: [authOfferedRule, authTlsRule, authCredentialsRule],
   mail: [submissionAuthRule, senderOwnershipRule, declaredSizeRule, senderDomainRule, rateLimitsRule('mail')],
   relay: [relayLocalDomainRule, relayNetworksRule, relayAuthenticatedRule, relayDenyRule],

@@ -60,7 +60,9 @@ export function createEnginePolicy(deps: EnginePolicyDeps): StagePolicy {
       });
       const facts = openAll(deps.facts, ctx, session.snapshot);
       session.facts.set(KEY, { ctx, facts } satisfies EngineSession);
-      return evaluateConnect(ctx, session.snapshot, await facts.gather('connect', ctx));
+      const decision = evaluateConnect(ctx, session.snapshot, await facts.gather('connect', ctx));
+      facts.decided?.('connect', ctx, decision);
+      return decision;
     },
 
     async auth(session, attempt) {
@@ -92,6 +94,7 @@ export function createEnginePolicy(deps: EnginePolicyDeps): StagePolicy {
       const prepared = prepareMail(ctx, session.snapshot, size !== undefined && Number.isFinite(size) ? { address: raw, size } : { address: raw });
       if (!prepared.ok) return { decision: prepared.decision };
       const decision = evaluateMail(prepared.ctx, session.snapshot, await engine.facts.gather('mail', prepared.ctx));
+      engine.facts.decided?.('mail', prepared.ctx, decision);
       if (decision.verdict === 'reject' || decision.verdict === 'defer') return { decision };
       engine.ctx = { ...prepared.ctx, recipients: [] };
       return { decision, sender: prepared.ctx.sender.address };
@@ -103,6 +106,7 @@ export function createEnginePolicy(deps: EnginePolicyDeps): StagePolicy {
       const prepared = prepareRcpt(ctx, session.snapshot, { address: raw });
       if (!prepared.ok) return { decision: prepared.decision };
       const decision: Decision = evaluateRcpt(prepared.ctx, session.snapshot, await engine.facts.gather('rcpt', prepared.ctx));
+      engine.facts.decided?.('rcpt', prepared.ctx, decision);
       if (decision.verdict === 'reject' || decision.verdict === 'defer') return { decision };
       engine.ctx = { ...ctx, recipients: [...ctx.recipients, prepared.ctx.recipient] };
       return { decision, recipient: prepared.ctx.recipient.address };
@@ -110,7 +114,9 @@ export function createEnginePolicy(deps: EnginePolicyDeps): StagePolicy {
 
     async data(session) {
       const engine = engineSession(session);
-      return evaluateData(engine.ctx, session.snapshot, await engine.facts.gather('data', engine.ctx));
+      const decision = evaluateData(engine.ctx, session.snapshot, await engine.facts.gather('data', engine.ctx));
+      engine.facts.decided?.('data', engine.ctx, decision);
+      return decision;
     },
 
     close(session) {

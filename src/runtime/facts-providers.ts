@@ -7,10 +7,17 @@ import type { FactsProvider } from '../facts/session-facts.ts';
 import { createDnsResolver } from '../facts/dns-resolver.ts';
 import { DnsblChecker } from '../facts/dnsbl/dnsbl-checker.ts';
 import { dnsblProvider } from '../facts/dnsbl/dnsbl-provider.ts';
+import { MemoryConcurrencyCounter } from '../facts/limits/counters.ts';
+import { FlexibleRateCounter } from '../facts/limits/rate-counter.ts';
+import { limitsProvider, type LimitsCounters } from '../facts/limits/limits-provider.ts';
+import { SenderDomainLookup } from '../facts/sender-domain/sender-domain-lookup.ts';
+import { senderDomainProvider } from '../facts/sender-domain/sender-domain-provider.ts';
 
 export interface FactsRuntime {
   readonly providers: readonly FactsProvider[];
   readonly dnsbl: DnsblChecker;
+  /** The limits' counters (in process; issue 11 swaps in shared ones). */
+  readonly counters: LimitsCounters;
   /** Starts background work (DNSBL zone health probes); serve only, not explain. */
   startBackground(): void;
   /** A reload swapped the snapshot in. */
@@ -19,14 +26,26 @@ export interface FactsRuntime {
   close(): void;
 }
 
-export function createFactsRuntime(snapshot: PolicySnapshot, logger: Logger): FactsRuntime {
+export interface FactsRuntimeOptions {
+  /** Counters for the limits; default in process (a shared store goes here). */
+  readonly counters?: LimitsCounters;
+}
+
+export function createFactsRuntime(snapshot: PolicySnapshot, logger: Logger, options: FactsRuntimeOptions = {}): FactsRuntime {
   const config: Config = snapshot.config;
   const resolver = createDnsResolver(config.dns, config.configFile);
   const dnsbl = new DnsblChecker({ policy: snapshot.dnsbl, resolver, logger: logger.child({ component: 'dnsbl' }) });
-  const providers: FactsProvider[] = [dnsblProvider(dnsbl)];
+  const counters: LimitsCounters = options.counters ?? { rates: new FlexibleRateCounter(), connections: new MemoryConcurrencyCounter() };
+  const senderDomains = new SenderDomainLookup(resolver);
+  const providers: FactsProvider[] = [
+    dnsblProvider(dnsbl),
+    limitsProvider(counters, logger.child({ component: 'limits' })),
+    senderDomainProvider(senderDomains, logger.child({ component: 'sender-domain' })),
+  ];
   return {
     providers,
     dnsbl,
+    counters,
     startBackground: () => dnsbl.startHealthChecks(),
     update: (next) => dnsbl.update(next.dnsbl),
     close: () => dnsbl.close(),

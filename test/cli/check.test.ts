@@ -32,7 +32,7 @@ test('valid files: exit 0 and a one-line summary with counts per file', async (t
   assert.equal(await runCheck(['--config', fixture.configFile], io), 0);
   assert.equal(err(), '');
   assert.equal(out().split('\n').length, 2, 'one line');
-  assert.match(out(), /^ok .*config\.toml: relay-networks 2 networks, allowlist absent, denylist absent, local-domains 1 domain, users\.toml absent, dnsbl\.toml absent, limits\.toml absent\n$/);
+  assert.match(out(), /^ok .*config\.toml: relay-networks 2 networks, allowlist absent, denylist absent, local-domains 1 domain, users\.toml absent, dnsbl\.toml absent, limits\.toml absent, checks\.toml absent\n$/);
 });
 
 test('invalid files: exit 1 and every problem as file:line: problem', async (t) => {

@@ -73,6 +73,8 @@ export interface SnapshotOptions {
   readonly localDomains?: readonly string[];
   readonly users?: ReadonlyArray<UserRecord | { readonly name: string; readonly senders: readonly string[] }>;
   readonly dnsblThreshold?: number;
+  readonly limits?: PolicySnapshot['limits'];
+  readonly checks?: PolicySnapshot['checks'];
 }
 
 export function testSnapshot(options: SnapshotOptions = {}): PolicySnapshot {
@@ -87,7 +89,8 @@ export function testSnapshot(options: SnapshotOptions = {}): PolicySnapshot {
     localDomains: testDomainSet(options.localDomains ?? ['example.test', 'xn--bcher-kva.example']),
     users,
     dnsbl: { ...defaultDnsblPolicy(), threshold: options.dnsblThreshold ?? 1 },
-    limits: {},
+    limits: options.limits ?? POLICY_FILES.limits.empty(),
+    checks: options.checks ?? POLICY_FILES.checks.empty(),
   };
 }
 
@@ -107,6 +110,7 @@ export interface SnapshotLines {
   readonly users?: PolicySnapshot['users'];
   readonly dnsbl?: PolicySnapshot['dnsbl'];
   readonly limits?: PolicySnapshot['limits'];
+  readonly checks?: PolicySnapshot['checks'];
 }
 
 export function makePolicySnapshot(lines: SnapshotLines = {}): PolicySnapshot {
@@ -122,5 +126,6 @@ export function makePolicySnapshot(lines: SnapshotLines = {}): PolicySnapshot {
     users: lines.users ?? POLICY_FILES.users.empty(),
     dnsbl: lines.dnsbl ?? POLICY_FILES.dnsbl.empty(),
     limits: lines.limits ?? POLICY_FILES.limits.empty(),
+    checks: lines.checks ?? POLICY_FILES.checks.empty(),
   });
 }

@@ -1,17 +1,18 @@
 // Connect: a connection over a limit the limits module measured gets 421 and
-// is closed. Allowlisted clients skip the per-IP limits, never the global cap
-// (that one protects the process, not the mail flow).
+// is closed. Trusted clients (allowlist, relay networks) skip the per-IP
+// limits, never the global cap (that one protects the process, not the mail
+// flow). An authenticated user is not known yet at connect.
 import { defer, dunno, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { SessionContext } from '../context.ts';
-import { isAllowlisted } from '../trust.ts';
+import { inRelayNetworks, isAllowlisted } from '../trust.ts';
 
 export const connectionLimitsRule: Rule<SessionContext> = {
   name: 'connection-limits',
   evaluate(ctx, snapshot, facts): Decision {
     const exceeded = facts.connection?.exceeded;
     if (!exceeded) return dunno('connect', 'connection-limits');
-    if (exceeded !== 'conn.global_limit' && isAllowlisted(ctx, snapshot)) return dunno('connect', 'connection-limits');
+    if (exceeded !== 'conn.global_limit' && (isAllowlisted(ctx, snapshot) || inRelayNetworks(ctx, snapshot))) return dunno('connect', 'connection-limits');
     return defer('connect', 'connection-limits', exceeded, {
       code: 421,
       enhanced: '4.7.0',

@@ -1,7 +1,8 @@
 // MAIL: a sender domain that cannot receive replies (no such domain, or a
 // null MX, RFC 7505) is refused, like Postfix's reject_unknown_sender_domain;
 // a DNS failure defers. Trusted and authenticated clients are exempt, and the
-// check only runs when facts/ gathered the answer (the switch lives there).
+// check only runs when facts/ gathered the answer (the switch, checks.toml
+// [sender_domain], is read there; unknown_reply here).
 import { defer, dunno, reject, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { MailContext } from '../context.ts';
@@ -19,6 +20,10 @@ export const senderDomainRule: Rule<MailContext> = {
     const who = `<${ctx.sender.address}>`;
     switch (status) {
       case 'nxdomain':
+        // checks.toml unknown_reply = "defer": Postfix's default 450, for a site that prefers a retry to a bounce.
+        if (snapshot.checks.senderDomain.unknownReply === 'defer') {
+          return defer('mail', RULE, 'mail.unknown_domain', { code: 450, enhanced: '4.1.8', text: `${who}: Sender address rejected: Domain not found` }, detail);
+        }
         return reject('mail', RULE, 'mail.unknown_domain', { code: 550, enhanced: '5.1.8', text: `${who}: Sender address rejected: Domain not found` }, detail);
       case 'null_mx':
         return reject('mail', RULE, 'mail.null_mx', { code: 550, enhanced: '5.7.27', text: `${who}: Sender address rejected: Domain does not accept mail` }, detail);

@@ -1,0 +1,185 @@
+// Connection and rate facts for a live session, from the counters compared
+// with limits.toml. When what is counted:
+//   connect  the connection is open (global, and per client prefix) until
+//            close(); a new connection counts in the client's connection rate.
+//   MAIL     the message counts in the per-IP, per-user and per-sender-domain
+//            message windows, provisionally: it stays counted once DATA is
+//            accepted, and is taken back if the transaction ends without DATA
+//            (RSET, a new MAIL, the client leaves).
+//   RCPT     the recipient counts in the recipient windows; it stays counted
+//            once accepted (whether or not a message follows).
+// Whatever the engine refuses (421 at connect, 4xx/5xx at MAIL/RCPT, for any
+// reason) is taken back at once, so refused attempts never push an honest
+// client's counts up, and a client held at its limit stays exactly there.
+// Counting first and refunding later (rather than reading, deciding, then
+// counting) keeps the limit exact when one client runs many sessions at once,
+// in this process or, with a shared store, across instances.
+//
+// Exempt clients are not counted in the scopes they are exempt from (the
+// rules in policy/rules/connection-limits.ts and rate-limits.ts apply the same
+// exemptions): relay networks and the allowlist skip every per-IP and
+// per-sender-domain count, authenticated users the per-IP ones (their own
+// windows apply). The global connection cap counts everyone.
+//
+// A counter that fails (a shared store down) fails open: logged, no facts.
+import type { FactsProvider, SessionFacts } from '../session-facts.ts';
+import type { ConcurrencyCounter, RateCounter, WindowCount } from './counters.ts';
+import type { LimitsPolicy } from './limits-file.ts';
+import { clientKey } from './client-key.ts';
+import { connectionExceeded, named, rateExceeded, userWindows, type ApplicableWindow, type CountedKind } from './compare-limits.ts';
+import type { Decision, Stage } from '../../policy/decision.ts';
+import type { SessionContext } from '../../policy/context.ts';
+import type { Facts } from '../../policy/facts.ts';
+import type { PolicySnapshot } from '../../config/snapshot.ts';
+import { inRelayNetworks, isAllowlisted } from '../../policy/trust.ts';
+import { normalizeUserName } from '../../auth/users-file.ts';
+import type { Logger } from '../../observability/logger.ts';
+
+export interface LimitsCounters {
+  readonly rates: RateCounter;
+  readonly connections: ConcurrencyCounter;
+}
+
+/** The concurrency key of all connections of the process. */
+export const GLOBAL_KEY = 'global';
+
+interface Counted {
+  readonly key: string;
+  readonly windowMs: number;
+  readonly added: WindowCount;
+}
+
+const refused = (decision: Decision): boolean => decision.verdict === 'reject' || decision.verdict === 'defer';
+
+export function limitsProvider(counters: LimitsCounters, logger: Logger): FactsProvider {
+  return {
+    name: 'limits',
+    open: (ctx, snapshot) => new LimitsSession(counters, logger, ctx, snapshot),
+  };
+}
+
+class LimitsSession implements SessionFacts {
+  readonly #counters: LimitsCounters;
+  readonly #logger: Logger;
+  readonly #snapshot: PolicySnapshot;
+  readonly #limits: LimitsPolicy;
+  /** Counting key of the client (address or prefix). */
+  readonly #client: string;
+  /** Relay networks and allowlist: no per-IP or per-sender-domain counting. */
+  readonly #trusted: boolean;
+  readonly #held: string[] = [];
+  /** What the last gather of each stage counted, until the engine's decision settles it. */
+  readonly #pending = new Map<Stage, Counted[]>();
+  /** The current transaction's message, counted at MAIL, kept once DATA is accepted. */
+  #message: Counted[] = [];
+  #closed = false;
+
+  constructor(counters: LimitsCounters, logger: Logger, ctx: SessionContext, snapshot: PolicySnapshot) {
+    this.#counters = counters;
+    this.#logger = logger;
+    this.#snapshot = snapshot;
+    this.#limits = snapshot.limits;
+    this.#client = clientKey(ctx.clientIp, this.#limits.ip.ipv4Prefix, this.#limits.ip.ipv6Prefix);
+    this.#trusted = inRelayNetworks(ctx, snapshot) || isAllowlisted(ctx, snapshot);
+  }
+
+  async gather(stage: Stage, ctx: SessionContext): Promise<Facts> {
+    try {
+      if (stage === 'connect') return await this.#connect();
+      if (stage === 'mail') {
+        this.#takeBack(this.#message); // the previous transaction never reached DATA
+        this.#message = [];
+        return await this.#rates('mail', 'messages', ctx);
+      }
+      if (stage === 'rcpt') return await this.#rates('rcpt', 'recipients', ctx);
+      return {};
+    } catch (error) {
+      this.#logger.warn({ err: error, stage, client: ctx.clientIp }, 'rate counters failed; limits not applied to this command');
+      return {};
+    }
+  }
+
+  decided(stage: Stage, _ctx: SessionContext, decision: Decision): void {
+    const counted = this.#pending.get(stage) ?? [];
+    this.#pending.delete(stage);
+    if (stage === 'data') {
+      if (!refused(decision)) this.#message = []; // the message stays counted
+      return;
+    }
+    if (refused(decision)) {
+      this.#takeBack(counted);
+      if (stage === 'mail') this.#message = [];
+    } else if (stage === 'mail') {
+      this.#message = counted;
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const key of this.#held.splice(0)) this.#release(key);
+    this.#takeBack(this.#message);
+    this.#message = [];
+  }
+
+  async #connect(): Promise<Facts> {
+    const { ip } = this.#limits;
+    const global = this.#acquire(GLOBAL_KEY);
+    const perIp = this.#trusted ? undefined : this.#acquire(`ip:${this.#client}`);
+    const windows = this.#trusted ? [] : named('ip', 'ip.connections', ip.connections);
+    const rates = this.#count('connect', `conn:${this.#client}`, windows);
+    const [globalCount, ipCount, ipRates] = await Promise.all([global, perIp, rates]);
+    const exceeded = connectionExceeded(
+      { global: globalCount, ...(ipCount !== undefined ? { ip: ipCount } : {}), ipRates: ipRates.map(({ window, count }) => ({ window, count })) },
+      this.#limits,
+    );
+    return { connection: exceeded ? { exceeded } : {} };
+  }
+
+  async #rates(stage: 'mail' | 'rcpt', kind: CountedKind, ctx: SessionContext): Promise<Facts> {
+    const prefix = kind === 'messages' ? 'msg' : 'rcpt';
+    const parts: Array<Promise<Array<ApplicableWindow & { count: number }>>> = [];
+    if (!this.#trusted && ctx.user === undefined) {
+      parts.push(this.#count(stage, `${prefix}:ip:${this.#client}`, named('ip', `ip.${kind}`, this.#limits.ip[kind])));
+    }
+    if (ctx.user !== undefined) {
+      const quota = this.#snapshot.users.get(ctx.user)?.quota;
+      parts.push(this.#count(stage, `${prefix}:user:${normalizeUserName(ctx.user)}`, userWindows(kind, quota, this.#limits)));
+    }
+    if (!this.#trusted && ctx.sender?.kind === 'mailbox') {
+      parts.push(this.#count(stage, `${prefix}:domain:${ctx.sender.domain}`, named('sender_domain', `sender_domain.${kind}`, this.#limits.senderDomain[kind])));
+    }
+    const counted = (await Promise.all(parts)).flat();
+    return { rate: { exceeded: rateExceeded(counted) } };
+  }
+
+  /** Counts one event under `key` in each window, remembering it for the stage's decision. */
+  async #count(stage: Stage, key: string, windows: readonly ApplicableWindow[]): Promise<Array<ApplicableWindow & { count: number }>> {
+    return Promise.all(
+      windows.map(async (applicable) => {
+        const added = await this.#counters.rates.add(key, applicable.window.windowMs);
+        const list = this.#pending.get(stage) ?? [];
+        list.push({ key, windowMs: applicable.window.windowMs, added });
+        this.#pending.set(stage, list);
+        return { ...applicable, count: added.count };
+      }),
+    );
+  }
+
+  async #acquire(key: string): Promise<number> {
+    const count = await this.#counters.connections.acquire(key);
+    // The client may have gone while the counter answered: give it back at once.
+    if (this.#closed) this.#release(key);
+    else this.#held.push(key);
+    return count;
+  }
+
+  #release(key: string): void {
+    this.#counters.connections.release(key).catch((error: unknown) => this.#logger.warn({ err: error, key }, 'releasing a connection count failed'));
+  }
+
+  #takeBack(counted: readonly Counted[]): void {
+    for (const { key, windowMs, added } of counted) {
+      this.#counters.rates.refund(key, windowMs, added).catch((error: unknown) => this.#logger.warn({ err: error, key }, 'refunding a rate count failed'));
+    }
+  }
+}

@@ -1,0 +1,94 @@
+// Can the MAIL FROM domain receive mail (and so a bounce)? Postfix's
+// reject_unknown_sender_domain, with the configured resolver:
+//   MX records             -> ok; a single MX "." (RFC 7505 null MX) -> null_mx
+//   NXDOMAIN               -> nxdomain
+//   no MX (NODATA)         -> its A/AAAA records decide (implicit MX, RFC 5321 5.1):
+//                             some -> ok; none -> nxdomain (nowhere to deliver)
+//   timeout, SERVFAIL, ... -> temp_fail
+// The whole check is bounded by a timeout (temp_fail past it). Answers are
+// cached for cache_ttl; failures never are, the next client asks again.
+// Concurrent checks of one domain share one lookup (a spam run from many
+// clients with one forged domain costs one query).
+import { LRUCache } from 'lru-cache';
+import { classifyDnsError } from '../dns-resolver.ts';
+import type { SenderDomainFacts } from '../../policy/facts.ts';
+
+export type SenderDomainStatus = SenderDomainFacts['status'];
+
+/** The slice of node:dns/promises Resolver this check needs. */
+export interface SenderDomainDns {
+  resolveMx(name: string): Promise<Array<{ exchange: string; priority: number }>>;
+  resolve4(name: string): Promise<string[]>;
+  resolve6(name: string): Promise<string[]>;
+}
+
+export interface SenderDomainSettings {
+  readonly timeout: number;
+  readonly cacheTtl: number;
+}
+
+export interface SenderDomainResult {
+  readonly status: SenderDomainStatus;
+  /** hit: from the cache; miss: this call asked; shared: joined a lookup in flight. */
+  readonly source: 'hit' | 'miss' | 'shared';
+}
+
+type Answer = Exclude<SenderDomainStatus, 'temp_fail'>;
+
+export class SenderDomainLookup {
+  readonly #dns: SenderDomainDns;
+  readonly #cache: LRUCache<string, Answer>;
+  readonly #inflight = new Map<string, Promise<SenderDomainStatus>>();
+
+  constructor(dns: SenderDomainDns, options: { maxEntries?: number; now?: () => number } = {}) {
+    this.#dns = dns;
+    // ttlResolution 0: read the clock on every get, so an injected clock is exact.
+    this.#cache = new LRUCache<string, Answer>({ max: options.maxEntries ?? 10_000, ttlResolution: 0, ...(options.now ? { perf: { now: options.now } } : {}) });
+  }
+
+  /** Never rejects: a failure is the status temp_fail. `domain` is already normalised (lower case, ASCII). */
+  async check(domain: string, settings: SenderDomainSettings): Promise<SenderDomainResult> {
+    const cached = this.#cache.get(domain);
+    if (cached !== undefined) return { status: cached, source: 'hit' };
+    const pending = this.#inflight.get(domain);
+    if (pending) return { status: await withTimeout(pending, settings.timeout), source: 'shared' };
+    const lookup = this.#resolve(domain)
+      .then((status) => {
+        if (status !== 'temp_fail' && settings.cacheTtl > 0) this.#cache.set(domain, status, { ttl: settings.cacheTtl });
+        return status;
+      })
+      .finally(() => this.#inflight.delete(domain));
+    this.#inflight.set(domain, lookup);
+    return { status: await withTimeout(lookup, settings.timeout), source: 'miss' };
+  }
+
+  clear(): void {
+    this.#cache.clear();
+  }
+
+  async #resolve(domain: string): Promise<SenderDomainStatus> {
+    try {
+      const records = await this.#dns.resolveMx(domain);
+      const exchanges = records.map((record) => record.exchange.replace(/\.$/, ''));
+      if (exchanges.length === 1 && exchanges[0] === '') return 'null_mx';
+      if (exchanges.some((exchange) => exchange !== '')) return 'ok';
+    } catch (error) {
+      const kind = classifyDnsError(error);
+      if (kind === 'nxdomain') return 'nxdomain';
+      if (kind !== 'nodata') return 'temp_fail';
+    }
+    const answers = await Promise.allSettled([this.#dns.resolve4(domain), this.#dns.resolve6(domain)]);
+    if (answers.some((answer) => answer.status === 'fulfilled' && answer.value.length > 0)) return 'ok';
+    const failed = answers.some((answer) => answer.status === 'rejected' && !['nxdomain', 'nodata'].includes(classifyDnsError(answer.reason)));
+    return failed ? 'temp_fail' : 'nxdomain';
+  }
+}
+
+function withTimeout(lookup: Promise<SenderDomainStatus>, ms: number): Promise<SenderDomainStatus> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<SenderDomainStatus>((resolve) => {
+    timer = setTimeout(() => resolve('temp_fail'), ms);
+    timer.unref();
+  });
+  return Promise.race([lookup, late]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,43 @@
+// HELO sanity rules, in Postfix's order and with its replies: a HELO that
+// claims to be us is refused (a check_helo_access on our own names), then an
+// invalid one (reject_invalid_helo_hostname, 501 5.5.2), then a bare name
+// (reject_non_fqdn_helo_hostname, 504 5.5.2). Each is switched in
+// policies/checks.toml [helo]; trusted and authenticated clients are exempt.
+// The runtime evaluates them when MAIL FROM arrives (smtpd_delay_reject), so
+// the log has the sender too.
+import { dunno, reject, type Decision } from '../decision.ts';
+import type { Rule } from '../rule.ts';
+import type { SessionContext } from '../context.ts';
+import type { PolicySnapshot } from '../../config/snapshot.ts';
+import { exemptFromClientChecks, replySafe } from '../trust.ts';
+import { classifyHelo, heloClaimsUs, type HeloName } from '../helo-name.ts';
+
+type HeloTest = (helo: HeloName, ctx: SessionContext, snapshot: PolicySnapshot) => Decision | undefined;
+
+function heloRule(name: string, test: HeloTest): Rule<SessionContext> {
+  return {
+    name,
+    evaluate(ctx, snapshot): Decision {
+      if (ctx.helo === undefined || exemptFromClientChecks(ctx, snapshot)) return dunno('helo', name);
+      return test(classifyHelo(ctx.helo), ctx, snapshot) ?? dunno('helo', name);
+    },
+  };
+}
+
+const shown = (ctx: SessionContext): string => `<${replySafe(ctx.helo ?? '', 100)}>`;
+
+export const heloImpersonationRule = heloRule('helo-impersonation', (helo, ctx, snapshot) => {
+  const { rejectImpersonation, ourNames } = snapshot.checks.helo;
+  if (!rejectImpersonation || !heloClaimsUs(helo, ctx.ours, ourNames, ctx.clientIp)) return undefined;
+  return reject('helo', 'helo-impersonation', 'helo.impersonation', { code: 550, enhanced: '5.7.1', text: `${shown(ctx)}: Helo command rejected: that name is ours, not yours` }, { helo: ctx.helo ?? '' });
+});
+
+export const heloInvalidRule = heloRule('helo-invalid', (helo, ctx, snapshot) => {
+  if (!snapshot.checks.helo.rejectInvalid || helo.kind !== 'invalid') return undefined;
+  return reject('helo', 'helo-invalid', 'helo.invalid', { code: 501, enhanced: '5.5.2', text: `${shown(ctx)}: Helo command rejected: Invalid name` }, { helo: ctx.helo ?? '' });
+});
+
+export const heloNonFqdnRule = heloRule('helo-non-fqdn', (helo, ctx, snapshot) => {
+  if (!snapshot.checks.helo.rejectNonFqdn || helo.kind !== 'name' || helo.fqdn) return undefined;
+  return reject('helo', 'helo-non-fqdn', 'helo.not_fqdn', { code: 504, enhanced: '5.5.2', text: `${shown(ctx)}: Helo command rejected: need fully-qualified hostname` }, { helo: ctx.helo ?? '' });
+});
