@@ -250,6 +250,8 @@ test('the cache stops repeated queries over several connections', async (t) => {
 test('50 concurrent connections from one IP cause one query per zone', async (t) => {
   const zones = '[[zones]]\nzone = "a.test"\n\n[[zones]]\nzone = "b.test"\n';
   const { dns, harness } = await setup(t, () => dnsblToml(zones), {
+    // 50 connections at once from one address: above the default per-IP cap.
+    policies: { 'limits.toml': '[ip]\nmax_connections = 100\n' },
     records: (d) => {
       listZone(d, 'a.test', ['127.0.0.6']);
       listZone(d, 'b.test');

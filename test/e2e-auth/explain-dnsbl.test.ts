@@ -30,6 +30,8 @@ function explain(args: readonly string[]): Promise<{ code: number | null; stdout
 test('explain --ip of a listed client prints the DNSBL refusal naming the zone; a clean one is accepted', async (t) => {
   const dns = await startDnsServer();
   dns.add({ name: '2.0.0.127.bl.test', type: 'A', data: '127.0.0.2' });
+  // The sender's domain must resolve (checks.toml sender_domain, on by default).
+  dns.add({ name: 'sender.test', type: 'MX', data: { preference: 10, exchange: 'mx.sender.test' } });
   const alice = { name: 'alice@example.test', password: 'alice-explain-pw', senders: ['alice@example.test'] };
   const dir = await makeTestConfig(`${DEFAULT_LISTENERS}\n[dns]\nservers = ["${dns.address}"]\ntimeout = "1s"\ntries = 1\n`, {
     'local-domains': 'example.test\n',

@@ -41,6 +41,8 @@ async function setup(t: { after: (fn: () => Promise<void>) => void }): Promise<{
   const dns = await startDnsServer();
   // 192.0.2.66 is listed by bl.test; every other client is not (NXDOMAIN).
   dns.add({ name: '66.2.0.192.bl.test', type: 'A', data: '127.0.0.2' });
+  // The sender's domain must resolve (checks.toml sender_domain, on by default).
+  dns.add({ name: 'other.example', type: 'MX', data: { preference: 10, exchange: 'mx.other.example' } });
   const dir = await makeTestConfig(`${DEFAULT_LISTENERS}\n[dns]\nservers = ["${dns.address}"]\ntimeout = "1s"\ntries = 2\n`, POLICIES);
   t.after(async () => {
     await dir.cleanup();
