@@ -9,9 +9,7 @@
 // journal event and schedule the next attempt. Newly accepted messages are
 // pushed in by the spool's accept listener and start at once.
 import { createReadStream } from 'node:fs';
-import type { Config } from '../config/schema.ts';
-import type { Logger } from '../observability/logger.ts';
-import type { LoadedMessage, Spool } from '../spool/spool.ts';
+import type { LoadedMessage } from '../spool/spool.ts';
 import { openRecipients } from '../spool/state-journal.ts';
 import { createBouncer, type Bouncer } from './bounces.ts';
 import { ConnectionCache } from './connection-cache.ts';
@@ -19,67 +17,16 @@ import { deliverJob } from './deliver-job.ts';
 import { DestinationLimiter } from './destination-limiter.ts';
 import { planOutcome } from './message-outcome.ts';
 import { MinHeap } from './min-heap.ts';
-import { createMxResolver, createDnsResolver, type MxDns } from './mx-resolver.ts';
-import type { OwnAddresses } from './loop-guard.ts';
+import { createMxResolver, createDnsResolver } from './mx-resolver.ts';
 import { groupByDestination, type Destination } from './routing.ts';
 import type { RecipientResult } from './smtp-reply.ts';
+import { handleControl } from './queue-control.ts';
+import type { DeliveryEvent, QueueRunner, QueueRunnerOptions } from './runner-types.ts';
 import type { SmtpSession } from './smtp-session.ts';
-import { watchControl, type ControlReply, type ControlRequest } from '../spool/control.ts';
+import { watchControl } from '../spool/control.ts';
 import { TlsMemory } from './tls-memory.ts';
 
-export interface QueueRunnerOptions {
-  readonly spool: Spool;
-  readonly config: Config;
-  readonly logger: Logger;
-  /** DNS for MX lookups; default: a node:dns Resolver on config [dns]. */
-  readonly resolver?: MxDns;
-  readonly now?: () => number;
-  /** Our listening addresses (as bound), for the MX loop guard. */
-  readonly ownAddresses?: OwnAddresses;
-  readonly random?: () => number;
-  /** Messages loaded from disk at once (default max(256, 10 x concurrency)). */
-  readonly maxLoaded?: number;
-  /** Connection reuse: idle time (default 5 s) and messages per connection (default 1000; 1 = no reuse). */
-  readonly reuse?: { readonly idleMs?: number; readonly maxMessages?: number };
-  /** Carry out `relayguard queue` requests from <spool>/control (default true). */
-  readonly control?: boolean;
-}
-
-export type DeliveryEvent =
-  | { readonly type: 'attempt'; readonly at: number; readonly queueId: string; readonly destination: string; readonly tried: readonly string[]; readonly results: readonly RecipientResult[]; readonly durationMs: number }
-  | { readonly type: 'bounce'; readonly queueId: string; readonly bounceId: string; readonly kind: 'failed' | 'delayed'; readonly recipients: readonly string[] }
-  | { readonly type: 'removed'; readonly queueId: string; readonly reason: 'delivered' | 'failed' | 'deleted' | 'bounced' };
-
-export interface RunnerStats {
-  readonly queued: number;
-  readonly oldestReceivedAt: number | undefined;
-  readonly loaded: number;
-  readonly active: number;
-  /** Messages waiting for room at a busy or rate-limited destination. */
-  readonly parked: number;
-  readonly delivered: number;
-  readonly deferred: number;
-  readonly failed: number;
-  readonly bounces: number;
-  readonly idleConnections: number;
-}
-
-// `stop` is reassigned once to also close the control watcher.
-export interface QueueRunner {
-  /** Stops taking work and waits (at most graceMs) for attempts in flight. */
-  stop(graceMs?: number): Promise<void>;
-  /** Looks at the schedule now (new messages are picked up without it). */
-  kick(): void;
-  stats(): RunnerStats;
-  updateConfig(config: Config): void;
-  subscribe(listener: (event: DeliveryEvent) => void): () => void;
-  /** Makes one message (or every message) due now. Returns how many. */
-  retry(id?: string): Promise<number>;
-  /** Removes a message without a bounce; waits for an attempt in flight. */
-  remove(id: string): Promise<boolean>;
-  /** Fails every open recipient of a message with a bounce to its sender. */
-  bounce(id: string, reason?: string): Promise<boolean>;
-}
+export type { DeliveryEvent, QueueRunner, QueueRunnerOptions, RunnerStats } from './runner-types.ts';
 
 interface Run {
   readonly id: string;
@@ -105,7 +52,7 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
   const logger = options.logger.child({ component: 'delivery' });
   let config = options.config;
   const maxLoaded = options.maxLoaded ?? Math.max(256, config.delivery.concurrency * 10);
-  const dns = options.resolver ?? createDnsResolver(config.dns);
+  let dns = options.resolver ?? createDnsResolver(config.dns);
   const ownAddresses = options.ownAddresses ?? (() => []);
   const makeResolver = () =>
     createMxResolver({ dns, logger, port: config.delivery.mx_port, ownAddresses, ...(options.random ? { random: options.random } : {}) });
@@ -407,6 +354,7 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
       config = next;
       limiter.configure(next.delivery.per_destination_concurrency, next.delivery.per_destination_rate);
       tlsMemory = new TlsMemory(next.delivery.tls_failure_memory, now);
+      if (!options.resolver) dns = createDnsResolver(next.dns);
       resolveMx = makeResolver();
       schedulePump();
     },
@@ -490,23 +438,4 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
     await stop(graceMs);
   };
   return api;
-}
-
-/** A `relayguard queue` request, carried out by the running server. */
-export async function handleControl(runner: QueueRunner, request: ControlRequest): Promise<ControlReply> {
-  switch (request.op) {
-    case 'retry': {
-      const n = await runner.retry(request.id);
-      if (request.id !== undefined && n === 0) return { ok: false, message: `no message ${request.id} in the queue` };
-      return { ok: true, message: request.id ? `${request.id}: scheduled for delivery now` : `${n} message(s) scheduled for delivery now` };
-    }
-    case 'delete':
-      return (await runner.remove(request.id))
-        ? { ok: true, message: `${request.id}: deleted` }
-        : { ok: false, message: `no message ${request.id} in the queue` };
-    case 'bounce':
-      return (await runner.bounce(request.id))
-        ? { ok: true, message: `${request.id}: returned to the sender` }
-        : { ok: false, message: `no message ${request.id} in the queue` };
-  }
 }

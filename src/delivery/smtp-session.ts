@@ -146,7 +146,9 @@ export class SmtpSession {
         return;
       }
       this.#messages++;
-      this.#conn.send({ from: sender, to: [...recipients], size }, body, (error, info) => {
+      // BODY=8BITMIME whenever the server offers it: we relay bytes as received, and
+      // declaring it for a 7-bit message is harmless (RFC 6152).
+      this.#conn.send({ from: sender, to: [...recipients], size, use8BitMime: true }, body, (error, info) => {
         if (!error && info) {
           const accepted = new Set(info.accepted);
           const results: RecipientResult[] = [];

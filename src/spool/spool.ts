@@ -10,13 +10,15 @@
 // shared with every concurrent accept (dir-sync.ts).
 // In memory: only an index id -> next attempt time, and a bounded cache of
 // small just-accepted bodies so the first delivery attempt needs no read.
-import { mkdir, open, opendir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../observability/logger.ts';
 import { DirSync } from './dir-sync.ts';
 import { SpoolError } from './errors.ts';
 import { createQueueIdGenerator, isQueueId, queueIdTime } from './queue-id.ts';
+import { scan } from './spool-scan.ts';
+import { exactBuffer, writeAll } from './write-all.ts';
 import { acquireOwner, releaseOwner } from './spool-lock.ts';
 import { decodeSpoolHeader, encodeSpoolHeader, MAX_HEADER_BYTES, type StoredEnvelope } from './spool-file.ts';
 import { encodeEvent, foldJournal, initialState, type JournalEvent, type MessageState } from './state-journal.ts';
@@ -368,73 +370,3 @@ function ignoreMissing(error: unknown): void {
   if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
 }
 
-/** One buffer of exactly `size` bytes, without copying when there is a single tight chunk. */
-function exactBuffer(chunks: Buffer[], size: number): Buffer {
-  const only = chunks[0];
-  if (chunks.length === 1 && only && only.byteOffset === 0 && only.buffer.byteLength === only.length) return only;
-  return Buffer.concat(chunks, size);
-}
-
-async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
-  let pending = buffers.filter((b) => b.length > 0);
-  while (pending.length > 0) {
-    let written = (await handle.writev(pending)).bytesWritten;
-    // A short write (rare, e.g. a nearly full disk) continues where it stopped.
-    const rest: Buffer[] = [];
-    for (const buffer of pending) {
-      if (written >= buffer.length) {
-        written -= buffer.length;
-        continue;
-      }
-      rest.push(written > 0 ? buffer.subarray(written) : buffer);
-      written = 0;
-    }
-    pending = rest;
-  }
-}
-
-/**
- * Start-up scan: removes torn temp files and orphaned journals, and returns
- * every message with its due time, oldest id first. Streams the directory,
- * so 100,000 entries are never listed at once.
- */
-async function scan(queueDir: string, tmpDir: string, logger: Logger): Promise<{ index: Map<string, number>; journaled: Set<string> }> {
-  let torn = 0;
-  for await (const entry of await opendir(tmpDir)) {
-    await rm(path.join(tmpDir, entry.name), { force: true, recursive: true });
-    torn++;
-  }
-  if (torn > 0) logger.warn({ count: torn }, 'discarded incomplete spool writes');
-  const messages: string[] = [];
-  const journals = new Set<string>();
-  for await (const entry of await opendir(queueDir)) {
-    const dot = entry.name.lastIndexOf('.');
-    const id = entry.name.slice(0, dot);
-    const ext = entry.name.slice(dot);
-    if (!isQueueId(id)) continue;
-    if (ext === '.msg') messages.push(id);
-    else if (ext === '.state') journals.add(id);
-  }
-  messages.sort();
-  const index = new Map<string, number>();
-  const withJournal: string[] = [];
-  for (const id of messages) {
-    index.set(id, queueIdTime(id) ?? 0);
-    if (journals.delete(id)) withJournal.push(id);
-  }
-  for (const orphan of journals) await unlink(path.join(queueDir, `${orphan}.state`)).catch(() => undefined);
-  // The journal's mtime is the next attempt time (set by record()); stat in parallel batches.
-  for (let i = 0; i < withJournal.length; i += 64) {
-    await Promise.all(
-      withJournal.slice(i, i + 64).map(async (id) => {
-        try {
-          index.set(id, (await stat(path.join(queueDir, `${id}.state`))).mtimeMs);
-        } catch {
-          // Removed meanwhile: keep the accept time, the load re-reads the truth.
-        }
-      }),
-    );
-  }
-  if (index.size > 0) logger.info({ messages: index.size, deferred: withJournal.length }, 'spool scanned');
-  return { index, journaled: new Set(withJournal) };
-}

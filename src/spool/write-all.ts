@@ -1,0 +1,27 @@
+// Small file-writing helpers for the spool's accept path.
+import type { FileHandle } from 'node:fs/promises';
+
+/** One buffer of exactly `size` bytes, without copying when there is a single tight chunk. */
+export function exactBuffer(chunks: Buffer[], size: number): Buffer {
+  const only = chunks[0];
+  if (chunks.length === 1 && only && only.byteOffset === 0 && only.buffer.byteLength === only.length) return only;
+  return Buffer.concat(chunks, size);
+}
+
+export async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
+  let pending = buffers.filter((b) => b.length > 0);
+  while (pending.length > 0) {
+    let written = (await handle.writev(pending)).bytesWritten;
+    // A short write (rare, e.g. a nearly full disk) continues where it stopped.
+    const rest: Buffer[] = [];
+    for (const buffer of pending) {
+      if (written >= buffer.length) {
+        written -= buffer.length;
+        continue;
+      }
+      rest.push(written > 0 ? buffer.subarray(written) : buffer);
+      written = 0;
+    }
+    pending = rest;
+  }
+}
