@@ -32,7 +32,7 @@ export interface RateExceeded {
 
 export interface RateFacts {
   readonly exceeded: readonly RateExceeded[];
-  /** Some counter could not be asked (shared store down, fail closed). */
+  /** A counter that applies to this client could not be asked (shared store down, fail closed). */
   readonly unavailable?: true;
 }
 
