@@ -194,7 +194,8 @@ function dashboardSources(parts: SourceParts): DashboardSources {
       })),
     cache: () => {
       const cache = parts.facts.dnsbl.stats().cache;
-      return { hits: cache.hits, misses: cache.misses };
+      // Answers from the cluster's shared level sent no DNS query either.
+      return { hits: cache.hits + cache.secondLevelHits, misses: cache.misses };
     },
     ready: async () => ({ listeners: parts.frontDoor.listening, spoolWritable: await writable(parts.spool.dir) }),
     cluster: (): ClusterStatus => (parts.cluster ? { shared: true, redis: parts.cluster.status() } : { shared: false }),

@@ -67,8 +67,10 @@ export function openRedisLink(options: RedisLinkOptions): RedisLink {
     enableAutoPipelining: true,
   });
   let closing = false;
+  let lastConnectionError: unknown;
   // ioredis prints "Unhandled error event" without a listener; the health logs once per outage instead.
   client.on('error', (error: unknown) => {
+    lastConnectionError = error;
     if (!closing && health.state === 'up') health.markDown(error);
   });
   client.on('close', () => {
@@ -122,7 +124,10 @@ export function openRedisLink(options: RedisLinkOptions): RedisLink {
         };
         client.once('ready', onReady);
       });
-      if (!ready) health.markDown(new Error(`not connected within ${waitMs} ms`));
+      if (!ready) {
+        const why = lastConnectionError instanceof Error ? `: ${lastConnectionError.message}` : '';
+        health.markDown(new Error(`not connected within ${waitMs} ms${why}`));
+      }
       return ready;
     },
     async close() {

@@ -3,13 +3,16 @@
 // keep accepting and delivering, each counting on its own; one loud log line
 // per outage; dashboard and metrics say Redis is down; sharing resumes when it
 // is back. Fail closed: limited commands and AUTH get 4xx, trusted clients
-// (not counted) still pass, and everything recovers with Redis.
+// (not counted) still pass, and everything recovers with Redis. Redis absent
+// at start: the relay starts all the same.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decisions, getJson, getText, sendOne, startClusterPair } from '../helpers/cluster-relays.ts';
+import { CLUSTER_LISTENERS, decisions, getJson, getText, sendOne, startClusterPair } from '../helpers/cluster-relays.ts';
+import { startRedisServer } from '../helpers/cluster-servers.ts';
+import { startSmtpSink } from '../helpers/smtp-sink.ts';
 import { openSession, authPlainLine } from '../helpers/e2e-auth-clients.ts';
 import { usersToml } from '../helpers/auth-fixtures.ts';
-import { eventually, type RelayHarness } from '../helpers/relay-harness.ts';
+import { eventually, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
 
 const POLICIES = {
   'local-domains': 'example.test\n',
@@ -104,4 +107,27 @@ test('fail_open = false: with Redis down, counted commands get 4xx and AUTH 454;
     assert.match(await sendOne(relay.port('mx'), '127.0.0.12', 'back'), ACCEPTED);
     assert.match(await auth(relay), /^235 /);
   }
+});
+
+test('Redis unreachable at start: the relay starts anyway, says why once, accepts mail, and connects when Redis appears', async (t) => {
+  const redis = await startRedisServer();
+  const sink = await startSmtpSink();
+  await redis.stop();
+  const harness = await startHarness({
+    config: `${CLUSTER_LISTENERS}${smarthostTo(sink.port)}\n[cluster]\nredis = "${redis.url}"\ninstance = "late"\n`,
+    policies: POLICIES,
+  });
+  t.after(async () => {
+    await harness.stop();
+    await sink.close();
+    await redis.close();
+  });
+  const down = harness.logs.filter((line) => line.event === 'cluster.redis.down');
+  assert.equal(down.length, 1);
+  assert.match(String(down[0]?.error), /not connected within \d+ ms: .*ECONNREFUSED/);
+  assert.match(await sendOne(harness.port('mx'), '127.0.0.13', 'no redis yet'), /^250 2\.0\.0 Ok: queued as late-/);
+  await redis.start();
+  await eventually(() => harness.relay.cluster?.status().up === true, 15_000, 'the relay to connect');
+  assert.equal(harness.logs.filter((line) => line.event === 'cluster.redis.up').length, 1);
+  await sink.waitFor(1);
 });

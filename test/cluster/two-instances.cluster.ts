@@ -21,8 +21,14 @@ const RATE_LIMITED = '450 4.7.1 Rate limit exceeded, try again later';
 
 test('through HAProxy: the client address from the PROXY header reaches policy, and a per-IP message limit holds in total across both instances', async (t) => {
   const cluster = await startClusterPair(t, { policies: POLICIES, haproxy: true });
-  const port = cluster.haproxy?.port ?? 0;
+  const haproxy = cluster.haproxy ?? assert.fail('no haproxy');
+  const port = haproxy.port;
   const CLIENT = '127.0.0.7';
+  // HAProxy's /healthz checks (as in the README) find both instances up.
+  await eventually(async () => {
+    const servers = (await haproxy.stats()).filter((row) => row.pxname === 'relayguard' && /^relay\d$/.test(row.svname ?? ''));
+    return servers.length === 2 && servers.every((row) => row.status === 'UP' && row.check_status === 'L7OK');
+  }, 10_000, 'both servers UP with L7OK checks');
 
   // Five messages, each on its own connection: HAProxy spreads them over both.
   const replies: string[] = [];

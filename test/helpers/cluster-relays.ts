@@ -84,7 +84,8 @@ command_timeout = "200ms"
   const b = await relay('relay-b');
   let haproxy: HaproxyServer | undefined;
   if (options.haproxy) {
-    const started = await startHaproxy([a.port('mx-lb'), b.port('mx-lb')]);
+    const backend = (relay: RelayHarness) => ({ smtp: relay.port('mx-lb'), http: relay.relay.http?.port ?? 0 });
+    const started = await startHaproxy([backend(a), backend(b)]);
     stops.push(() => started.close());
     haproxy = started;
   }

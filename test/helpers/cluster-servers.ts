@@ -137,21 +137,31 @@ export interface HaproxyServer {
   readonly port: number;
   /** The generated configuration, for failure messages. */
   readonly config: string;
+  /** "show stat" on the stats socket: one record per frontend, backend and server. */
+  stats(): Promise<Array<Record<string, string>>>;
   close(): Promise<void>;
+}
+
+/** A relay behind HAProxy: its SMTP listener, and its dashboard for the /healthz check. */
+export interface HaproxyBackend {
+  readonly smtp: number;
+  readonly http: number;
 }
 
 /**
  * HAProxy in TCP mode on 127.0.0.1:free port, round robin over `backends`
- * (127.0.0.1 ports) with send-proxy-v2: the configuration the README shows.
+ * (127.0.0.1 ports) with send-proxy-v2 and a /healthz check: the
+ * configuration the README shows, on test ports.
  */
-export async function startHaproxy(backends: readonly number[]): Promise<HaproxyServer> {
+export async function startHaproxy(backends: readonly HaproxyBackend[]): Promise<HaproxyServer> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'relayguard-haproxy-'));
   const file = path.join(dir, 'haproxy.cfg');
+  const socket = path.join(dir, 'stats.sock');
   let managed: Managed | undefined;
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
-    const config = haproxyConfig(port, backends);
+    const config = haproxyConfig(port, backends, socket);
     await writeFile(file, config);
     managed = launch(HAPROXY, ['-f', file, '-db']);
     const started = managed;
@@ -160,6 +170,7 @@ export async function startHaproxy(backends: readonly number[]): Promise<Haproxy
       return {
         port,
         config,
+        stats: () => showStat(socket),
         async close() {
           await terminate(started);
           await rm(dir, { recursive: true, force: true });
@@ -174,9 +185,26 @@ export async function startHaproxy(backends: readonly number[]): Promise<Haproxy
   throw new Error(`haproxy did not start: ${String(lastError)}\n${managed?.output.join('')}`);
 }
 
-export function haproxyConfig(port: number, backends: readonly number[]): string {
+/** Reads "show stat" (CSV) from the stats socket. */
+function showStat(socketPath: string): Promise<Array<Record<string, string>>> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath, () => socket.end('show stat\n'));
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const [header, ...rows] = text.trim().split('\n');
+      const names = (header ?? '').replace(/^# /, '').split(',');
+      resolve(rows.map((row) => Object.fromEntries(row.split(',').map((value, i) => [names[i] ?? String(i), value]))));
+    });
+  });
+}
+
+export function haproxyConfig(port: number, backends: readonly HaproxyBackend[], statsSocket: string): string {
   return `global
     maxconn 256
+    stats socket ${statsSocket} mode 600 level user
 
 defaults
     mode tcp
@@ -190,6 +218,9 @@ frontend smtp
 
 backend relayguard
     balance roundrobin
-${backends.map((backendPort, i) => `    server relay${i + 1} 127.0.0.1:${backendPort} send-proxy-v2`).join('\n')}
+    option httpchk GET /healthz
+    http-check expect status 200
+    default-server send-proxy-v2 inter 500ms fall 3 rise 2
+${backends.map((backend, i) => `    server relay${i + 1} 127.0.0.1:${backend.smtp} check port ${backend.http}`).join('\n')}
 `;
 }
