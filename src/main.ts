@@ -2,6 +2,10 @@
 // builds the policy store, spool, queue runner, policy (engine + facts), the
 // SMTP front door and the dashboard from one config file, and takes them down
 // in the right order. Nothing else imports across folders this way.
+// With [cluster] redis, the counters (rates, AUTH failures) and the DNSBL
+// cache's second level come from src/cluster and are shared by every
+// instance; each instance keeps its own spool, its queue ids prefixed with
+// cluster.instance.
 import { access, constants } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -24,6 +28,8 @@ import { loadTlsMaterial } from './smtp/tls-material.ts';
 import { createDashboard, type Dashboard } from './http/dashboard.ts';
 import type { DashboardSources } from './http/sources.ts';
 import { createFactsRuntime, type FactsRuntime } from './runtime/facts-providers.ts';
+import { startCluster, type ClusterRuntime } from './cluster/cluster-runtime.ts';
+import type { ClusterStatus } from './http/sources.ts';
 
 export interface RelayOptions {
   readonly configFile: string;
@@ -42,6 +48,8 @@ export interface Relay {
   readonly decisions: DecisionLog;
   readonly deliveries: DeliveryLog;
   readonly dashboard: Dashboard | undefined;
+  /** Shared state (Redis) when config [cluster] names one. */
+  readonly cluster: ClusterRuntime | undefined;
   /** Bound addresses: listeners by name, and the dashboard. */
   readonly smtp: ReadonlyArray<{ name: string; host: string; port: number }>;
   readonly http: { host: string; port: number } | undefined;
@@ -68,8 +76,13 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const tls = await loadTlsMaterial(config, logger);
   const spool = await openSpool({ dir: spoolDirOf(config), logger, ...(config.cluster.instance ? { instance: config.cluster.instance } : {}) });
 
-  const authenticator = new Authenticator({ store: new MemoryAuthFailureStore() });
-  const factsRuntime = createFactsRuntime(store.current(), logger);
+  const cluster = await startCluster(config.cluster, logger);
+  const authenticator = new Authenticator({ store: cluster?.authStore ?? new MemoryAuthFailureStore(), failOpen: config.cluster.fail_open });
+  const factsRuntime = createFactsRuntime(
+    store.current(),
+    logger,
+    cluster ? { counters: cluster.counters, limits: cluster.limitsOptions, ...(cluster.dnsblCache ? { dnsblCache: cluster.dnsblCache } : {}) } : {},
+  );
   const policy = createEnginePolicy({ hostname: config.hostname, authenticator, facts: factsRuntime.providers, logger });
   const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), policy, spool, tls, logger, decisions });
 
@@ -83,7 +96,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
 
     let http: { host: string; port: number } | undefined;
     if (config.http.enabled) {
-      const sources = dashboardSources({ config, store, spool, runner, frontDoor, deferrals, startedAt, facts: factsRuntime });
+      const sources = dashboardSources({ config, store, spool, runner, frontDoor, deferrals, startedAt, facts: factsRuntime, cluster });
       dashboard = createDashboard({ http: config.http, sources, decisions, deliveries, logger });
       http = await dashboard.server.listen();
     }
@@ -95,7 +108,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       logger.info({ event: 'policy.swapped', generation: next.generation, previous: previous.generation }, 'policy reloaded');
     });
     store.watch();
-    logger.info({ event: 'relay.started', smtp, http, spool: spool.dir, queued: spool.stats().size }, `relayguard ${version()} started`);
+    logger.info(
+      { event: 'relay.started', smtp, http, spool: spool.dir, queued: spool.stats().size, ...(cluster ? { instance: cluster.instance, redis: cluster.status().address } : {}) },
+      `relayguard ${version()} started`,
+    );
 
     const liveRunner = runner;
     const liveDashboard = dashboard;
@@ -110,6 +126,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       decisions,
       deliveries,
       dashboard: liveDashboard,
+      cluster,
       smtp,
       http,
       stop() {
@@ -120,6 +137,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
           await liveRunner.stop(config.smtp.shutdown_grace);
           await liveDashboard?.close();
           factsRuntime.close();
+          await cluster?.close();
           await spool.close();
           logger.info({ event: 'relay.stopped' }, 'stopped');
           logger.flush?.();
@@ -132,6 +150,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     await runner?.stop(0).catch(() => undefined);
     await dashboard?.close().catch(() => undefined);
     factsRuntime.close();
+    await cluster?.close().catch(() => undefined);
     store.close();
     await spool.close().catch(() => undefined);
     throw error;
@@ -147,6 +166,7 @@ interface SourceParts {
   readonly deferrals: DeferralTracker;
   readonly startedAt: number;
   readonly facts: FactsRuntime;
+  readonly cluster: ClusterRuntime | undefined;
 }
 
 function dashboardSources(parts: SourceParts): DashboardSources {
@@ -174,9 +194,11 @@ function dashboardSources(parts: SourceParts): DashboardSources {
       })),
     cache: () => {
       const cache = parts.facts.dnsbl.stats().cache;
-      return { hits: cache.hits, misses: cache.misses };
+      // Answers from the cluster's shared level sent no DNS query either.
+      return { hits: cache.hits + cache.secondLevelHits, misses: cache.misses };
     },
     ready: async () => ({ listeners: parts.frontDoor.listening, spoolWritable: await writable(parts.spool.dir) }),
+    cluster: (): ClusterStatus => (parts.cluster ? { shared: true, redis: parts.cluster.status() } : { shared: false }),
   };
 }
 

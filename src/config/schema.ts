@@ -177,12 +177,22 @@ export const configSchema = z
       .prefault({}),
     cluster: z
       .object({
-        redis: z.string().optional(),
-        instance: z.string().regex(/^[A-Za-z0-9-]+$/, 'instance: letters, digits and dashes').optional(),
+        redis: z
+          .string()
+          .regex(/^(redis|rediss):\/\/[^\s]+$/, 'redis: write redis://host:port (rediss:// for TLS, optional user:password@ and /db)')
+          .optional(),
+        // Queue ids embed the name and allow at most 63 characters before the core (src/spool/queue-id.ts).
+        instance: z.string().regex(/^[A-Za-z0-9-]+$/, 'instance: letters, digits and dashes').max(63).optional(),
         fail_open: z.boolean().default(true),
         command_timeout: duration.default(200),
+        key_prefix: z.string().min(1).max(64).default('relayguard:'),
+        shared_dnsbl_cache: z.boolean().default(true),
       })
       .strict()
+      .refine((c) => c.redis === undefined || c.instance !== undefined, {
+        message: 'cluster.instance is required with cluster.redis (it names this instance in queue ids, logs and the dashboard)',
+        path: ['instance'],
+      })
       .prefault({}),
   })
   .strict();

@@ -53,6 +53,28 @@ export interface Readiness {
   readonly spoolWritable: boolean;
 }
 
+/** The state shared by several instances (config [cluster]). */
+export interface ClusterStatus {
+  /** false: one instance on its own, every counter in this process. */
+  readonly shared: boolean;
+  readonly redis?: {
+    /** Where (never with a password). */
+    readonly address: string;
+    readonly state: 'connecting' | 'up' | 'down';
+    readonly up: boolean;
+    /** Epoch ms of the last change of state. */
+    readonly since: number;
+    readonly outages: number;
+    /** Operations that failed (timeout, connection, error reply) since start. */
+    readonly failedOperations: number;
+    /** Operations not tried because Redis was down. */
+    readonly skippedOperations: number;
+    readonly lastError: string | null;
+    /** true: counters fall back to this instance while Redis is down; false: 4xx. */
+    readonly failOpen: boolean;
+  };
+}
+
 export interface DashboardSources {
   /** Names this process in a cluster (config cluster.instance, else the host name). */
   readonly instance: string;
@@ -64,4 +86,6 @@ export interface DashboardSources {
   dnsbl(): MaybePromise<readonly ZoneStats[]>;
   cache(): MaybePromise<CacheStats>;
   ready(): MaybePromise<Readiness>;
+  /** Shared state (Redis); absent means a single instance. */
+  cluster?(): MaybePromise<ClusterStatus>;
 }

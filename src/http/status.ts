@@ -3,7 +3,7 @@
 // becomes `{ "error": "..." }` in its section while the rest still answers,
 // because during an incident a partial picture beats a 500.
 import type { TrafficSnapshot, TrafficStats } from '../observability/traffic-stats.ts';
-import type { CacheStats, DashboardSources, QueueStats, Readiness, ReloadSummary, ZoneStats } from './sources.ts';
+import type { CacheStats, ClusterStatus, DashboardSources, QueueStats, Readiness, ReloadSummary, ZoneStats } from './sources.ts';
 
 export type Section<T> = T | { readonly error: string };
 
@@ -24,6 +24,7 @@ export interface StatusDocument {
   readonly reload: Section<ReloadSummary>;
   readonly dnsbl: Section<{ readonly zones: readonly ZoneView[] }>;
   readonly cache: Section<CacheStats & { readonly hitRatio: number }>;
+  readonly cluster: Section<ClusterStatus>;
 }
 
 const SOURCE_TIMEOUT_MS = 2000;
@@ -46,7 +47,7 @@ async function settle<T, V>(read: () => T | Promise<T>, view: (value: T) => V): 
 export const ratio = (part: number, whole: number): number => (whole > 0 ? part / whole : 0);
 
 export async function buildStatus(sources: DashboardSources, traffic: TrafficStats, now: number): Promise<StatusDocument> {
-  const [ready, queue, reload, dnsbl, cache] = await Promise.all([
+  const [ready, queue, reload, dnsbl, cache, cluster] = await Promise.all([
     settle(() => sources.ready(), (r) => ({ listeners: r.listeners, spoolWritable: r.spoolWritable, ready: r.listeners && r.spoolWritable })),
     settle(() => sources.queue(), (q) => ({
       ...q,
@@ -55,6 +56,7 @@ export async function buildStatus(sources: DashboardSources, traffic: TrafficSta
     settle(() => sources.lastReload(), (r) => r),
     settle(() => sources.dnsbl(), (zones) => ({ zones: zones.map((z) => ({ ...z, hitRate: ratio(z.listed, z.queries) })) })),
     settle(() => sources.cache(), (c) => ({ hits: c.hits, misses: c.misses, hitRatio: ratio(c.hits, c.hits + c.misses) })),
+    settle((): ClusterStatus | Promise<ClusterStatus> => sources.cluster?.() ?? { shared: false }, (c) => c),
   ]);
   return {
     instance: sources.instance,
@@ -68,5 +70,6 @@ export async function buildStatus(sources: DashboardSources, traffic: TrafficSta
     reload,
     dnsbl,
     cache,
+    cluster,
   };
 }

@@ -8,7 +8,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DecisionLog } from './decision-log.ts';
 import type { DeliveryLog } from './delivery-log.ts';
-import type { DashboardSources } from '../http/sources.ts';
+import type { ClusterStatus, DashboardSources } from '../http/sources.ts';
 
 export interface MetricsOptions {
   readonly sources: DashboardSources;
@@ -81,6 +81,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   const cache = singleFlight(() => sources.cache());
   const reload = singleFlight(() => sources.lastReload());
   const ready = singleFlight(() => sources.ready());
+  const cluster = singleFlight(async () => (sources.cluster ? await sources.cluster() : { shared: false }));
 
   const decisions = new Counter({
     name: 'relayguard_decisions_total', help: 'Policy decisions by stage, verdict, rule and reason.',
@@ -108,7 +109,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     },
   });
 
-  const reads = { queue, dnsbl: zones, cache, reload, ready };
+  const reads = { queue, dnsbl: zones, cache, reload, ready, cluster };
   new Gauge({
     name: 'relayguard_source_up', help: 'Whether the dashboard could read each internal source at this scrape (1) or not (0).',
     labelNames: ['source'] as const, registers,
@@ -186,6 +187,24 @@ export function createMetrics(options: MetricsOptions): Metrics {
     name: 'relayguard_policy_generation', help: 'Generation of the policy snapshot in use.', registers,
     async collect() { await fillFrom(this, reload, 'nan', (r) => this.set(r.generation)); },
   });
+
+  // Shared state (config [cluster]), labelled with the Redis address (no
+  // password): no series at all for a single instance, so no false alert.
+  new Gauge({
+    name: 'relayguard_redis_up', help: 'Whether this instance can use the shared Redis now (1) or counts on its own / fails closed (0).',
+    labelNames: ['redis'] as const, registers,
+    async collect() {
+      await fillFrom(this, cluster, 'drop', (c) => { if (c.redis) this.set({ redis: c.redis.address }, c.redis.up ? 1 : 0); });
+    },
+  });
+  const redisCounter = (name: string, help: string, pick: (redis: NonNullable<ClusterStatus['redis']>) => number) =>
+    new Counter({
+      name, help, labelNames: ['redis'] as const, registers,
+      async collect() { await fillFrom(this, cluster, 'keep', (c) => { if (c.redis) this.inc({ redis: c.redis.address }, pick(c.redis)); }); },
+    });
+  redisCounter('relayguard_redis_outages_total', 'Redis outages since start (each logged once).', (r) => r.outages);
+  redisCounter('relayguard_redis_failed_operations_total', 'Redis operations that failed (timeout, connection, error reply).', (r) => r.failedOperations);
+  redisCounter('relayguard_redis_skipped_operations_total', 'Redis operations not tried because Redis was down (served by the fallback or refused).', (r) => r.skippedOperations);
 
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'relayguard_' });
 

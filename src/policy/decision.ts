@@ -56,6 +56,8 @@ export const REASONS = [
   'dnsbl.temp_fail',
   'rhsbl.listed',
   'quota.exceeded',
+  // connect/mail/rcpt: the shared counters are unreachable and cluster.fail_open = false
+  'limits.unavailable',
   // data
   'data.size_exceeded',
   'data.bare_line_ending',

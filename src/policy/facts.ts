@@ -11,6 +11,8 @@ import type { PolicySnapshot } from '../config/snapshot.ts';
 export interface ConnectionFacts {
   /** Which connection limit this connection exceeds, if any. */
   readonly exceeded?: 'conn.limit' | 'conn.rate' | 'conn.global_limit';
+  /** The counters could not be asked (shared store down, fail closed). */
+  readonly unavailable?: true;
 }
 
 /** DNSBL/DNSWL answers for the client, its HELO and its sender (issue 6); scored by dnsbl-rule.ts. */
@@ -30,6 +32,8 @@ export interface RateExceeded {
 
 export interface RateFacts {
   readonly exceeded: readonly RateExceeded[];
+  /** A counter that applies to this client could not be asked (shared store down, fail closed). */
+  readonly unavailable?: true;
 }
 
 /** Whether the sender's domain can receive mail (issue 8, reject_unknown_sender_domain). */

@@ -74,7 +74,9 @@ export function createEnginePolicy(deps: EnginePolicyDeps): StagePolicy {
         return result.user ? { decision: result.decision, user: result.user.name } : { decision: result.decision };
       } catch (error) {
         if (!(error instanceof AuthError)) throw error;
-        deps.logger.error({ session: session.sessionId, code: error.code }, 'authentication backend failed');
+        // A shared counter store that is down has logged its outage once (src/cluster); not again per attempt.
+        const level = error.code === 'AUTH_STORE_UNAVAILABLE' ? 'debug' : 'error';
+        deps.logger[level]({ session: session.sessionId, code: error.code }, 'authentication backend failed');
         return {
           decision: defer('auth', 'auth', 'internal.error', { code: 454, enhanced: '4.7.0', text: 'Temporary authentication failure' }, { code: error.code }),
         };

@@ -9,14 +9,15 @@ import { DnsblChecker } from '../facts/dnsbl/dnsbl-checker.ts';
 import { dnsblProvider } from '../facts/dnsbl/dnsbl-provider.ts';
 import { MemoryConcurrencyCounter } from '../facts/limits/counters.ts';
 import { FlexibleRateCounter } from '../facts/limits/rate-counter.ts';
-import { limitsProvider, type LimitsCounters } from '../facts/limits/limits-provider.ts';
+import { limitsProvider, type LimitsCounters, type LimitsProviderOptions } from '../facts/limits/limits-provider.ts';
+import type { SecondLevelCache } from '../facts/dnsbl/dnsbl-cache.ts';
 import { SenderDomainLookup } from '../facts/sender-domain/sender-domain-lookup.ts';
 import { senderDomainProvider } from '../facts/sender-domain/sender-domain-provider.ts';
 
 export interface FactsRuntime {
   readonly providers: readonly FactsProvider[];
   readonly dnsbl: DnsblChecker;
-  /** The limits' counters (in process; issue 11 swaps in shared ones). */
+  /** The limits' counters (in process, or shared ones from src/cluster). */
   readonly counters: LimitsCounters;
   /** Starts background work (DNSBL zone health probes); serve only, not explain. */
   startBackground(): void;
@@ -29,17 +30,24 @@ export interface FactsRuntime {
 export interface FactsRuntimeOptions {
   /** Counters for the limits; default in process (a shared store goes here). */
   readonly counters?: LimitsCounters;
+  /** How the limits treat a counter that fails (fail open or closed, how it is reported). */
+  readonly limits?: LimitsProviderOptions;
+  /** A DNSBL cache shared with other instances, behind the in-process one. */
+  readonly dnsblCache?: SecondLevelCache;
 }
 
 export function createFactsRuntime(snapshot: PolicySnapshot, logger: Logger, options: FactsRuntimeOptions = {}): FactsRuntime {
   const config: Config = snapshot.config;
   const resolver = createDnsResolver(config.dns, config.configFile);
-  const dnsbl = new DnsblChecker({ policy: snapshot.dnsbl, resolver, logger: logger.child({ component: 'dnsbl' }) });
+  const dnsbl = new DnsblChecker({
+    policy: snapshot.dnsbl, resolver, logger: logger.child({ component: 'dnsbl' }),
+    ...(options.dnsblCache ? { secondLevelCache: options.dnsblCache } : {}),
+  });
   const counters: LimitsCounters = options.counters ?? { rates: new FlexibleRateCounter(), connections: new MemoryConcurrencyCounter() };
   const senderDomains = new SenderDomainLookup(resolver);
   const providers: FactsProvider[] = [
     dnsblProvider(dnsbl),
-    limitsProvider(counters, logger.child({ component: 'limits' })),
+    limitsProvider(counters, logger.child({ component: 'limits' }), options.limits),
     senderDomainProvider(senderDomains, logger.child({ component: 'sender-domain' })),
   ];
   return {

@@ -224,3 +224,27 @@ test('against a running relay: the counts rise after a message is sent and one i
   await page.screenshot({ path: path.join(OUTPUT, 'dashboard-live-relay.png'), fullPage: true });
   assert.deepEqual(errors, []);
 });
+
+test('a cluster instance: the Redis chip says up, then DOWN with a banner while it is unreachable; hidden for a single instance', async (t) => {
+  const dashboard = await startDashboard({ token: TOKEN, pollIntervalMs: 300 });
+  t.after(() => dashboard.close());
+  const redis = { address: 'redis://10.0.0.5:6379', since: Date.now() - 60_000, outages: 0, failedOperations: 0, skippedOperations: 0, lastError: null, failOpen: true };
+  dashboard.state.cluster = { shared: true, redis: { ...redis, state: 'up', up: true } };
+  const context = await launch(t);
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${dashboard.url}/?token=${TOKEN}`);
+  const chip = page.locator('#cluster');
+  await chip.filter({ hasText: 'Redis up' }).waitFor({ timeout: 15_000 });
+  assert.equal(await page.locator('#banner').isVisible(), false);
+
+  dashboard.state.cluster = { shared: true, redis: { ...redis, state: 'down', up: false, outages: 1, lastError: 'connection closed' } };
+  await chip.filter({ hasText: 'Redis DOWN' }).waitFor({ timeout: 15_000 });
+  assert.match(await page.locator('#banner').innerText(), /Redis \(redis:\/\/10\.0\.0\.5:6379\) is unreachable: this instance counts limits on its own/);
+  assert.match(String(await chip.getAttribute('title')), /last error: connection closed/);
+
+  dashboard.state.cluster = { shared: false };
+  await chip.waitFor({ state: 'hidden', timeout: 15_000 });
+  await page.locator('#banner').waitFor({ state: 'hidden', timeout: 15_000 });
+  assert.deepEqual(errors, []);
+});

@@ -3,7 +3,7 @@
 // as plain mutable values (what the DashboardSources contract lets a
 // composition root pass in).
 import type { DecisionEvent } from '../../src/observability/decision-log.ts';
-import type { CacheStats, DashboardSources, QueueStats, Readiness, ReloadSummary, ZoneStats } from '../../src/http/sources.ts';
+import type { CacheStats, ClusterStatus, DashboardSources, QueueStats, Readiness, ReloadSummary, ZoneStats } from '../../src/http/sources.ts';
 import { defer, permit, reject, type Decision } from '../../src/policy/decision.ts';
 
 export interface SourceState {
@@ -12,8 +12,10 @@ export interface SourceState {
   zones: ZoneStats[];
   cache: CacheStats;
   ready: Readiness;
+  /** Shared state; undefined: a single instance (no cluster source at all). */
+  cluster?: ClusterStatus;
   /** When set, the named source throws this message. */
-  failing: Partial<Record<'queue' | 'reload' | 'dnsbl' | 'cache' | 'ready', string>>;
+  failing: Partial<Record<'queue' | 'reload' | 'dnsbl' | 'cache' | 'ready' | 'cluster', string>>;
 }
 
 export function sourceState(now: number): SourceState {
@@ -42,6 +44,7 @@ export function sourcesFrom(state: SourceState, startedAt: number): DashboardSou
     dnsbl: async () => read('dnsbl', () => state.zones),
     cache: () => read('cache', () => state.cache),
     ready: async () => read('ready', () => state.ready),
+    cluster: () => read('cluster', () => state.cluster ?? { shared: false }),
   };
 }
 

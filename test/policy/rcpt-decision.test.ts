@@ -138,6 +138,8 @@ const ROWS: readonly Row[] = [
   ['per-IP rate exceeded, relay network exempt', TRUSTED, '<user@foreign.test>', { verdict: 'permit', reason: 'relay.trusted_network' }, { rate: { exceeded: [{ scope: 'ip', limit: 'rcpt-per-ip' }] } }],
   ['per-IP rate exceeded, authenticated exempt', AUTHED, '<user@foreign.test>', { verdict: 'permit', reason: 'relay.authenticated' }, { rate: { exceeded: [{ scope: 'ip', limit: 'rcpt-per-ip' }] } }],
   ['user quota exceeded', AUTHED, '<user@foreign.test>', { verdict: 'defer', reason: 'quota.exceeded', code: 450, enhanced: '4.7.1' }, { rate: { exceeded: [{ scope: 'user', limit: 'alice', quota: true }] } }],
+  ['shared counters unavailable (fail closed)', OUTSIDE, '<user@example.test>', { verdict: 'defer', reason: 'limits.unavailable', code: 451, enhanced: '4.3.0' }, { rate: { exceeded: [], unavailable: true } }],
+  ['shared counters unavailable, relay refusal comes first', OUTSIDE, '<user@foreign.test>', RELAY_DENIED, { rate: { exceeded: [], unavailable: true } }],
 ];
 
 describe('RCPT decision', () => {

@@ -59,6 +59,8 @@ describe('connect stage', () => {
     ['connection rate', '192.0.2.200', { verdict: 'defer', reason: 'conn.rate', code: 421, enhanced: '4.7.0' }, { connection: { exceeded: 'conn.rate' } }],
     ['allowlisted client skips per-IP limits', '198.51.100.7', OK, { connection: { exceeded: 'conn.rate' } }],
     ['allowlisted client meets the global cap', '198.51.100.7', { verdict: 'defer', reason: 'conn.global_limit', code: 421, enhanced: '4.7.0' }, { connection: { exceeded: 'conn.global_limit' } }],
+    ['shared counters unavailable, fail closed', '192.0.2.200', { verdict: 'defer', reason: 'limits.unavailable', code: 421, enhanced: '4.3.0' }, { connection: { unavailable: true } }],
+    ['shared counters unavailable, allowlisted client not refused', '198.51.100.7', OK, { connection: { unavailable: true } }],
     ['denylist comes before limits', '203.0.113.5', { verdict: 'reject', reason: 'denylist.listed', code: 554, enhanced: '5.7.1' }, { connection: { exceeded: 'conn.limit' } }],
   ];
   for (const [name, ip, expect, facts] of rows) {
@@ -149,6 +151,7 @@ describe('mail stage', () => {
     ['per-IP mail rate', OUT, '<a@other.example>', { verdict: 'defer', reason: 'mail.rate', code: 450, enhanced: '4.7.1' }, { facts: { rate: { exceeded: [{ scope: 'ip', limit: 'mail-per-ip' }] } } }],
     ['per-sender-domain rate', OUT, '<a@other.example>', { verdict: 'defer', reason: 'mail.rate', code: 450, enhanced: '4.7.1' }, { facts: { rate: { exceeded: [{ scope: 'sender_domain', limit: 'per-domain' }] } } }],
     ['per-IP mail rate, allowlist exempt', { ip: '198.51.100.7' }, '<a@other.example>', OK, { facts: { rate: { exceeded: [{ scope: 'ip', limit: 'mail-per-ip' }] } } }],
+    ['shared counters unavailable, fail closed', OUT, '<a@other.example>', { verdict: 'defer', reason: 'limits.unavailable', code: 451, enhanced: '4.3.0' }, { facts: { rate: { exceeded: [], unavailable: true } } }],
   ];
   for (const [name, client, from, expect, extra] of rows) {
     it(name, () => {

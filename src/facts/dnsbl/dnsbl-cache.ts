@@ -4,6 +4,10 @@
 // negative TTL; both are clamped to [min_ttl, max_ttl]. Failures (timeout,
 // SERVFAIL) are never cached: the next client asks again, and the zone's
 // circuit breaker decides when asking is pointless. Bounded by max_entries (LRU).
+// An optional second level (shared by several instances, e.g. on Redis) is
+// asked on a local miss before DNS, and told every answer worth caching with
+// its remaining lifetime; it must never reject and must answer within a
+// bounded time (src/cluster/redis-dnsbl-cache.ts).
 import { LRUCache } from 'lru-cache';
 import { classifyDnsError, type DnsFailureKind } from '../dns-resolver.ts';
 import type { DnsblCacheSettings } from './dnsbl-file.ts';
@@ -32,9 +36,12 @@ export interface Lookup<T> {
 export interface DnsblCacheStats {
   readonly size: number;
   readonly hits: number;
+  /** Lookups that sent a DNS query. */
   readonly misses: number;
   readonly shared: number;
-  /** Lookups answered without sending a query (hits + shared) / all lookups; 0 before any. */
+  /** Local misses answered by the second level (another instance asked DNS). */
+  readonly secondLevelHits: number;
+  /** Lookups answered without sending a query (hits + shared + second level) / all lookups; 0 before any. */
   readonly hitRatio: number;
 }
 
@@ -45,18 +52,40 @@ interface Loaded<T> {
   readonly ttl: number;
 }
 
+/** A cache behind this one, shared with other instances. Never rejects. */
+export interface SecondLevelCache {
+  /** The entry and its remaining lifetime in ms, or undefined (absent, or the store unreachable). */
+  get(key: string): Promise<{ readonly value: unknown; readonly ttlMs: number } | undefined>;
+  /** Stores the entry for `ttlMs`; fire and forget. */
+  set(key: string, value: unknown, ttlMs: number): void;
+}
+
+/** What a second level hands back is checked: it is shared, so not trusted blindly. */
+function isEntry(value: unknown): value is Entry {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  const strings = (list: unknown): boolean => Array.isArray(list) && list.every((item) => typeof item === 'string');
+  if (v.type === 'answers') return strings(v.addresses) && typeof v.ttl === 'number';
+  if (v.type === 'none') return v.why === undefined || v.why === 'nxdomain' || v.why === 'nodata';
+  if (v.type === 'text') return strings(v.texts);
+  return false; // failures are never cached, so never shared
+}
+
 export class DnsblCache {
   readonly #settings: DnsblCacheSettings;
   readonly #resolver: DnsblResolver;
   readonly #lru: LRUCache<string, Entry>;
-  readonly #inflight = new Map<string, Promise<Entry>>();
+  readonly #inflight = new Map<string, Promise<{ result: Entry; queried: boolean }>>();
   #hits = 0;
   #misses = 0;
   #shared = 0;
+  #secondLevelHits = 0;
+  readonly #second: SecondLevelCache | undefined;
 
-  constructor(settings: DnsblCacheSettings, resolver: DnsblResolver, now: () => number = () => performance.now()) {
+  constructor(settings: DnsblCacheSettings, resolver: DnsblResolver, now: () => number = () => performance.now(), second?: SecondLevelCache) {
     this.#settings = settings;
     this.#resolver = resolver;
+    this.#second = second;
     // ttlResolution 0: read the clock on every get, so an injected clock is exact.
     this.#lru = new LRUCache<string, Entry>({ max: settings.maxEntries, perf: { now }, ttlResolution: 0 });
   }
@@ -107,27 +136,41 @@ export class DnsblCache {
     const pending = this.#inflight.get(key);
     if (pending) {
       this.#shared++;
-      return { result: await pending, status: 'shared' };
+      return { result: (await pending).result, status: 'shared' };
+    }
+    const query = this.#fill(key, load).finally(() => this.#inflight.delete(key));
+    this.#inflight.set(key, query);
+    const { result, queried } = await query;
+    // A second-level answer sent no query: for the zone's counters it is a cache hit.
+    return { result, status: queried ? 'miss' : 'hit' };
+  }
+
+  /** A local miss: the second level if any, else DNS (whose answer goes to both levels). */
+  async #fill(key: string, load: () => Promise<Loaded<Entry>>): Promise<{ result: Entry; queried: boolean }> {
+    const remote = await this.#second?.get(key);
+    if (remote && remote.ttlMs > 0 && isEntry(remote.value)) {
+      this.#secondLevelHits++;
+      this.#lru.set(key, remote.value, { ttl: Math.min(remote.ttlMs, this.#settings.maxTtl) });
+      return { result: remote.value, queried: false };
     }
     this.#misses++;
-    const query = load()
-      .then((loaded) => {
-        if (loaded.ttl > 0) this.#lru.set(key, loaded.result, { ttl: loaded.ttl });
-        return loaded.result;
-      })
-      .finally(() => this.#inflight.delete(key));
-    this.#inflight.set(key, query);
-    return { result: await query, status: 'miss' };
+    const loaded = await load();
+    if (loaded.ttl > 0) {
+      this.#lru.set(key, loaded.result, { ttl: loaded.ttl });
+      this.#second?.set(key, loaded.result, loaded.ttl);
+    }
+    return { result: loaded.result, queried: true };
   }
 
   stats(): DnsblCacheStats {
-    const total = this.#hits + this.#misses + this.#shared;
+    const total = this.#hits + this.#misses + this.#shared + this.#secondLevelHits;
     return {
       size: this.#lru.size,
       hits: this.#hits,
       misses: this.#misses,
       shared: this.#shared,
-      hitRatio: total === 0 ? 0 : (this.#hits + this.#shared) / total,
+      secondLevelHits: this.#secondLevelHits,
+      hitRatio: total === 0 ? 0 : (this.#hits + this.#shared + this.#secondLevelHits) / total,
     };
   }
 

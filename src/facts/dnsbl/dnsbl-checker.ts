@@ -23,7 +23,7 @@
 // health and counters. checker.stats() feeds metrics and the dashboard.
 import type { Logger } from '../../observability/logger.ts';
 import type { DnsblFacts, ZoneResult } from '../../policy/dnsbl-rule.ts';
-import { DnsblCache, type DnsblCacheStats, type DnsblResolver } from './dnsbl-cache.ts';
+import { DnsblCache, type DnsblCacheStats, type DnsblResolver, type SecondLevelCache } from './dnsbl-cache.ts';
 import type { DnsblPolicy, DnsblZone } from './dnsbl-file.ts';
 import { buildQueryName, normalizeDomain, parseClientAddress } from './query-name.ts';
 import type { ZoneHealthSnapshot } from './zone-health.ts';
@@ -38,6 +38,8 @@ export interface DnsblCheckerOptions {
   /** Wall clock in ms (cache TTLs, health timestamps). Default Date.now. */
   readonly now?: () => number;
   readonly onQuery?: QueryObserver;
+  /** A cache shared with other instances behind the in-process one (cluster). */
+  readonly secondLevelCache?: SecondLevelCache;
 }
 
 export interface ZoneStats extends ZoneCountersSnapshot {
@@ -72,7 +74,7 @@ export class DnsblChecker {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#policy = options.policy;
-    this.#cache = new DnsblCache(options.policy.cache, options.resolver, this.#now);
+    this.#cache = new DnsblCache(options.policy.cache, options.resolver, this.#now, options.secondLevelCache);
     this.#runtimes = this.#buildRuntimes(options.policy, []);
   }
 
@@ -99,7 +101,7 @@ export class DnsblChecker {
     this.#runtimes = this.#buildRuntimes(policy, previous);
     for (const runtime of previous) if (!this.#runtimes.includes(runtime)) runtime.stopProbing();
     if (JSON.stringify(policy.cache) !== JSON.stringify(this.#policy.cache)) {
-      this.#cache = new DnsblCache(policy.cache, this.#options.resolver, this.#now);
+      this.#cache = new DnsblCache(policy.cache, this.#options.resolver, this.#now, this.#options.secondLevelCache);
     }
     this.#policy = policy;
     if (this.#probing) this.startHealthChecks();

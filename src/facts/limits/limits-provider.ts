@@ -21,7 +21,9 @@
 // per-sender-domain count, authenticated users the per-IP ones (their own
 // windows apply). The global connection cap counts everyone.
 //
-// A counter that fails (a shared store down) fails open: logged, no facts.
+// A counter that fails (a shared store down) fails open by default: reported,
+// no facts. With failOpen false the stage gets `unavailable` facts instead,
+// which the rules turn into a 4xx (limits.unavailable).
 import type { FactsProvider, SessionFacts } from '../session-facts.ts';
 import type { ConcurrencyCounter, RateCounter, WindowCount } from './counters.ts';
 import type { LimitsPolicy } from './limits-file.ts';
@@ -51,16 +53,33 @@ interface Counted {
 
 const refused = (decision: Decision): boolean => decision.verdict === 'reject' || decision.verdict === 'defer';
 
-export function limitsProvider(counters: LimitsCounters, logger: Logger): FactsProvider {
+export interface LimitsProviderOptions {
+  /** A counter that fails: true (default) decides without it; false defers the client. */
+  readonly failOpen?: boolean;
+  /**
+   * Told about every failed count (default: a warn line each). A shared store
+   * reports its outages itself (once each), so the cluster passes a quieter one.
+   */
+  readonly onCounterError?: (error: unknown, what: { stage: Stage; client: string }) => void;
+}
+
+export function limitsProvider(counters: LimitsCounters, logger: Logger, options: LimitsProviderOptions = {}): FactsProvider {
+  const settings: Required<LimitsProviderOptions> = {
+    failOpen: options.failOpen ?? true,
+    onCounterError:
+      options.onCounterError ??
+      ((error, { stage, client }) => logger.warn({ err: error, stage, client }, 'rate counters failed; limits not applied to this command')),
+  };
   return {
     name: 'limits',
-    open: (ctx, snapshot) => new LimitsSession(counters, logger, ctx, snapshot),
+    open: (ctx, snapshot) => new LimitsSession(counters, logger, settings, ctx, snapshot),
   };
 }
 
 class LimitsSession implements SessionFacts {
   readonly #counters: LimitsCounters;
   readonly #logger: Logger;
+  readonly #settings: Required<LimitsProviderOptions>;
   readonly #snapshot: PolicySnapshot;
   readonly #limits: LimitsPolicy;
   /** Counting key of the client (address or prefix). */
@@ -74,9 +93,10 @@ class LimitsSession implements SessionFacts {
   #message: Counted[] = [];
   #closed = false;
 
-  constructor(counters: LimitsCounters, logger: Logger, ctx: SessionContext, snapshot: PolicySnapshot) {
+  constructor(counters: LimitsCounters, logger: Logger, settings: Required<LimitsProviderOptions>, ctx: SessionContext, snapshot: PolicySnapshot) {
     this.#counters = counters;
     this.#logger = logger;
+    this.#settings = settings;
     this.#snapshot = snapshot;
     this.#limits = snapshot.limits;
     this.#client = clientKey(ctx.clientIp, this.#limits.ip.ipv4Prefix, this.#limits.ip.ipv6Prefix);
@@ -94,8 +114,9 @@ class LimitsSession implements SessionFacts {
       if (stage === 'rcpt') return await this.#rates('rcpt', 'recipients', ctx);
       return {};
     } catch (error) {
-      this.#logger.warn({ err: error, stage, client: ctx.clientIp }, 'rate counters failed; limits not applied to this command');
-      return {};
+      this.#settings.onCounterError(error, { stage, client: ctx.clientIp });
+      if (this.#settings.failOpen) return {};
+      return stage === 'connect' ? { connection: { unavailable: true } } : { rate: { exceeded: [], unavailable: true } };
     }
   }
 

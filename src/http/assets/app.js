@@ -103,7 +103,33 @@ function renderHeader(s) {
     if (!s.ready.listeners) problems.push('SMTP listeners are not all up');
     if (!s.ready.spoolWritable) problems.push('the spool is not writable');
   }
-  setBanner(problems.length ? `Not ready: ${problems.join(' and ')}.` : null);
+  const redisDown = renderCluster(s.cluster);
+  const text = [problems.length ? `Not ready: ${problems.join(' and ')}.` : null, redisDown].filter(Boolean).join(' ');
+  setBanner(text || null);
+}
+
+/** The shared-state chip; returns a banner sentence while Redis is unreachable. */
+function renderCluster(c) {
+  const chip = $('#cluster');
+  if (!c || sectionError(c)) {
+    chip.hidden = !c;
+    if (c) {
+      chip.className = 'chip warn';
+      chip.textContent = 'Redis state unknown';
+    }
+    return null;
+  }
+  chip.hidden = !c.shared;
+  if (!c.shared || !c.redis) return null;
+  const r = c.redis;
+  const up = r.state === 'up';
+  chip.className = `chip ${up ? 'ok' : 'bad'}`;
+  chip.textContent = up ? 'Redis up' : r.state === 'connecting' ? 'Redis connecting' : 'Redis DOWN';
+  chip.title = `${r.address} · ${up ? 'up' : r.state} since ${stamp(r.since)} · ${r.outages} outage(s)${r.lastError ? ` · last error: ${r.lastError}` : ''}`;
+  if (up) return null;
+  return r.failOpen
+    ? `Redis (${r.address}) is unreachable: this instance counts limits on its own until it returns.`
+    : `Redis (${r.address}) is unreachable: rate-limited commands and AUTH get 4xx until it returns (fail_open = false).`;
 }
 
 function renderKpis(s) {

@@ -1,7 +1,9 @@
 // MAIL and RCPT: a rate window the limits module found exceeded defers the
 // client (450 4.7.1). Per-IP and per-sender-domain windows do not apply to
 // relay networks and the allowlist; per-IP ones not to authenticated users
-// either (their own quota applies, and is never exempt).
+// either (their own quota applies, and is never exempt). Counters that could
+// not be asked (a shared store down with fail_open = false) defer with 451
+// 4.3.0; the limits module asks only the counters that apply to the client.
 import { defer, dunno, type Decision, type ReasonCode } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { SessionContext } from '../context.ts';
@@ -21,6 +23,9 @@ export function rateLimitsRule(stage: 'mail' | 'rcpt'): Rule<SessionContext> {
     name: rule,
     evaluate(ctx, snapshot, facts): Decision {
       const hit = facts.rate?.exceeded.find((limit) => applies(limit, ctx, snapshot));
+      if (!hit && facts.rate?.unavailable) {
+        return defer(stage, rule, 'limits.unavailable', { code: 451, enhanced: '4.3.0', text: 'Temporary local problem, try again later' });
+      }
       if (!hit) return dunno(stage, rule);
       const reason: ReasonCode = hit.quota ? 'quota.exceeded' : stage === 'mail' ? 'mail.rate' : 'rcpt.rate';
       return defer(
