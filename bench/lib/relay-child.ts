@@ -1,0 +1,207 @@
+// relayguard as the benchmark sees it: a child process started the way an
+// administrator starts it (`node bin/relayguard.js serve --config FILE`), from a
+// generated config directory with every policy on, its JSON log going to a
+// file (as under systemd), its dashboard API read for counters, its RSS read
+// from /proc. Nothing here reaches into the relay's memory.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { openSync, closeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** USER_HZ: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS = 100;
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Where the bench's mail goes, and the DNSBL zones it is checked against. */
+export const LOCAL_DOMAIN = 'bench.test';
+export const IP_ZONES = ['zen.dnsbl.bench', 'bl.dnsbl.bench'];
+export const DOMAIN_ZONES = ['dbl.dnsbl.bench'];
+
+export interface RelayChildOptions {
+  readonly sinkPort: number;
+  readonly dnsAddress: string;
+  readonly maxConnections?: number;
+  readonly deliveryConcurrency: number;
+  readonly perDestinationConcurrency: number;
+  readonly logLevel?: string;
+  /** Write a V8 CPU profile of the relay into this directory when it exits. */
+  readonly cpuProfDir?: string;
+  /** Extra policy files (name -> text), e.g. limits.toml once it exists. */
+  readonly extraPolicies?: Record<string, string>;
+}
+
+export interface RelayStatus {
+  readonly traffic: { readonly totals: Record<'accepted' | 'rejected' | 'deferred' | 'delivered' | 'bounced' | 'deliveryDeferred', number> };
+  readonly queue: { readonly size: number } | { readonly error: string };
+  readonly cache: { readonly hits: number; readonly misses: number } | { readonly error: string };
+  readonly dnsbl: { readonly zones: ReadonlyArray<{ zone: string; queries: number; suspended: boolean }> } | { readonly error: string };
+}
+
+export interface RelayChild {
+  readonly pid: number;
+  readonly dir: string;
+  readonly smtpPort: number;
+  readonly httpPort: number;
+  readonly logFile: string;
+  status(): Promise<RelayStatus>;
+  /** Resident set size of the relay process in bytes (/proc/PID/status VmRSS). */
+  rss(): Promise<number>;
+  /** CPU seconds (user + system) the relay process has used so far (/proc/PID/stat). */
+  cpuSeconds(): Promise<number>;
+  /** Messages still in the spool (queue/*.msg files on disk). */
+  spooled(): Promise<number>;
+  /** Log lines at warn or above (level >= 40), at most `max`. */
+  problems(max?: number): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+function configText(dir: string, o: RelayChildOptions): string {
+  return `hostname = "relay.bench.test"
+data_dir = "${path.join(dir, 'data')}"
+policies_dir = "${path.join(dir, 'policies')}"
+log_level = "${o.logLevel ?? 'info'}"
+
+[[listeners]]
+name = "mx"
+address = "127.0.0.1:0"
+role = "mx"
+tls = "starttls"
+
+[smtp]
+max_connections = ${o.maxConnections ?? 1000}
+
+[dns]
+servers = ["${o.dnsAddress}"]
+timeout = "2s"
+tries = 1
+
+[delivery]
+mode = "smarthost"
+concurrency = ${o.deliveryConcurrency}
+per_destination_concurrency = ${o.perDestinationConcurrency}
+
+[delivery.smarthost]
+hosts = ["127.0.0.1:${o.sinkPort}"]
+tls = "opportunistic"
+
+[http]
+address = "127.0.0.1:0"
+`;
+}
+
+/** Every policy on: relay control, a denylist and allowlist that do not match, DNSBL (IP and domain zones). */
+function policyFiles(o: RelayChildOptions): Record<string, string> {
+  const networks = (first: number) => Array.from({ length: 200 }, (_, i) => `10.${first}.${i}.0/24`).join('\n');
+  const zones = [
+    ...IP_ZONES.map((zone) => `[[zones]]\nzone = "${zone}"\nkind = "ip"\nweight = 1\n`),
+    ...DOMAIN_ZONES.map((zone) => `[[zones]]\nzone = "${zone}"\nkind = "domain"\ncheck = ["sender", "helo"]\nweight = 1\n`),
+  ].join('\n');
+  return {
+    'local-domains': `${LOCAL_DOMAIN}\n`,
+    // The bench client (127.0.0.1) is NOT in relay-networks: it may only send to
+    // the local domain, and it is subject to the DNSBL like any MX client.
+    'relay-networks': `${networks(1)}\n192.0.2.0/24\n`,
+    allowlist: `${networks(2)}\n`,
+    denylist: `${networks(3)}\n198.51.100.0/24 bench: never matches\n`,
+    // Loopback clients are private: ask about them anyway (the lab case).
+    'dnsbl.toml': `threshold = 1\ncheck_private_clients = true\n\n[cache]\nmax_entries = 100000\n\n${zones}`,
+    ...(o.extraPolicies ?? {}),
+  };
+}
+
+async function waitForStart(logFile: string, child: ChildProcess, timeoutMs: number): Promise<{ smtpPort: number; httpPort: number }> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`relayguard exited with ${child.exitCode}: ${(await readFile(logFile, 'utf8')).slice(-2000)}`);
+    const text = await readFile(logFile, 'utf8').catch(() => '');
+    for (const line of text.split('\n')) {
+      if (!line.includes('"relay.started"')) continue;
+      const parsed = JSON.parse(line) as { smtp: Array<{ port: number }>; http?: { port: number } };
+      const smtpPort = parsed.smtp[0]?.port;
+      if (smtpPort === undefined || !parsed.http) throw new Error(`unexpected start line: ${line}`);
+      return { smtpPort, httpPort: parsed.http.port };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`relayguard did not start within ${timeoutMs} ms`);
+}
+
+export async function startRelayChild(options: RelayChildOptions): Promise<RelayChild> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'relayguard-bench-'));
+  await mkdir(path.join(dir, 'policies'));
+  for (const [name, text] of Object.entries(policyFiles(options))) await writeFile(path.join(dir, 'policies', name), text);
+  const configFile = path.join(dir, 'config.toml');
+  await writeFile(configFile, configText(dir, options));
+  const logFile = path.join(dir, 'relay.log');
+  const out = openSync(logFile, 'a');
+  const nodeArgs = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
+  const child = spawn(process.execPath, [...nodeArgs, path.join(REPO, 'bin', 'relayguard.js'), 'serve', '--config', configFile], {
+    cwd: dir,
+    stdio: ['ignore', out, out],
+  });
+  closeSync(out);
+  let started: { smtpPort: number; httpPort: number };
+  try {
+    started = await waitForStart(logFile, child, 30_000);
+  } catch (error) {
+    child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const pid = child.pid as number;
+  const api = `http://127.0.0.1:${started.httpPort}`;
+  return {
+    pid,
+    dir,
+    logFile,
+    ...started,
+    async status() {
+      const response = await fetch(`${api}/api/status`, { signal: AbortSignal.timeout(5000) });
+      return (await response.json()) as RelayStatus;
+    },
+    async rss() {
+      const text = await readFile(`/proc/${pid}/status`, 'utf8');
+      const kb = /VmRSS:\s+(\d+) kB/.exec(text)?.[1];
+      if (!kb) throw new Error('no VmRSS in /proc');
+      return Number(kb) * 1024;
+    },
+    async cpuSeconds() {
+      const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+      // Fields after the command name (which may contain spaces) start after the last ')'.
+      const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+      return ticks / CLOCK_TICKS;
+    },
+    async spooled() {
+      const names = await readdir(path.join(dir, 'data', 'spool', 'queue')).catch(() => [] as string[]);
+      return names.filter((name) => name.endsWith('.msg')).length;
+    },
+    async problems(max = 10) {
+      const text = await readFile(logFile, 'utf8').catch(() => '');
+      const found: string[] = [];
+      for (const line of text.split('\n')) {
+        if (found.length >= max) break;
+        const level = /"level":(\d+)/.exec(line)?.[1];
+        // The generated self-signed certificate is expected here (the bench configures none).
+        if (level && Number(level) >= 40 && !line.includes('generated a self-signed')) found.push(line.slice(0, 500));
+      }
+      return found;
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        const gone = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        const timer = new Promise((resolve) => setTimeout(resolve, 15_000));
+        await Promise.race([gone, timer]);
+        if (child.exitCode === null) {
+          child.kill('SIGKILL');
+          await gone;
+        }
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

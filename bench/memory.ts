@@ -1,0 +1,73 @@
+// 3. Memory per idle connection: the relay's RSS (from /proc) after a warm-up,
+// then with N connections held open, each greeted and past EHLO, doing
+// nothing. Per connection = (RSS with N - RSS before) / N. RSS includes heap
+// the GC has not returned yet, so this is what the OS actually has to give.
+import { readFile } from 'node:fs/promises';
+import { SmtpTalk } from '../test/helpers/smtp-talk.ts';
+import type { RelayChild } from './lib/relay-child.ts';
+import { round, sleep } from './lib/stats.ts';
+
+export interface MemoryPoint {
+  readonly connections: number;
+  readonly rssMiB: number;
+  readonly perConnectionKiB: number;
+}
+
+export interface MemoryResult {
+  readonly baselineRssMiB: number;
+  readonly points: MemoryPoint[];
+  readonly skipped?: string;
+}
+
+/** This process's soft limit on open files (each held connection costs one here and one in the relay). */
+export async function openFileLimit(): Promise<number> {
+  const text = await readFile('/proc/self/limits', 'utf8').catch(() => '');
+  const soft = /Max open files\s+(\d+|unlimited)/.exec(text)?.[1];
+  return soft === undefined || soft === 'unlimited' ? Number.POSITIVE_INFINITY : Number(soft);
+}
+
+async function openIdle(port: number): Promise<SmtpTalk> {
+  const talk = await SmtpTalk.connect({ port, timeoutMs: 30_000 });
+  const greeting = await talk.read();
+  if (greeting?.code !== 220) throw new Error(`greeting: ${greeting?.code} ${greeting?.text}`);
+  const ehlo = await talk.command('EHLO idle.client.example');
+  if (ehlo.code !== 250) throw new Error(`EHLO: ${ehlo.code} ${ehlo.text}`);
+  return talk;
+}
+
+/** RSS once it stops moving (a few samples 250 ms apart), in bytes. */
+async function settledRss(relay: RelayChild): Promise<number> {
+  let last = await relay.rss();
+  for (let i = 0; i < 12; i++) {
+    await sleep(250);
+    const now = await relay.rss();
+    if (Math.abs(now - last) < 256 * 1024) return now;
+    last = now;
+  }
+  return last;
+}
+
+export async function measureMemory(relay: RelayChild, steps: readonly number[]): Promise<MemoryResult> {
+  const limit = await openFileLimit();
+  const wanted = Math.max(...steps);
+  const usable = steps.filter((n) => n + 200 <= limit);
+  const skipped = usable.length < steps.length ? `open-file limit ${limit}: raise it (ulimit -n ${wanted + 1000}) for ${wanted} connections` : undefined;
+  await sleep(1000);
+  const baseline = await settledRss(relay);
+  const held: SmtpTalk[] = [];
+  const points: MemoryPoint[] = [];
+  try {
+    for (const target of usable) {
+      while (held.length < target) {
+        const batch = Math.min(100, target - held.length);
+        held.push(...(await Promise.all(Array.from({ length: batch }, () => openIdle(relay.smtpPort)))));
+      }
+      await sleep(1000);
+      const rss = await settledRss(relay);
+      points.push({ connections: target, rssMiB: round(rss / 2 ** 20, 1), perConnectionKiB: round((rss - baseline) / target / 1024, 1) });
+    }
+  } finally {
+    for (const talk of held) talk.close();
+  }
+  return { baselineRssMiB: round(baseline / 2 ** 20, 1), points, ...(skipped ? { skipped } : {}) };
+}
