@@ -1,5 +1,7 @@
 // `npm run bench`: the relay measured against the direct path in one run.
-//   npm run bench [-- --quick] [--only=throughput,latency,memory,micro] [--profile] [--messages=N]
+//   npm run bench [-- --quick] [--only=throughput,latency,memory,micro] [--profile]
+//                 [--messages=N] [--sizes=1024,20480] [--sessions=10,50] [--delivery-concurrency=20]
+//                 [--log-level=info]   (the relay's; info is what production runs)
 // Needs smtp-source and smtp-sink (apt-get install -y postfix; no daemon is
 // started). Prints a table and writes bench/results.json. See BENCHMARKS.md.
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -25,14 +27,19 @@ const { values } = parseArgs({
     profile: { type: 'boolean', default: false },
     messages: { type: 'string' },
     'delivery-concurrency': { type: 'string' },
+    sizes: { type: 'string' },
+    'log-level': { type: 'string' },
+    sessions: { type: 'string' },
   },
 });
 const quick = values.quick === true;
 const parts = new Set((values.only ?? 'throughput,latency,memory,micro').split(','));
 const messages = Number(values.messages ?? (quick ? 2000 : 10_000));
 const deliveryConcurrency = Number(values['delivery-concurrency'] ?? 20);
-const sizes = [1024, 20 * 1024];
-const sessions = [10, 50];
+const logLevel = values['log-level'] ?? 'info';
+const list = (text: string | undefined, fallback: number[]) => (text ? text.split(',').map(Number) : fallback);
+const sizes = list(values.sizes, [1024, 20 * 1024]);
+const sessions = list(values.sessions, [10, 50]);
 
 async function rateLimits(): Promise<{ note: string; policies?: Record<string, string> }> {
   if (POLICY_FILES.limits.parse === parseLimitsPlaceholder) return { note: 'not measured: limits.toml is still a placeholder on this branch (no rate-limit engine yet)' };
@@ -74,7 +81,7 @@ const results: {
 } = {
   startedAt: startedAt.toISOString(),
   machine: await machine(),
-  settings: { messages, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, rateLimits: limits.note, dnsblZones: [...IP_ZONES, ...DOMAIN_ZONES], fsync: 'always (the spool has no switch)' },
+  settings: { messages, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, rateLimits: limits.note, dnsblZones: [...IP_ZONES, ...DOMAIN_ZONES], fsync: 'always (the spool has no switch)' },
   throughput: [],
   latency: [],
   micro: [],
@@ -95,6 +102,7 @@ try {
             dns,
             deliveryConcurrency,
             perDestinationConcurrency: deliveryConcurrency,
+            logLevel,
             timeoutMs: 600_000,
             ...(profiled ? { cpuProfDir: profileDir } : {}),
             ...(limits.policies ? { extraPolicies: limits.policies } : {}),

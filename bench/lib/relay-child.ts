@@ -9,6 +9,7 @@ import { openSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './postfix-tools.ts';
 
 /** USER_HZ: 100 on every Linux architecture Node runs on. */
 const CLOCK_TICKS = 100;
@@ -58,7 +59,7 @@ export interface RelayChild {
   stop(): Promise<void>;
 }
 
-function configText(dir: string, o: RelayChildOptions): string {
+function configText(dir: string, o: RelayChildOptions, ports: { smtpPort: number; httpPort: number }): string {
   return `hostname = "relay.bench.test"
 data_dir = "${path.join(dir, 'data')}"
 policies_dir = "${path.join(dir, 'policies')}"
@@ -66,7 +67,7 @@ log_level = "${o.logLevel ?? 'info'}"
 
 [[listeners]]
 name = "mx"
-address = "127.0.0.1:0"
+address = "127.0.0.1:${ports.smtpPort}"
 role = "mx"
 tls = "starttls"
 
@@ -88,7 +89,7 @@ hosts = ["127.0.0.1:${o.sinkPort}"]
 tls = "opportunistic"
 
 [http]
-address = "127.0.0.1:0"
+address = "127.0.0.1:${ports.httpPort}"
 `;
 }
 
@@ -112,18 +113,13 @@ function policyFiles(o: RelayChildOptions): Record<string, string> {
   };
 }
 
-async function waitForStart(logFile: string, child: ChildProcess, timeoutMs: number): Promise<{ smtpPort: number; httpPort: number }> {
+/** Ready = /healthz says the listeners are up and the spool is writable (works at any log level). */
+async function waitForStart(httpPort: number, logFile: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`relayguard exited with ${child.exitCode}: ${(await readFile(logFile, 'utf8')).slice(-2000)}`);
-    const text = await readFile(logFile, 'utf8').catch(() => '');
-    for (const line of text.split('\n')) {
-      if (!line.includes('"relay.started"')) continue;
-      const parsed = JSON.parse(line) as { smtp: Array<{ port: number }>; http?: { port: number } };
-      const smtpPort = parsed.smtp[0]?.port;
-      if (smtpPort === undefined || !parsed.http) throw new Error(`unexpected start line: ${line}`);
-      return { smtpPort, httpPort: parsed.http.port };
-    }
+    const ready = await fetch(`http://127.0.0.1:${httpPort}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+    if (ready) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`relayguard did not start within ${timeoutMs} ms`);
@@ -134,7 +130,9 @@ export async function startRelayChild(options: RelayChildOptions): Promise<Relay
   await mkdir(path.join(dir, 'policies'));
   for (const [name, text] of Object.entries(policyFiles(options))) await writeFile(path.join(dir, 'policies', name), text);
   const configFile = path.join(dir, 'config.toml');
-  await writeFile(configFile, configText(dir, options));
+  // Ports picked here rather than port 0, so nothing depends on reading them back from the log.
+  const ports = { smtpPort: await freePort(), httpPort: await freePort() };
+  await writeFile(configFile, configText(dir, options, ports));
   const logFile = path.join(dir, 'relay.log');
   const out = openSync(logFile, 'a');
   const nodeArgs = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
@@ -143,21 +141,20 @@ export async function startRelayChild(options: RelayChildOptions): Promise<Relay
     stdio: ['ignore', out, out],
   });
   closeSync(out);
-  let started: { smtpPort: number; httpPort: number };
   try {
-    started = await waitForStart(logFile, child, 30_000);
+    await waitForStart(ports.httpPort, logFile, child, 30_000);
   } catch (error) {
     child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
   const pid = child.pid as number;
-  const api = `http://127.0.0.1:${started.httpPort}`;
+  const api = `http://127.0.0.1:${ports.httpPort}`;
   return {
     pid,
     dir,
     logFile,
-    ...started,
+    ...ports,
     async status() {
       const response = await fetch(`${api}/api/status`, { signal: AbortSignal.timeout(5000) });
       return (await response.json()) as RelayStatus;
