@@ -16,6 +16,26 @@ import { parseProxyHeader } from './proxy-protocol.ts';
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
 const PROXY_HEADER_TIMEOUT_MS = 5000;
 const PROXY_HEADER_MAX = 16 + 4096;
+/** Session ids: 9 random bytes = 12 base64url characters, cut from a pool refilled 512 ids at a time. */
+const ID_BYTES = 9;
+const ID_POOL_BYTES = ID_BYTES * 512;
+let idPool = Buffer.alloc(0);
+let idOffset = 0;
+
+/**
+ * A random session id (72 bits, as before). One crypto.randomBytes() call per
+ * connection cost ~9 us (1% of the relay's CPU at 1 KiB messages in bench/);
+ * drawing from a pool costs a slice.
+ */
+export function nextSessionId(): string {
+  if (idOffset + ID_BYTES > idPool.length) {
+    idPool = crypto.randomBytes(ID_POOL_BYTES);
+    idOffset = 0;
+  }
+  const id = idPool.toString('base64url', idOffset, idOffset + ID_BYTES);
+  idOffset += ID_BYTES;
+  return id;
+}
 
 export interface RelaySmtpServerOptions extends SMTPServerOptions {
   /** Is this peer (the TCP source address) allowed to send a PROXY header? */
@@ -164,7 +184,7 @@ export class RelaySmtpServer extends SMTPServer {
   }
 
   override _handleProxy(socket: net.Socket, callback: (err: Error | null, socketOptions?: SocketOptions) => void): void {
-    const socketOptions: SocketOptions = { id: crypto.randomBytes(10).toString('base64url').slice(0, 12) };
+    const socketOptions: SocketOptions = { id: nextSessionId() };
     const peer = socket.remoteAddress ?? '';
     if (!this.#proxyTrusted(peer)) {
       setImmediate(() => callback(null, socketOptions));
