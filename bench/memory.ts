@@ -1,7 +1,9 @@
 // 3. Memory per idle connection: the relay's RSS (from /proc) after a warm-up,
 // then with N connections held open, each greeted and past EHLO, doing
-// nothing. Per connection = (RSS with N - RSS before) / N. RSS includes heap
-// the GC has not returned yet, so this is what the OS actually has to give.
+// nothing. Per connection = (RSS with N - RSS before) / N. Every reading is
+// taken right after a full GC in the relay (bench/lib/gc-on-signal.js), so it
+// counts what the connections keep alive, not garbage that happens to be
+// uncollected; the JS heap share is reported next to it.
 import { readFile } from 'node:fs/promises';
 import { SmtpTalk } from '../test/helpers/smtp-talk.ts';
 import type { RelayChild } from './lib/relay-child.ts';
@@ -10,11 +12,15 @@ import { round, sleep } from './lib/stats.ts';
 export interface MemoryPoint {
   readonly connections: number;
   readonly rssMiB: number;
+  readonly heapUsedMiB: number;
   readonly perConnectionKiB: number;
+  /** Of which on the JS heap (the rest: sockets, buffers, native). */
+  readonly heapPerConnectionKiB: number;
 }
 
 export interface MemoryResult {
   readonly baselineRssMiB: number;
+  readonly baselineHeapUsedMiB: number;
   readonly points: MemoryPoint[];
   readonly skipped?: string;
 }
@@ -35,16 +41,11 @@ async function openIdle(port: number): Promise<SmtpTalk> {
   return talk;
 }
 
-/** RSS once it stops moving (a few samples 250 ms apart), in bytes. */
-async function settledRss(relay: RelayChild): Promise<number> {
-  let last = await relay.rss();
-  for (let i = 0; i < 12; i++) {
-    await sleep(250);
-    const now = await relay.rss();
-    if (Math.abs(now - last) < 256 * 1024) return now;
-    last = now;
-  }
-  return last;
+/** Two GCs a moment apart; the second reading (finalizers and weak callbacks have run). */
+async function reading(relay: RelayChild): Promise<{ rss: number; heapUsed: number }> {
+  await relay.fullGc();
+  await sleep(500);
+  return relay.fullGc();
 }
 
 export async function measureMemory(relay: RelayChild, steps: readonly number[]): Promise<MemoryResult> {
@@ -53,7 +54,7 @@ export async function measureMemory(relay: RelayChild, steps: readonly number[])
   const usable = steps.filter((n) => n + 200 <= limit);
   const skipped = usable.length < steps.length ? `open-file limit ${limit}: raise it (ulimit -n ${wanted + 1000}) for ${wanted} connections` : undefined;
   await sleep(1000);
-  const baseline = await settledRss(relay);
+  const baseline = await reading(relay);
   const held: SmtpTalk[] = [];
   const points: MemoryPoint[] = [];
   try {
@@ -62,12 +63,17 @@ export async function measureMemory(relay: RelayChild, steps: readonly number[])
         const batch = Math.min(100, target - held.length);
         held.push(...(await Promise.all(Array.from({ length: batch }, () => openIdle(relay.smtpPort)))));
       }
-      await sleep(1000);
-      const rss = await settledRss(relay);
-      points.push({ connections: target, rssMiB: round(rss / 2 ** 20, 1), perConnectionKiB: round((rss - baseline) / target / 1024, 1) });
+      const now = await reading(relay);
+      points.push({
+        connections: target,
+        rssMiB: round(now.rss / 2 ** 20, 1),
+        heapUsedMiB: round(now.heapUsed / 2 ** 20, 1),
+        perConnectionKiB: round((now.rss - baseline.rss) / target / 1024, 1),
+        heapPerConnectionKiB: round((now.heapUsed - baseline.heapUsed) / target / 1024, 1),
+      });
     }
   } finally {
     for (const talk of held) talk.close();
   }
-  return { baselineRssMiB: round(baseline / 2 ** 20, 1), points, ...(skipped ? { skipped } : {}) };
+  return { baselineRssMiB: round(baseline.rss / 2 ** 20, 1), baselineHeapUsedMiB: round(baseline.heapUsed / 2 ** 20, 1), points, ...(skipped ? { skipped } : {}) };
 }

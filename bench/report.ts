@@ -91,8 +91,13 @@ export function printReport(r: Results & { targets?: Target[] }): void {
     );
   }
   if (r.memory) {
-    console.log(`\n3. Memory: RSS ${r.memory.baselineRssMiB} MiB before connections${r.memory.skipped ? ` (${r.memory.skipped})` : ''}\n`);
-    console.log(table([['idle connections', 'RSS MiB', 'KiB per connection'], ...r.memory.points.map((p) => [p.connections, p.rssMiB, p.perConnectionKiB])]));
+    console.log(`\n3. Memory after a full GC: RSS ${r.memory.baselineRssMiB} MiB (JS heap ${r.memory.baselineHeapUsedMiB} MiB) before connections${r.memory.skipped ? ` (${r.memory.skipped})` : ''}\n`);
+    console.log(
+      table([
+        ['idle connections', 'RSS MiB', 'KiB per connection', 'JS heap MiB', 'heap KiB per connection'],
+        ...r.memory.points.map((p) => [p.connections, p.rssMiB, p.perConnectionKiB, p.heapUsedMiB, p.heapPerConnectionKiB]),
+      ]),
+    );
   }
   if (r.micro.length > 0) {
     console.log('\n4. Micro-benchmarks\n');

@@ -2,6 +2,8 @@
 //   npm run bench [-- --quick] [--only=throughput,latency,memory,micro] [--profile]
 //                 [--messages=N] [--sizes=1024,20480] [--sessions=10,50] [--delivery-concurrency=20]
 //                 [--log-level=info]   (the relay's; info is what production runs)
+//                 [--spool-root=DIR]   where the relay's data dir goes (default the OS temp dir;
+//                                      /dev/shm = tmpfs, fsync free: a diagnosis, not a result)
 // Needs smtp-source and smtp-sink (apt-get install -y postfix; no daemon is
 // started). Prints a table and writes bench/results.json. See BENCHMARKS.md.
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -29,6 +31,7 @@ const { values } = parseArgs({
     'delivery-concurrency': { type: 'string' },
     sizes: { type: 'string' },
     'log-level': { type: 'string' },
+    'spool-root': { type: 'string' },
     sessions: { type: 'string' },
   },
 });
@@ -37,6 +40,7 @@ const parts = new Set((values.only ?? 'throughput,latency,memory,micro').split('
 const messages = Number(values.messages ?? (quick ? 2000 : 10_000));
 const deliveryConcurrency = Number(values['delivery-concurrency'] ?? 20);
 const logLevel = values['log-level'] ?? 'info';
+const spoolRoot = values['spool-root'];
 const list = (text: string | undefined, fallback: number[]) => (text ? text.split(',').map(Number) : fallback);
 const sizes = list(values.sizes, [1024, 20 * 1024]);
 const sessions = list(values.sessions, [10, 50]);
@@ -81,7 +85,7 @@ const results: {
 } = {
   startedAt: startedAt.toISOString(),
   machine: await machine(),
-  settings: { messages, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, rateLimits: limits.note, dnsblZones: [...IP_ZONES, ...DOMAIN_ZONES], fsync: 'always (the spool has no switch)' },
+  settings: { messages, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), rateLimits: limits.note, dnsblZones: [...IP_ZONES, ...DOMAIN_ZONES], fsync: 'always (the spool has no switch)' },
   throughput: [],
   latency: [],
   micro: [],
@@ -103,6 +107,7 @@ try {
             deliveryConcurrency,
             perDestinationConcurrency: deliveryConcurrency,
             logLevel,
+            ...(spoolRoot ? { workRoot: spoolRoot } : {}),
             timeoutMs: 600_000,
             ...(profiled ? { cpuProfDir: profileDir } : {}),
             ...(limits.policies ? { extraPolicies: limits.policies } : {}),
@@ -142,7 +147,7 @@ try {
     const steps = quick ? [1000] : [1000, 5000];
     say(`memory: ${steps.join(' and ')} idle connections...`);
     const sink = await startSink(tools.sink);
-    const relay = await startRelayChild({ sinkPort: sink.port, dnsAddress: dns.address, maxConnections: 6000, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency });
+    const relay = await startRelayChild({ sinkPort: sink.port, dnsAddress: dns.address, maxConnections: 6000, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, gcHook: true });
     try {
       // Warm up like a relay that has worked a little: code compiled, caches filled.
       await measureLatency({ mode: 'warm-up', port: relay.smtpPort, count: 100, dns, cold: false });

@@ -26,6 +26,7 @@ export interface ThroughputSettings {
   readonly deliveryConcurrency: number;
   readonly perDestinationConcurrency: number;
   readonly logLevel?: string;
+  readonly workRoot?: string;
   readonly cpuProfDir?: string;
   readonly extraPolicies?: Record<string, string>;
   /** Upper bound for one smtp-source run and for the drain after it. */
@@ -102,6 +103,7 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
       deliveryConcurrency: s.deliveryConcurrency,
       perDestinationConcurrency: s.perDestinationConcurrency,
       ...(s.logLevel ? { logLevel: s.logLevel } : {}),
+      ...(s.workRoot ? { workRoot: s.workRoot } : {}),
       ...(s.cpuProfDir ? { cpuProfDir: s.cpuProfDir } : {}),
       ...(s.extraPolicies ? { extraPolicies: s.extraPolicies } : {}),
     });

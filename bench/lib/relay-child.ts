@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { openSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { freePort } from './postfix-tools.ts';
 
 /** USER_HZ: 100 on every Linux architecture Node runs on. */
@@ -28,8 +28,14 @@ export interface RelayChildOptions {
   readonly deliveryConcurrency: number;
   readonly perDestinationConcurrency: number;
   readonly logLevel?: string;
+  /** Preload bench/lib/gc-on-signal.js so fullGc() works (memory benchmark). */
+  readonly gcHook?: boolean;
   /** Write a V8 CPU profile of the relay into this directory when it exits. */
   readonly cpuProfDir?: string;
+  /** More node flags for the relay process (e.g. --heapsnapshot-signal=SIGPWR for a one-off look). */
+  readonly nodeArgs?: readonly string[];
+  /** Parent of the relay's working directory (default os.tmpdir()); /dev/shm for the tmpfs diagnosis. */
+  readonly workRoot?: string;
   /** Extra policy files (name -> text), e.g. limits.toml once it exists. */
   readonly extraPolicies?: Record<string, string>;
 }
@@ -50,6 +56,8 @@ export interface RelayChild {
   status(): Promise<RelayStatus>;
   /** Resident set size of the relay process in bytes (/proc/PID/status VmRSS). */
   rss(): Promise<number>;
+  /** A full GC in the relay (needs gcHook), then its memory: RSS from /proc, heap from process.memoryUsage(). */
+  fullGc(): Promise<{ rss: number; heapUsed: number; external: number; arrayBuffers: number }>;
   /** CPU seconds (user + system) the relay process has used so far (/proc/PID/stat). */
   cpuSeconds(): Promise<number>;
   /** Messages still in the spool (queue/*.msg files on disk). */
@@ -108,7 +116,7 @@ function policyFiles(o: RelayChildOptions): Record<string, string> {
     allowlist: `${networks(2)}\n`,
     denylist: `${networks(3)}\n198.51.100.0/24 bench: never matches\n`,
     // Loopback clients are private: ask about them anyway (the lab case).
-    'dnsbl.toml': `threshold = 1\ncheck_private_clients = true\n\n[cache]\nmax_entries = 100000\n\n${zones}`,
+    'dnsbl.toml': `threshold = 1\ncheck_private_clients = true\n\n${zones}`,
     ...(o.extraPolicies ?? {}),
   };
 }
@@ -125,8 +133,15 @@ async function waitForStart(httpPort: number, logFile: string, child: ChildProce
   throw new Error(`relayguard did not start within ${timeoutMs} ms`);
 }
 
+async function rssOf(pid: number): Promise<number> {
+  const text = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = /VmRSS:\s+(\d+) kB/.exec(text)?.[1];
+  if (!kb) throw new Error('no VmRSS in /proc');
+  return Number(kb) * 1024;
+}
+
 export async function startRelayChild(options: RelayChildOptions): Promise<RelayChild> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'relayguard-bench-'));
+  const dir = await mkdtemp(path.join(options.workRoot ?? os.tmpdir(), 'relayguard-bench-'));
   await mkdir(path.join(dir, 'policies'));
   for (const [name, text] of Object.entries(policyFiles(options))) await writeFile(path.join(dir, 'policies', name), text);
   const configFile = path.join(dir, 'config.toml');
@@ -135,10 +150,16 @@ export async function startRelayChild(options: RelayChildOptions): Promise<Relay
   await writeFile(configFile, configText(dir, options, ports));
   const logFile = path.join(dir, 'relay.log');
   const out = openSync(logFile, 'a');
-  const nodeArgs = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
+  const memoryFile = path.join(dir, 'memory.json');
+  const nodeArgs = [
+    ...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []),
+    ...(options.nodeArgs ?? []),
+    ...(options.gcHook ? ['--expose-gc', '--import', pathToFileURL(path.join(REPO, 'bench', 'lib', 'gc-on-signal.js')).href] : []),
+  ];
   const child = spawn(process.execPath, [...nodeArgs, path.join(REPO, 'bin', 'relayguard.js'), 'serve', '--config', configFile], {
     cwd: dir,
     stdio: ['ignore', out, out],
+    env: { ...process.env, RELAYGUARD_BENCH_MEMORY_FILE: memoryFile },
   });
   closeSync(out);
   try {
@@ -159,11 +180,22 @@ export async function startRelayChild(options: RelayChildOptions): Promise<Relay
       const response = await fetch(`${api}/api/status`, { signal: AbortSignal.timeout(5000) });
       return (await response.json()) as RelayStatus;
     },
-    async rss() {
-      const text = await readFile(`/proc/${pid}/status`, 'utf8');
-      const kb = /VmRSS:\s+(\d+) kB/.exec(text)?.[1];
-      if (!kb) throw new Error('no VmRSS in /proc');
-      return Number(kb) * 1024;
+    rss: () => rssOf(pid),
+    async fullGc() {
+      if (!options.gcHook) throw new Error('fullGc needs gcHook');
+      const asked = Date.now();
+      process.kill(pid, 'SIGUSR2');
+      for (let i = 0; i < 200; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        const text = await readFile(memoryFile, 'utf8').catch(() => '');
+        if (!text) continue;
+        const usage = JSON.parse(text) as { heapUsed: number; external: number; arrayBuffers: number; at: number };
+        if (usage.at < asked) continue;
+        // Give the allocator a moment to hand freed pages back before reading RSS.
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        return { rss: await rssOf(pid), heapUsed: usage.heapUsed, external: usage.external, arrayBuffers: usage.arrayBuffers };
+      }
+      throw new Error('the relay did not answer SIGUSR2 with its memory figures');
     },
     async cpuSeconds() {
       const text = await readFile(`/proc/${pid}/stat`, 'utf8');
