@@ -12,7 +12,7 @@
 // (the spool write and fsync); "transaction" the whole exchange from connect.
 import { SmtpTalk } from '../test/helpers/smtp-talk.ts';
 import type { TestDnsServer } from '../test/helpers/dns-server.ts';
-import { IP_ZONES, LOCAL_DOMAIN } from './lib/relay-child.ts';
+import { IP_ZONES, LOCAL_DOMAIN, SENDER_DOMAIN } from './lib/relay-child.ts';
 import { percentile, round } from './lib/stats.ts';
 
 export interface LatencyResult {
@@ -26,7 +26,8 @@ export interface LatencyResult {
   readonly dnsQueriesPerTransaction: number;
 }
 
-const BODY = `Subject: latency\r\nFrom: <sender@client.example>\r\n\r\n${'x'.repeat(76)}\r\n`.repeat(12);
+/** About 1 KiB: a few header lines and 76-character body lines. */
+const BODY = `Subject: latency\r\nFrom: <sender@${SENDER_DOMAIN}>\r\n\r\n${`${'x'.repeat(76)}\r\n`.repeat(12)}`;
 
 let nextCold = 0;
 /** A loopback address never used before in this run (127.1.0.1 onwards). */
@@ -47,8 +48,8 @@ async function transaction(port: number, localAddress: string, n: number): Promi
   try {
     const greeting = await talk.read();
     if (greeting?.code !== 220) throw new Error(`greeting: ${greeting?.code} ${greeting?.text}`);
-    await expect(talk.command('EHLO client.example'), 250, 'EHLO');
-    await expect(talk.command('MAIL FROM:<sender@client.example>'), 250, 'MAIL');
+    await expect(talk.command(`EHLO ${SENDER_DOMAIN}`), 250, 'EHLO');
+    await expect(talk.command(`MAIL FROM:<sender@${SENDER_DOMAIN}>`), 250, 'MAIL');
     await expect(talk.command(`RCPT TO:<latency${n}@${LOCAL_DOMAIN}>`), 250, 'RCPT');
     await expect(talk.command('DATA'), 354, 'DATA');
     // The message and its final dot in one write: two small writes in a row would

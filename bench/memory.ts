@@ -6,7 +6,7 @@
 // uncollected; the JS heap share is reported next to it.
 import { readFile } from 'node:fs/promises';
 import { SmtpTalk } from '../test/helpers/smtp-talk.ts';
-import type { RelayChild } from './lib/relay-child.ts';
+import { SENDER_DOMAIN, type RelayChild } from './lib/relay-child.ts';
 import { round, sleep } from './lib/stats.ts';
 
 export interface MemoryPoint {
@@ -36,7 +36,7 @@ async function openIdle(port: number): Promise<SmtpTalk> {
   const talk = await SmtpTalk.connect({ port, timeoutMs: 30_000 });
   const greeting = await talk.read();
   if (greeting?.code !== 220) throw new Error(`greeting: ${greeting?.code} ${greeting?.text}`);
-  const ehlo = await talk.command('EHLO idle.client.example');
+  const ehlo = await talk.command(`EHLO ${SENDER_DOMAIN}`);
   if (ehlo.code !== 250) throw new Error(`EHLO: ${ehlo.code} ${ehlo.text}`);
   return talk;
 }

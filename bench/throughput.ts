@@ -10,7 +10,7 @@
 import os from 'node:os';
 import type { TestDnsServer } from '../test/helpers/dns-server.ts';
 import { runSource, startSink } from './lib/postfix-tools.ts';
-import { LOCAL_DOMAIN, startRelayChild, type RelayChild, type RelayStatus } from './lib/relay-child.ts';
+import { LOCAL_DOMAIN, SENDER_DOMAIN, startRelayChild, type RelayChild, type RelayStatus } from './lib/relay-child.ts';
 import { pollUntil, round } from './lib/stats.ts';
 
 export interface ThroughputCase {
@@ -65,8 +65,8 @@ interface Relayed {
   readonly spoolLeft: number;
 }
 
-const SENDER = 'sender@client.example';
-const HELO = 'client.example';
+const SENDER = `sender@${SENDER_DOMAIN}`;
+const HELO = SENDER_DOMAIN;
 
 const totals = (status: RelayStatus) => status.traffic.totals;
 

@@ -18,6 +18,8 @@ export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 
 /** Where the bench's mail goes, and the DNSBL zones it is checked against. */
 export const LOCAL_DOMAIN = 'bench.test';
+/** Every bench client sends as someone@SENDER_DOMAIN and says EHLO/HELO SENDER_DOMAIN. */
+export const SENDER_DOMAIN = 'client.example';
 export const IP_ZONES = ['zen.dnsbl.bench', 'bl.dnsbl.bench'];
 export const DOMAIN_ZONES = ['dbl.dnsbl.bench'];
 
