@@ -81,6 +81,15 @@ for (const zone of DOMAIN_ZONES) dns.add({ name: `test.${zone}`, type: 'A', data
 dns.add({ name: SENDER_DOMAIN, type: 'MX', data: { preference: 10, exchange: `mx.${SENDER_DOMAIN}` } });
 dns.add({ name: `mx.${SENDER_DOMAIN}`, type: 'A', data: '192.0.2.10' });
 const limits = await rateLimits();
+/** What every relay child of this run shares (the sink port is per child). */
+const relayOptions = {
+  dnsAddress: dns.address,
+  deliveryConcurrency,
+  perDestinationConcurrency: deliveryConcurrency,
+  logLevel,
+  ...(spoolRoot ? { workRoot: spoolRoot } : {}),
+  ...(limits.policies ? { extraPolicies: limits.policies } : {}),
+};
 const results: {
   startedAt: string;
   machine: Record<string, unknown>;
@@ -140,7 +149,7 @@ try {
     say('latency: direct, warm, cold, cold with 20 ms DNS...');
     const count = quick ? 100 : 500;
     const sink = await startSink(tools.sink);
-    const relay = await startRelayChild({ sinkPort: sink.port, dnsAddress: dns.address, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency });
+    const relay = await startRelayChild({ ...relayOptions, sinkPort: sink.port });
     try {
       results.latency.push(await measureLatency({ mode: 'direct to smtp-sink', port: sink.port, count, dns, cold: false }));
       results.latency.push(await measureLatency({ mode: 'relay, DNSBL cache warm', port: relay.smtpPort, count, dns, cold: false }));
@@ -156,7 +165,7 @@ try {
     const steps = quick ? [1000] : [1000, 5000];
     say(`memory: ${steps.join(' and ')} idle connections...`);
     const sink = await startSink(tools.sink);
-    const relay = await startRelayChild({ sinkPort: sink.port, dnsAddress: dns.address, maxConnections: 6000, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, gcHook: true });
+    const relay = await startRelayChild({ ...relayOptions, sinkPort: sink.port, maxConnections: 6000, gcHook: true });
     try {
       // Warm up like a relay that has worked a little: code compiled, caches filled.
       await measureLatency({ mode: 'warm-up', port: relay.smtpPort, count: 100, dns, cold: false });
