@@ -34,7 +34,14 @@ export function targetsOf(r: Results): Target[] {
   const at = (n: number) => r.memory?.points.find((p) => p.connections === n);
   for (const n of [1000, 5000]) {
     const p = at(n);
-    targets.push(p ? { target: `< 20 KiB per idle connection (${n})`, measured: `${p.perConnectionKiB} KiB`, met: p.perConnectionKiB < 20 } : { target: `< 20 KiB per idle connection (${n})`, measured: '-', met: 'not measured' });
+    // RSS moves in pages and can fill slack the baseline already had; the JS heap
+    // delta is steadier. The larger of the two is held against the target.
+    const worst = p ? Math.max(p.perConnectionKiB, p.heapPerConnectionKiB) : 0;
+    targets.push(
+      p
+        ? { target: `< 20 KiB per idle connection (${n})`, measured: `${p.perConnectionKiB} KiB RSS, ${p.heapPerConnectionKiB} KiB JS heap`, met: worst < 20 }
+        : { target: `< 20 KiB per idle connection (${n})`, measured: '-', met: 'not measured' },
+    );
   }
   const p1000 = at(1000);
   targets.push(p1000 ? { target: 'RSS < 150 MiB at 1,000 connections', measured: `${p1000.rssMiB} MiB`, met: p1000.rssMiB < 150 } : { target: 'RSS < 150 MiB at 1,000 connections', measured: '-', met: 'not measured' });
