@@ -113,8 +113,8 @@ export function printReport(r: Results & { targets?: Target[] }): void {
     }
   }
   if (r.profile) {
-    console.log(`\nProfile of the relay (1 KiB, concurrency 50): busy ${r.profile.busyMs} ms of ${r.profile.totalMs} ms; by area:`);
-    console.log(r.profile.areas.slice(0, 12).map((a) => `  ${String(a.share).padStart(5)}%  ${a.area}`).join('\n'));
+    console.log(`\nProfile of the relay's main thread (1 KiB, concurrency 50): busy ${r.profile.busyMs} ms of ${r.profile.totalMs} ms; by part:`);
+    console.log(r.profile.phases.map((p) => `  ${String(p.share).padStart(5)}%  ${p.phase}`).join('\n'));
     console.log('charged to the nearest function of ours:');
     console.log(r.profile.ours.slice(0, 12).map((a) => `  ${String(a.share).padStart(5)}%  ${a.fn}`).join('\n'));
   }

@@ -26,11 +26,31 @@ export interface ProfileSummary {
   readonly functions: ReadonlyArray<{ fn: string; ms: number; share: number }>;
   /** Busy time charged to the nearest function of ours (src/) on the stack: what our code costs, libraries included. */
   readonly ours: ReadonlyArray<{ fn: string; ms: number; share: number }>;
+  /** Busy time by part of the relay (first match in PHASES over the whole stack). */
+  readonly phases: ReadonlyArray<{ phase: string; ms: number; share: number }>;
 }
+
+/** Parts of the relay, tried in order against every frame of a sample's stack. */
+const PHASES: ReadonlyArray<[string, RegExp]> = [
+  ['spool (src/spool: write, fsync, rename, load, remove)', /^src\/spool\//],
+  ['delivery (src/delivery, nodemailer client)', /^src\/delivery\/|node_modules\/nodemailer\//],
+  ['logging and observability (pino, decision log, metrics)', /^src\/observability\/|node_modules\/(pino|sonic-boom|@pinojs)\//],
+  ['policy and facts (engine, DNSBL, limits, checks)', /^src\/(policy|facts|runtime|auth)\//],
+  ['SMTP intake (smtp-server, front door, socket writes)', /^src\/smtp\/|node_modules\/smtp-server\//],
+  ['dashboard (fastify)', /^src\/http\/|node_modules\/(fastify|@fastify)\//],
+  ['start-up (module loading, tsx)', /^node:internal\/modules\/|node_modules\/tsx\//],
+];
 
 /** Paths inside this repository, relative to it (the worktree's own name must not leak into areas). */
 const REPO_URL = new URL('../../', import.meta.url).href;
-const relative = (url: string): string => (url.startsWith(REPO_URL) ? url.slice(REPO_URL.length) : url);
+function relative(url: string): string {
+  if (url.startsWith(REPO_URL)) return url.slice(REPO_URL.length);
+  // A profile taken in another checkout: cut at its node_modules/ or its last src|bench|bin folder.
+  const modules = url.indexOf('/node_modules/');
+  if (modules >= 0) return url.slice(modules + 1);
+  const ours = /^file:\/\/.*\/((?:src|bench|bin)\/.*)$/.exec(url);
+  return ours ? (ours[1] as string) : url;
+}
 
 export function areaOf(rawUrl: string, functionName: string): string {
   const url = relative(rawUrl);
@@ -62,6 +82,15 @@ export function summarize(profile: CpuProfile, top = 25): ProfileSummary {
     return '(no frame of ours: library, Node or event loop)';
   };
   const ours = new Map<string, number>();
+  const phases = new Map<string, number>();
+  const phaseOf = (id: number, functionName: string): string => {
+    if (functionName === '(garbage collector)') return 'garbage collection';
+    if (functionName === '(program)') return '(program: native, outside JS)';
+    const urls: string[] = [];
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) urls.push(relative(byId.get(at)?.callFrame.url ?? ''));
+    for (const [phase, pattern] of PHASES) if (urls.some((url) => pattern.test(url))) return phase;
+    return 'other (event loop, Node internals)';
+  };
   const self = new Map<number, number>();
   profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
   const areas = new Map<string, number>();
@@ -79,6 +108,8 @@ export function summarize(profile: CpuProfile, top = 25): ProfileSummary {
       continue;
     }
     areas.set(area, (areas.get(area) ?? 0) + micros);
+    const phase = phaseOf(id, functionName);
+    phases.set(phase, (phases.get(phase) ?? 0) + micros);
     const owner = oursOf(id);
     ours.set(owner, (ours.get(owner) ?? 0) + micros);
     const file = url.replace(/^.*\/(node_modules|src|bench)\//, '$1/');
@@ -91,7 +122,7 @@ export function summarize(profile: CpuProfile, top = 25): ProfileSummary {
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([name, micros]) => ({ [key]: name, ms: Math.round(micros / 1000), share: Math.round((micros / busy) * 1000) / 10 }) as Record<K, string> & { ms: number; share: number });
-  return { totalMs: Math.round(total / 1000), busyMs: Math.round(busy / 1000), areas: rank(areas, 'area'), functions: rank(functions, 'fn'), ours: rank(ours, 'fn') };
+  return { totalMs: Math.round(total / 1000), busyMs: Math.round(busy / 1000), areas: rank(areas, 'area'), functions: rank(functions, 'fn'), ours: rank(ours, 'fn'), phases: rank(phases, 'phase') };
 }
 
 export async function summarizeFile(file: string, top?: number): Promise<ProfileSummary> {
@@ -103,6 +134,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (!file) throw new Error('usage: profile-summary.ts FILE.cpuprofile [top]');
   const summary = await summarizeFile(file, Number(process.argv[3] ?? 30));
   console.log(`total ${summary.totalMs} ms, busy ${summary.busyMs} ms`);
+  for (const p of summary.phases) console.log(`${String(p.share).padStart(5)}%  ${String(p.ms).padStart(6)} ms  ${p.phase}`);
+  console.log('');
   for (const a of summary.areas) console.log(`${String(a.share).padStart(5)}%  ${String(a.ms).padStart(6)} ms  ${a.area}`);
   console.log('');
   for (const f of summary.functions) console.log(`${String(f.share).padStart(5)}%  ${String(f.ms).padStart(6)} ms  ${f.fn}`);
