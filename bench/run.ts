@@ -4,6 +4,8 @@
 //                 [--log-level=info]   (the relay's; info is what production runs)
 //                 [--spool-root=DIR]   where the relay's data dir goes (default the OS temp dir;
 //                                      /dev/shm = tmpfs, fsync free: a diagnosis, not a result)
+//                 [--relay-repo=DIR]   run the relay of another checkout (with its node_modules):
+//                                      an A/B of two commits under the same harness
 // Needs smtp-source and smtp-sink (apt-get install -y postfix; no daemon is
 // started). Prints a table and writes bench/results.json. See BENCHMARKS.md.
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     sizes: { type: 'string' },
     'log-level': { type: 'string' },
     'spool-root': { type: 'string' },
+    'relay-repo': { type: 'string' },
     sessions: { type: 'string' },
   },
 });
@@ -39,6 +42,7 @@ const messages = Number(values.messages ?? (quick ? 2000 : 10_000));
 const deliveryConcurrency = Number(values['delivery-concurrency'] ?? 20);
 const logLevel = values['log-level'] ?? 'info';
 const spoolRoot = values['spool-root'];
+const relayRepo = values['relay-repo'] ? path.resolve(values['relay-repo']) : undefined;
 const list = (text: string | undefined, fallback: number[]) => (text ? text.split(',').map(Number) : fallback);
 const sizes = list(values.sizes, [1024, 20 * 1024]);
 const sessions = list(values.sessions, [10, 50]);
@@ -88,6 +92,7 @@ const relayOptions = {
   perDestinationConcurrency: deliveryConcurrency,
   logLevel,
   ...(spoolRoot ? { workRoot: spoolRoot } : {}),
+  ...(relayRepo ? { relayRepo } : {}),
   ...(limits.policies ? { extraPolicies: limits.policies } : {}),
 };
 const results: {
@@ -103,7 +108,7 @@ const results: {
 } = {
   startedAt: startedAt.toISOString(),
   machine: await machine(),
-  settings: { messages, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), rateLimits: limits.note, dnsblZones: [...IP_ZONES, ...DOMAIN_ZONES], fsync: 'always (the spool has no switch)' },
+  settings: { messages, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), relayRepo: relayRepo ?? REPO, rateLimits: limits.note, dnsblZones: [...IP_ZONES, ...DOMAIN_ZONES], fsync: 'always (the spool has no switch)' },
   throughput: [],
   latency: [],
   micro: [],
@@ -119,17 +124,7 @@ try {
         say(`throughput: ${messages} x ${payloadBytes} B at concurrency ${s}${profiled ? ' (profiled)' : ''}...`);
         const result = await measureThroughput(
           { payloadBytes, sessions: s, messages },
-          {
-            ...tools,
-            dns,
-            deliveryConcurrency,
-            perDestinationConcurrency: deliveryConcurrency,
-            logLevel,
-            ...(spoolRoot ? { workRoot: spoolRoot } : {}),
-            timeoutMs: 600_000,
-            ...(profiled ? { cpuProfDir: profileDir } : {}),
-            ...(limits.policies ? { extraPolicies: limits.policies } : {}),
-          },
+          { ...tools, dns, relay: { ...relayOptions, ...(profiled ? { cpuProfDir: profileDir } : {}) }, timeoutMs: 600_000 },
         );
         results.throughput.push(result);
         say(`  direct ${result.directPerSecond}/s, relayed ${result.endToEndPerSecond}/s end to end (${result.ratio}x)${result.check.ok ? '' : `, CHECK FAILED: ${result.check.problems.join('; ')}`}`);

@@ -10,7 +10,7 @@
 import os from 'node:os';
 import type { TestDnsServer } from '../test/helpers/dns-server.ts';
 import { runSource, startSink } from './lib/postfix-tools.ts';
-import { LOCAL_DOMAIN, SENDER_DOMAIN, startRelayChild, type RelayChild, type RelayStatus } from './lib/relay-child.ts';
+import { LOCAL_DOMAIN, SENDER_DOMAIN, startRelayChild, type RelayChild, type RelayChildOptions, type RelayStatus } from './lib/relay-child.ts';
 import { pollUntil, round } from './lib/stats.ts';
 
 export interface ThroughputCase {
@@ -23,12 +23,8 @@ export interface ThroughputSettings {
   readonly source: string;
   readonly sink: string;
   readonly dns: TestDnsServer;
-  readonly deliveryConcurrency: number;
-  readonly perDestinationConcurrency: number;
-  readonly logLevel?: string;
-  readonly workRoot?: string;
-  readonly cpuProfDir?: string;
-  readonly extraPolicies?: Record<string, string>;
+  /** How to start the relay (all but the sink's port, which is per run). */
+  readonly relay: Omit<RelayChildOptions, 'sinkPort'>;
   /** Upper bound for one smtp-source run and for the drain after it. */
   readonly timeoutMs: number;
 }
@@ -97,16 +93,7 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
   let relay: RelayChild | undefined;
   let relayed: Relayed = { acceptedSeconds: Infinity, endToEndSeconds: Infinity, cpuSeconds: 0, dnsQueries: 0, dnsblCache: { hits: 0, misses: 0 }, atSink: 0, distinctRecipients: 0, spoolLeft: -1 };
   try {
-    relay = await startRelayChild({
-      sinkPort: sink.port,
-      dnsAddress: s.dns.address,
-      deliveryConcurrency: s.deliveryConcurrency,
-      perDestinationConcurrency: s.perDestinationConcurrency,
-      ...(s.logLevel ? { logLevel: s.logLevel } : {}),
-      ...(s.workRoot ? { workRoot: s.workRoot } : {}),
-      ...(s.cpuProfDir ? { cpuProfDir: s.cpuProfDir } : {}),
-      ...(s.extraPolicies ? { extraPolicies: s.extraPolicies } : {}),
-    });
+    relay = await startRelayChild({ ...s.relay, sinkPort: sink.port });
     const live = relay;
     // Warm up: a few messages fill the DNSBL cache and JIT the hot path.
     const warm = await runSource(s.source, { ...source, messages: 50, sessions: 5, port: live.smtpPort, recipient: `warm@${LOCAL_DOMAIN}` });

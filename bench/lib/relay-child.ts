@@ -34,6 +34,8 @@ export interface RelayChildOptions {
   readonly gcHook?: boolean;
   /** Write a V8 CPU profile of the relay into this directory when it exits. */
   readonly cpuProfDir?: string;
+  /** Run bin/relayguard.js of another checkout (an A/B of two commits); default this one. */
+  readonly relayRepo?: string;
   /** More node flags for the relay process (e.g. --heapsnapshot-signal=SIGPWR for a one-off look). */
   readonly nodeArgs?: readonly string[];
   /** Parent of the relay's working directory (default os.tmpdir()); /dev/shm for the tmpfs diagnosis. */
@@ -158,7 +160,8 @@ export async function startRelayChild(options: RelayChildOptions): Promise<Relay
     ...(options.nodeArgs ?? []),
     ...(options.gcHook ? ['--expose-gc', '--import', pathToFileURL(path.join(REPO, 'bench', 'lib', 'gc-on-signal.js')).href] : []),
   ];
-  const child = spawn(process.execPath, [...nodeArgs, path.join(REPO, 'bin', 'relayguard.js'), 'serve', '--config', configFile], {
+  const bin = path.join(options.relayRepo ?? REPO, 'bin', 'relayguard.js');
+  const child = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--config', configFile], {
     cwd: dir,
     stdio: ['ignore', out, out],
     env: { ...process.env, RELAYGUARD_BENCH_MEMORY_FILE: memoryFile },
