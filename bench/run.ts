@@ -6,6 +6,7 @@
 //                                      /dev/shm = tmpfs, fsync free: a diagnosis, not a result)
 //                 [--relay-repo=DIR]   run the relay of another checkout (with its node_modules):
 //                                      an A/B of two commits under the same harness
+//                 [--relay-node-args="--max-semi-space-size=32"]   node flags for the relay process
 // Needs smtp-source and smtp-sink (apt-get install -y postfix; no daemon is
 // started). Prints a table and writes bench/results.json. See BENCHMARKS.md.
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     'log-level': { type: 'string' },
     'spool-root': { type: 'string' },
     'relay-repo': { type: 'string' },
+    'relay-node-args': { type: 'string' },
     sessions: { type: 'string' },
   },
 });
@@ -43,6 +45,7 @@ const deliveryConcurrency = Number(values['delivery-concurrency'] ?? 20);
 const logLevel = values['log-level'] ?? 'info';
 const spoolRoot = values['spool-root'];
 const relayRepo = values['relay-repo'] ? path.resolve(values['relay-repo']) : undefined;
+const relayNodeArgs = values['relay-node-args']?.split(' ').filter((a) => a !== '') ?? [];
 const list = (text: string | undefined, fallback: number[]) => (text ? text.split(',').map(Number) : fallback);
 const sizes = list(values.sizes, [1024, 20 * 1024]);
 const sessions = list(values.sessions, [10, 50]);
@@ -93,6 +96,7 @@ const relayOptions = {
   logLevel,
   ...(spoolRoot ? { workRoot: spoolRoot } : {}),
   ...(relayRepo ? { relayRepo } : {}),
+  ...(relayNodeArgs.length > 0 ? { nodeArgs: relayNodeArgs } : {}),
   ...(limits.policies ? { extraPolicies: limits.policies } : {}),
 };
 const results: {
@@ -108,7 +112,7 @@ const results: {
 } = {
   startedAt: startedAt.toISOString(),
   machine: await machine(),
-  settings: { messages, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), relayRepo: relayRepo ?? REPO, rateLimits: limits.note, dnsblZones: [...IP_ZONES, ...DOMAIN_ZONES], fsync: 'always (the spool has no switch)' },
+  settings: { messages, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), relayRepo: relayRepo ?? REPO, relayNodeArgs, rateLimits: limits.note, dnsblZones: [...IP_ZONES, ...DOMAIN_ZONES], fsync: 'always (the spool has no switch)' },
   throughput: [],
   latency: [],
   micro: [],
