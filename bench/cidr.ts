@@ -2,6 +2,7 @@
 // same list in the same run, and the reload time (read + parse + build) of that
 // list through the real PolicyStore.
 //   node --import tsx bench/cidr.ts [entries]
+// With BENCH_JSON=FILE the figures are also written to FILE (npm run bench folds them in).
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -184,6 +185,10 @@ try {
   console.log(`naive scan, ipaddr.js match():      ${fmt(ipaddrNs)} ns/lookup  -> CidrSet is ${fmt(ipaddrNs / fastNs)}x faster`);
   console.log(`parse + build (in memory):          ${fmt(median(buildSamples))} ms (median of 5)`);
   console.log(`store.reload() (read, parse, build, swap): ${fmt(median(reloadSamples))} ms (median of 5)`);
+  if (process.env.BENCH_JSON) {
+    const figures = { entries: ENTRIES, lookupNs: fastNs, numericScanNs: numericNs, ipaddrScanNs: ipaddrNs, buildMs: median(buildSamples), reloadMs: median(reloadSamples) };
+    await writeFile(process.env.BENCH_JSON, JSON.stringify(figures));
+  }
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

@@ -13,6 +13,8 @@
 //     wait; loopback clients answer instantly, so this is the worst case;
 //  3. single-flight: lookups asked for vs DNS queries sent by concurrent
 //     connections from the same addresses.
+// With BENCH_JSON=FILE the figures are also written to FILE (npm run bench folds them in).
+import { writeFile } from 'node:fs/promises';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { startDnsServer, type TestDnsServer } from '../test/helpers/dns-server.ts';
@@ -23,6 +25,7 @@ import { evaluateDnsbl } from '../src/policy/dnsbl-rule.ts';
 import { silentLogger } from '../src/observability/logger.ts';
 
 const ZONES = ['zen.bench', 'bl.bench', 'dbl.bench'];
+const report: Record<string, unknown> = {};
 const zonesToml = (zones: readonly string[]): string => zones.map((zone) => `[[zones]]\nzone = "${zone}"\n`).join('');
 
 function makeChecker(dns: TestDnsServer, zones: readonly string[]): DnsblChecker {
@@ -58,6 +61,7 @@ async function lookupCost(dns: TestDnsServer): Promise<void> {
   const baseline = median(await perOp(20000, () => none.check('192.0.2.1')));
   const hit = median(await perOp(20000, () => one.check('192.0.2.1')));
   const cold = median(await perOp(500, () => one.check(freshIp())));
+  report.lookup = { baselineMs: baseline, cacheHitMs: hit, coldMs: cold };
   console.log('\n1. Lookup cost (1 zone, median of sequential checks; DNS on loopback, no added delay)');
   console.log(`   baseline, checker with no zones : ${fmt(baseline)}`);
   console.log(`   cache hit                       : ${fmt(hit)}  (${(hit / baseline).toFixed(1)}x baseline)`);
@@ -146,6 +150,7 @@ async function smtpLatency(dns: TestDnsServer, delayMs: number, count: number): 
   }
   await new Promise<void>((resolve) => server.close(() => resolve()));
   const base = results.get('none') as number;
+  report[`smtpDelay${delayMs}ms`] = Object.fromEntries(results);
   const row = (label: string, m: Mode): string => {
     const value = results.get(m) as number;
     return `   ${label.padEnd(52)}: ${fmt(value)}  (+${fmt(Math.max(0, value - base))}, ${(value / base).toFixed(2)}x)`;
@@ -178,6 +183,7 @@ async function singleFlight(dns: TestDnsServer): Promise<void> {
     const facts = await Promise.all(checks.map((check) => check.results()));
     const lookups = facts.reduce((sum, f) => sum + f.results.length + f.results.filter((r) => r.status === 'listed').length, 0);
     const queries = dns.queries();
+    report[`singleFlight${connections}x${ips}`] = { lookups, queries, cacheHitRatio: checker.stats().cache.hitRatio };
     console.log(
       `   ${String(connections).padStart(3)} concurrent connections from ${String(ips).padStart(2)} IP(s): ${lookups} lookups (A + TXT) -> ${queries} DNS queries sent; ` +
         `${lookups - queries} saved (${(((lookups - queries) / lookups) * 100).toFixed(1)}%); cache hit ratio ${(checker.stats().cache.hitRatio * 100).toFixed(1)}%`,
@@ -192,6 +198,7 @@ try {
   await smtpLatency(dns, 0, 200);
   await smtpLatency(dns, 20, 60);
   await singleFlight(dns);
+  if (process.env.BENCH_JSON) await writeFile(process.env.BENCH_JSON, JSON.stringify(report));
 } finally {
   await dns.close();
 }

@@ -73,6 +73,8 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
   let loaded = 0;
   let active = 0;
   let completing = 0;
+  /** Loads from disk in flight. */
+  let loading = 0;
   /** Made due by `queue retry`: the journal's next attempt time is ignored once. */
   const forced = new Set<string>();
   let stopping = false;
@@ -125,7 +127,11 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
     if (stopping) return;
     unpark();
     const t = now();
+    // With a single destination (a smarthost, no routes) every message goes to the same
+    // queue: stop reading from disk while that queue is full instead of reading and parking.
+    const single = config.delivery.mode === 'smarthost' && config.delivery.routes.length === 0 ? 'smarthost' : undefined;
     while (loaded < maxLoaded) {
+      if (single !== undefined && (queues.get(single)?.length ?? 0) + loading >= queueCap()) break;
       const top = heap.peek();
       if (!top || top.due > t) break;
       heap.pop();
@@ -140,6 +146,7 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
 
   async function load(id: string): Promise<void> {
     let msg: LoadedMessage | undefined;
+    loading++;
     try {
       msg = await spool.load(id);
     } catch (error) {
@@ -147,9 +154,11 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
       const due = now() + 60_000;
       spool.setDue(id, due);
       heap.push({ due, id });
+    } finally {
+      loading--;
     }
     const open = msg ? openRecipients(msg.state) : [];
-    const early = msg !== undefined && msg.state.nextAttemptAt > now() + 1_000 && !forced.delete(id);
+    const early = msg !== undefined && msg.state.nextAttemptAt > now() + 1_000 && !forced.has(id);
     if (!msg || stopping || open.length === 0 || early) {
       loaded--;
       if (msg && open.length === 0 && !stopping) await spool.remove(id).catch(() => undefined);
@@ -177,6 +186,7 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
       schedulePump();
       return;
     }
+    forced.delete(id);
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
     const run: Run = { id, msg, pendingJobs: groups.length, activeJobs: 0, results: [], done, finish };

@@ -26,6 +26,11 @@ const MAX_LABEL_OCTETS = 63;
 const DOMAIN_CHARS = /^[A-Za-z0-9.\-\u0080-\u{10FFFF}]+$/u;
 const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
 const GENERAL_LITERAL = /^[A-Za-z0-9-]*[A-Za-z0-9]:[\x21-\x5a\x5e-\x7e]+$/;
+// One to four dot-separated decimal or 0x-hex parts: a superset of every form
+// ipaddr.js (like inet_aton) reads as IPv4. Only such names are handed to
+// ipaddr.IPv4.isValid, which throws and catches an Error for everything else
+// (~30 µs per ordinary domain, 4% of the relay's CPU in bench/).
+const IPV4_LIKE = /^(?:0x[0-9a-f]*|\d+)(?:\.(?:0x[0-9a-f]*|\d+)){0,3}$/i;
 
 /**
  * Canonical text of an IP address: IPv4-mapped IPv6 becomes IPv4, IPv6 is
@@ -55,7 +60,7 @@ export function parseDomain(text: string): ParsedDomain {
   }
   // "user@192.0.2.1" is a domain name by grammar but means an IP: whoever
   // wrote it wanted an address literal, and a backend might treat it as one.
-  if (ipaddr.IPv4.isValid(ascii)) return { ok: false, problem: 'numeric_domain', message: 'IP address written without [brackets]' };
+  if (IPV4_LIKE.test(ascii) && ipaddr.IPv4.isValid(ascii)) return { ok: false, problem: 'numeric_domain', message: 'IP address written without [brackets]' };
   return { ok: true, kind: 'name', domain: ascii };
 }
 

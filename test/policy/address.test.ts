@@ -107,6 +107,11 @@ const ROWS: readonly Row[] = [
   ['r', '<user@[IPv6:192.0.2.25]>', no('syntax')],
   ['r', '<user@[192.0.2.25>', no('syntax')],
   ['r', '<user@192.0.2.25>', no('numeric_domain')],
+  // every spelling inet_aton (and ipaddr.js) reads as IPv4
+  ['r', '<user@127.1>', no('numeric_domain')],
+  ['r', '<user@0x7f.1>', no('numeric_domain')],
+  ['r', '<user@2130706433>', no('numeric_domain')],
+  ['r', '<user@0X7F.0.0.1>', no('numeric_domain')],
   // missing or empty parts
   ['r', '<>', no('null_recipient')],
   ['r', '', no('null_recipient')],

@@ -9,10 +9,10 @@
 //   // RCPT, unless the client authenticated meanwhile:
 //   evaluateDnsbl(await check.results(), checker.policy)
 //
-// Start as early as possible: smtp-server calls onConnect only after its fixed
-// 100 ms early-talker wait, so starting on the listener's raw 'connection'
-// event (keyed by remote address and port) hides that much DNS latency too
-// (bench/dnsbl.ts measures both). A listed client costs one round trip for
+// Start as early as possible: the front door starts them in onConnect, which
+// (since relay-smtp-server.ts dropped smtp-server's fixed 100 ms pause) runs
+// right on the TCP accept; they then overlap the banner, EHLO and MAIL
+// (bench/dnsbl.ts measures the placements). A listed client costs one round trip for
 // the A records plus one for the TXT reply text, all zones in parallel.
 // Trust is the caller's decision: clients in relay-networks or the allowlist
 // and authenticated users are never passed in (or their check is simply never

@@ -1,0 +1,174 @@
+// 1. End-to-end relay throughput. For each (message size, concurrency):
+//   direct:  smtp-source -> smtp-sink                       (the baseline)
+//   relayed: smtp-source -> relayguard -> smtp-sink         (all policies on, fsync on)
+// in the same run, on the same machine, with the same sink. One message per
+// SMTP connection (MX traffic: connect-time policy and DNSBL per message).
+// Two clocks for the relayed path: "accepted" stops when smtp-source has had
+// 250 for every message (on disk at the relay), "end to end" when the relay has
+// had 250 from the sink for every message. Then the sink's dump is counted:
+// delivered = sent, every recipient exactly once, spool empty.
+import os from 'node:os';
+import type { TestDnsServer } from '../test/helpers/dns-server.ts';
+import { runSource, startSink } from './lib/postfix-tools.ts';
+import { LOCAL_DOMAIN, SENDER_DOMAIN, startRelayChild, type RelayChild, type RelayChildOptions, type RelayStatus } from './lib/relay-child.ts';
+import { pollUntil, round } from './lib/stats.ts';
+
+export interface ThroughputCase {
+  readonly payloadBytes: number;
+  readonly sessions: number;
+  readonly messages: number;
+}
+
+export interface ThroughputSettings {
+  readonly source: string;
+  readonly sink: string;
+  readonly dns: TestDnsServer;
+  /** How to start the relay (all but the sink's port, which is per run). */
+  readonly relay: Omit<RelayChildOptions, 'sinkPort'>;
+  /** Upper bound for one smtp-source run and for the drain after it. */
+  readonly timeoutMs: number;
+}
+
+export interface ThroughputResult extends ThroughputCase {
+  /** The faster of the direct runs before and after the relayed one. */
+  readonly directSeconds: number;
+  readonly directRunsPerSecond: number[];
+  readonly directPerSecond: number;
+  readonly acceptedSeconds: number;
+  readonly acceptedPerSecond: number;
+  readonly endToEndSeconds: number;
+  readonly endToEndPerSecond: number;
+  /** relayed end-to-end msgs/s over direct msgs/s. */
+  readonly ratio: number;
+  readonly acceptedRatio: number;
+  readonly relayCpuSeconds: number;
+  readonly relayCpuPerMessageMs: number;
+  readonly dnsQueriesDuringRun: number;
+  readonly dnsblCache: { hits: number; misses: number };
+  /** 1-minute load average before and after the relayed run (the machine may be shared). */
+  readonly loadAverage: number[];
+  readonly check: { sent: number; directAtSink: number; relayedAtSink: number; distinctRecipients: number; spoolLeft: number; ok: boolean; problems: string[] };
+}
+
+interface Relayed {
+  readonly acceptedSeconds: number;
+  readonly endToEndSeconds: number;
+  readonly cpuSeconds: number;
+  readonly dnsQueries: number;
+  readonly dnsblCache: { hits: number; misses: number };
+  readonly atSink: number;
+  readonly distinctRecipients: number;
+  readonly spoolLeft: number;
+}
+
+const SENDER = `sender@${SENDER_DOMAIN}`;
+const HELO = SENDER_DOMAIN;
+
+const totals = (status: RelayStatus) => status.traffic.totals;
+
+export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings): Promise<ThroughputResult> {
+  const problems: string[] = [];
+  const source = { messages: c.messages, sessions: c.sessions, payloadBytes: c.payloadBytes, sender: SENDER, helo: HELO, timeoutMs: s.timeoutMs };
+
+  // Direct baseline, before and after the relayed run; the faster one counts
+  // (the machine may be shared: the better figure is the less disturbed one,
+  // and it makes the ratio conservative).
+  const directRun = async () => {
+    const directSink = await startSink(s.sink);
+    try {
+      const run = await runSource(s.source, { ...source, port: directSink.port, recipient: `direct@${LOCAL_DOMAIN}` });
+      if (!run.ok) problems.push(`direct smtp-source failed: ${run.stderr}`);
+      const count = await directSink.count();
+      if (count.messages !== c.messages) problems.push(`direct: sink has ${count.messages} of ${c.messages}`);
+      return { seconds: run.seconds, atSink: count.messages };
+    } finally {
+      await directSink.stop();
+    }
+  };
+  const directRuns = [await directRun()];
+  const loadBefore = os.loadavg()[0] ?? 0;
+
+  // Relayed.
+  const sink = await startSink(s.sink);
+  let relay: RelayChild | undefined;
+  let relayed: Relayed = { acceptedSeconds: Infinity, endToEndSeconds: Infinity, cpuSeconds: 0, dnsQueries: 0, dnsblCache: { hits: 0, misses: 0 }, atSink: 0, distinctRecipients: 0, spoolLeft: -1 };
+  try {
+    relay = await startRelayChild({ ...s.relay, sinkPort: sink.port });
+    const live = relay;
+    // Warm up: a few messages fill the DNSBL cache and JIT the hot path.
+    const warm = await runSource(s.source, { ...source, messages: 50, sessions: 5, port: live.smtpPort, recipient: `warm@${LOCAL_DOMAIN}` });
+    if (!warm.ok) problems.push(`warm-up failed: ${warm.stderr}`);
+    const drained = async (target: number) => {
+      const status = await live.status();
+      const queue = status.queue;
+      return totals(status).delivered >= target && 'size' in queue && queue.size === 0 ? status : undefined;
+    };
+    const before = await pollUntil(() => drained(50), 30_000);
+    if (!before) throw new Error('warm-up messages were not delivered');
+    s.dns.resetCounts();
+    const cpuBefore = await live.cpuSeconds();
+    const started = process.hrtime.bigint();
+    const run = await runSource(s.source, { ...source, port: live.smtpPort, recipient: `relayed@${LOCAL_DOMAIN}` });
+    if (!run.ok) problems.push(`relayed smtp-source failed: ${run.stderr}`);
+    const after = await pollUntil(() => drained(totals(before).delivered + c.messages), s.timeoutMs, 25);
+    const endToEndSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpuSeconds = (await live.cpuSeconds()) - cpuBefore;
+    const last = after ?? (await live.status());
+    if (!after) problems.push(`not drained within ${s.timeoutMs} ms: delivered ${totals(last).delivered - totals(before).delivered} of ${c.messages}`);
+    const count = await sink.count();
+    const expected = c.messages + 50;
+    const spoolLeft = await live.spooled();
+    if (count.messages !== expected) problems.push(`sink has ${count.messages} messages, expected ${expected} (50 warm-up + ${c.messages})`);
+    if (count.distinctRecipients !== expected) problems.push(`sink has ${count.distinctRecipients} distinct recipients, expected ${expected}`);
+    if (spoolLeft !== 0) problems.push(`${spoolLeft} messages left in the spool`);
+    const refusals = totals(last).rejected + totals(last).deferred - totals(before).rejected - totals(before).deferred;
+    if (refusals !== 0) problems.push(`${refusals} refusals (reject/defer) during the run`);
+    problems.push(...(await live.problems(5)));
+    const cacheOf = (st: RelayStatus) => ('hits' in st.cache ? st.cache : { hits: 0, misses: 0 });
+    relayed = {
+      acceptedSeconds: run.seconds,
+      endToEndSeconds,
+      cpuSeconds,
+      dnsQueries: s.dns.queries(),
+      dnsblCache: { hits: cacheOf(last).hits - cacheOf(before).hits, misses: cacheOf(last).misses - cacheOf(before).misses },
+      atSink: count.messages - 50,
+      distinctRecipients: count.distinctRecipients - 50,
+      spoolLeft,
+    };
+  } finally {
+    await relay?.stop();
+    await sink.stop();
+  }
+  const loadAfter = os.loadavg()[0] ?? 0;
+  directRuns.push(await directRun());
+  const direct = Math.min(...directRuns.map((d) => d.seconds));
+  const directPerSecond = c.messages / direct;
+  const endToEndPerSecond = c.messages / relayed.endToEndSeconds;
+  const acceptedPerSecond = c.messages / relayed.acceptedSeconds;
+  return {
+    ...c,
+    directSeconds: round(direct, 3),
+    directRunsPerSecond: directRuns.map((d) => round(c.messages / d.seconds, 0)),
+    directPerSecond: round(directPerSecond, 0),
+    acceptedSeconds: round(relayed.acceptedSeconds, 3),
+    acceptedPerSecond: round(acceptedPerSecond, 0),
+    endToEndSeconds: round(relayed.endToEndSeconds, 3),
+    endToEndPerSecond: round(endToEndPerSecond, 0),
+    ratio: round(endToEndPerSecond / directPerSecond, 3),
+    acceptedRatio: round(acceptedPerSecond / directPerSecond, 3),
+    relayCpuSeconds: round(relayed.cpuSeconds, 2),
+    relayCpuPerMessageMs: round((relayed.cpuSeconds * 1000) / c.messages, 3),
+    dnsQueriesDuringRun: relayed.dnsQueries,
+    dnsblCache: relayed.dnsblCache,
+    loadAverage: [round(loadBefore, 2), round(loadAfter, 2)],
+    check: {
+      sent: c.messages,
+      directAtSink: Math.min(...directRuns.map((d) => d.atSink)),
+      relayedAtSink: relayed.atSink,
+      distinctRecipients: relayed.distinctRecipients,
+      spoolLeft: relayed.spoolLeft,
+      ok: problems.length === 0,
+      problems,
+    },
+  };
+}
