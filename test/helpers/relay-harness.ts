@@ -2,7 +2,7 @@
 // port 0, from a temp config directory, with a recording upstream sink as its
 // smarthost. For end-to-end tests: real SMTP clients in, real SMTP out.
 import { Writable } from 'node:stream';
-import { makeTestConfig, type TestConfigDir } from './test-config.ts';
+import { DEFAULT_LISTENERS, makeTestConfig, type TestConfigDir } from './test-config.ts';
 import { startRelay, type Relay } from '../../src/main.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 
@@ -23,25 +23,7 @@ export interface HarnessOptions {
 }
 
 /** Listeners on 127.0.0.1:0 named mx, submission (STARTTLS) and submissions (implicit TLS), dashboard on port 0. */
-export const HARNESS_LISTENERS = `
-[[listeners]]
-name = "mx"
-address = "127.0.0.1:0"
-role = "mx"
-tls = "starttls"
-
-[[listeners]]
-name = "submission"
-address = "127.0.0.1:0"
-role = "submission"
-tls = "starttls"
-
-[[listeners]]
-name = "submissions"
-address = "127.0.0.1:0"
-role = "submission"
-tls = "implicit"
-
+export const HARNESS_LISTENERS = `${DEFAULT_LISTENERS}
 [http]
 address = "127.0.0.1:0"
 `;
