@@ -34,7 +34,7 @@ type SmtpCallbackError = Error & { responseCode?: number };
 
 const INTERNAL_ERROR: Reply = { code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later' };
 const EARLY_TALKER: Decision = {
-  verdict: 'reject',
+  verdict: 'defer', // a 421: the client may come back and wait for the banner
   stage: 'connect',
   rule: 'greet_delay',
   reason: 'conn.early_talker',
