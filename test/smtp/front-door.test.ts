@@ -2,6 +2,9 @@
 // intake: what it advertises, how Decisions become replies, the DATA path,
 // PROXY protocol and TLS. Policy and spool have their own tests.
 import { test } from 'node:test';
+import net from 'node:net';
+import tls from 'node:tls';
+import { Duplex } from 'node:stream';
 import assert from 'node:assert/strict';
 import { SmtpTalk } from '../helpers/smtp-talk.ts';
 import { startDoor } from '../helpers/front-door-harness.ts';
@@ -127,4 +130,33 @@ test('a PROXY header from an untrusted address is refused and changes nothing', 
   const garbage = await SmtpTalk.connect({ port: relay.port('behind-lb'), localAddress: '127.0.0.9', preamble: Buffer.from('HELLO THERE\r\n') });
   assert.equal(await garbage.read(), null);
   assert.equal(relay.seen.length, 1);
+});
+
+test('implicit TLS behind PROXY: a ClientHello in the same segment as the header still gets through', async (t) => {
+  const relay = await startDoor('[[listeners]]\nname = "lb-tls"\naddress = "127.0.0.1:0"\nrole = "submission"\ntls = "implicit"\nproxy_protocol_from = ["127.0.0.9/32"]\n');
+  t.after(() => relay.stop());
+  const socket = net.connect({ port: relay.port('lb-tls'), host: '127.0.0.1', localAddress: '127.0.0.9' });
+  await new Promise((resolve) => socket.once('connect', resolve));
+  // TLS over this Duplex writes through _write, so the header and the
+  // ClientHello leave in one write, as a load balancer may send them: the
+  // bytes read past the header must reach the TLS handshake (they are
+  // unshifted back into the socket, which Node's TLSSocket reads first).
+  const header = Buffer.from('PROXY TCP4 203.0.113.7 127.0.0.1 40000 465\r\n');
+  let first = true;
+  const carrier = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      socket.write(first ? Buffer.concat([header, chunk]) : chunk, callback);
+      first = false;
+    },
+  });
+  socket.on('data', (chunk) => carrier.push(chunk));
+  socket.on('end', () => carrier.push(null));
+  const greeting = await new Promise<string>((resolve, reject) => {
+    const secure = tls.connect({ socket: carrier, rejectUnauthorized: false }, () => secure.once('data', (d: Buffer) => resolve(d.toString())));
+    secure.once('error', reject);
+  });
+  assert.match(greeting, /^220 relay\.test ESMTP/);
+  assert.deepEqual(relay.seen.map((s) => s.clientIp), ['203.0.113.7']);
+  socket.destroy();
 });
