@@ -1,8 +1,7 @@
 // The front door: one smtp-server per configured listener. Turns smtp-server
-// callbacks into StagePolicy calls and Decisions into replies, streams DATA
-// through the DataGuard into the spool, and answers 250 only once the spool
+// callbacks into StagePolicy calls and Decisions into replies, hands DATA to
+// message-intake.ts (guard, Received header, spool), answers 250 only once the spool
 // has the message on disk. It never decides and never delivers.
-import type { Readable } from 'node:stream';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { ListenerConfig, Config } from '../config/schema.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
@@ -11,8 +10,8 @@ import type { DecisionLog } from '../observability/decision-log.ts';
 import type { Decision, Reply } from '../policy/decision.ts';
 import type { SpoolIntake } from '../spool/types.ts';
 import { RelaySmtpServer } from './relay-smtp-server.ts';
-import { DataGuard, DataRefusedError } from './data-guard.ts';
-import { formatReceivedHeader } from './received-header.ts';
+import { takeMessage } from './message-intake.ts';
+import { AUTH_TLS_REQUIRED, EARLY_TALKER, INTERNAL_ERROR, TOO_MANY_ERRORS } from './front-door-decisions.ts';
 import type { SessionState, StagePolicy } from './stage-policy.ts';
 import type { TlsMaterial } from './tls-material.ts';
 import { buildProxyTrust } from './proxy-trust.ts';
@@ -31,31 +30,6 @@ export interface FrontDoorDeps {
 }
 
 type SmtpCallbackError = Error & { responseCode?: number };
-
-const INTERNAL_ERROR: Reply = { code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later' };
-const EARLY_TALKER: Decision = {
-  verdict: 'defer', // a 421: the client may come back and wait for the banner
-  stage: 'connect',
-  rule: 'greet_delay',
-  reason: 'conn.early_talker',
-  reply: { code: 421, enhanced: '4.7.0', text: 'Protocol error: command sent before the greeting' },
-};
-// RelaySmtpServer answers AUTH before TLS itself (before any credential is
-// read), with exactly this reply; the front door only records it.
-const AUTH_TLS_REQUIRED: Decision = {
-  verdict: 'reject',
-  stage: 'auth',
-  rule: 'auth-tls',
-  reason: 'auth.tls_required',
-  reply: { code: 538, enhanced: '5.7.11', text: 'Encryption required for requested authentication mechanism' },
-};
-const TOO_MANY_ERRORS: Decision = {
-  verdict: 'defer',
-  stage: 'rcpt',
-  rule: 'max_errors',
-  reason: 'proto.too_many_errors',
-  reply: { code: 421, enhanced: '4.7.0', text: 'Too many errors, closing connection' },
-};
 
 export function replyError(reply: Reply): SmtpCallbackError {
   const error: SmtpCallbackError = new Error(`${reply.enhanced} ${reply.text}`);
@@ -375,72 +349,13 @@ export class FrontDoor {
   }
 
   /** Streams the message through the guard into the spool; resolves with the queue id. */
+  /** Streams the message into the spool; resolves with the queue id, or the refusal. */
   async #receive(state: SessionState, stream: SMTPServerDataStream): Promise<string | SmtpCallbackError> {
-    const { config } = this.#deps;
-    const receivedAt = this.#now();
-    // The queue id is chosen now so the Received: header can name it, as
-    // Postfix's does: one id follows the message from header to log to spool.
-    const queueId = this.#deps.spool.nextId();
-    const header = formatReceivedHeader({
-      helo: state.helo ?? '',
-      clientIp: state.clientIp,
-      ourHostname: config.hostname,
-      esmtp: state.esmtp,
-      tls: state.tls,
-      authenticated: state.user !== undefined,
-      queueId,
-      recipients: state.recipients,
-      date: new Date(receivedAt),
-    });
-    const guard = new DataGuard({
-      header,
-      maxBytes: config.smtp.max_message_size,
-      bareLineEndings: config.smtp.bare_line_endings,
-      maxLineLength: config.smtp.max_line_length,
-    });
-    // Keep draining what the client sends even after a refusal, so the reply
-    // comes after its final dot and the session stays in step.
-    stream.on('error', (error) => guard.destroy(error));
-    stream.pipe(guard);
     const sender = state.sender ?? '';
-    const envelope = {
-      sender,
-      recipients: [...state.recipients],
-      clientIp: state.clientIp,
-      helo: state.helo ?? '',
-      listener: state.listener.name,
-      receivedAt,
-      sessionId: state.sessionId,
-      ...(state.user ? { authUser: state.user } : {}),
-    };
-    try {
-      await this.#deps.spool.accept(envelope, guard as Readable, { id: queueId });
-      state.messages++;
-      this.#publish(state, { verdict: 'permit', stage: 'data', rule: 'spool', reason: 'data.queued', detail: { queueId, recipients: envelope.recipients.length } }, { sender, queueId });
-      this.#deps.logger.info(
-        { session: state.sessionId, queueId, from: sender, to: envelope.recipients, client: state.clientIp, user: state.user, tls: state.tls },
-        'message queued',
-      );
-      return queueId;
-    } catch (error) {
-      stream.unpipe(guard);
-      stream.resume();
-      const refused = guard.refused ?? (error instanceof DataRefusedError ? error : null);
-      if (stream.sizeExceeded || refused?.code === 'DATA_TOO_LARGE') {
-        const decision: Decision = { verdict: 'reject', stage: 'data', rule: 'max_message_size', reason: 'data.size_exceeded', reply: { code: 552, enhanced: '5.3.4', text: 'Message size exceeds fixed maximum message size' } };
-        this.#publish(state, decision, { sender });
-        return this.#toCallbackError(state, decision) as SmtpCallbackError;
-      }
-      if (refused) {
-        const decision = contentRefusal(refused);
-        this.#publish(state, decision, { sender });
-        return this.#toCallbackError(state, decision) as SmtpCallbackError;
-      }
-      this.#deps.logger.error({ session: state.sessionId, err: error }, 'spool write failed; message refused with 451');
-      const decision: Decision = { verdict: 'defer', stage: 'data', rule: 'spool', reason: 'data.spool_error', reply: INTERNAL_ERROR };
-      this.#publish(state, decision, { sender });
-      return replyError(INTERNAL_ERROR);
-    }
+    const { decision, queueId } = await takeMessage({ ...this.#deps, now: () => this.#now() }, state, stream);
+    this.#publish(state, decision, queueId ? { sender, queueId } : { sender });
+    if (decision.verdict === 'permit' && queueId) return queueId;
+    return replyError(decision.reply ?? INTERNAL_ERROR);
   }
 
   #onClose(session: SMTPServerSession): void {
@@ -473,23 +388,6 @@ export class FrontDoor {
       'connection closed',
     );
   }
-}
-
-function contentRefusal(refused: DataRefusedError): Decision {
-  const rules: Record<string, { rule: string; text: string }> = {
-    DATA_BARE_LINE_ENDING: { rule: 'bare_line_endings', text: 'Message contains bare CR or LF line endings (see RFC 5321 2.3.8)' },
-    DATA_NUL: { rule: 'nul_bytes', text: 'Message contains NUL characters' },
-    DATA_LINE_TOO_LONG: { rule: 'max_line_length', text: 'Message contains a line longer than the limit (see RFC 5321 4.5.3.1.6)' },
-  };
-  const { rule, text } = rules[refused.code] ?? { rule: 'data', text: 'Message refused' };
-  return {
-    verdict: 'reject',
-    stage: 'data',
-    rule,
-    reason: refused.code === 'DATA_BARE_LINE_ENDING' ? 'data.bare_line_ending' : 'data.bad_content',
-    reply: { code: 550, enhanced: '5.6.0', text },
-    detail: { problem: refused.message },
-  };
 }
 
 export function normaliseIp(address: string | undefined): string {

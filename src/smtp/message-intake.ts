@@ -1,0 +1,106 @@
+// The DATA path: our Received: header, the DataGuard (size, bare CR/LF, NUL,
+// line length) and the spool, which answers only once the message is on disk.
+// Returns the data-stage Decision: data.queued with the queue id, or why not.
+import type { Readable } from 'node:stream';
+import type { SMTPServerDataStream } from 'smtp-server';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Decision } from '../policy/decision.ts';
+import type { SpoolIntake } from '../spool/types.ts';
+import { DataGuard, DataRefusedError } from './data-guard.ts';
+import { formatReceivedHeader } from './received-header.ts';
+import { INTERNAL_ERROR } from './front-door-decisions.ts';
+import type { SessionState } from './stage-policy.ts';
+
+export interface IntakeDeps {
+  readonly config: Config;
+  readonly spool: SpoolIntake;
+  readonly logger: Logger;
+  readonly now: () => number;
+}
+
+const SIZE_EXCEEDED: Decision = {
+  verdict: 'reject',
+  stage: 'data',
+  rule: 'max_message_size',
+  reason: 'data.size_exceeded',
+  reply: { code: 552, enhanced: '5.3.4', text: 'Message size exceeds fixed maximum message size' },
+};
+
+const CONTENT_RULES: Record<string, { rule: string; text: string }> = {
+  DATA_BARE_LINE_ENDING: { rule: 'bare_line_endings', text: 'Message contains bare CR or LF line endings (see RFC 5321 2.3.8)' },
+  DATA_NUL: { rule: 'nul_bytes', text: 'Message contains NUL characters' },
+  DATA_LINE_TOO_LONG: { rule: 'max_line_length', text: 'Message contains a line longer than the limit (see RFC 5321 4.5.3.1.6)' },
+};
+
+function contentRefusal(refused: DataRefusedError): Decision {
+  const { rule, text } = CONTENT_RULES[refused.code] ?? { rule: 'data', text: 'Message refused' };
+  return {
+    verdict: 'reject',
+    stage: 'data',
+    rule,
+    reason: refused.code === 'DATA_BARE_LINE_ENDING' ? 'data.bare_line_ending' : 'data.bad_content',
+    reply: { code: 550, enhanced: '5.6.0', text },
+    detail: { problem: refused.message },
+  };
+}
+
+export async function takeMessage(deps: IntakeDeps, state: SessionState, stream: SMTPServerDataStream): Promise<{ decision: Decision; queueId?: string }> {
+  const { config } = deps;
+  const receivedAt = deps.now();
+  // The queue id is chosen now so the Received: header can name it, as
+  // Postfix's does: one id follows the message from header to log to spool.
+  const queueId = deps.spool.nextId();
+  const header = formatReceivedHeader({
+    helo: state.helo ?? '',
+    clientIp: state.clientIp,
+    ourHostname: config.hostname,
+    esmtp: state.esmtp,
+    tls: state.tls,
+    authenticated: state.user !== undefined,
+    queueId,
+    recipients: state.recipients,
+    date: new Date(receivedAt),
+  });
+  const guard = new DataGuard({
+    header,
+    maxBytes: config.smtp.max_message_size,
+    bareLineEndings: config.smtp.bare_line_endings,
+    maxLineLength: config.smtp.max_line_length,
+  });
+  // Keep draining what the client sends even after a refusal, so the reply
+  // comes after its final dot and the session stays in step.
+  stream.on('error', (error) => guard.destroy(error));
+  stream.pipe(guard);
+  const sender = state.sender ?? '';
+  const envelope = {
+    sender,
+    recipients: [...state.recipients],
+    clientIp: state.clientIp,
+    helo: state.helo ?? '',
+    listener: state.listener.name,
+    receivedAt,
+    sessionId: state.sessionId,
+    ...(state.user ? { authUser: state.user } : {}),
+  };
+  try {
+    await deps.spool.accept(envelope, guard as Readable, { id: queueId });
+    state.messages++;
+    deps.logger.info(
+      { session: state.sessionId, queueId, from: sender, to: envelope.recipients, client: state.clientIp, user: state.user, tls: state.tls },
+      'message queued',
+    );
+    return {
+      decision: { verdict: 'permit', stage: 'data', rule: 'spool', reason: 'data.queued', detail: { queueId, recipients: envelope.recipients.length } },
+      queueId,
+    };
+  } catch (error) {
+    stream.unpipe(guard);
+    stream.resume();
+    const refused = guard.refused ?? (error instanceof DataRefusedError ? error : null);
+    if (stream.sizeExceeded || refused?.code === 'DATA_TOO_LARGE') return { decision: SIZE_EXCEEDED };
+    if (refused) return { decision: contentRefusal(refused) };
+    deps.logger.error({ session: state.sessionId, err: error }, 'spool write failed; message refused with 451');
+    return { decision: { verdict: 'defer', stage: 'data', rule: 'spool', reason: 'data.spool_error', reply: INTERNAL_ERROR } };
+  }
+}
