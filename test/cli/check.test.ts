@@ -3,27 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
 import { runCheck } from '../../src/cli/check.ts';
-import type { CliIo } from '../../src/cli/io.ts';
 import { createPolicyFixture, MINIMAL_CONFIG } from '../helpers/policy-files.ts';
+import { captureIo } from '../helpers/cli-run.ts';
 
-function captureIo(): { io: CliIo; out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  const sink = (append: (s: string) => void): Writable =>
-    new Writable({
-      write(chunk, _encoding, done) {
-        append(String(chunk));
-        done();
-      },
-    });
-  return {
-    io: { stdin: new PassThrough(), stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), env: {} },
-    out: () => out,
-    err: () => err,
-  };
-}
 
 test('valid files: exit 0 and a one-line summary with counts per file', async (t) => {
   const fixture = await createPolicyFixture({ 'relay-networks': '192.0.2.0/24\n::1\n', 'local-domains': 'example.test\n' });

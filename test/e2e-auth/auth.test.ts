@@ -4,12 +4,11 @@
 // hashes; authenticated mail goes out to a recording upstream sink.
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 import { HARNESS_LISTENERS, eventually, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
 import { usersToml } from '../helpers/auth-fixtures.ts';
 import { authPlainLine, openSession, replyLine, submit } from '../helpers/e2e-auth-clients.ts';
+import { runBin } from '../helpers/cli-run.ts';
 
 const ALICE = { name: 'alice@example.test', password: 'correct horse battery staple', senders: ['alice@example.test'] };
 const BOB = { name: 'bob@example.test', password: 'b0b-s3cret-pw', senders: ['bob@example.test', '*@sales.example.test'] };
@@ -297,25 +296,9 @@ lockout = "3s"
   assert.ok(sent.ok, sent.response);
 });
 
-const BIN = path.resolve('bin/relayguard.js');
 
 /** Runs `relayguard passwd ARGS` in a child process with `input` on stdin. */
-function runPasswd(args: readonly string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'passwd', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
+const runPasswd = (args: readonly string[], input: string) => runBin(['passwd', ...args], input);
 
 test('the lines printed by `relayguard passwd`, pasted into users.toml, work for a login', async (t) => {
   const password = 'pa$$ "quoted" wörd';

@@ -3,29 +3,13 @@
 // `serve`, and prints the DNSBL refusal with the rule, reason and zone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { startDnsServer } from '../helpers/dns-server.ts';
 import { makeTestConfig, DEFAULT_LISTENERS } from '../helpers/test-config.ts';
 import { usersToml } from '../helpers/auth-fixtures.ts';
+import { runBin } from '../helpers/cli-run.ts';
 
-const BIN = path.resolve('bin/relayguard.js');
+const explain = (args: readonly string[]) => runBin(['explain', ...args]);
 
-function explain(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'explain', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 test('explain --ip of a listed client prints the DNSBL refusal naming the zone; a clean one is accepted', async (t) => {
   const dns = await startDnsServer();

@@ -7,12 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { runExplainCommand } from '../../src/cli/explain-command.ts';
-import type { CliIo } from '../../src/cli/io.ts';
 import { DEFAULT_LISTENERS, makeTestConfig, type TestConfigDir } from '../helpers/test-config.ts';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
+import { captureIo } from '../helpers/cli-run.ts';
 
 const BIN = path.resolve('bin/relayguard.js');
 const run = promisify(execFile);
@@ -24,18 +23,6 @@ const POLICIES = {
   'dnsbl.toml': 'threshold = 1\ncheck_private_clients = true\n\n[[zones]]\nzone = "bl.test"\n',
 };
 
-function captureIo(): { io: CliIo; out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  const sink = (append: (s: string) => void): Writable =>
-    new Writable({
-      write(chunk, _encoding, done) {
-        append(String(chunk));
-        done();
-      },
-    });
-  return { io: { stdin: new PassThrough(), stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), env: {} }, out: () => out, err: () => err };
-}
 
 async function setup(t: { after: (fn: () => Promise<void>) => void }): Promise<{ dir: TestConfigDir; dns: TestDnsServer }> {
   const dns = await startDnsServer();

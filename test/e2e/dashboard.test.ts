@@ -3,10 +3,8 @@
 // /metrics (token required) show the numbers move.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import nodemailer from 'nodemailer';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
-import { SmtpTalk } from '../helpers/smtp-talk.ts';
-import { HARNESS_LISTENERS, eventually, smarthostTo, startHarness } from '../helpers/relay-harness.ts';
+import { HARNESS_LISTENERS, eventually, sendAcceptedAndRefused, smarthostTo, startHarness } from '../helpers/relay-harness.ts';
 
 const TOKEN = 'e2e-dashboard-token-93ab';
 
@@ -37,15 +35,7 @@ test('counts on /api/status and /metrics follow real SMTP traffic; the token is 
   assert.equal((await api(base, '/healthz')).status, 200, 'healthz needs no token');
   const before = JSON.parse((await api(base, '/api/status', TOKEN)).body) as { traffic: { totals: Record<string, number> } };
 
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: harness.port('mx'), secure: false, ignoreTLS: true });
-  await transport.sendMail({ envelope: { from: 'alice@sender.test', to: ['bob@example.test'] }, raw: 'Subject: counted\r\n\r\nhello\r\n' });
-  transport.close();
-  const outsider = await SmtpTalk.connect({ port: harness.port('mx'), localAddress: '127.0.0.3' });
-  await outsider.read();
-  await outsider.command('EHLO outside.test');
-  await outsider.command('MAIL FROM:<x@outside.test>');
-  assert.equal((await outsider.command('RCPT TO:<victim@foreign.test>')).code, 554);
-  outsider.close();
+  assert.equal(await sendAcceptedAndRefused(harness.port('mx'), 'counted'), 554);
   await sink.waitFor(1);
 
   type Status = { traffic: { totals: Record<string, number>; topRefused: Array<{ ip: string; rule: string; reason: string }> }; queue: { size: number } };

@@ -97,3 +97,23 @@ export async function eventually(predicate: () => boolean | Promise<boolean>, ti
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
+
+/**
+ * The traffic dashboard tests watch: one message accepted from 127.0.0.1 to a
+ * local domain, and one relay attempt from "outside" (127.0.0.3) refused at
+ * RCPT. Resolves with the refused RCPT's reply code.
+ */
+export async function sendAcceptedAndRefused(port: number, subject: string): Promise<number> {
+  const { default: nodemailer } = await import('nodemailer');
+  const { SmtpTalk } = await import('./smtp-talk.ts');
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
+  await transport.sendMail({ envelope: { from: 'alice@sender.test', to: ['bob@example.test'] }, raw: `Subject: ${subject}\r\n\r\nhi\r\n` });
+  transport.close();
+  const outsider = await SmtpTalk.connect({ port, localAddress: '127.0.0.3' });
+  await outsider.read();
+  await outsider.command('EHLO outside.test');
+  await outsider.command('MAIL FROM:<x@outside.test>');
+  const refused = await outsider.command('RCPT TO:<victim@foreign.test>');
+  outsider.close();
+  return refused.code;
+}

@@ -6,30 +6,13 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
 import { runExplain, type ExplainDeps } from '../../src/cli/explain.ts';
-import type { CliIo } from '../../src/cli/io.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { Stage } from '../../src/policy/decision.ts';
 import type { Facts } from '../../src/policy/facts.ts';
 import { BASE_CONFIG, dnsblFacts, testSnapshot } from '../helpers/policy-snapshot.ts';
+import { captureIo } from '../helpers/cli-run.ts';
 
-function captureIo(): { io: CliIo; out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  const sink = (append: (s: string) => void) =>
-    new Writable({
-      write(chunk, _enc, done) {
-        append(String(chunk));
-        done();
-      },
-    });
-  return {
-    io: { stdin: new PassThrough(), stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), env: {} },
-    out: () => out,
-    err: () => err,
-  };
-}
 
 describe('relayguard explain', () => {
   let dir: string;
