@@ -4,7 +4,6 @@
 // spool and must see them); when no server runs, the CLI takes the spool
 // itself and makes the change on disk.
 import { existsSync } from 'node:fs';
-import { opendir } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../config/load-config.ts';
 import { ConfigError } from '../config/errors.ts';
@@ -79,14 +78,9 @@ function listLines(msg: LoadedMessage): string {
 }
 
 async function list(spool: Spool, io: CliIo, json: boolean): Promise<number> {
-  // Stream the directory: a queue of 100,000 messages is printed as it is read.
-  const ids: string[] = [];
-  for await (const entry of await opendir(queueDirOf(spool.dir))) {
-    if (entry.name.endsWith('.msg')) ids.push(entry.name.slice(0, -4));
-  }
-  ids.sort();
+  // The spool's index (files in queue/ and live segment records), oldest first.
   let count = 0;
-  for (const id of ids) {
+  for (const [id] of spool.entries()) {
     const msg = await spool.load(id).catch(() => undefined);
     if (!msg) continue;
     count++;

@@ -255,7 +255,7 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
         recipients: job.recipients,
         destination: job.destination,
         size: msg.size,
-        body: () => body ?? createReadStream(msg.file, { start: msg.bodyOffset }),
+        body: () => body ?? createReadStream(msg.file, { start: msg.bodyOffset, end: msg.bodyOffset + msg.size - 1 }),
       },
       {
         settings: { heloName: config.hostname, connectTimeout: config.delivery.connect_timeout, commandTimeout: config.delivery.command_timeout },

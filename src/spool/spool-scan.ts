@@ -5,15 +5,18 @@ import type { Logger } from '../observability/logger.ts';
 import { isQueueId, queueIdTime } from './queue-id.ts';
 
 /**
- * Start-up scan: removes torn temp files and orphaned journals, and returns
+ * Start-up scan: removes torn temp files and orphaned journals (unless
+ * `readOnly`: the CLI looking at a running server's spool), and returns
  * every message with its due time, oldest id first. Streams the directory,
  * so 100,000 entries are never listed at once.
  */
-export async function scan(queueDir: string, tmpDir: string, logger: Logger): Promise<{ index: Map<string, number>; journaled: Set<string> }> {
+export async function scan(queueDir: string, tmpDir: string, logger: Logger, readOnly = false): Promise<{ index: Map<string, number>; journaled: Set<string> }> {
   let torn = 0;
-  for await (const entry of await opendir(tmpDir)) {
-    await rm(path.join(tmpDir, entry.name), { force: true, recursive: true });
-    torn++;
+  if (!readOnly) {
+    for await (const entry of await opendir(tmpDir)) {
+      await rm(path.join(tmpDir, entry.name), { force: true, recursive: true });
+      torn++;
+    }
   }
   if (torn > 0) logger.warn({ count: torn }, 'discarded incomplete spool writes');
   const messages: string[] = [];
@@ -33,7 +36,9 @@ export async function scan(queueDir: string, tmpDir: string, logger: Logger): Pr
     index.set(id, queueIdTime(id) ?? 0);
     if (journals.delete(id)) withJournal.push(id);
   }
-  for (const orphan of journals) await unlink(path.join(queueDir, `${orphan}.state`)).catch(() => undefined);
+  if (!readOnly) {
+    for (const orphan of journals) await unlink(path.join(queueDir, `${orphan}.state`)).catch(() => undefined);
+  }
   // The journal's mtime is the next attempt time (set by record()); stat in parallel batches.
   for (let i = 0; i < withJournal.length; i += 64) {
     await Promise.all(
@@ -46,6 +51,5 @@ export async function scan(queueDir: string, tmpDir: string, logger: Logger): Pr
       }),
     );
   }
-  if (index.size > 0) logger.info({ messages: index.size, deferred: withJournal.length }, 'spool scanned');
   return { index, journaled: new Set(withJournal) };
 }

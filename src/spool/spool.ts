@@ -1,13 +1,19 @@
 // The durable spool. Layout under `dir`:
+//   segments/           small messages as they are accepted: records appended to a shared
+//                       file with group commit, fdatasynced before accept() resolves (segments.ts)
 //   tmp/<id>.msg        being written; anything here at start is a torn write and is removed
-//   queue/<id>.msg      the message (spool-file.ts): complete and fsynced before accept() resolves
+//   queue/<id>.msg      a message with a file of its own (spool-file.ts): large messages, and
+//                       any message moved out of its segment at its first record() (a deferral),
+//                       so a segment never lives as long as the queue lifetime of one message
 //   queue/<id>.state    the recipient journal (state-journal.ts); its mtime is set to the next
 //                       attempt time so a start-up scan needs a stat, not a read, per message
 //   control/            requests from `relayguard queue` to the running server (control.ts)
 //   owner               pid of the process running the queue (spool-lock.ts)
-// Accept path: write to tmp (small messages in one write, large ones streamed
-// with back-pressure), fdatasync, rename into queue/, then a directory fsync
-// shared with every concurrent accept (dir-sync.ts).
+// Accept path: a message up to SMALL_MESSAGE is collected in memory and
+// appended to the current segment; every accept in flight shares one
+// fdatasync. A larger one streams to tmp with back-pressure, is fdatasynced,
+// renamed into queue/, then a directory fsync is shared with every concurrent
+// accept (dir-sync.ts).
 // In memory: only an index id -> next attempt time, and a bounded cache of
 // small just-accepted bodies so the first delivery attempt needs no read.
 import { mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
@@ -18,13 +24,14 @@ import { DirSync } from './dir-sync.ts';
 import { SpoolError } from './errors.ts';
 import { createQueueIdGenerator, isQueueId, queueIdTime } from './queue-id.ts';
 import { scan } from './spool-scan.ts';
+import { SegmentStore, type SegmentLocation } from './segments.ts';
 import { exactBuffer, writeAll } from './write-all.ts';
 import { acquireOwner, releaseOwner } from './spool-lock.ts';
 import { decodeSpoolHeader, encodeSpoolHeader, MAX_HEADER_BYTES, type StoredEnvelope } from './spool-file.ts';
 import { encodeEvent, foldJournal, initialState, type JournalEvent, type MessageState } from './state-journal.ts';
 import type { AcceptOptions, Envelope, SpoolIntake } from './types.ts';
 
-/** Messages up to this size are written with one writev and cached for the first attempt. */
+/** Messages up to this size go to a segment and are cached for the first attempt. */
 const SMALL_MESSAGE = 128 * 1024;
 /** Large messages are written in batches of about this size. */
 const WRITE_BATCH = 256 * 1024;
@@ -40,6 +47,8 @@ export interface SpoolOptions {
   /** Take the owner file (default true); false for read-only inspection by the CLI. */
   readonly exclusive?: boolean;
   readonly cacheBytes?: number;
+  /** Size at which a segment file is closed for appends (tests use small ones). */
+  readonly maxSegmentBytes?: number;
 }
 
 export interface LoadedMessage {
@@ -104,8 +113,19 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
   const logger = options.logger.child({ component: 'spool' });
   const queueSync = new DirSync(queueDir);
   const nextId = createQueueIdGenerator({ now, ...(options.instance ? { instance: options.instance } : {}) });
-  const scanned = exclusive ? await scan(queueDir, tmpDir, logger) : { index: new Map<string, number>(), journaled: new Set<string>() };
-  const index = scanned.index;
+  const scanned = await scan(queueDir, tmpDir, logger, !exclusive);
+  const { store: segments, recovered } = await SegmentStore.open({
+    dir: path.join(dir, 'segments'),
+    logger,
+    writable: exclusive,
+    movedOut: new Set(scanned.index.keys()),
+    ...(options.maxSegmentBytes ? { maxSegmentBytes: options.maxSegmentBytes } : {}),
+  });
+  // Messages that live in a segment (the others have a file in queue/).
+  const located = new Map<string, SegmentLocation>();
+  for (const { id, location } of recovered) located.set(id, location);
+  const index = mergeIndex(scanned.index, recovered.map((r) => r.id));
+  if (index.size > 0) logger.info({ messages: index.size, inSegments: located.size, deferred: scanned.journaled.size }, 'spool scanned');
   // Just-accepted small messages: envelope and body, so the first attempt needs no I/O.
   const cache = new Map<string, { envelope: StoredEnvelope; bodyOffset: number; body: Buffer }>();
   // Messages that have a journal file (from the scan, or since their first record()).
@@ -141,12 +161,6 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
     const id = acceptOptions?.id ?? nextId();
     if (!isQueueId(id)) throw new SpoolError('SPOOL_WRITE_FAILED', `invalid queue id ${JSON.stringify(id)}`, { temporary: false });
     const header = encodeSpoolHeader(id, envelope);
-    const tmp = path.join(tmpDir, `${id}.msg`);
-    const final = msgFile(id);
-    let handle: FileHandle | undefined;
-    let body: Buffer | undefined;
-    let renamed = false;
-    let stage: 'stream' | 'disk' = 'disk';
     let refused: { error: unknown } | undefined;
     const check = () => {
       try {
@@ -156,65 +170,33 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
         throw error;
       }
     };
+    let body: Buffer | undefined;
     try {
+      let collected: { body: Buffer } | { handle: FileHandle; rest: Buffer[] };
       if (Buffer.isBuffer(message)) {
         check();
-        body = message;
-        handle = await open(tmp, 'wx');
-        await writeAll(handle, [header, body]);
+        collected = { body: message };
       } else {
-        stage = 'stream';
-        let chunks: Buffer[] = [];
-        let size = 0;
-        let diskError: { error: unknown } | undefined;
-        for await (const raw of message) {
-          // After a disk error the rest is still read (and dropped), so the SMTP session can
-          // answer the end of DATA with a temporary failure instead of hanging.
-          if (diskError) continue;
-          const chunk = typeof raw === 'string' ? Buffer.from(raw) : (raw as Buffer);
-          chunks.push(chunk);
-          size += chunk.length;
-          try {
-            if (!handle && size > SMALL_MESSAGE) {
-              // Too big to hold: from here on it streams to disk in batches.
-              handle = await open(tmp, 'wx');
-              await writeAll(handle, [header, ...chunks]);
-              chunks = [];
-              size = 0;
-            } else if (handle && size >= WRITE_BATCH) {
-              await writeAll(handle, chunks);
-              chunks = [];
-              size = 0;
-            }
-          } catch (error) {
-            diskError = { error };
-            chunks = [];
-          }
-        }
-        stage = 'disk';
-        if (diskError) throw diskError.error;
+        collected = await collect(message, header, path.join(tmpDir, `${id}.msg`));
         check();
-        if (!handle) {
-          body = exactBuffer(chunks, size);
-          handle = await open(tmp, 'wx');
-          await writeAll(handle, [header, body]);
-        } else if (chunks.length > 0) {
-          await writeAll(handle, chunks);
-        }
       }
-      await handle.datasync();
-      await handle.close();
-      handle = undefined;
-      await rename(tmp, final);
-      renamed = true;
-      await queueSync.sync();
+      if ('body' in collected) {
+        body = collected.body;
+        if (body.length <= SMALL_MESSAGE) {
+          if (closed) throw new SpoolError('SPOOL_CLOSED', 'the spool is closed');
+          located.set(id, await segments.append([header, body]));
+        } else {
+          const handle = await open(path.join(tmpDir, `${id}.msg`), 'wx');
+          await commitFile(id, handle, [header, body]);
+        }
+      } else {
+        await commitFile(id, collected.handle, collected.rest);
+      }
     } catch (error) {
-      await handle?.close().catch(() => undefined);
-      await unlink(renamed ? final : tmp).catch(() => undefined);
       if (refused) throw refused.error;
       if (error instanceof SpoolError) throw error;
-      if (stage === 'stream') {
-        throw new SpoolError('SPOOL_MESSAGE_STREAM', `message stream failed: ${(error as Error).message}`, { cause: error });
+      if (error instanceof MessageStreamError) {
+        throw new SpoolError('SPOOL_MESSAGE_STREAM', `message stream failed: ${(error.cause as Error).message}`, { cause: error.cause });
       }
       logger.error({ err: error, queueId: id }, 'spool write failed');
       throw new SpoolError('SPOOL_WRITE_FAILED', `spool write failed: ${(error as Error).message}`, { cause: error });
@@ -231,11 +213,104 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
     return id;
   }
 
-  async function load(id: string): Promise<LoadedMessage | undefined> {
-    const file = msgFile(id);
+  /**
+   * Reads the message stream: a small message whole into memory; from
+   * SMALL_MESSAGE on, the rest streams into `tmp` in batches (the handle is
+   * returned with what is left to write). A stream error rejects with
+   * MessageStreamError; after a disk error the stream is still read to its
+   * end, so the SMTP session can answer the final dot instead of hanging.
+   */
+  async function collect(message: Readable, header: Buffer, tmp: string): Promise<{ body: Buffer } | { handle: FileHandle; rest: Buffer[] }> {
+    let chunks: Buffer[] = [];
+    let size = 0;
+    let handle: FileHandle | undefined;
+    let diskError: { error: unknown } | undefined;
+    try {
+      try {
+        for await (const raw of message) {
+          if (diskError) continue;
+          const chunk = typeof raw === 'string' ? Buffer.from(raw) : (raw as Buffer);
+          chunks.push(chunk);
+          size += chunk.length;
+          try {
+            if (!handle && size > SMALL_MESSAGE) {
+              handle = await open(tmp, 'wx');
+              await writeAll(handle, [header, ...chunks]);
+              chunks = [];
+              size = 0;
+            } else if (handle && size >= WRITE_BATCH) {
+              await writeAll(handle, chunks);
+              chunks = [];
+              size = 0;
+            }
+          } catch (error) {
+            diskError = { error };
+            chunks = [];
+          }
+        }
+      } catch (error) {
+        throw new MessageStreamError(error);
+      }
+      if (diskError) throw diskError.error;
+    } catch (error) {
+      await handle?.close().catch(() => undefined);
+      if (handle) await unlink(tmp).catch(() => undefined);
+      throw error;
+    }
+    return handle ? { handle, rest: chunks } : { body: exactBuffer(chunks, size) };
+  }
+
+  /** The per-file path: write the rest, fdatasync, rename into queue/, share a directory fsync. */
+  async function commitFile(id: string, handle: FileHandle, rest: Buffer[]): Promise<void> {
+    const tmp = path.join(tmpDir, `${id}.msg`);
+    let renamed = false;
+    try {
+      await writeAll(handle, rest);
+      await handle.datasync();
+      await handle.close();
+      await rename(tmp, msgFile(id));
+      renamed = true;
+      await queueSync.sync();
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      await unlink(renamed ? msgFile(id) : tmp).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Gives a segment message a file of its own in queue/ (before its journal starts), then retires the segment copy. */
+  async function moveOut(id: string, location: SegmentLocation): Promise<void> {
     const cached = cache.get(id);
+    const payload = cached ? [encodeSpoolHeader(id, cached.envelope), cached.body] : [await segments.read(location)];
+    const handle = await open(path.join(tmpDir, `${id}.msg`), 'wx');
+    await commitFile(id, handle, payload);
+    located.delete(id);
+    await segments.done(id, location);
+  }
+
+  async function load(id: string): Promise<LoadedMessage | undefined> {
+    const cached = cache.get(id);
+    const location = located.get(id);
+    if (location) {
+      if (cached && index.has(id)) {
+        // Accepted by this process and never attempted: everything is in memory.
+        const { envelope, bodyOffset, body } = cached;
+        return { id, envelope, state: initialState(envelope), size: body.length, file: segments.fileOf(location), bodyOffset: location.offset + bodyOffset, body };
+      }
+      let payload: Buffer;
+      try {
+        payload = await segments.read(location);
+      } catch (error) {
+        if (!located.has(id)) return load(id); // moved out or removed meanwhile
+        throw new SpoolError('SPOOL_CORRUPT', `cannot read ${id}: ${(error as Error).message}`, { cause: error });
+      }
+      const parsed = decodeSpoolHeader(payload);
+      if (!parsed.ok) throw new SpoolError('SPOOL_CORRUPT', `message ${id} has a ${parsed.reason} header`, { temporary: false });
+      const body = payload.subarray(parsed.bodyOffset);
+      return { id, envelope: parsed.envelope, state: initialState(parsed.envelope), size: body.length, file: segments.fileOf(location), bodyOffset: location.offset + parsed.bodyOffset, body };
+    }
+    const file = msgFile(id);
     if (cached && index.has(id) && !journaled.has(id)) {
-      // Accepted by this process and never attempted: everything is in memory.
       const { envelope, bodyOffset, body } = cached;
       return { id, envelope, state: initialState(envelope), size: body.length, file, bodyOffset, body };
     }
@@ -282,6 +357,8 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
   }
 
   async function record(id: string, event: JournalEvent): Promise<void> {
+    const location = located.get(id);
+    if (location) await moveOut(id, location);
     const file = stateFile(id);
     let created = false;
     let handle: FileHandle;
@@ -311,6 +388,12 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
   async function remove(id: string): Promise<void> {
     index.delete(id);
     cacheDrop(id);
+    const location = located.get(id);
+    if (location) {
+      located.delete(id);
+      await segments.done(id, location);
+      return;
+    }
     // The message first: a journal without its message is cleaned up at the next scan,
     // while a message without its journal would be sent again to everyone.
     await unlink(msgFile(id)).catch(ignoreMissing);
@@ -361,9 +444,25 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
       closed = true;
       cache.clear();
       listeners.clear();
+      await segments.close();
       if (exclusive) await releaseOwner(dir);
     },
   };
+}
+
+/** The message stream itself failed (the client went away, the data guard gave up): not a disk problem. */
+class MessageStreamError extends Error {
+  constructor(cause: unknown) {
+    super('message stream failed', { cause });
+  }
+}
+
+/** Both kinds of spooled message in one index, oldest id (accept time) first. */
+function mergeIndex(files: Map<string, number>, segmentIds: readonly string[]): Map<string, number> {
+  if (segmentIds.length === 0) return files;
+  const all = [...files.entries(), ...segmentIds.map((id): [string, number] => [id, queueIdTime(id) ?? 0])];
+  all.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return new Map(all);
 }
 
 function ignoreMissing(error: unknown): void {

@@ -10,7 +10,7 @@ import { envelope, rfc822, tempDir } from '../helpers/spool-fixtures.ts';
 
 const logger = silentLogger();
 
-test('accept stores envelope and bytes durably in queue/ before resolving; load reads them back', async (t) => {
+test('accept stores a small message durably in a segment before resolving; load reads it back', async (t) => {
   const dir = await tempDir(t);
   const spool = await openSpool({ dir, logger });
   t.after(() => spool.close());
@@ -18,7 +18,8 @@ test('accept stores envelope and bytes durably in queue/ before resolving; load 
   const env = envelope({ recipients: ['a@x.test', 'b@y.test'], authUser: 'alice', sessionId: 's1' });
   const id = await spool.accept(env, Readable.from([body.subarray(0, 10), body.subarray(10)]));
   assert.deepEqual(await readdir(path.join(dir, 'tmp')), []);
-  assert.deepEqual(await readdir(path.join(dir, 'queue')), [`${id}.msg`]);
+  assert.deepEqual(await readdir(path.join(dir, 'queue')), []);
+  assert.equal((await readdir(path.join(dir, 'segments'))).filter((n) => n.endsWith('.seg')).length, 1);
   assert.equal(spool.stats().size, 1);
   const loaded = await spool.load(id);
   assert.ok(loaded);
@@ -77,7 +78,7 @@ test('the scan discards torn temp files and orphaned journals, and resumes every
   const second = await openSpool({ dir, logger });
   t.after(() => second.close());
   assert.deepEqual(await readdir(path.join(dir, 'tmp')), []);
-  assert.deepEqual((await readdir(path.join(dir, 'queue'))).sort(), [`${a}.msg`, `${b}.msg`].sort());
+  assert.deepEqual(await readdir(path.join(dir, 'queue')), [], 'the orphaned journal is gone');
   assert.deepEqual([...second.entries()].map(([id]) => id), [a, b], 'oldest first');
   assert.equal(second.stats().size, 2);
   assert.ok((await second.load(b))?.body?.equals(rfc822('b')));
@@ -133,6 +134,7 @@ test('concurrent accepts all land, with distinct ids in accept order', async (t)
   t.after(() => spool.close());
   const ids = await Promise.all(Array.from({ length: 200 }, (_, i) => spool.accept(envelope(), rfc822(`m${i}`))));
   assert.equal(new Set(ids).size, 200);
-  assert.equal((await readdir(path.join(dir, 'queue'))).length, 200);
+  assert.deepEqual([...spool.entries()].map(([id]) => id), ids);
+  assert.equal((await readdir(path.join(dir, 'segments'))).filter((n) => n.endsWith('.seg')).length, 1, 'all in one segment');
   assert.equal(spool.stats().size, 200);
 });

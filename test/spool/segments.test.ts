@@ -1,0 +1,126 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFile, readdir, readFile, rm, truncate } from 'node:fs/promises';
+import path from 'node:path';
+import { openSpool } from '../../src/spool/spool.ts';
+import { encodeRecordPrefix, readRecords } from '../../src/spool/segment-record.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { envelope, rfc822, tempDir } from '../helpers/spool-fixtures.ts';
+
+const logger = silentLogger();
+
+async function segmentNames(dir: string): Promise<string[]> {
+  return (await readdir(path.join(dir, 'segments')).catch(() => [] as string[])).sort();
+}
+
+test('records: a torn, zero-filled or damaged stretch is skipped and every whole record around it is found', () => {
+  const record = (text: string) => {
+    const payload = Buffer.from(text);
+    return Buffer.concat([encodeRecordPrefix([payload]), payload]);
+  };
+  const a = record('first message');
+  const b = record('second message');
+  const c = record('third message');
+  assert.deepEqual(readRecords(Buffer.concat([a, b])).records.length, 2);
+  // Torn tail: half of c.
+  const torn = readRecords(Buffer.concat([a, b, c.subarray(0, 20)]));
+  assert.equal(torn.records.length, 2);
+  assert.equal(torn.skippedBytes, 20);
+  // A zero-filled tail (size updated, data never written).
+  assert.equal(readRecords(Buffer.concat([a, Buffer.alloc(4096)])).records.length, 1);
+  // One flipped byte in b's payload: b is skipped by its CRC, c still found.
+  const damaged = Buffer.concat([a, b, c]);
+  damaged[a.length + b.length - 2] ^= 0x01;
+  const found = readRecords(damaged);
+  assert.equal(found.records.length, 2);
+  assert.equal(damaged.toString('latin1', found.records[1]!.offset, found.records[1]!.offset + found.records[1]!.length), 'third message');
+});
+
+test('concurrent accepts share fdatasyncs in one segment and all come back after a crash, bytes intact', async (t) => {
+  const dir = await tempDir(t);
+  const first = await openSpool({ dir, logger });
+  const bodies = Array.from({ length: 300 }, (_, i) => rfc822(`message ${i}`));
+  const ids = await Promise.all(bodies.map((body) => first.accept(envelope(), body)));
+  assert.deepEqual((await segmentNames(dir)).filter((n) => n.endsWith('.seg')).length, 1);
+  // No close(): the process died right after the last 250.
+  const second = await openSpool({ dir, logger });
+  t.after(() => second.close());
+  assert.deepEqual([...second.entries()].map(([id]) => id), ids);
+  for (const [i, id] of ids.entries()) {
+    const loaded = await second.load(id);
+    assert.ok(loaded?.body?.equals(bodies[i] as Buffer), `message ${i} intact`);
+    assert.equal(loaded.state.attempts, 0);
+  }
+});
+
+test('a crash in the middle of an append: the whole records are delivered, the torn one is not', async (t) => {
+  const dir = await tempDir(t);
+  const first = await openSpool({ dir, logger });
+  const a = await first.accept(envelope(), rfc822('a'));
+  const b = await first.accept(envelope(), rfc822('b'));
+  const [segment] = (await segmentNames(dir)).filter((n) => n.endsWith('.seg'));
+  const file = path.join(dir, 'segments', segment as string);
+  // Simulate a torn third append: a prefix and part of its payload.
+  const payload = Buffer.from('RGSPOOL1 {"id":"torn"');
+  await appendFile(file, Buffer.concat([encodeRecordPrefix([Buffer.concat([payload, Buffer.alloc(100)])]), payload]));
+  const second = await openSpool({ dir, logger });
+  t.after(() => second.close());
+  assert.deepEqual([...second.entries()].map(([id]) => id), [a, b]);
+});
+
+test('removed messages stay removed after a restart; finished segments are deleted, the one being written is kept', async (t) => {
+  const dir = await tempDir(t);
+  // Small segments: about three messages each.
+  const spool = await openSpool({ dir, logger, maxSegmentBytes: 3 * 1024 });
+  const ids: string[] = [];
+  for (let i = 0; i < 10; i++) ids.push(await spool.accept(envelope(), rfc822(`m${i}`.padEnd(600, '.'))));
+  const before = (await segmentNames(dir)).filter((n) => n.endsWith('.seg'));
+  assert.ok(before.length >= 3, `several segments (${before.join(', ')})`);
+  for (const id of ids.slice(0, 7)) await spool.remove(id);
+  const restarted = await openSpool({ dir, logger, maxSegmentBytes: 3 * 1024 });
+  assert.deepEqual([...restarted.entries()].map(([id]) => id), ids.slice(7), 'no removed message comes back');
+  await restarted.close();
+  for (const id of ids.slice(7)) await spool.remove(id);
+  await spool.close();
+  const last = await openSpool({ dir, logger, maxSegmentBytes: 3 * 1024 });
+  t.after(() => last.close());
+  assert.equal(last.stats().size, 0);
+  assert.deepEqual(await segmentNames(dir), [], 'nothing live: every segment and done log is gone');
+});
+
+test('the first journal event moves a message out of its segment; it is never there twice, even if the done mark is lost', async (t) => {
+  const dir = await tempDir(t);
+  const first = await openSpool({ dir, logger });
+  const body = rfc822('deferred one');
+  const id = await first.accept(envelope({ recipients: ['a@x.test'] }), body);
+  const keep = await first.accept(envelope(), rfc822('another'));
+  const next = Date.now() + 600_000;
+  await first.record(id, { at: Date.now(), kind: 'attempt', attempts: 1, next, rcpt: { 'a@x.test': { s: 'deferred', x: '451 later' } } });
+  assert.deepEqual((await readdir(path.join(dir, 'queue'))).sort(), [`${id}.msg`, `${id}.state`].sort());
+  // The file holds exactly the segment payload: header line, then the message bytes.
+  const file = await readFile(path.join(dir, 'queue', `${id}.msg`));
+  assert.ok(file.subarray(file.indexOf(0x0a) + 1).equals(body));
+  // Lose the done marks (a crash before they reached the disk).
+  for (const name of await segmentNames(dir)) if (name.endsWith('.done')) await rm(path.join(dir, 'segments', name));
+  const second = await openSpool({ dir, logger });
+  t.after(() => second.close());
+  assert.deepEqual([...second.entries()].map(([i]) => i).sort(), [id, keep].sort());
+  const loaded = await second.load(id);
+  assert.equal(loaded?.state.attempts, 1);
+  assert.ok(loaded?.body?.equals(body));
+  assert.equal(Math.round((second.dueOf(id) ?? 0) / 1000), Math.round(next / 1000));
+});
+
+test('a segment whose last record was cut short keeps every earlier message', async (t) => {
+  const dir = await tempDir(t);
+  const first = await openSpool({ dir, logger });
+  const ids = [];
+  for (let i = 0; i < 5; i++) ids.push(await first.accept(envelope(), rfc822(`n${i}`)));
+  const [segment] = (await segmentNames(dir)).filter((n) => n.endsWith('.seg'));
+  const file = path.join(dir, 'segments', segment as string);
+  const size = (await readFile(file)).length;
+  await truncate(file, size - 7);
+  const second = await openSpool({ dir, logger });
+  t.after(() => second.close());
+  assert.deepEqual([...second.entries()].map(([id]) => id), ids.slice(0, 4));
+});
