@@ -12,7 +12,7 @@ export type { Logger };
  * bench/; batched, a line reaches stdout at most LOG_FLUSH_MS late, and pino
  * flushes the buffer synchronously when the process exits.
  */
-export const LOG_BATCH_BYTES = 4096;
+export const LOG_BATCH_BYTES = 32 * 1024;
 export const LOG_FLUSH_MS = 200;
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
@@ -23,7 +23,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: ['password', '*.password', 'auth.password', 'pass', '*.pass'], censor: '[redacted]' },
     },
-    destination ?? pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS }),
+    destination ?? pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, maxWrite: 2 * LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS }),
   );
 }
 

@@ -29,21 +29,25 @@ export class AppendFile {
   #flushing: Promise<void> | undefined;
   #broken: unknown;
   #closed = false;
+  readonly #sync: boolean;
 
-  private constructor(file: string, fd: number, size: number) {
+  private constructor(file: string, fd: number, sync: boolean) {
     this.path = file;
     this.#fd = fd;
-    this.#size = size;
+    this.#size = 0;
+    this.#sync = sync;
   }
 
   /**
    * Opens for appending (and reading): `create` fails if the file exists (a
    * new segment). Synchronous on purpose: it happens once per segment, and a
-   * caller never sees a half-opened file.
+   * caller never sees a half-opened file. With `sync: false`, `durable` means
+   * written to the kernel (it survives a crash of the process, not of the
+   * machine) and close() fdatasyncs.
    */
-  static open(file: string, options: { create: boolean }): AppendFile {
+  static open(file: string, options: { create: boolean; sync?: boolean }): AppendFile {
     const fd = openSync(file, options.create ? 'ax+' : 'a+');
-    return new AppendFile(file, fd, 0);
+    return new AppendFile(file, fd, options.sync ?? true);
   }
 
   /** Bytes written or queued so far: the offset of the next append. */
@@ -81,7 +85,7 @@ export class AppendFile {
       try {
         if (this.#broken !== undefined) throw this.#broken;
         await writeFully(this.#fd, buffers);
-        await fdatasyncAsync(this.#fd);
+        if (this.#sync) await fdatasyncAsync(this.#fd);
         for (const waiter of waiters) waiter.resolve();
       } catch (error) {
         this.#broken ??= error;
@@ -108,6 +112,7 @@ export class AppendFile {
     if (this.#closed) return;
     this.#closed = true;
     while (this.#flushing) await this.#flushing;
+    if (!this.#sync && this.#broken === undefined) await fdatasyncAsync(this.#fd).catch(() => undefined);
     await closeAsync(this.#fd);
   }
 }

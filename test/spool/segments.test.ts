@@ -30,7 +30,8 @@ test('records: a torn, zero-filled or damaged stretch is skipped and every whole
   assert.equal(readRecords(Buffer.concat([a, Buffer.alloc(4096)])).records.length, 1);
   // One flipped byte in b's payload: b is skipped by its CRC, c still found.
   const damaged = Buffer.concat([a, b, c]);
-  damaged[a.length + b.length - 2] ^= 0x01;
+  const at = a.length + b.length - 2;
+  damaged.writeUInt8(damaged.readUInt8(at) ^ 0x01, at);
   const found = readRecords(damaged);
   assert.equal(found.records.length, 2);
   assert.equal(damaged.toString('latin1', found.records[1]!.offset, found.records[1]!.offset + found.records[1]!.length), 'third message');
@@ -49,6 +50,7 @@ test('concurrent accepts share fdatasyncs in one segment and all come back after
   for (const [i, id] of ids.entries()) {
     const loaded = await second.load(id);
     assert.ok(loaded?.body?.equals(bodies[i] as Buffer), `message ${i} intact`);
+    assert.ok(loaded);
     assert.equal(loaded.state.attempts, 0);
   }
 });
