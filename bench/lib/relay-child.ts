@@ -4,10 +4,12 @@
 // file (as under systemd), its dashboard API read for counters, its RSS read
 // from /proc. Nothing here reaches into the relay's memory.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { openSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { openSpool } from '../../src/spool/spool.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { freePort } from './postfix-tools.ts';
 
@@ -210,8 +212,13 @@ export async function startRelayChild(options: RelayChildOptions): Promise<Relay
       return ticks / CLOCK_TICKS;
     },
     async spooled() {
-      const names = await readdir(path.join(dir, 'data', 'spool', 'queue')).catch(() => [] as string[]);
-      return names.filter((name) => name.endsWith('.msg')).length;
+      // What a restart would find: files in queue/ and live records in segments/ (a read-only look).
+      const spool = await openSpool({ dir: path.join(dir, 'data', 'spool'), logger: silentLogger(), exclusive: false });
+      try {
+        return spool.stats().size;
+      } finally {
+        await spool.close();
+      }
     },
     async problems(max = 10) {
       const text = await readFile(logFile, 'utf8').catch(() => '');
