@@ -87,6 +87,7 @@ export async function build({ root = ROOT, outdir = path.join(root, 'dist'), ent
       metafile: true,
       logLevel: 'warning',
     });
+    assertNoLazyPackages(result.metafile);
     await assertOneByte(Object.keys(result.metafile.outputs).filter((file) => file.endsWith('.js')), root);
     for (const [from, to] of COPIED) await cp(path.join(root, from), path.join(temp, to), { recursive: true });
     const stamp = {
@@ -108,6 +109,24 @@ export async function build({ root = ROOT, outdir = path.join(root, 'dist'), ent
   } finally {
     await rm(temp, { recursive: true, force: true });
   }
+}
+
+/**
+ * `await import('pkg')` of a CommonJS package works from the sources (Node
+ * gives it named exports) but in the bundle the chunk has only `default`:
+ * `const { generate } = await import('selfsigned')` is undefined there. Our
+ * code lazy-loads a package through a module of its own that imports the
+ * package statically (src/smtp/self-signed-pair.ts), so refuse the other way.
+ */
+function assertNoLazyPackages(metafile) {
+  const found = [];
+  for (const [file, input] of Object.entries(metafile.inputs)) {
+    if (file.includes('node_modules/')) continue;
+    for (const imported of input.imports) {
+      if (imported.kind === 'dynamic-import' && imported.path.includes('node_modules/')) found.push(`${file}: import('${imported.original ?? imported.path}')`);
+    }
+  }
+  if (found.length > 0) throw new Error(`lazy-load a package through a module of ours that imports it statically:\n  ${found.join('\n  ')}`);
 }
 
 /**
