@@ -6,8 +6,8 @@
 // reading to the next. The relay's own code is untouched.
 // youngGeneration: what V8's young generation (new space) holds in memory.
 // It is sized by recent allocation, not by what is alive (after a full GC it
-// is empty but keeps its size): a burst of new connections grows it by ~9 MiB
-// once, which is no connection's own memory (BENCHMARKS.md, memory).
+// is empty but keeps its size): a burst of 1,000 new connections grows it by
+// ~7 MiB, which is no connection's own memory (BENCHMARKS.md, memory).
 import { writeFileSync } from 'node:fs';
 import v8 from 'node:v8';
 
