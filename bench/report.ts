@@ -35,11 +35,18 @@ export function targetsOf(r: Results): Target[] {
   for (const n of [1000, 5000]) {
     const p = at(n);
     // RSS moves in pages and can fill slack the baseline already had; the JS heap
-    // delta is steadier. The larger of the two is held against the target.
+    // delta is steadier. The larger of the two is held against the target. RSS
+    // includes V8's young generation growing once when the connections open
+    // (memory.ts): it is what an administrator sees, so it counts; the figure
+    // without it is shown beside it.
     const worst = p ? Math.max(p.perConnectionKiB, p.heapPerConnectionKiB) : 0;
     targets.push(
       p
-        ? { target: `< 20 KiB per idle connection (${n})`, measured: `${p.perConnectionKiB} KiB RSS, ${p.heapPerConnectionKiB} KiB JS heap`, met: worst < 20 }
+        ? {
+            target: `< 20 KiB per idle connection (${n})`,
+            measured: `${p.perConnectionKiB} KiB RSS (${p.perConnectionExYoungKiB} without the young generation's growth), ${p.heapPerConnectionKiB} KiB JS heap`,
+            met: worst < 20,
+          }
         : { target: `< 20 KiB per idle connection (${n})`, measured: '-', met: 'not measured' },
     );
   }
@@ -98,11 +105,13 @@ export function printReport(r: Results & { targets?: Target[] }): void {
     );
   }
   if (r.memory) {
-    console.log(`\n3. Memory after a full GC: RSS ${r.memory.baselineRssMiB} MiB (JS heap ${r.memory.baselineHeapUsedMiB} MiB) before connections${r.memory.skipped ? ` (${r.memory.skipped})` : ''}\n`);
+    console.log(
+      `\n3. Memory after a full GC: RSS ${r.memory.baselineRssMiB} MiB (JS heap ${r.memory.baselineHeapUsedMiB} MiB, young generation ${r.memory.baselineYoungGenerationMiB} MiB) before connections${r.memory.skipped ? ` (${r.memory.skipped})` : ''}\n`,
+    );
     console.log(
       table([
-        ['idle connections', 'RSS MiB', 'KiB per connection', 'JS heap MiB', 'heap KiB per connection'],
-        ...r.memory.points.map((p) => [p.connections, p.rssMiB, p.perConnectionKiB, p.heapUsedMiB, p.heapPerConnectionKiB]),
+        ['idle connections', 'RSS MiB', 'KiB per connection', 'young gen MiB', 'KiB per conn. w/o its growth', 'JS heap MiB', 'heap KiB per connection'],
+        ...r.memory.points.map((p) => [p.connections, p.rssMiB, p.perConnectionKiB, p.youngGenerationMiB, p.perConnectionExYoungKiB, p.heapUsedMiB, p.heapPerConnectionKiB]),
       ]),
     );
   }

@@ -7,6 +7,8 @@
 //                 [--relay-repo=DIR]   run the relay of another checkout (with its node_modules):
 //                                      an A/B of two commits under the same harness
 //                 [--relay-node-args="--max-semi-space-size=32"]   node flags for the relay process
+//                 [--relay-run=sources] run the relay's sources through tsx instead of
+//                                      its build (dist/, built first: the default)
 // Needs smtp-source and smtp-sink (apt-get install -y postfix; no daemon is
 // started). Prints a table and writes bench/results.json. See BENCHMARKS.md.
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -15,7 +17,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDnsServer } from '../test/helpers/dns-server.ts';
 import { findTool, startSink } from './lib/postfix-tools.ts';
-import { DOMAIN_ZONES, IP_ZONES, REPO, SENDER_DOMAIN, startRelayChild } from './lib/relay-child.ts';
+import { DOMAIN_ZONES, IP_ZONES, REPO, SENDER_DOMAIN, prepareRelayCode, startRelayChild } from './lib/relay-child.ts';
 import { summarizeFile, type ProfileSummary } from './lib/profile-summary.ts';
 import { measureThroughput, type ThroughputResult } from './throughput.ts';
 import { measureLatency, type LatencyResult } from './latency.ts';
@@ -35,6 +37,7 @@ const { values } = parseArgs({
     'spool-root': { type: 'string' },
     'relay-repo': { type: 'string' },
     'relay-node-args': { type: 'string' },
+    'relay-run': { type: 'string' },
     sessions: { type: 'string' },
   },
 });
@@ -88,8 +91,12 @@ for (const zone of DOMAIN_ZONES) dns.add({ name: `test.${zone}`, type: 'A', data
 dns.add({ name: SENDER_DOMAIN, type: 'MX', data: { preference: 10, exchange: `mx.${SENDER_DOMAIN}` } });
 dns.add({ name: `mx.${SENDER_DOMAIN}`, type: 'A', data: '192.0.2.10' });
 const limits = await rateLimits();
+// The relay runs its production build (dist/, built now), as `npm start` does.
+if (values['relay-run'] !== undefined && values['relay-run'] !== 'dist' && values['relay-run'] !== 'sources') throw new Error('--relay-run is dist or sources');
+const relayCode = values['relay-run'] === 'sources' ? { run: 'sources' as const, note: `${relayRepo ?? REPO}: sources through tsx (--relay-run=sources)` } : await prepareRelayCode(relayRepo ?? REPO);
 /** What every relay child of this run shares (the sink port is per child). */
 const relayOptions = {
+  run: relayCode.run,
   dnsAddress: dns.address,
   deliveryConcurrency,
   perDestinationConcurrency: deliveryConcurrency,
@@ -112,7 +119,7 @@ const results: {
 } = {
   startedAt: startedAt.toISOString(),
   machine: await machine(),
-  settings: { messages, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), relayRepo: relayRepo ?? REPO, relayNodeArgs, rateLimits: limits.note, dnsblZones: [...IP_ZONES, ...DOMAIN_ZONES], fsync: 'always (the spool has no switch)' },
+  settings: { messages, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), relayRepo: relayRepo ?? REPO, relayCode: relayCode.note, relayNodeArgs, rateLimits: limits.note, dnsblZones: [...IP_ZONES, ...DOMAIN_ZONES], fsync: 'always (the spool has no switch)' },
   throughput: [],
   latency: [],
   micro: [],
@@ -136,7 +143,7 @@ try {
     }
     if (profileDir) {
       const files = (await readdir(profileDir)).filter((f) => f.endsWith('.cpuprofile'));
-      // The main thread's profile is the big one (the other is tsx's loader worker).
+      // The main thread's profile is the big one (when the relay runs its sources, the other is tsx's loader worker).
       const sized = await Promise.all(files.map(async (f) => ({ f, size: (await readFile(path.join(profileDir, f))).length })));
       const main = sized.sort((a, b) => b.size - a.size)[0];
       if (main) results.profile = await summarizeFile(path.join(profileDir, main.f), 25);

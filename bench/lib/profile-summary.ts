@@ -2,11 +2,16 @@
 // self time per function and per area (our src/ folders, each node_modules
 // package, Node internals, GC, idle). Used by `npm run bench -- --profile`
 // and runnable alone: node --import tsx bench/lib/profile-summary.ts FILE.
+// A profile of the production build (dist/ chunks) is read through the
+// chunks' source maps, so its frames name src/ files and packages as a
+// profile of the sources does.
 import { readFile } from 'node:fs/promises';
+import { SourceMap } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 interface ProfileNode {
   readonly id: number;
-  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number; readonly columnNumber?: number };
   readonly children?: readonly number[];
 }
 
@@ -125,8 +130,37 @@ export function summarize(profile: CpuProfile, top = 25): ProfileSummary {
   return { totalMs: Math.round(total / 1000), busyMs: Math.round(busy / 1000), areas: rank(areas, 'area'), functions: rank(functions, 'fn'), ours: rank(ours, 'fn'), phases: rank(phases, 'phase') };
 }
 
+/**
+ * Frames in bundled files (a `.js` with a `.js.map` next to it) rewritten to
+ * the original file and line the source map gives; other frames unchanged.
+ */
+export async function mapToSources(profile: CpuProfile): Promise<CpuProfile> {
+  const maps = new Map<string, SourceMap | undefined>();
+  const mapOf = async (url: string): Promise<SourceMap | undefined> => {
+    if (!maps.has(url)) {
+      const text = await readFile(`${fileURLToPath(url)}.map`, 'utf8').catch(() => undefined);
+      maps.set(url, text === undefined ? undefined : new SourceMap(JSON.parse(text) as ConstructorParameters<typeof SourceMap>[0]));
+    }
+    return maps.get(url);
+  };
+  const nodes: ProfileNode[] = [];
+  for (const node of profile.nodes) {
+    const { url, lineNumber, columnNumber } = node.callFrame;
+    const map = url.startsWith('file:') && url.endsWith('.js') ? await mapOf(url) : undefined;
+    const entry = map?.findEntry(lineNumber, columnNumber ?? 0) as { originalSource?: string; originalLine?: number } | undefined;
+    if (!entry?.originalSource) {
+      nodes.push(node);
+      continue;
+    }
+    // esbuild writes sources relative to the map ("../src/smtp/front-door.ts").
+    const original = entry.originalSource.startsWith('file:') ? entry.originalSource : pathToFileURL(fileURLToPath(new URL(entry.originalSource, url))).href;
+    nodes.push({ ...node, callFrame: { ...node.callFrame, url: original, lineNumber: entry.originalLine ?? lineNumber } });
+  }
+  return { ...profile, nodes };
+}
+
 export async function summarizeFile(file: string, top?: number): Promise<ProfileSummary> {
-  return summarize(JSON.parse(await readFile(file, 'utf8')) as CpuProfile, top);
+  return summarize(await mapToSources(JSON.parse(await readFile(file, 'utf8')) as CpuProfile), top);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -1,17 +1,19 @@
 // relayguard as the benchmark sees it: a child process started the way an
-// administrator starts it (`node bin/relayguard.js serve --config FILE`), from a
-// generated config directory with every policy on, its JSON log going to a
-// file (as under systemd), its dashboard API read for counters, its RSS read
-// from /proc. Nothing here reaches into the relay's memory.
+// administrator starts it (`node bin/relayguard.js serve --config FILE`) and
+// running what production runs, the build in dist/ (prepareRelayCode builds
+// it first), from a generated config directory with every policy on, its JSON
+// log going to a file (as under systemd), its dashboard API read for
+// counters, its RSS read from /proc. Nothing here reaches into the relay's memory.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { openSync, closeSync } from 'node:fs';
+import { existsSync, openSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openSpool } from '../../src/spool/spool.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { freePort } from './postfix-tools.ts';
+import { generateSelfSignedPair } from '../../src/smtp/self-signed-pair.ts';
 
 /** USER_HZ: 100 on every Linux architecture Node runs on. */
 const CLOCK_TICKS = 100;
@@ -38,6 +40,8 @@ export interface RelayChildOptions {
   readonly cpuProfDir?: string;
   /** Run bin/relayguard.js of another checkout (an A/B of two commits); default this one. */
   readonly relayRepo?: string;
+  /** RELAYGUARD_RUN for the relay: 'dist' (what prepareRelayCode found) fails at start rather than silently run the sources. */
+  readonly run?: RelayCode['run'];
   /** More node flags for the relay process (e.g. --heapsnapshot-signal=SIGPWR for a one-off look). */
   readonly nodeArgs?: readonly string[];
   /** Parent of the relay's working directory (default os.tmpdir()); /dev/shm for the tmpfs diagnosis. */
@@ -62,8 +66,8 @@ export interface RelayChild {
   status(): Promise<RelayStatus>;
   /** Resident set size of the relay process in bytes (/proc/PID/status VmRSS). */
   rss(): Promise<number>;
-  /** A full GC in the relay (needs gcHook), then its memory: RSS from /proc, heap from process.memoryUsage(). */
-  fullGc(): Promise<{ rss: number; heapUsed: number; external: number; arrayBuffers: number }>;
+  /** A full GC in the relay (needs gcHook), then its memory: RSS from /proc, heap from process.memoryUsage(), V8's young generation. */
+  fullGc(): Promise<{ rss: number; heapUsed: number; external: number; arrayBuffers: number; youngGeneration: number }>;
   /** CPU seconds (user + system) the relay process has used so far (/proc/PID/stat). */
   cpuSeconds(): Promise<number>;
   /** Messages still in the spool (queue/*.msg files on disk). */
@@ -73,11 +77,51 @@ export interface RelayChild {
   stop(): Promise<void>;
 }
 
+export interface RelayCode {
+  /** What bin/relayguard.js is told to run: the build, or the sources through tsx. */
+  readonly run: 'dist' | 'sources';
+  /** For the report: which code, and how it was built. */
+  readonly note: string;
+}
+
+/**
+ * The code the bench runs, as production does: `npm run build` in the relay's
+ * checkout, then its dist/. A checkout from before the build existed (an A/B
+ * against an old commit) has only its sources, run through tsx as its bin did.
+ */
+export async function prepareRelayCode(repo: string = REPO): Promise<RelayCode> {
+  const script = path.join(repo, 'scripts', 'build.js');
+  if (!existsSync(script)) return { run: 'sources', note: `${repo}: sources through tsx (this checkout has no build)` };
+  const started = Date.now();
+  const result = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [script], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, output }));
+  });
+  if (result.code !== 0) throw new Error(`the build of ${repo} failed:\n${result.output}`);
+  return { run: 'dist', note: `${repo}: dist/ (npm run build, ${Date.now() - started} ms)` };
+}
+
+/**
+ * The certificate the relay presents, configured as in production ([tls] cert
+ * and key): one pair per bench run, made here, so no relay child generates its
+ * own (a relay generates only on its first start, and then carries the
+ * generator's code for the rest of its life).
+ */
+let tlsPair: Promise<{ key: string; cert: string }> | undefined;
+
 function configText(dir: string, o: RelayChildOptions, ports: { smtpPort: number; httpPort: number }): string {
   return `hostname = "relay.bench.test"
 data_dir = "${path.join(dir, 'data')}"
 policies_dir = "${path.join(dir, 'policies')}"
 log_level = "${o.logLevel ?? 'info'}"
+
+[tls]
+cert = "${path.join(dir, 'tls', 'cert.pem')}"
+key = "${path.join(dir, 'tls', 'key.pem')}"
 
 [[listeners]]
 name = "mx"
@@ -153,6 +197,11 @@ export async function startRelayChild(options: RelayChildOptions): Promise<Relay
   const configFile = path.join(dir, 'config.toml');
   // Ports picked here rather than port 0, so nothing depends on reading them back from the log.
   const ports = { smtpPort: await freePort(), httpPort: await freePort() };
+  tlsPair ??= generateSelfSignedPair('relay.bench.test');
+  const pair = await tlsPair;
+  await mkdir(path.join(dir, 'tls'));
+  await writeFile(path.join(dir, 'tls', 'cert.pem'), pair.cert);
+  await writeFile(path.join(dir, 'tls', 'key.pem'), pair.key, { mode: 0o600 });
   await writeFile(configFile, configText(dir, options, ports));
   const logFile = path.join(dir, 'relay.log');
   const out = openSync(logFile, 'a');
@@ -166,7 +215,7 @@ export async function startRelayChild(options: RelayChildOptions): Promise<Relay
   const child = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--config', configFile], {
     cwd: dir,
     stdio: ['ignore', out, out],
-    env: { ...process.env, RELAYGUARD_BENCH_MEMORY_FILE: memoryFile },
+    env: { ...process.env, RELAYGUARD_BENCH_MEMORY_FILE: memoryFile, ...(options.run ? { RELAYGUARD_RUN: options.run } : {}) },
   });
   closeSync(out);
   try {
@@ -196,11 +245,11 @@ export async function startRelayChild(options: RelayChildOptions): Promise<Relay
         await new Promise((resolve) => setTimeout(resolve, 25));
         const text = await readFile(memoryFile, 'utf8').catch(() => '');
         if (!text) continue;
-        const usage = JSON.parse(text) as { heapUsed: number; external: number; arrayBuffers: number; at: number };
+        const usage = JSON.parse(text) as { heapUsed: number; external: number; arrayBuffers: number; youngGeneration: number; at: number };
         if (usage.at < asked) continue;
         // Give the allocator a moment to hand freed pages back before reading RSS.
         await new Promise((resolve) => setTimeout(resolve, 250));
-        return { rss: await rssOf(pid), heapUsed: usage.heapUsed, external: usage.external, arrayBuffers: usage.arrayBuffers };
+        return { rss: await rssOf(pid), heapUsed: usage.heapUsed, external: usage.external, arrayBuffers: usage.arrayBuffers, youngGeneration: usage.youngGeneration };
       }
       throw new Error('the relay did not answer SIGUSR2 with its memory figures');
     },
@@ -226,7 +275,7 @@ export async function startRelayChild(options: RelayChildOptions): Promise<Relay
       for (const line of text.split('\n')) {
         if (found.length >= max) break;
         const level = /"level":(\d+)/.exec(line)?.[1];
-        // The generated self-signed certificate is expected here (the bench configures none).
+        // A relay that generates its certificate warns about it (an --relay-repo checkout that ignores [tls]).
         if (level && Number(level) >= 40 && !line.includes('generated a self-signed')) found.push(line.slice(0, 500));
       }
       return found;

@@ -14,17 +14,18 @@
 // open, and those would count forever; the load balancer sees every
 // connection and is the right place for that cap (README: HAProxy's
 // src_conn_cur). Rate windows end by themselves, so sharing them is safe.
+//
+// The Redis parts (ioredis, the Redis limiters) are imported only when
+// [cluster] names a server: a single instance never loads them (about 4 MiB of
+// code and heap it would carry for nothing; BENCHMARKS.md, memory).
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { AuthFailureStore } from '../auth/failure-store.ts';
 import type { SecondLevelCache } from '../facts/dnsbl/dnsbl-cache.ts';
 import { MemoryConcurrencyCounter } from '../facts/limits/counters.ts';
 import type { LimitsCounters, LimitsProviderOptions } from '../facts/limits/limits-provider.ts';
-import { openRedisLink, type RedisLink } from './redis-link.ts';
+import type { RedisLink } from './redis-link.ts';
 import type { RedisStatus } from './redis-health.ts';
-import { SharedRateCounter } from './shared-rate-counter.ts';
-import { SharedAuthFailureStore } from './redis-auth-failure-store.ts';
-import { redisDnsblCache } from './redis-dnsbl-cache.ts';
 
 export interface ClusterRuntime {
   readonly instance: string;
@@ -43,6 +44,12 @@ export const STARTUP_WAIT_MS = 2000;
 
 export async function startCluster(cluster: Config['cluster'], logger: Logger): Promise<ClusterRuntime | undefined> {
   if (cluster.redis === undefined || cluster.instance === undefined) return undefined;
+  const [{ openRedisLink }, { SharedRateCounter }, { SharedAuthFailureStore }, { redisDnsblCache }] = await Promise.all([
+    import('./redis-link.ts'),
+    import('./shared-rate-counter.ts'),
+    import('./redis-auth-failure-store.ts'),
+    import('./redis-dnsbl-cache.ts'),
+  ]);
   const log = logger.child({ component: 'cluster' });
   const link = openRedisLink({
     url: cluster.redis,

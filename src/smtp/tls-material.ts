@@ -2,9 +2,9 @@
 // self-signed pair for the configured hostname is generated into
 // <data_dir>/tls on first start and reused afterwards, so STARTTLS works out of
 // the box and clients that pin the certificate see the same one every time.
+// The generator (self-signed-pair.ts) is loaded only to generate.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { generate } from 'selfsigned';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 
@@ -32,19 +32,14 @@ export async function loadTlsMaterial(config: Config, logger: Logger): Promise<T
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const notAfter = new Date(Date.now() + 10 * 365 * 86_400_000);
-  const pems = await generate([{ name: 'commonName', value: config.hostname }], {
-    keySize: 2048,
-    algorithm: 'sha256',
-    notAfterDate: notAfter,
-    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: config.hostname }] }],
-  } as Parameters<typeof generate>[1]);
+  const { generateSelfSignedPair } = await import('./self-signed-pair.ts');
+  const pems = await generateSelfSignedPair(config.hostname);
   // Key first, then cert: a crash in between leaves no cert, so the next
   // start regenerates instead of pairing a cert with a missing key.
-  await writeFile(`${keyFile}.tmp`, pems.private, { mode: 0o600 });
+  await writeFile(`${keyFile}.tmp`, pems.key, { mode: 0o600 });
   await rename(`${keyFile}.tmp`, keyFile);
   await writeFile(`${certFile}.tmp`, pems.cert, { mode: 0o644 });
   await rename(`${certFile}.tmp`, certFile);
   logger.warn({ certFile }, 'no TLS certificate configured: generated a self-signed one (set tls.cert and tls.key for production)');
-  return { key: Buffer.from(pems.private), cert: Buffer.from(pems.cert), selfSigned: true, certFile };
+  return { key: Buffer.from(pems.key), cert: Buffer.from(pems.cert), selfSigned: true, certFile };
 }

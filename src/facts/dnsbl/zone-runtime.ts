@@ -54,23 +54,33 @@ export class ZoneRuntime {
     this.#deps = deps;
   }
 
-  #base(subject: Subject): Omit<ZoneResult, 'status'> {
+  /**
+   * A result, built field by field: results live as long as their connection
+   * (the check awaits them at RCPT), and `{ ...base, status, ...extra }`
+   * compiled by TurboFan gives each object a map of its own (~300 bytes per
+   * result, two per connection, and megamorphic reads); these share one.
+   */
+  #result(subject: Subject, status: ZoneResult['status'], extra?: Partial<Pick<ZoneResult, 'problem' | 'codes' | 'text' | 'cached'>>): ZoneResult {
     const { zone } = this;
-    return { zone: zone.name, kind: zone.kind, target: subject.target, subject: subject.value, weight: zone.weight, onError: zone.onError };
+    const result: { -readonly [K in keyof ZoneResult]: ZoneResult[K] } = { zone: zone.name, kind: zone.kind, target: subject.target, subject: subject.value, weight: zone.weight, onError: zone.onError, status };
+    if (extra?.problem !== undefined) result.problem = extra.problem;
+    if (extra?.codes !== undefined) result.codes = extra.codes;
+    if (extra?.text !== undefined) result.text = extra.text;
+    if (extra?.cached !== undefined) result.cached = extra.cached;
+    return result;
   }
 
   /** Asks the zone about one subject. Never rejects. */
   async lookup(subject: Subject, cache: DnsblCache): Promise<ZoneResult> {
-    const base = this.#base(subject);
     if (this.health.state === 'suspended') {
       this.counters.suspendedSkips++;
-      return { ...base, status: 'suspended', problem: this.health.snapshot().reason ?? 'suspended' };
+      return this.#result(subject, 'suspended', { problem: this.health.snapshot().reason ?? 'suspended' });
     }
     this.counters.lookups++;
     const started = performance.now();
     const { result, status } = await cache.lookupA(subject.queryName);
     const queried = status === 'miss';
-    const cached = queried ? {} : { cached: true };
+    const cached = queried ? undefined : true;
     if (queried) {
       this.counters.queries++;
       this.counters.observeLatency(performance.now() - started);
@@ -88,11 +98,11 @@ export class ZoneRuntime {
       }
       const problem: HealthProblem = result.why === 'timeout' || result.why === 'servfail' || result.why === 'refused' ? result.why : 'failure';
       observe('failed', { ok: false, problem });
-      return { ...base, status: 'failed', problem: result.why, ...cached };
+      return this.#result(subject, 'failed', { problem: result.why, cached });
     }
     if (result.type === 'none') {
       observe('clean', { ok: true, listed: false });
-      return { ...base, status: 'clean', ...cached };
+      return this.#result(subject, 'clean', { cached });
     }
     const sorted = classifyAnswers(this.zone.filter, result.addresses);
     if (sorted.problem) {
@@ -101,11 +111,11 @@ export class ZoneRuntime {
         this.#warn(sorted.problem, { subject: subject.value, answers: sorted.problemAnswers.join(','), problem: sorted.problem }, 'DNSBL zone answered an error code or a foreign address; counted as not listed');
       }
       observe('zone_problem', { ok: false, problem: sorted.problem });
-      return { ...base, status: 'zone_problem', problem: sorted.problem, codes: sorted.problemAnswers, ...cached };
+      return this.#result(subject, 'zone_problem', { problem: sorted.problem, codes: sorted.problemAnswers, cached });
     }
     const listed = sorted.listed.length > 0;
     observe(listed ? 'listed' : 'clean', { ok: true, listed });
-    if (!listed) return { ...base, status: 'clean', ...cached };
+    if (!listed) return this.#result(subject, 'clean', { cached });
     this.counters.listed++;
     let txt: string | undefined;
     if (wantsTxt(this.zone)) {
@@ -114,7 +124,7 @@ export class ZoneRuntime {
     }
     const vars = { ip: subject.clientIp, ...(subject.target === 'client' ? {} : { domain: subject.value }), ...(txt !== undefined ? { txt } : {}) };
     const text = renderReplyText(this.zone, vars);
-    return { ...base, status: 'listed', codes: sorted.listed, ...(text ? { text } : {}), ...cached };
+    return this.#result(subject, 'listed', { codes: sorted.listed, text: text || undefined, cached });
   }
 
   /** Runs one RFC 5782 probe now (joins one already running). */
