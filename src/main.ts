@@ -19,6 +19,8 @@ import { logDecisions } from './observability/decision-logger.ts';
 import { DeliveryLog } from './observability/delivery-log.ts';
 import { openSpool, spoolDirOf, type Spool } from './spool/spool.ts';
 import { startQueueRunner, type QueueRunner } from './delivery/queue-runner.ts';
+import { delivererConfig } from './delivery/deliverer.ts';
+import { createWorkerDeliverer } from './delivery/worker-deliverer.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { MemoryAuthFailureStore } from './auth/failure-store.ts';
 import { createEnginePolicy } from './runtime/engine-policy.ts';
@@ -90,7 +92,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   let dashboard: Dashboard | undefined;
   try {
     const smtp = await frontDoor.listen();
-    runner = startQueueRunner({ spool, config, logger, ownAddresses: () => frontDoor.addresses() });
+    const ownAddresses = () => frontDoor.addresses();
+    const deliverer = config.delivery.worker
+      ? createWorkerDeliverer({ config: delivererConfig(config), logger: logger.child({ component: 'delivery' }), ownAddresses })
+      : undefined;
+    runner = startQueueRunner({ spool, config, logger, ownAddresses, ...(deliverer ? { deliverer } : {}) });
     const deferrals = new DeferralTracker();
     forwardDeliveryEvents(runner, deliveries, deferrals, () => Date.now());
 

@@ -160,6 +160,7 @@ export const configSchema = z
         connect_timeout: duration.default(30_000),
         command_timeout: duration.default(300_000),
         tls_failure_memory: duration.default(3_600_000),
+        worker: z.boolean().default(true),
       })
       .strict()
       .refine((d) => d.mode !== 'smarthost' || d.smarthost !== undefined, {

@@ -8,23 +8,19 @@
 // failed recipients, warn about delays, then remove the message or record the
 // journal event and schedule the next attempt. Newly accepted messages are
 // pushed in by the spool's accept listener and start at once.
-import { createReadStream } from 'node:fs';
 import type { LoadedMessage } from '../spool/spool.ts';
 import { openRecipients } from '../spool/state-journal.ts';
 import { createBouncer, type Bouncer } from './bounces.ts';
-import { ConnectionCache } from './connection-cache.ts';
-import { deliverJob } from './deliver-job.ts';
+import { delivererConfig, type Deliverer } from './deliverer.ts';
+import { createInProcessDeliverer } from './in-process-deliverer.ts';
 import { DestinationLimiter } from './destination-limiter.ts';
 import { planOutcome } from './message-outcome.ts';
 import { MinHeap } from './min-heap.ts';
-import { createMxResolver, createDnsResolver } from './mx-resolver.ts';
 import { groupByDestination, type Destination } from './routing.ts';
 import type { RecipientResult } from './smtp-reply.ts';
 import { handleControl } from './queue-control.ts';
 import type { DeliveryEvent, QueueRunner, QueueRunnerOptions } from './runner-types.ts';
-import type { SmtpSession } from './smtp-session.ts';
 import { watchControl } from '../spool/control.ts';
-import { TlsMemory } from './tls-memory.ts';
 
 export type { DeliveryEvent, QueueRunner, QueueRunnerOptions, RunnerStats } from './runner-types.ts';
 
@@ -52,16 +48,19 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
   const logger = options.logger.child({ component: 'delivery' });
   let config = options.config;
   const maxLoaded = options.maxLoaded ?? Math.max(256, config.delivery.concurrency * 10);
-  let dns = options.resolver ?? createDnsResolver(config.dns);
-  const ownAddresses = options.ownAddresses ?? (() => []);
-  const makeResolver = () =>
-    createMxResolver({ dns, logger, port: config.delivery.mx_port, ownAddresses, ...(options.random ? { random: options.random } : {}) });
-  let resolveMx = makeResolver();
+  const deliverer: Deliverer =
+    options.deliverer ??
+    createInProcessDeliverer({
+      config: delivererConfig(config),
+      logger,
+      now,
+      ...(options.resolver ? { resolver: options.resolver } : {}),
+      ...(options.ownAddresses ? { ownAddresses: options.ownAddresses } : {}),
+      ...(options.random ? { random: options.random } : {}),
+      ...(options.reuse ? { reuse: options.reuse } : {}),
+    });
   const limiter = new DestinationLimiter(config.delivery.per_destination_concurrency, config.delivery.per_destination_rate);
-  const cache = new ConnectionCache({ idleMs: options.reuse?.idleMs ?? 5_000, maxMessages: options.reuse?.maxMessages ?? 1_000, maxAgeMs: 300_000, maxIdlePerKey: config.delivery.per_destination_concurrency });
-  let tlsMemory = new TlsMemory(config.delivery.tls_failure_memory, now);
   const bouncer: Bouncer = createBouncer({ spool, hostname: () => config.hostname, now, logger });
-  const activeSessions = new Set<SmtpSession>();
   const heap = new MinHeap();
   const runs = new Map<string, Run>();
   const queues = new Map<string, Job[]>();
@@ -246,27 +245,16 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
     job.run.activeJobs++;
     limiter.started(key, t);
     const msg = job.run.msg;
-    const body = msg.body;
     const began = now();
-    void deliverJob(
-      {
+    void deliverer
+      .deliver({
         queueId: msg.id,
         sender: msg.envelope.sender,
         recipients: job.recipients,
         destination: job.destination,
         size: msg.size,
-        body: () => body ?? createReadStream(msg.file, { start: msg.bodyOffset, end: msg.bodyOffset + msg.size - 1 }),
-      },
-      {
-        settings: { heloName: config.hostname, connectTimeout: config.delivery.connect_timeout, commandTimeout: config.delivery.command_timeout },
-        mxPort: config.delivery.mx_port,
-        resolveMx,
-        cache,
-        tlsMemory,
-        logger,
-        active: activeSessions,
-      },
-    )
+        body: msg.body ?? { file: msg.file, start: msg.bodyOffset, end: msg.bodyOffset + msg.size - 1 },
+      })
       .catch((error: unknown) => {
         logger.error({ err: error, queueId: msg.id }, 'delivery attempt crashed');
         return { results: job.recipients.map((r) => ({ recipient: r, status: 'deferred' as const, reply: 'internal error during delivery', enhanced: '4.3.0' })), tried: [] as string[] };
@@ -358,14 +346,12 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
       const s = spool.stats();
       let waiting = 0;
       for (const ids of parked.values()) waiting += ids.size;
-      return { queued: s.size, oldestReceivedAt: s.oldestReceivedAt, loaded, active, parked: waiting, ...counters, idleConnections: cache.size };
+      return { queued: s.size, oldestReceivedAt: s.oldestReceivedAt, loaded, active, parked: waiting, ...counters, idleConnections: deliverer.idleConnections() };
     },
     updateConfig(next) {
       config = next;
       limiter.configure(next.delivery.per_destination_concurrency, next.delivery.per_destination_rate);
-      tlsMemory = new TlsMemory(next.delivery.tls_failure_memory, now);
-      if (!options.resolver) dns = createDnsResolver(next.dns);
-      resolveMx = makeResolver();
+      deliverer.updateConfig(delivererConfig(next));
       schedulePump();
     },
     subscribe(listener) {
@@ -436,9 +422,9 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
       if (graceTimer) clearTimeout(graceTimer);
       if (outcome === 'expired') {
         logger.warn({ active }, 'delivery attempts still running at shutdown; cutting them');
-        for (const session of activeSessions) session.close();
+        deliverer.cutActive();
       }
-      cache.closeAll();
+      await deliverer.close();
     },
   };
   const control = options.control === false ? undefined : watchControl(spool.dir, (request) => handleControl(api, request), logger);

@@ -2,6 +2,7 @@
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Spool } from '../spool/spool.ts';
+import type { Deliverer } from './deliverer.ts';
 import type { OwnAddresses } from './loop-guard.ts';
 import type { MxDns } from './mx-resolver.ts';
 import type { RecipientResult } from './smtp-reply.ts';
@@ -22,6 +23,8 @@ export interface QueueRunnerOptions {
   readonly reuse?: { readonly idleMs?: number; readonly maxMessages?: number };
   /** Carry out `relayguard queue` requests from <spool>/control (default true). */
   readonly control?: boolean;
+  /** Where attempts run (default: in this thread, built from the options above). */
+  readonly deliverer?: Deliverer;
 }
 
 export type DeliveryEvent =

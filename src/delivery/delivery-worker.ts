@@ -1,0 +1,48 @@
+// The delivery worker thread (see worker-deliverer.ts for the other side).
+// It runs attempts with the same in-process deliverer the main thread would
+// use; its log lines go to the main thread, which writes them with its own,
+// so one process has one writer of stdout.
+import { parentPort, workerData } from 'node:worker_threads';
+import { createLogger } from '../observability/logger.ts';
+import type { DeliveryRequest } from './deliverer.ts';
+import { createInProcessDeliverer } from './in-process-deliverer.ts';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
+
+const port = parentPort;
+if (!port) throw new Error('delivery-worker.ts runs only as a worker thread');
+const init = workerData as WorkerInit;
+const post = (message: FromWorker) => port.postMessage(message);
+const logger = createLogger(init.logLevel, { write: (line: string) => post({ type: 'log', line }) }).child(init.logBindings);
+let ownAddresses = init.ownAddresses;
+const deliverer = createInProcessDeliverer({ config: init.config, logger, ownAddresses: () => ownAddresses, ...(init.reuse ? { reuse: init.reuse } : {}) });
+
+function asRequest(request: DeliveryRequest): DeliveryRequest {
+  // A Buffer arrives as a plain Uint8Array.
+  const body = request.body;
+  return body instanceof Uint8Array ? { ...request, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) } : request;
+}
+
+port.on('message', (message: ToWorker) => {
+  switch (message.type) {
+    case 'job':
+      deliverer.deliver(asRequest(message.request)).then(
+        (report) => post({ type: 'report', seq: message.seq, report, idle: deliverer.idleConnections() }),
+        (error: unknown) => post({ type: 'failed', seq: message.seq, message: (error as Error).message ?? String(error) }),
+      );
+      break;
+    case 'config':
+      ownAddresses = message.ownAddresses;
+      deliverer.updateConfig(message.config);
+      break;
+    case 'cut':
+      deliverer.cutActive();
+      break;
+    case 'close':
+      void deliverer.close().finally(() => {
+        logger.flush();
+        port.close();
+      });
+      break;
+  }
+});
+post({ type: 'ready' });

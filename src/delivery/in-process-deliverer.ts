@@ -1,0 +1,80 @@
+// Delivery attempts in the calling thread: deliver-job.ts with its MX
+// resolver, connection cache and TLS memory. Also what runs inside the
+// delivery worker thread (delivery-worker.ts).
+import { createReadStream } from 'node:fs';
+import type { Logger } from '../observability/logger.ts';
+import { ConnectionCache } from './connection-cache.ts';
+import { deliverJob } from './deliver-job.ts';
+import type { Deliverer, DelivererConfig, ReuseOptions } from './deliverer.ts';
+import type { OwnAddresses } from './loop-guard.ts';
+import { createDnsResolver, createMxResolver, type MxDns } from './mx-resolver.ts';
+import type { SmtpSession } from './smtp-session.ts';
+import { TlsMemory } from './tls-memory.ts';
+
+export interface InProcessDelivererOptions {
+  readonly config: DelivererConfig;
+  readonly logger: Logger;
+  readonly now?: () => number;
+  /** DNS for MX lookups; default: a node:dns Resolver on config [dns]. */
+  readonly resolver?: MxDns;
+  readonly ownAddresses?: OwnAddresses;
+  readonly random?: () => number;
+  readonly reuse?: ReuseOptions;
+}
+
+export function createInProcessDeliverer(options: InProcessDelivererOptions): Deliverer {
+  const { logger } = options;
+  const now = options.now ?? Date.now;
+  const ownAddresses = options.ownAddresses ?? (() => []);
+  let config = options.config;
+  let dns = options.resolver ?? createDnsResolver(config.dns);
+  const makeResolver = () =>
+    createMxResolver({ dns, logger, port: config.delivery.mx_port, ownAddresses, ...(options.random ? { random: options.random } : {}) });
+  let resolveMx = makeResolver();
+  let tlsMemory = new TlsMemory(config.delivery.tls_failure_memory, now);
+  const cache = new ConnectionCache({
+    idleMs: options.reuse?.idleMs ?? 5_000,
+    maxMessages: options.reuse?.maxMessages ?? 1_000,
+    maxAgeMs: 300_000,
+    maxIdlePerKey: config.delivery.per_destination_concurrency,
+  });
+  const active = new Set<SmtpSession>();
+
+  return {
+    deliver(request) {
+      const { body } = request;
+      return deliverJob(
+        {
+          queueId: request.queueId,
+          sender: request.sender,
+          recipients: request.recipients,
+          destination: request.destination,
+          size: request.size,
+          body: () => (Buffer.isBuffer(body) ? body : createReadStream(body.file, { start: body.start, end: body.end })),
+        },
+        {
+          settings: { heloName: config.hostname, connectTimeout: config.delivery.connect_timeout, commandTimeout: config.delivery.command_timeout },
+          mxPort: config.delivery.mx_port,
+          resolveMx,
+          cache,
+          tlsMemory,
+          logger,
+          active,
+        },
+      );
+    },
+    updateConfig(next) {
+      config = next;
+      tlsMemory = new TlsMemory(next.delivery.tls_failure_memory, now);
+      if (!options.resolver) dns = createDnsResolver(next.dns);
+      resolveMx = makeResolver();
+    },
+    idleConnections: () => cache.size,
+    cutActive() {
+      for (const session of active) session.close();
+    },
+    async close() {
+      cache.closeAll();
+    },
+  };
+}

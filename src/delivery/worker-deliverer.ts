@@ -1,0 +1,131 @@
+// Delivery attempts in a worker thread (delivery-worker.ts), so outbound
+// SMTP (nodemailer sessions, MX lookups, TLS) runs on another core than the
+// front door. The queue runner, the spool and every decision stay in the main
+// thread: the worker gets one attempt at a time as plain data (the body
+// copied when it is in memory, else its place in the spool file) and answers
+// with the per-recipient results.
+// If the worker dies, the attempts in flight reject (the runner records them
+// as deferred, so they are retried: at worst a message goes out twice, none
+// is lost) and the next attempt starts a new worker.
+import { pino } from 'pino';
+import type { Worker } from 'node:worker_threads';
+import type { Logger } from '../observability/logger.ts';
+import { Worker as WorkerThread } from 'node:worker_threads';
+import { workerEntryUrl } from '../runtime/worker-entry.ts';
+import type { JobReport } from './deliver-job.ts';
+import type { Deliverer, DelivererConfig, ReuseOptions } from './deliverer.ts';
+import type { OwnAddresses } from './loop-guard.ts';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
+
+export interface WorkerDelivererOptions {
+  readonly config: DelivererConfig;
+  readonly logger: Logger;
+  readonly ownAddresses?: OwnAddresses;
+  readonly reuse?: ReuseOptions;
+}
+
+interface Pending {
+  resolve(report: JobReport): void;
+  reject(error: Error): void;
+}
+
+const CLOSE_WAIT_MS = 2_000;
+/** A worker that dies this soon after starting is not restarted at once. */
+const RESTART_BACKOFF_MS = 1_000;
+
+export function createWorkerDeliverer(options: WorkerDelivererOptions): Deliverer {
+  const { logger } = options;
+  // The worker's lines are written verbatim to our destination: one writer of stdout.
+  const stream = (logger as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym];
+  const ownAddresses = options.ownAddresses ?? (() => []);
+  let config = options.config;
+  let worker: Worker | undefined;
+  let startedAt = 0;
+  let notBefore = 0;
+  let seq = 0;
+  let idle = 0;
+  let closed = false;
+  const pending = new Map<number, Pending>();
+
+  function start(): Worker {
+    const init: WorkerInit = {
+      config,
+      ownAddresses: ownAddresses(),
+      ...(options.reuse ? { reuse: options.reuse } : {}),
+      logLevel: logger.level,
+      logBindings: logger.bindings(),
+    };
+    const w = new WorkerThread(workerEntryUrl('delivery/delivery-worker.ts'), { workerData: init, name: 'relayguard-delivery' });
+    startedAt = Date.now();
+    w.on('message', (message: FromWorker) => {
+      switch (message.type) {
+        case 'report': {
+          idle = message.idle;
+          const p = pending.get(message.seq);
+          pending.delete(message.seq);
+          p?.resolve(message.report);
+          break;
+        }
+        case 'failed': {
+          const p = pending.get(message.seq);
+          pending.delete(message.seq);
+          p?.reject(new Error(message.message));
+          break;
+        }
+        case 'log':
+          stream?.write(message.line);
+          break;
+        case 'ready':
+          break;
+      }
+    });
+    w.on('error', (error) => logger.error({ err: error }, 'the delivery worker crashed'));
+    w.on('exit', (code) => {
+      if (worker === w) worker = undefined;
+      idle = 0;
+      if (!closed) {
+        logger.error({ code, inFlight: pending.size }, 'the delivery worker exited; attempts in flight will be retried');
+        if (Date.now() - startedAt < RESTART_BACKOFF_MS) notBefore = Date.now() + RESTART_BACKOFF_MS;
+      }
+      for (const p of pending.values()) p.reject(new Error('the delivery worker exited during the attempt'));
+      pending.clear();
+    });
+    return w;
+  }
+
+  const send = (message: ToWorker) => worker?.postMessage(message);
+
+  return {
+    deliver(request) {
+      if (closed) return Promise.reject(new Error('delivery is shutting down'));
+      if (!worker) {
+        if (Date.now() < notBefore) return Promise.reject(new Error('the delivery worker is restarting'));
+        worker = start();
+      }
+      const id = ++seq;
+      const live = worker;
+      return new Promise<JobReport>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        live.postMessage({ type: 'job', seq: id, request } satisfies ToWorker);
+      });
+    },
+    updateConfig(next) {
+      config = next;
+      send({ type: 'config', config: next, ownAddresses: ownAddresses() });
+    },
+    idleConnections: () => idle,
+    cutActive() {
+      send({ type: 'cut' });
+    },
+    async close() {
+      closed = true;
+      const w = worker;
+      if (!w) return;
+      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+      send({ type: 'close' });
+      const timer = setTimeout(() => void w.terminate(), CLOSE_WAIT_MS);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
