@@ -22,6 +22,8 @@ export interface WorkerDelivererOptions {
   readonly logger: Logger;
   readonly ownAddresses?: OwnAddresses;
   readonly reuse?: ReuseOptions;
+  /** The worker's module (tests start others); default delivery-worker.ts. */
+  readonly workerUrl?: URL;
 }
 
 interface Pending {
@@ -55,7 +57,7 @@ export function createWorkerDeliverer(options: WorkerDelivererOptions): Delivere
       logLevel: logger.level,
       logBindings: logger.bindings(),
     };
-    const w = new WorkerThread(workerEntryUrl('delivery/delivery-worker.ts'), { workerData: init, name: 'relayguard-delivery' });
+    const w = new WorkerThread(options.workerUrl ?? workerEntryUrl('delivery/delivery-worker.ts'), { workerData: init, name: 'relayguard-delivery' });
     startedAt = Date.now();
     w.on('message', (message: FromWorker) => {
       switch (message.type) {

@@ -1,0 +1,76 @@
+// Delivery attempts in a worker thread ([delivery] worker = true): the queue
+// runner and the spool stay in this thread, the SMTP sessions run in the
+// worker, over real sockets to a recording sink.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { openSpool } from '../../src/spool/spool.ts';
+import { startQueueRunner } from '../../src/delivery/queue-runner.ts';
+import { delivererConfig } from '../../src/delivery/deliverer.ts';
+import { createWorkerDeliverer } from '../../src/delivery/worker-deliverer.ts';
+import { workerEntryUrl } from '../../src/runtime/worker-entry.ts';
+import { startSmtpSink } from '../helpers/smtp-sink.ts';
+import { captureLogger, envelope, rfc822, tempDir, testConfig, until } from '../helpers/spool-fixtures.ts';
+
+const smarthost = (address: string) => `mode = "smarthost"\nretry_schedule = ["1m"]\n[delivery.smarthost]\nhosts = ["${address}"]\ntls = "none"`;
+
+test('the worker delivers byte for byte and keeps the connection for the next message', async (t) => {
+  const dir = await tempDir(t);
+  const sink = await startSmtpSink();
+  t.after(() => sink.close());
+  const { logger, lines } = captureLogger();
+  const spool = await openSpool({ dir, logger });
+  const config = testConfig(dir, smarthost(sink.address));
+  const deliverer = createWorkerDeliverer({ config: delivererConfig(config), logger: logger.child({ component: 'delivery' }) });
+  const runner = startQueueRunner({ spool, config, logger, deliverer });
+  t.after(async () => {
+    await runner.stop(1000);
+    await spool.close();
+  });
+  const bodies = [rfc822('one', '.dot first\r\nline\r\n'), rfc822('two')];
+  for (const body of bodies) await spool.accept(envelope({ recipients: ['a@dest.test', 'b@dest.test'] }), Readable.from([body]));
+  await sink.waitFor(2);
+  assert.deepEqual(sink.messages.map((m) => m.raw), bodies);
+  assert.deepEqual(sink.messages[0]?.to, ['a@dest.test', 'b@dest.test']);
+  await until(() => spool.stats().size === 0, 5000, 'both removed');
+  assert.equal(runner.stats().delivered, 4);
+  assert.ok(runner.stats().idleConnections >= 1, 'the worker reports its idle connection');
+  assert.equal(lines.filter((l) => l.msg === 'delivery attempt').length, 2);
+});
+
+test('a worker that dies during an attempt: the message is deferred, kept, and delivered by the next worker', async (t) => {
+  const dir = await tempDir(t);
+  const sink = await startSmtpSink();
+  t.after(() => sink.close());
+  const { logger, lines } = captureLogger();
+  const spool = await openSpool({ dir, logger });
+  const config = testConfig(dir, smarthost(sink.address));
+  const crashing = createWorkerDeliverer({
+    config: delivererConfig(config),
+    logger,
+    workerUrl: workerEntryUrl('../test/helpers/delivery-worker-crash.ts'),
+  });
+  const first = startQueueRunner({ spool, config, logger, deliverer: crashing, control: false });
+  const id = await spool.accept(envelope({ recipients: ['c@dest.test'] }), rfc822('survives'));
+  let loaded = await spool.load(id);
+  for (let i = 0; i < 200 && loaded?.state.attempts !== 1; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    loaded = await spool.load(id);
+  }
+  assert.equal(loaded?.state.attempts, 1, 'the attempt is recorded');
+  assert.equal(loaded?.state.recipients.get('c@dest.test')?.status, 'deferred');
+  assert.ok(lines.some((l) => l.msg === 'the delivery worker exited; attempts in flight will be retried'));
+  assert.equal(sink.messages.length, 0);
+  await first.stop(1000);
+
+  const deliverer = createWorkerDeliverer({ config: delivererConfig(config), logger });
+  const second = startQueueRunner({ spool, config, logger, deliverer, control: false });
+  t.after(async () => {
+    await second.stop(1000);
+    await spool.close();
+  });
+  await second.retry(id);
+  await sink.waitFor(1);
+  assert.deepEqual(sink.messages[0]?.raw, rfc822('survives'));
+  await until(() => spool.stats().size === 0, 5000, 'removed after delivery');
+});
