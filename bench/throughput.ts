@@ -7,10 +7,13 @@
 // 250 for every message (on disk at the relay), "end to end" when the relay has
 // had 250 from the sink for every message. Then the sink's dump is counted:
 // delivered = sent, every recipient exactly once, spool empty.
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import type { TestDnsServer } from '../test/helpers/dns-server.ts';
 import { runSource, startSink } from './lib/postfix-tools.ts';
-import { LOCAL_DOMAIN, SENDER_DOMAIN, startRelayChild, type RelayChild, type RelayChildOptions, type RelayStatus } from './lib/relay-child.ts';
+import { LOCAL_DOMAIN, REPO, SENDER_DOMAIN, startRelayChild, type RelayChild, type RelayChildOptions, type RelayStatus } from './lib/relay-child.ts';
 import { pollUntil, round } from './lib/stats.ts';
 
 export interface ThroughputCase {
@@ -43,6 +46,12 @@ export interface ThroughputResult extends ThroughputCase {
   readonly acceptedRatio: number;
   readonly relayCpuSeconds: number;
   readonly relayCpuPerMessageMs: number;
+  /**
+   * The front-door library alone (bench/lib/bare-smtp-server.ts: smtp-server
+   * accepting and discarding, nothing else) under the same load: a ceiling for
+   * any relay built on it. Undefined if it could not be measured.
+   */
+  readonly libraryAlone?: { readonly perSecond: number; readonly ratio: number; readonly cpuPerMessageMs: number };
   readonly dnsQueriesDuringRun: number;
   readonly dnsblCache: { hits: number; misses: number };
   /** 1-minute load average before and after the relayed run (the machine may be shared). */
@@ -141,6 +150,10 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
   }
   const loadAfter = os.loadavg()[0] ?? 0;
   directRuns.push(await directRun());
+  const alone = await libraryAlone(s, { ...source, recipient: `bare@${LOCAL_DOMAIN}` }).catch((error: unknown) => {
+    problems.push(`smtp-server alone: ${(error as Error).message}`);
+    return undefined;
+  });
   const direct = Math.min(...directRuns.map((d) => d.seconds));
   const directPerSecond = c.messages / direct;
   const endToEndPerSecond = c.messages / relayed.endToEndSeconds;
@@ -158,6 +171,9 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
     acceptedRatio: round(acceptedPerSecond / directPerSecond, 3),
     relayCpuSeconds: round(relayed.cpuSeconds, 2),
     relayCpuPerMessageMs: round((relayed.cpuSeconds * 1000) / c.messages, 3),
+    ...(alone
+      ? { libraryAlone: { perSecond: round(c.messages / alone.seconds, 0), ratio: round(c.messages / alone.seconds / directPerSecond, 3), cpuPerMessageMs: round((alone.cpuSeconds * 1000) / c.messages, 3) } }
+      : {}),
     dnsQueriesDuringRun: relayed.dnsQueries,
     dnsblCache: relayed.dnsblCache,
     loadAverage: [round(loadBefore, 2), round(loadAfter, 2)],
@@ -171,4 +187,27 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
       problems,
     },
   };
+}
+
+/** smtp-source against bench/lib/bare-smtp-server.ts in a child process: seconds and the child's CPU seconds. */
+async function libraryAlone(s: ThroughputSettings, source: Omit<Parameters<typeof runSource>[1], 'port'>): Promise<{ seconds: number; cpuSeconds: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench', 'lib', 'bare-smtp-server.ts')], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout?.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+      child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
+      setTimeout(() => reject(new Error('did not start within 10 s')), 10_000).unref();
+    });
+    const cpu = async () => {
+      const stat = await readFile(`/proc/${child.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    };
+    const before = await cpu();
+    const run = await runSource(s.source, { ...source, port });
+    if (!run.ok) throw new Error(`smtp-source failed: ${run.stderr}`);
+    return { seconds: run.seconds, cpuSeconds: (await cpu()) - before };
+  } finally {
+    child.kill('SIGTERM');
+  }
 }

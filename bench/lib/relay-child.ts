@@ -70,7 +70,7 @@ export interface RelayChild {
   fullGc(): Promise<{ rss: number; heapUsed: number; external: number; arrayBuffers: number; youngGeneration: number }>;
   /** CPU seconds (user + system) the relay process has used so far (/proc/PID/stat). */
   cpuSeconds(): Promise<number>;
-  /** Messages still in the spool (queue/*.msg files on disk). */
+  /** Messages still in the spool, as a restart would find them (queue files and live segment records). */
   spooled(): Promise<number>;
   /** Log lines at warn or above (level >= 40), at most `max`. */
   problems(max?: number): Promise<string[]>;
