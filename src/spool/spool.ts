@@ -1,6 +1,6 @@
 // The durable spool. Layout under `dir`:
 //   segments/           small messages as they are accepted: records appended to a shared
-//                       file with group commit, fdatasynced before accept() resolves (segments.ts)
+//                       file with group commit, on disk before accept() resolves (segments.ts)
 //   tmp/<id>.msg        being written; anything here at start is a torn write and is removed
 //   queue/<id>.msg      a message with a file of its own (spool-file.ts): large messages, and
 //                       any message moved out of its segment at its first record() (a deferral),
@@ -11,7 +11,7 @@
 //   owner               pid of the process running the queue (spool-lock.ts)
 // Accept path: a message up to SMALL_MESSAGE is collected in memory and
 // appended to the current segment; every accept in flight shares one
-// fdatasync. A larger one streams to tmp with back-pressure, is fdatasynced,
+// synchronous write (append-file.ts). A larger one streams to tmp with back-pressure, is fdatasynced,
 // renamed into queue/, then a directory fsync is shared with every concurrent
 // accept (dir-sync.ts).
 // In memory: only an index id -> next attempt time, and a bounded cache of
@@ -171,8 +171,8 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
       }
     };
     let body: Buffer | undefined;
+    let collected: { body: Buffer } | { handle: FileHandle; rest: Buffer[] } | undefined;
     try {
-      let collected: { body: Buffer } | { handle: FileHandle; rest: Buffer[] };
       if (Buffer.isBuffer(message)) {
         check();
         collected = { body: message };
@@ -193,6 +193,11 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
         await commitFile(id, collected.handle, collected.rest);
       }
     } catch (error) {
+      if (collected && 'handle' in collected) {
+        // A large message refused by check(), or a failed commit (commitFile has cleaned up already).
+        await collected.handle.close().catch(() => undefined);
+        await unlink(path.join(tmpDir, `${id}.msg`)).catch(() => undefined);
+      }
       if (refused) throw refused.error;
       if (error instanceof SpoolError) throw error;
       if (error instanceof MessageStreamError) {

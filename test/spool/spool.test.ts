@@ -61,6 +61,9 @@ test('a failing message stream or a refusing check() leaves nothing behind', asy
   await assert.rejects(spool.accept(envelope(), broken), (e: unknown) => e instanceof SpoolError && e.code === 'SPOOL_MESSAGE_STREAM');
   const tooBig = new Error('size exceeded');
   await assert.rejects(spool.accept(envelope(), Readable.from([rfc822('x')]), { check: () => { throw tooBig; } }), (e: unknown) => e === tooBig);
+  // A large message (already streaming to tmp/) refused at its end.
+  const large = Array.from({ length: 4 }, () => Buffer.alloc(64 * 1024, 66));
+  await assert.rejects(spool.accept(envelope(), Readable.from(large), { check: () => { throw tooBig; } }), (e: unknown) => e === tooBig);
   assert.deepEqual(await readdir(path.join(dir, 'tmp')), []);
   assert.deepEqual(await readdir(path.join(dir, 'queue')), []);
   assert.equal(spool.stats().size, 0);
