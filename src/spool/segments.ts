@@ -90,8 +90,17 @@ export class SegmentStore {
 
   async #recover(seq: number, movedOut: ReadonlySet<string>): Promise<RecoveredRecord[]> {
     const file = this.#segmentFile(seq);
-    const bytes = await readFile(file).catch(() => Buffer.alloc(0));
-    const done = new Set((await readFile(this.#doneFile(seq), 'latin1').catch(() => '')).split('\n'));
+    // Only a missing file is empty: a segment that cannot be read (EIO, EACCES) stops the start
+    // with that error instead of being taken for finished and removed.
+    const bytes = await readFile(file).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return Buffer.alloc(0);
+      throw error;
+    });
+    const doneText = await readFile(this.#doneFile(seq), 'latin1').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return '';
+      throw error;
+    });
+    const done = new Set(doneText.split('\n'));
     const { records, skippedBytes } = readRecords(bytes);
     if (skippedBytes > 0) {
       // Usually the tail of a crash: appends that were never acknowledged (no 250 was sent for them).

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, readdir, readFile, rm, truncate } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { openSpool } from '../../src/spool/spool.ts';
 import { encodeRecordPrefix, readRecords } from '../../src/spool/segment-record.ts';
@@ -125,4 +125,17 @@ test('a segment whose last record was cut short keeps every earlier message', as
   const second = await openSpool({ dir, logger });
   t.after(() => second.close());
   assert.deepEqual([...second.entries()].map(([id]) => id), ids.slice(0, 4));
+});
+
+test('a segment that cannot be read stops the start with the error and is left alone', async (t) => {
+  const dir = await tempDir(t);
+  const first = await openSpool({ dir, logger });
+  await first.accept(envelope(), rfc822('kept'));
+  await first.close();
+  // Not readable as a file (EISDIR here; EIO or EACCES in real life): never taken for an empty, finished segment.
+  const odd = path.join(dir, 'segments', '0000000099.seg');
+  await mkdir(odd);
+  await assert.rejects(openSpool({ dir, logger }), /EISDIR/);
+  assert.ok((await stat(odd)).isDirectory(), 'not removed');
+  assert.equal((await segmentNames(dir)).filter((n) => n.endsWith('.seg')).length, 2);
 });
