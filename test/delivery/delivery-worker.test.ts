@@ -74,3 +74,27 @@ test('a worker that dies during an attempt: the message is deferred, kept, and d
   assert.deepEqual(sink.messages[0]?.raw, rfc822('survives'));
   await until(() => spool.stats().size === 0, 5000, 'removed after delivery');
 });
+
+test("the worker's log lines reach the main logger, and its TLS memory holds across messages", async (t) => {
+  const dir = await tempDir(t);
+  const broken = await startSmtpSink({ brokenTls: true });
+  t.after(() => broken.close());
+  const { logger, lines } = captureLogger();
+  const spool = await openSpool({ dir, logger });
+  const config = testConfig(dir, `mode = "smarthost"\n[delivery.smarthost]\nhosts = ["${broken.address}"]\ntls = "opportunistic"`);
+  const deliverer = createWorkerDeliverer({ config: delivererConfig(config), logger: logger.child({ component: 'delivery' }), reuse: { maxMessages: 1 } });
+  const runner = startQueueRunner({ spool, config, logger, deliverer, control: false });
+  t.after(async () => {
+    await runner.stop(1000);
+    await spool.close();
+  });
+  await spool.accept(envelope(), rfc822('tls1'));
+  await broken.waitFor(1);
+  await spool.accept(envelope(), rfc822('tls2'));
+  await broken.waitFor(2);
+  assert.equal(broken.connections, 3, 'a failed TLS attempt, then plain text twice');
+  const warned = lines.filter((l) => l.msg === 'TLS failed, retrying without TLS');
+  assert.equal(warned.length, 1, 'logged once, by the worker');
+  assert.equal(warned[0]?.component, 'delivery');
+  assert.equal(warned[0]?.service, 'relayguard');
+});
