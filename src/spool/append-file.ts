@@ -10,6 +10,7 @@
 // broken (what reached the disk is unknown) and refuses further appends.
 import { close, constants, fdatasync, openSync, read, writev } from 'node:fs';
 import { promisify } from 'node:util';
+import { writeFully } from './write-all.ts';
 
 const writevAsync = promisify(writev);
 const fdatasyncAsync = promisify(fdatasync);
@@ -89,8 +90,8 @@ export class AppendFile {
       this.#waiters = [];
       try {
         if (this.#broken !== undefined) throw this.#broken;
-        // O_DSYNC (sync files): durable when the write returns.
-        await writeFully(this.#fd, buffers);
+        // O_DSYNC (sync files): durable when the write returns. O_APPEND: no position needed.
+        await writeFully(async (pending) => (await writevAsync(this.#fd, pending)).bytesWritten, buffers);
         for (const waiter of waiters) waiter.resolve();
       } catch (error) {
         this.#broken ??= error;
@@ -119,23 +120,5 @@ export class AppendFile {
     while (this.#flushing) await this.#flushing;
     if (!this.#sync && this.#broken === undefined) await fdatasyncAsync(this.#fd).catch(() => undefined);
     await closeAsync(this.#fd);
-  }
-}
-
-async function writeFully(fd: number, buffers: Buffer[]): Promise<void> {
-  let rest = buffers;
-  while (rest.length > 0) {
-    // The fd is opened O_APPEND: no position, every write lands at the end.
-    let written = (await writevAsync(fd, rest)).bytesWritten;
-    const next: Buffer[] = [];
-    for (const buffer of rest) {
-      if (written >= buffer.length) {
-        written -= buffer.length;
-        continue;
-      }
-      next.push(written > 0 ? buffer.subarray(written) : buffer);
-      written = 0;
-    }
-    rest = next;
   }
 }

@@ -8,11 +8,14 @@ export function exactBuffer(chunks: Buffer[], size: number): Buffer {
   return Buffer.concat(chunks, size);
 }
 
-export async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
+/**
+ * Writes every buffer with `writev` (which returns the bytes it wrote),
+ * continuing where a short write stopped (rare, e.g. a nearly full disk).
+ */
+export async function writeFully(writev: (buffers: Buffer[]) => Promise<number>, buffers: Buffer[]): Promise<void> {
   let pending = buffers.filter((b) => b.length > 0);
   while (pending.length > 0) {
-    let written = (await handle.writev(pending)).bytesWritten;
-    // A short write (rare, e.g. a nearly full disk) continues where it stopped.
+    let written = await writev(pending);
     const rest: Buffer[] = [];
     for (const buffer of pending) {
       if (written >= buffer.length) {
@@ -24,4 +27,8 @@ export async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<v
     }
     pending = rest;
   }
+}
+
+export async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
+  await writeFully(async (pending) => (await handle.writev(pending)).bytesWritten, buffers);
 }

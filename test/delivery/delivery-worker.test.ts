@@ -1,32 +1,39 @@
 // Delivery attempts in a worker thread ([delivery] worker = true): the queue
 // runner and the spool stay in this thread, the SMTP sessions run in the
 // worker, over real sockets to a recording sink.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { openSpool } from '../../src/spool/spool.ts';
-import { startQueueRunner } from '../../src/delivery/queue-runner.ts';
+import { startQueueRunner, type QueueRunner } from '../../src/delivery/queue-runner.ts';
 import { delivererConfig } from '../../src/delivery/deliverer.ts';
 import { createWorkerDeliverer } from '../../src/delivery/worker-deliverer.ts';
 import { workerEntryUrl } from '../../src/runtime/worker-entry.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
 import { captureLogger, envelope, rfc822, tempDir, testConfig, until } from '../helpers/spool-fixtures.ts';
 
-const smarthost = (address: string) => `mode = "smarthost"\nretry_schedule = ["1m"]\n[delivery.smarthost]\nhosts = ["${address}"]\ntls = "none"`;
+const smarthost = (address: string, tls = 'none') => `mode = "smarthost"\nretry_schedule = ["1m"]\n[delivery.smarthost]\nhosts = ["${address}"]\ntls = "${tls}"`;
 
-test('the worker delivers byte for byte and keeps the connection for the next message', async (t) => {
+/** A spool in a temp dir and a sink to deliver to; after the test, the runners `track`ed stop, then the spool closes. */
+async function setUp(t: TestContext, sinkOptions: Parameters<typeof startSmtpSink>[0] = {}, tls = 'none') {
   const dir = await tempDir(t);
-  const sink = await startSmtpSink();
-  t.after(() => sink.close());
+  const sink = await startSmtpSink(sinkOptions);
   const { logger, lines } = captureLogger();
   const spool = await openSpool({ dir, logger });
-  const config = testConfig(dir, smarthost(sink.address));
-  const deliverer = createWorkerDeliverer({ config: delivererConfig(config), logger: logger.child({ component: 'delivery' }) });
-  const runner = startQueueRunner({ spool, config, logger, deliverer });
+  const runners: QueueRunner[] = [];
   t.after(async () => {
-    await runner.stop(1000);
+    for (const runner of runners) await runner.stop(1000);
     await spool.close();
+    await sink.close();
   });
+  const track = (runner: QueueRunner) => (runners.push(runner), runner);
+  return { sink, logger, lines, spool, track, config: testConfig(dir, smarthost(sink.address, tls)) };
+}
+
+test('the worker delivers byte for byte and keeps the connection for the next message', async (t) => {
+  const { sink, logger, lines, spool, track, config } = await setUp(t);
+  const deliverer = createWorkerDeliverer({ config: delivererConfig(config), logger: logger.child({ component: 'delivery' }) });
+  const runner = track(startQueueRunner({ spool, config, logger, deliverer }));
   const bodies = [rfc822('one', '.dot first\r\nline\r\n'), rfc822('two')];
   for (const body of bodies) await spool.accept(envelope({ recipients: ['a@dest.test', 'b@dest.test'] }), Readable.from([body]));
   await sink.waitFor(2);
@@ -39,12 +46,7 @@ test('the worker delivers byte for byte and keeps the connection for the next me
 });
 
 test('a worker that dies during an attempt: the message is deferred, kept, and delivered by the next worker', async (t) => {
-  const dir = await tempDir(t);
-  const sink = await startSmtpSink();
-  t.after(() => sink.close());
-  const { logger, lines } = captureLogger();
-  const spool = await openSpool({ dir, logger });
-  const config = testConfig(dir, smarthost(sink.address));
+  const { sink, logger, lines, spool, track, config } = await setUp(t);
   const crashing = createWorkerDeliverer({
     config: delivererConfig(config),
     logger,
@@ -64,11 +66,7 @@ test('a worker that dies during an attempt: the message is deferred, kept, and d
   await first.stop(1000);
 
   const deliverer = createWorkerDeliverer({ config: delivererConfig(config), logger });
-  const second = startQueueRunner({ spool, config, logger, deliverer, control: false });
-  t.after(async () => {
-    await second.stop(1000);
-    await spool.close();
-  });
+  const second = track(startQueueRunner({ spool, config, logger, deliverer, control: false }));
   await second.retry(id);
   await sink.waitFor(1);
   assert.deepEqual(sink.messages[0]?.raw, rfc822('survives'));
@@ -76,18 +74,9 @@ test('a worker that dies during an attempt: the message is deferred, kept, and d
 });
 
 test("the worker's log lines reach the main logger, and its TLS memory holds across messages", async (t) => {
-  const dir = await tempDir(t);
-  const broken = await startSmtpSink({ brokenTls: true });
-  t.after(() => broken.close());
-  const { logger, lines } = captureLogger();
-  const spool = await openSpool({ dir, logger });
-  const config = testConfig(dir, `mode = "smarthost"\n[delivery.smarthost]\nhosts = ["${broken.address}"]\ntls = "opportunistic"`);
+  const { sink: broken, logger, lines, spool, track, config } = await setUp(t, { brokenTls: true }, 'opportunistic');
   const deliverer = createWorkerDeliverer({ config: delivererConfig(config), logger: logger.child({ component: 'delivery' }), reuse: { maxMessages: 1 } });
-  const runner = startQueueRunner({ spool, config, logger, deliverer, control: false });
-  t.after(async () => {
-    await runner.stop(1000);
-    await spool.close();
-  });
+  track(startQueueRunner({ spool, config, logger, deliverer, control: false }));
   await spool.accept(envelope(), rfc822('tls1'));
   await broken.waitFor(1);
   await spool.accept(envelope(), rfc822('tls2'));
