@@ -4,9 +4,10 @@
 // thread: the worker gets one attempt at a time as plain data (the body
 // copied when it is in memory, else its place in the spool file) and answers
 // with the per-recipient results.
-// If the worker dies, the attempts in flight reject (the runner records them
-// as deferred, so they are retried: at worst a message goes out twice, none
-// is lost) and the next attempt starts a new worker.
+// The worker starts with the deliverer. If it dies, the attempts in flight
+// reject (the runner records them as deferred, so they are retried: at worst
+// a message goes out twice, none is lost) and the next attempt starts a new
+// worker.
 import { pino } from 'pino';
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../observability/logger.ts';
@@ -96,6 +97,9 @@ export function createWorkerDeliverer(options: WorkerDelivererOptions): Delivere
   }
 
   const send = (message: ToWorker) => worker?.postMessage(message);
+  // Started now, not at the first attempt: loading the SMTP client takes a moment
+  // (seconds from the sources through tsx) that the first message should not wait for.
+  worker = start();
 
   return {
     deliver(request) {

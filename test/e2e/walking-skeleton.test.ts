@@ -4,15 +4,13 @@
 // and config errors at start.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
 import { HARNESS_LISTENERS, eventually, smarthostTo, startHarness } from '../helpers/relay-harness.ts';
 import { makeTestConfig } from '../helpers/test-config.ts';
+import { listenerPort, serve } from '../helpers/relay-process.ts';
 
 const POLICIES = { 'local-domains': 'example.test\n', 'relay-networks': '127.0.0.1\n' };
-const BIN = path.resolve('bin/relayguard.js');
 
 function raw(subject: string): Buffer {
   // 8-bit bytes, a dot-leading line and a long-ish body: what must arrive unchanged.
@@ -74,28 +72,6 @@ test('upstream down: the message waits in the spool, is retried, and arrives onc
   assert.equal(sink.messages.length, 1);
 });
 
-function serve(configFile: string): { child: ChildProcess; started: Promise<Record<string, unknown>>; exited: Promise<number | null>; stderr: () => string } {
-  const child = spawn(process.execPath, [BIN, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  let buffer = '';
-  const started = new Promise<Record<string, unknown>>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      for (const line of buffer.split('\n')) {
-        if (line.includes('"relay.started"')) resolve(JSON.parse(line) as Record<string, unknown>);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code} before starting: ${stderr}`)));
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, started, exited, stderr: () => stderr };
-}
-
-function mxPort(started: Record<string, unknown>): number {
-  return (started.smtp as Array<{ name: string; port: number }>).find((s) => s.name === 'mx')?.port as number;
-}
-
 test('SIGKILL right after 250: after a restart the message arrives, exactly once', async (t) => {
   const sink = await startSmtpSink();
   await sink.down();
@@ -106,7 +82,7 @@ test('SIGKILL right after 250: after a restart the message arrives, exactly once
     await dir.cleanup();
   });
   const first = serve(dir.configFile);
-  const info = await send(mxPort(await first.started), { from: 'alice@sender.test', to: ['bob@example.test', 'carol@example.test'] }, raw('durable'));
+  const info = await send(listenerPort(await first.started), { from: 'alice@sender.test', to: ['bob@example.test', 'carol@example.test'] }, raw('durable'));
   assert.match(info.response, /^250 /);
   first.child.kill('SIGKILL');
   await first.exited;

@@ -1,0 +1,40 @@
+// `relayguard serve` in a child process, as an administrator runs it: for the
+// tests that kill it (SIGKILL) or read its exit code. The relay's bound ports
+// come from its relay.started log line (the config needs log_level = "info").
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+const BIN = path.resolve('bin/relayguard.js');
+
+export interface RelayProcess {
+  readonly child: ChildProcess;
+  /** The relay.started line, parsed; rejects if the process exits first. */
+  readonly started: Promise<Record<string, unknown>>;
+  readonly exited: Promise<number | null>;
+  stderr(): string;
+}
+
+export function serve(configFile: string): RelayProcess {
+  const child = spawn(process.execPath, [BIN, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let buffer = '';
+  const started = new Promise<Record<string, unknown>>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      for (const line of buffer.split('\n')) {
+        if (line.includes('"relay.started"')) resolve(JSON.parse(line) as Record<string, unknown>);
+      }
+      // Only the last, possibly partial, line is kept.
+      buffer = buffer.slice(buffer.lastIndexOf('\n') + 1);
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code} before starting: ${stderr}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, started, exited, stderr: () => stderr };
+}
+
+/** The bound port of the listener named `name` (from relay.started). */
+export function listenerPort(started: Record<string, unknown>, name = 'mx'): number {
+  return (started.smtp as Array<{ name: string; port: number }>).find((s) => s.name === name)?.port as number;
+}
