@@ -9,6 +9,8 @@
 //                 [--relay-node-args="--max-semi-space-size=32"]   node flags for the relay process
 //                 [--relay-run=sources] run the relay's sources through tsx instead of
 //                                      its build (dist/, built first: the default)
+//                 [--policies=relay-only] relay control only, no DNSBL, limits or checks:
+//                                      a diagnostic of what the anti-abuse policy costs
 // Needs smtp-source and smtp-sink (apt-get install -y postfix; no daemon is
 // started). Prints a table and writes bench/results.json. See BENCHMARKS.md.
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -39,6 +41,7 @@ const { values } = parseArgs({
     'relay-node-args': { type: 'string' },
     'relay-run': { type: 'string' },
     sessions: { type: 'string' },
+    policies: { type: 'string' },
   },
 });
 const quick = values.quick === true;
@@ -52,6 +55,26 @@ const relayNodeArgs = values['relay-node-args']?.split(' ').filter((a) => a !== 
 const list = (text: string | undefined, fallback: number[]) => (text ? text.split(',').map(Number) : fallback);
 const sizes = list(values.sizes, [1024, 20 * 1024]);
 const sessions = list(values.sessions, [10, 50]);
+if (values.policies !== undefined && values.policies !== 'all' && values.policies !== 'relay-only') throw new Error('--policies is all or relay-only');
+/**
+ * --policies=relay-only: a diagnostic, not the measured configuration. Relay
+ * control stays (local domains, relay networks, allow/deny lists), but no
+ * DNSBL zone, no limits and no HELO or sender-domain checks, to see what the
+ * anti-abuse policy costs under the same load.
+ */
+const relayOnly = values.policies === 'relay-only';
+const RELAY_ONLY_POLICIES = {
+  'dnsbl.toml': '# --policies=relay-only: no zones\n',
+  'limits.toml': [
+    '# --policies=relay-only: every limit off (an empty file would mean the defaults)',
+    '[global]\nmax_connections = 0',
+    '[ip]\nmax_connections = 0\nconnections = "off"\nmessages = "off"\nrecipients = "off"',
+    '[user]\nmessages = "off"\nrecipients = "off"',
+    '[sender_domain]\nmessages = "off"\nrecipients = "off"',
+    '',
+  ].join('\n'),
+  'checks.toml': '[helo]\nreject_impersonation = false\nreject_invalid = false\nreject_non_fqdn = false\n\n[sender_domain]\nreject_unknown = false\n',
+};
 
 /**
  * Rate limits are measured when the rate-limit engine is on this branch (its
@@ -104,7 +127,7 @@ const relayOptions = {
   ...(spoolRoot ? { workRoot: spoolRoot } : {}),
   ...(relayRepo ? { relayRepo } : {}),
   ...(relayNodeArgs.length > 0 ? { nodeArgs: relayNodeArgs } : {}),
-  ...(limits.policies ? { extraPolicies: limits.policies } : {}),
+  ...(relayOnly ? { extraPolicies: RELAY_ONLY_POLICIES } : limits.policies ? { extraPolicies: limits.policies } : {}),
 };
 const results: {
   startedAt: string;
@@ -119,7 +142,7 @@ const results: {
 } = {
   startedAt: startedAt.toISOString(),
   machine: await machine(),
-  settings: { messages, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), relayRepo: relayRepo ?? REPO, relayCode: relayCode.note, relayNodeArgs, rateLimits: limits.note, dnsblZones: [...IP_ZONES, ...DOMAIN_ZONES], fsync: 'always (the spool has no switch)' },
+  settings: { messages, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), relayRepo: relayRepo ?? REPO, relayCode: relayCode.note, relayNodeArgs, rateLimits: relayOnly ? 'off (--policies=relay-only)' : limits.note, dnsblZones: relayOnly ? [] : [...IP_ZONES, ...DOMAIN_ZONES], policies: relayOnly ? 'relay-only: relay control, no DNSBL, limits or checks' : 'all', fsync: 'always (the spool has no switch)' },
   throughput: [],
   latency: [],
   micro: [],
