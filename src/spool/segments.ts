@@ -18,6 +18,14 @@ import { DirSync } from './dir-sync.ts';
 import { decodeSpoolHeader } from './spool-file.ts';
 import { encodeRecordPrefix, readRecords } from './segment-record.ts';
 
+/**
+ * Done marks gather this long before one write: nobody waits on them but the
+ * queue runner's bookkeeping, and one write per batch of deliveries is a
+ * hand-off to the thread pool saved per delivery. A process crash may lose
+ * the last ones (repeated deliveries, as for a machine crash).
+ */
+const DONE_LINGER_MS = 20;
+
 /** A segment is closed for appends once it reaches this size. */
 export const DEFAULT_SEGMENT_BYTES = 32 * 1024 * 1024;
 
@@ -182,7 +190,7 @@ export class SegmentStore {
   }
 
   async #markDone(segment: Segment, ids: readonly string[]): Promise<void> {
-    segment.doneLog ??= { file: AppendFile.open(this.#doneFile(segment.seq), { create: false, sync: false }), ready: this.#dirSync.sync() };
+    segment.doneLog ??= { file: AppendFile.open(this.#doneFile(segment.seq), { create: false, sync: false, lingerMs: DONE_LINGER_MS }), ready: this.#dirSync.sync() };
     const { durable } = segment.doneLog.file.append([Buffer.from(`${ids.join('\n')}\n`, 'latin1')]);
     await Promise.all([durable, segment.doneLog.ready]);
   }
