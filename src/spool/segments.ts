@@ -6,10 +6,10 @@
 //                (delivered, bounced, deleted, or moved to a file of their own)
 // A record is live until its id is in the .done file. A segment that is not
 // the one being written and has no live record is removed with its .done.
-// Done marks are written at once but not fdatasynced (the kernel writes them
-// back within seconds; close() syncs): like Postfix's unlink of a delivered
-// queue file, a crash of the machine may lose the last ones, which costs a
-// repeated delivery, never a lost message.
+// Done marks are gathered for DONE_LINGER_MS, written, but not fdatasynced
+// (the kernel writes them back within seconds; close() syncs): like Postfix's
+// unlink of a delivered queue file, a crash may lose the last ones, which
+// costs a repeated delivery, never a lost message.
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../observability/logger.ts';
