@@ -6,12 +6,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../observability/logger.ts';
 import type { DeliveryRequest } from './deliverer.ts';
 import { createInProcessDeliverer } from './in-process-deliverer.ts';
-import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
+import { batchedPoster, type Batch, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.ts';
 
 const port = parentPort;
 if (!port) throw new Error('delivery-worker.ts runs only as a worker thread');
 const init = workerData as WorkerInit;
-const post = (message: FromWorker) => port.postMessage(message);
+const outbox = batchedPoster<FromWorker>((batch) => port.postMessage(batch));
+const post = outbox.post;
 const logger = createLogger(init.logLevel, { write: (line: string) => post({ type: 'log', line }) }).child(init.logBindings);
 let ownAddresses = init.ownAddresses;
 const deliverer = createInProcessDeliverer({ config: init.config, logger, ownAddresses: () => ownAddresses, ...(init.reuse ? { reuse: init.reuse } : {}) });
@@ -22,7 +23,7 @@ function asRequest(request: DeliveryRequest): DeliveryRequest {
   return body instanceof Uint8Array ? { ...request, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) } : request;
 }
 
-port.on('message', (message: ToWorker) => {
+const handle = (message: ToWorker): void => {
   switch (message.type) {
     case 'job':
       deliverer.deliver(asRequest(message.request)).then(
@@ -40,9 +41,13 @@ port.on('message', (message: ToWorker) => {
     case 'close':
       void deliverer.close().finally(() => {
         logger.flush();
+        outbox.now();
         port.close();
       });
       break;
   }
+};
+port.on('message', (batch: Batch<ToWorker>) => {
+  for (const message of batch) handle(message);
 });
 post({ type: 'ready' });

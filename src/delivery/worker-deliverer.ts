@@ -16,7 +16,7 @@ import { workerEntryUrl } from '../runtime/worker-entry.ts';
 import type { JobReport } from './deliver-job.ts';
 import type { Deliverer, DelivererConfig, ReuseOptions } from './deliverer.ts';
 import type { OwnAddresses } from './loop-guard.ts';
-import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
+import { batchedPoster, type Batch, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.ts';
 
 export interface WorkerDelivererOptions {
   readonly config: DelivererConfig;
@@ -60,27 +60,8 @@ export function createWorkerDeliverer(options: WorkerDelivererOptions): Delivere
     };
     const w = new WorkerThread(options.workerUrl ?? workerEntryUrl('delivery/delivery-worker.ts'), { workerData: init, name: 'relayguard-delivery' });
     startedAt = Date.now();
-    w.on('message', (message: FromWorker) => {
-      switch (message.type) {
-        case 'report': {
-          idle = message.idle;
-          const p = pending.get(message.seq);
-          pending.delete(message.seq);
-          p?.resolve(message.report);
-          break;
-        }
-        case 'failed': {
-          const p = pending.get(message.seq);
-          pending.delete(message.seq);
-          p?.reject(new Error(message.message));
-          break;
-        }
-        case 'log':
-          stream?.write(message.line);
-          break;
-        case 'ready':
-          break;
-      }
+    w.on('message', (batch: Batch<FromWorker>) => {
+      for (const message of batch) received(message);
     });
     w.on('error', (error) => logger.error({ err: error }, 'the delivery worker crashed'));
     w.on('exit', (code) => {
@@ -93,10 +74,39 @@ export function createWorkerDeliverer(options: WorkerDelivererOptions): Delivere
       for (const p of pending.values()) p.reject(new Error('the delivery worker exited during the attempt'));
       pending.clear();
     });
+    outbox = batchedPoster<ToWorker>((batch) => w.postMessage(batch));
     return w;
   }
 
-  const send = (message: ToWorker) => worker?.postMessage(message);
+  function received(message: FromWorker): void {
+    switch (message.type) {
+      case 'report': {
+        idle = message.idle;
+        const p = pending.get(message.seq);
+        pending.delete(message.seq);
+        p?.resolve(message.report);
+        break;
+      }
+      case 'failed': {
+        const p = pending.get(message.seq);
+        pending.delete(message.seq);
+        p?.reject(new Error(message.message));
+        break;
+      }
+      case 'log':
+        stream?.write(message.line);
+        break;
+      case 'ready':
+        break;
+    }
+  }
+
+  // Jobs and the rest go out batched per turn of the event loop, to the worker
+  // that is running (a new worker gets a new outbox).
+  let outbox: ReturnType<typeof batchedPoster<ToWorker>> | undefined;
+  const send = (message: ToWorker) => {
+    if (worker) outbox?.post(message);
+  };
   // Started now, not at the first attempt: loading the SMTP client takes a moment
   // (seconds from the sources through tsx) that the first message should not wait for.
   worker = start();
@@ -109,10 +119,9 @@ export function createWorkerDeliverer(options: WorkerDelivererOptions): Delivere
         worker = start();
       }
       const id = ++seq;
-      const live = worker;
       return new Promise<JobReport>((resolve, reject) => {
         pending.set(id, { resolve, reject });
-        live.postMessage({ type: 'job', seq: id, request } satisfies ToWorker);
+        send({ type: 'job', seq: id, request });
       });
     },
     updateConfig(next) {
@@ -129,6 +138,7 @@ export function createWorkerDeliverer(options: WorkerDelivererOptions): Delivere
       if (!w) return;
       const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
       send({ type: 'close' });
+      outbox?.now();
       const timer = setTimeout(() => void w.terminate(), CLOSE_WAIT_MS);
       await exited;
       clearTimeout(timer);
