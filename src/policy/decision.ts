@@ -78,7 +78,7 @@ export interface Reply {
   readonly text: string;
 }
 
-export type DetailValue = string | number | boolean;
+export type DetailValue = string | number | boolean | readonly string[];
 
 export interface Decision {
   readonly verdict: Verdict;

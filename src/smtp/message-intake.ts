@@ -86,12 +86,16 @@ export async function takeMessage(deps: IntakeDeps, state: SessionState, stream:
   try {
     await deps.spool.accept(envelope, guard as Readable, { id: queueId });
     state.messages++;
-    deps.logger.info(
-      { session: state.sessionId, queueId, from: sender, to: envelope.recipients, client: state.clientIp, user: state.user, tls: state.tls },
-      'message queued',
-    );
+    // This decision's log line is the one line per queued message: it names
+    // every recipient as spooled (normalised) and whether the client used TLS.
     return {
-      decision: { verdict: 'permit', stage: 'data', rule: 'spool', reason: 'data.queued', detail: { queueId, recipients: envelope.recipients.length } },
+      decision: {
+        verdict: 'permit',
+        stage: 'data',
+        rule: 'spool',
+        reason: 'data.queued',
+        detail: { queueId, recipients: envelope.recipients.length, to: envelope.recipients, tls: state.tls },
+      },
       queueId,
     };
   } catch (error) {

@@ -98,8 +98,8 @@ test('from outside, recipients in a local domain (any spelling) are accepted and
   const sent = await transaction(talk, '<someone@outside.test>', rcpts.map(([raw]) => raw), message('local-from-outside'));
   assert.deepEqual(sent.rcpt.map(codeOf), rcpts.map(() => '250 2.1.5'));
   assert.match(sent.queued?.lines[0] ?? '', /^250 2\.0\.0 Ok: queued as /);
-  const queued = harness.logs.find((l) => l.msg === 'message queued');
-  assert.deepEqual(queued?.to, rcpts.map(([, normalised]) => normalised), 'the spooled envelope holds the normalised recipients');
+  const queued = harness.logs.find((l) => l.msg === 'decision' && l.reason === 'data.queued');
+  assert.deepEqual((queued?.detail as { to?: unknown } | undefined)?.to, rcpts.map(([, normalised]) => normalised), 'the spooled envelope holds the normalised recipients');
   const decisions = rcptDecisions(harness, OUTSIDE);
   assert.ok(decisions.every((l) => l.reason === 'rcpt.local_domain' && l.rule === 'local-domains'));
   await sink.waitFor(1);

@@ -55,3 +55,25 @@ test('a lone line in a process that keeps running still reaches stdout (periodic
   assert.equal(exited, false, 'the child was still running when the line arrived');
   assert.equal((JSON.parse(stdout.trim()) as { lonely: boolean }).lonely, true);
 });
+
+test('secrets in the objects we log are redacted, and every line carries an ISO time of its own millisecond', async () => {
+  const { Writable } = await import('node:stream');
+  const { createLogger } = await import('../../src/observability/logger.ts');
+  const lines: string[] = [];
+  const logger = createLogger('info', new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(chunk.toString()), done()) }) as never);
+  const before = Date.now();
+  logger.info({ password: 'p1', attempt: { username: 'u', password: 'p2' }, target: { auth: { user: 'u', pass: 'p3' } }, upstream: { auth_password: 'p4' } }, 'auth');
+  logger.info({ n: 2 }, 'second');
+  const after = Date.now();
+  assert.equal(lines.length, 2);
+  const text = lines.join('');
+  for (const secret of ['p1', 'p2', 'p3', 'p4']) assert.ok(!text.includes(`"${secret}"`), `${secret} leaked: ${text}`);
+  const first = JSON.parse(lines[0]!) as { time: string; attempt: { username: string; password: string } };
+  assert.equal(first.attempt.username, 'u');
+  assert.equal(first.attempt.password, '[redacted]');
+  for (const line of lines) {
+    const time = Date.parse((JSON.parse(line) as { time: string }).time);
+    assert.ok(time >= before && time <= after, `time ${time} outside [${before}, ${after}]`);
+    assert.match((JSON.parse(line) as { time: string }).time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  }
+});
