@@ -43,7 +43,10 @@ export function planOutcome(input: OutcomeInput): OutcomePlan {
   const untouchedOpen = [...input.state.recipients].filter(
     ([rcpt, rs]) => (rs.status === 'pending' || rs.status === 'deferred') && !input.results.some((r) => r.recipient === rcpt),
   );
-  const rcpt: Record<string, { s: RecipientStatus; x?: string; e?: string; h?: string }> = {};
+  // A null-prototype object is a dictionary from the start: recipients are
+  // unique strings, and adding them to a `{}` made V8 grow one shared hidden
+  // class transition tree by a branch per address ever delivered.
+  const rcpt = Object.create(null) as Record<string, { s: RecipientStatus; x?: string; e?: string; h?: string }>;
   for (const r of final) rcpt[r.recipient] = { s: r.status, x: r.reply, e: r.enhanced, ...(r.host ? { h: r.host } : {}) };
   const stillOpen = final.some((r) => r.status === 'deferred') || untouchedOpen.length > 0;
   const nextAttemptAt = stillOpen ? (retry?.kind === 'retry' ? retry.at : input.now) : undefined;

@@ -2,7 +2,7 @@
 // ([[delivery.routes]], "example.org" exact or ".example.org" for its
 // subdomains), else the smarthost (mode "smarthost"), else the domain's MX
 // (mode "mx"). Recipients with the same destination share one transaction.
-import { domainToASCII } from 'node:url';
+import { asciiDomain } from '../policy/ascii-domain.ts';
 import type { RawConfig, UpstreamConfig } from '../config/schema.ts';
 
 export type DeliveryConfig = RawConfig['delivery'];
@@ -22,7 +22,7 @@ export function recipientDomain(address: string): string {
   const at = address.lastIndexOf('@');
   const domain = (at >= 0 ? address.slice(at + 1) : '').toLowerCase().replace(/\.$/, '');
   if (domain.startsWith('[')) return domain;
-  return domainToASCII(domain) || domain;
+  return asciiDomain(domain) || domain;
 }
 
 export function destinationFor(recipient: string, delivery: DeliveryConfig): Destination {

@@ -8,7 +8,7 @@
 // used as DNS questions and cache keys only, never shown or logged.
 import ipaddr from 'ipaddr.js';
 import net from 'node:net';
-import { domainToASCII } from 'node:url';
+import { asciiDomain } from '../../policy/ascii-domain.ts';
 
 export interface ClientAddress {
   readonly family: 4 | 6;
@@ -57,7 +57,7 @@ export function parseClientAddress(ip: string): ClientAddress | null {
 export function normalizeDomain(text: string): string | null {
   const trimmed = text.trim().replace(/\.$/, '');
   if (!trimmed || trimmed.startsWith('[') || net.isIP(trimmed) !== 0) return null;
-  const ascii = domainToASCII(trimmed).toLowerCase();
+  const ascii = asciiDomain(trimmed).toLowerCase();
   if (!ascii || !ascii.includes('.')) return null;
   const labels = ascii.split('.');
   if (labels.some((label) => label.length === 0 || label.length > 63 || !/^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$/.test(label))) return null;
