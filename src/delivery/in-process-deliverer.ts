@@ -4,8 +4,8 @@
 import { createReadStream } from 'node:fs';
 import type { Logger } from '../observability/logger.ts';
 import { ConnectionCache } from './connection-cache.ts';
-import { deliverJob } from './deliver-job.ts';
-import type { Deliverer, DelivererConfig, ReuseOptions } from './deliverer.ts';
+import { deliverJob, type JobReport } from './deliver-job.ts';
+import type { Deliverer, DelivererConfig, DeliveryRequest, ReuseOptions } from './deliverer.ts';
 import type { OwnAddresses } from './loop-guard.ts';
 import { createDnsResolver, createMxResolver, type MxDns } from './mx-resolver.ts';
 import type { SmtpSession } from './smtp-session.ts';
@@ -20,6 +20,21 @@ export interface InProcessDelivererOptions {
   readonly ownAddresses?: OwnAddresses;
   readonly random?: () => number;
   readonly reuse?: ReuseOptions;
+}
+
+/** The one line per delivery attempt (queue-runner.ts writes it itself only when an attempt crashed). */
+export function logAttempt(logger: Logger, request: Pick<DeliveryRequest, 'queueId' | 'destination'>, report: JobReport, durationMs: number): void {
+  logger.info(
+    {
+      queueId: request.queueId,
+      destination: request.destination.key,
+      host: report.tried[report.tried.length - 1],
+      tried: report.tried,
+      durationMs,
+      results: report.results.map((r) => ({ rcpt: r.recipient, status: r.status, reply: r.reply })),
+    },
+    'delivery attempt',
+  );
 }
 
 export function createInProcessDeliverer(options: InProcessDelivererOptions): Deliverer {
@@ -43,6 +58,13 @@ export function createInProcessDeliverer(options: InProcessDelivererOptions): De
   return {
     deliver(request) {
       const { body } = request;
+      const began = now();
+      // The attempt's log line is written here, where the attempt ran: in the
+      // delivery worker that keeps its serialisation off the front door's thread.
+      const logged = (report: JobReport): JobReport => {
+        logAttempt(logger, request, report, now() - began);
+        return report;
+      };
       return deliverJob(
         {
           queueId: request.queueId,
@@ -61,7 +83,7 @@ export function createInProcessDeliverer(options: InProcessDelivererOptions): De
           logger,
           active,
         },
-      );
+      ).then(logged);
     },
     updateConfig(next) {
       config = next;

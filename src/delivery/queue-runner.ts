@@ -12,7 +12,7 @@ import type { LoadedMessage } from '../spool/spool.ts';
 import { openRecipients } from '../spool/state-journal.ts';
 import { createBouncer, type Bouncer } from './bounces.ts';
 import { delivererConfig, type Deliverer } from './deliverer.ts';
-import { createInProcessDeliverer } from './in-process-deliverer.ts';
+import { createInProcessDeliverer, logAttempt } from './in-process-deliverer.ts';
 import { DestinationLimiter } from './destination-limiter.ts';
 import { planOutcome } from './message-outcome.ts';
 import { MinHeap } from './min-heap.ts';
@@ -257,21 +257,13 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
       })
       .catch((error: unknown) => {
         logger.error({ err: error, queueId: msg.id }, 'delivery attempt crashed');
-        return { results: job.recipients.map((r) => ({ recipient: r, status: 'deferred' as const, reply: 'internal error during delivery', enhanced: '4.3.0' })), tried: [] as string[] };
+        const report = { results: job.recipients.map((r) => ({ recipient: r, status: 'deferred' as const, reply: 'internal error during delivery', enhanced: '4.3.0' })), tried: [] as string[] };
+        // The deliverer logs each attempt it made; this one it could not.
+        logAttempt(logger, { queueId: msg.id, destination: job.destination }, report, now() - began);
+        return report;
       })
       .then((report) => {
         const durationMs = now() - began;
-        logger.info(
-          {
-            queueId: msg.id,
-            destination: job.destination.key,
-            host: report.tried[report.tried.length - 1],
-            tried: report.tried,
-            durationMs,
-            results: report.results.map((r) => ({ rcpt: r.recipient, status: r.status, reply: r.reply })),
-          },
-          'delivery attempt',
-        );
         for (const r of report.results) counters[r.status]++;
         emit({ type: 'attempt', at: now(), queueId: msg.id, destination: job.destination.key, tried: report.tried, results: report.results, durationMs });
         job.run.results.push(...report.results);
