@@ -11,6 +11,7 @@
 //                                      its build (dist/, built first: the default)
 //                 [--policies=relay-only] relay control only, no DNSBL, limits or checks:
 //                                      a diagnostic of what the anti-abuse policy costs
+//                 [--repeat=N]         each throughput case N times; the median-ratio run is reported
 // Needs smtp-source and smtp-sink (apt-get install -y postfix; no daemon is
 // started). Prints a table and writes bench/results.json. See BENCHMARKS.md.
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -42,6 +43,7 @@ const { values } = parseArgs({
     'relay-run': { type: 'string' },
     sessions: { type: 'string' },
     policies: { type: 'string' },
+    repeat: { type: 'string' },
   },
 });
 const quick = values.quick === true;
@@ -55,6 +57,8 @@ const relayNodeArgs = values['relay-node-args']?.split(' ').filter((a) => a !== 
 const list = (text: string | undefined, fallback: number[]) => (text ? text.split(',').map(Number) : fallback);
 const sizes = list(values.sizes, [1024, 20 * 1024]);
 const sessions = list(values.sessions, [10, 50]);
+/** --repeat=N: each throughput case N times (direct, relayed, direct each time); the run with the median ratio is reported. */
+const repeat = Math.max(1, Number(values.repeat ?? 1));
 if (values.policies !== undefined && values.policies !== 'all' && values.policies !== 'relay-only') throw new Error('--policies is all or relay-only');
 /**
  * --policies=relay-only: a diagnostic, not the measured configuration. Relay
@@ -142,24 +146,48 @@ const results: {
 } = {
   startedAt: startedAt.toISOString(),
   machine: await machine(),
-  settings: { messages, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), relayRepo: relayRepo ?? REPO, relayCode: relayCode.note, relayNodeArgs, rateLimits: relayOnly ? 'off (--policies=relay-only)' : limits.note, dnsblZones: relayOnly ? [] : [...IP_ZONES, ...DOMAIN_ZONES], policies: relayOnly ? 'relay-only: relay control, no DNSBL, limits or checks' : 'all', fsync: 'always (the spool has no switch)' },
+  settings: { messages, repeat, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), relayRepo: relayRepo ?? REPO, relayCode: relayCode.note, relayNodeArgs, rateLimits: relayOnly ? 'off (--policies=relay-only)' : limits.note, dnsblZones: relayOnly ? [] : [...IP_ZONES, ...DOMAIN_ZONES], policies: relayOnly ? 'relay-only: relay control, no DNSBL, limits or checks' : 'all', fsync: 'always (the spool has no switch)' },
   throughput: [],
   latency: [],
   micro: [],
 };
 const say = (text: string) => process.stderr.write(`${text}\n`);
 
+/**
+ * The run with the median ratio stands for the case (the machine is noisy:
+ * direct runs alone varied 7,000-10,400 msgs/s in one afternoon); every run's
+ * figures stay in `repeats`, and the check holds only if it held in every run.
+ */
+function medianRun(runs: ThroughputResult[]): ThroughputResult {
+  const sorted = [...runs].sort((a, b) => a.ratio - b.ratio);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)] as ThroughputResult;
+  if (runs.length === 1) return median;
+  const problems = runs.flatMap((r, i) => r.check.problems.map((p) => `run ${i + 1}: ${p}`));
+  return {
+    ...median,
+    repeats: runs.map((r) => ({ ratio: r.ratio, endToEndPerSecond: r.endToEndPerSecond, directPerSecond: r.directPerSecond, relayCpuPerMessageMs: r.relayCpuPerMessageMs })),
+    check: { ...median.check, ok: runs.every((r) => r.check.ok), problems },
+  };
+}
+
 try {
   if (parts.has('throughput')) {
     const profileDir = values.profile ? await mkdtemp(path.join(os.tmpdir(), 'relayguard-prof-')) : undefined;
     for (const payloadBytes of sizes) {
       for (const s of sessions) {
-        const profiled = profileDir !== undefined && payloadBytes === 1024 && s === 50;
-        say(`throughput: ${messages} x ${payloadBytes} B at concurrency ${s}${profiled ? ' (profiled)' : ''}...`);
-        const result = await measureThroughput(
-          { payloadBytes, sessions: s, messages },
-          { ...tools, dns, relay: { ...relayOptions, ...(profiled ? { cpuProfDir: profileDir } : {}) }, timeoutMs: 600_000 },
-        );
+        const runs: ThroughputResult[] = [];
+        for (let round = 0; round < repeat; round++) {
+          // Only the first round is profiled: one profile per case is enough, and profiling slows the relay.
+          const profiled = profileDir !== undefined && payloadBytes === 1024 && s === 50 && round === 0;
+          say(`throughput: ${messages} x ${payloadBytes} B at concurrency ${s}${repeat > 1 ? ` (run ${round + 1} of ${repeat})` : ''}${profiled ? ' (profiled)' : ''}...`);
+          runs.push(
+            await measureThroughput(
+              { payloadBytes, sessions: s, messages },
+              { ...tools, dns, relay: { ...relayOptions, ...(profiled ? { cpuProfDir: profileDir } : {}) }, timeoutMs: 600_000 },
+            ),
+          );
+        }
+        const result = medianRun(runs);
         results.throughput.push(result);
         say(`  direct ${result.directPerSecond}/s, relayed ${result.endToEndPerSecond}/s end to end (${result.ratio}x)${result.check.ok ? '' : `, CHECK FAILED: ${result.check.problems.join('; ')}`}`);
       }

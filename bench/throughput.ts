@@ -56,6 +56,8 @@ export interface ThroughputResult extends ThroughputCase {
   readonly dnsblCache: { hits: number; misses: number };
   /** 1-minute load average before and after the relayed run (the machine may be shared). */
   readonly loadAverage: number[];
+  /** With --repeat: every run's figures (this result is the run with the median ratio). */
+  readonly repeats?: ReadonlyArray<{ ratio: number; endToEndPerSecond: number; directPerSecond: number; relayCpuPerMessageMs: number }>;
   readonly check: { sent: number; directAtSink: number; relayedAtSink: number; distinctRecipients: number; spoolLeft: number; ok: boolean; problems: string[] };
 }
 
