@@ -103,6 +103,24 @@ class RelayConnection extends SMTPConnection {
     if (code >= 400 && code !== 421) this.#hooks.onErrorReply(this.id, code);
   }
 
+  /**
+   * QUIT: the 221, then the connection is closed at once, as Postfix's smtpd
+   * does. smtp-server half-closes and reads on until the client's FIN; a
+   * client that closes right after QUIT (smtp-source does) then answers the
+   * 221 with a reset, and every such session ended in an ECONNRESET error
+   * with its stack trace captured, a failed shutdown(2) and the error path
+   * (~2% of the front door's thread in bench/). Only once the reply is in the
+   * kernel (nothing left in Node's buffer), and not over TLS, where the
+   * close_notify is smtp-server's to send; otherwise smtp-server's way.
+   */
+  override handler_QUIT(command: Buffer, callback: () => void): void {
+    this.send(221, 'Bye');
+    const socket = this._socket;
+    if (!this.secure && !this._upgrading && !socket.destroyed && socket.writableLength === 0) socket.destroy();
+    this.close();
+    callback();
+  }
+
   override _onCommand(command: Buffer, callback?: () => void): void {
     const done = callback ?? (() => undefined);
     if (!this._ready && !this._upgrading) {
