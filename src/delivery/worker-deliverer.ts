@@ -14,7 +14,7 @@ import type { Logger } from '../observability/logger.ts';
 import { Worker as WorkerThread } from 'node:worker_threads';
 import { workerEntryUrl } from '../runtime/worker-entry.ts';
 import type { JobReport } from './deliver-job.ts';
-import type { Deliverer, DelivererConfig, ReuseOptions } from './deliverer.ts';
+import type { Deliverer, DelivererConfig, DeliveryRequest, ReuseOptions } from './deliverer.ts';
 import type { OwnAddresses } from './loop-guard.ts';
 import { batchedPoster, type Batch, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.ts';
 
@@ -35,6 +35,19 @@ interface Pending {
 const CLOSE_WAIT_MS = 2_000;
 /** A worker that dies this soon after starting is not restarted at once. */
 const RESTART_BACKOFF_MS = 1_000;
+
+/**
+ * postMessage copies a Buffer's whole ArrayBuffer, not just its bytes, and a
+ * small Buffer is a slice of Node's shared 8 KiB pool: a 1 KiB body cost an
+ * 8 KiB copy (and carried its neighbours' bytes along). A body that does not
+ * own its memory is copied into exactly its size first.
+ */
+function withOwnBody(request: DeliveryRequest): DeliveryRequest {
+  const { body } = request;
+  if (!Buffer.isBuffer(body) || (body.byteOffset === 0 && body.buffer.byteLength === body.length)) return request;
+  const own = new Uint8Array(body); // a new ArrayBuffer of exactly body.length
+  return { ...request, body: Buffer.from(own.buffer, 0, own.length) };
+}
 
 export function createWorkerDeliverer(options: WorkerDelivererOptions): Deliverer {
   const { logger } = options;
@@ -121,7 +134,7 @@ export function createWorkerDeliverer(options: WorkerDelivererOptions): Delivere
       const id = ++seq;
       return new Promise<JobReport>((resolve, reject) => {
         pending.set(id, { resolve, reject });
-        send({ type: 'job', seq: id, request });
+        send({ type: 'job', seq: id, request: withOwnBody(request) });
       });
     },
     updateConfig(next) {
