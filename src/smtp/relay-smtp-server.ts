@@ -232,7 +232,9 @@ export class RelaySmtpServer extends SMTPServer {
     const socketOptions: SocketOptions = { id: nextSessionId() };
     const peer = socket.remoteAddress ?? '';
     if (!this.#proxyTrusted(peer)) {
-      setImmediate(() => callback(null, socketOptions));
+      // At once, not on the next turn of the event loop as smtp-server does:
+      // a plain connection has nothing to wait for before its session starts.
+      callback(null, socketOptions);
       return;
     }
     let buffered = Buffer.alloc(0);
