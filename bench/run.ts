@@ -20,7 +20,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDnsServer } from '../test/helpers/dns-server.ts';
 import { findTool, startSink } from './lib/postfix-tools.ts';
-import { DOMAIN_ZONES, IP_ZONES, REPO, SENDER_DOMAIN, prepareRelayCode, startRelayChild } from './lib/relay-child.ts';
+import { DOMAIN_ZONES, IP_ZONES, REPO, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
 import { summarizeFile, type ProfileSummary } from './lib/profile-summary.ts';
 import { measureThroughput, type ThroughputResult } from './throughput.ts';
 import { measureLatency, type LatencyResult } from './latency.ts';
@@ -111,12 +111,7 @@ async function machine(): Promise<Record<string, unknown>> {
 const startedAt = new Date();
 const tools = { source: await findTool('smtp-source'), sink: await findTool('smtp-sink') };
 const dns = await startDnsServer();
-// RFC 5782 test entries, so the relay's zone health probes pass and the zones stay active.
-for (const zone of IP_ZONES) dns.add({ name: `2.0.0.127.${zone}`, type: 'A', data: '127.0.0.2' });
-for (const zone of DOMAIN_ZONES) dns.add({ name: `test.${zone}`, type: 'A', data: '127.0.0.2' });
-// The sender domain exists and takes mail (checks.toml reject_unknown_sender_domain, once that is on the branch).
-dns.add({ name: SENDER_DOMAIN, type: 'MX', data: { preference: 10, exchange: `mx.${SENDER_DOMAIN}` } });
-dns.add({ name: `mx.${SENDER_DOMAIN}`, type: 'A', data: '192.0.2.10' });
+seedBenchDns(dns);
 const limits = await rateLimits();
 // The relay runs its production build (dist/, built now), as `npm start` does.
 if (values['relay-run'] !== undefined && values['relay-run'] !== 'dist' && values['relay-run'] !== 'sources') throw new Error('--relay-run is dist or sources');

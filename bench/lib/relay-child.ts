@@ -13,6 +13,7 @@ import { openSpool } from '../../src/spool/spool.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { freePort } from './postfix-tools.ts';
+import type { TestDnsServer } from '../../test/helpers/dns-server.ts';
 import { generateSelfSignedPair } from '../../src/smtp/self-signed-pair.ts';
 
 /** USER_HZ: 100 on every Linux architecture Node runs on. */
@@ -26,6 +27,18 @@ export const LOCAL_DOMAIN = 'bench.test';
 export const SENDER_DOMAIN = 'client.example';
 export const IP_ZONES = ['zen.dnsbl.bench', 'bl.dnsbl.bench'];
 export const DOMAIN_ZONES = ['dbl.dnsbl.bench'];
+
+/**
+ * The DNS every bench relay is pointed at: RFC 5782 test entries, so the
+ * relay's zone health probes pass and the zones stay active, and the sender
+ * domain's MX (checks.toml reject_unknown_sender_domain).
+ */
+export function seedBenchDns(dns: Pick<TestDnsServer, 'add'>): void {
+  for (const zone of IP_ZONES) dns.add({ name: `2.0.0.127.${zone}`, type: 'A', data: '127.0.0.2' });
+  for (const zone of DOMAIN_ZONES) dns.add({ name: `test.${zone}`, type: 'A', data: '127.0.0.2' });
+  dns.add({ name: SENDER_DOMAIN, type: 'MX', data: { preference: 10, exchange: `mx.${SENDER_DOMAIN}` } });
+  dns.add({ name: `mx.${SENDER_DOMAIN}`, type: 'A', data: '192.0.2.10' });
+}
 
 export interface RelayChildOptions {
   readonly sinkPort: number;
