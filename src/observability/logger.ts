@@ -8,7 +8,7 @@ export type { Logger };
 /**
  * stdout is written in batches: at least LOG_BATCH_BYTES, or whatever is
  * buffered every LOG_FLUSH_MS. Unbatched, a busy relay made one write(2) per
- * line through libuv's thread pool (five lines per message), ~5% of its CPU in
+ * line through libuv's thread pool (four or five lines per message), ~5% of its CPU in
  * bench/; batched, a line reaches stdout at most LOG_FLUSH_MS late, and what
  * is buffered is written synchronously when the process exits.
  */
