@@ -38,6 +38,10 @@ const handle = (message: ToWorker): void => {
     case 'cut':
       deliverer.cutActive();
       break;
+    case 'ping':
+      // Answered from the event loop: a loop stuck in a computation cannot answer.
+      post({ type: 'pong', seq: message.seq });
+      break;
     case 'close':
       void deliverer.close().finally(() => {
         logger.flush();

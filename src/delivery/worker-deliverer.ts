@@ -25,6 +25,8 @@ export interface WorkerDelivererOptions {
   readonly reuse?: ReuseOptions;
   /** The worker's module (tests start others); default delivery-worker.ts. */
   readonly workerUrl?: URL;
+  /** How often the worker is pinged, and how long it may go without answering before it is replaced. */
+  readonly watchdog?: { readonly intervalMs: number; readonly timeoutMs: number };
 }
 
 interface Pending {
@@ -33,6 +35,14 @@ interface Pending {
 }
 
 const CLOSE_WAIT_MS = 2_000;
+/**
+ * A worker whose event loop has not answered a ping for WATCHDOG.timeoutMs is
+ * stuck (a loop that never yields; a crash would have ended it): it is
+ * terminated, its attempts in flight are deferred like a crash's, and the next
+ * attempt starts a new one. Its I/O is all asynchronous, so a healthy worker
+ * answers within milliseconds even while delivering.
+ */
+const WATCHDOG = { intervalMs: 5_000, timeoutMs: 30_000 };
 /** A worker that dies this soon after starting is not restarted at once. */
 const RESTART_BACKOFF_MS = 1_000;
 
@@ -62,6 +72,10 @@ export function createWorkerDeliverer(options: WorkerDelivererOptions): Delivere
   let idle = 0;
   let closed = false;
   const pending = new Map<number, Pending>();
+  const watchdog = options.watchdog ?? WATCHDOG;
+  let pings = 0;
+  /** When the oldest unanswered ping was sent (undefined: none outstanding). */
+  let unansweredSince: number | undefined;
 
   function start(): Worker {
     const init: WorkerInit = {
@@ -78,7 +92,10 @@ export function createWorkerDeliverer(options: WorkerDelivererOptions): Delivere
     });
     w.on('error', (error) => logger.error({ err: error }, 'the delivery worker crashed'));
     w.on('exit', (code) => {
-      if (worker === w) worker = undefined;
+      if (worker === w) {
+        worker = undefined;
+        unansweredSince = undefined;
+      }
       idle = 0;
       if (!closed) {
         logger.error({ code, inFlight: pending.size }, 'the delivery worker exited; attempts in flight will be retried');
@@ -109,10 +126,29 @@ export function createWorkerDeliverer(options: WorkerDelivererOptions): Delivere
       case 'log':
         stream?.write(message.line);
         break;
+      case 'pong':
+        if (message.seq === pings) unansweredSince = undefined;
+        break;
       case 'ready':
         break;
     }
   }
+
+  const watch = setInterval(() => {
+    const live = worker;
+    if (!live || closed) return;
+    if (unansweredSince === undefined) {
+      unansweredSince = Date.now();
+      send({ type: 'ping', seq: ++pings });
+      return;
+    }
+    const silentMs = Date.now() - unansweredSince;
+    if (silentMs < watchdog.timeoutMs) return;
+    logger.error({ silentMs, inFlight: pending.size }, 'the delivery worker stopped answering; replacing it');
+    unansweredSince = undefined;
+    void live.terminate();
+  }, watchdog.intervalMs);
+  watch.unref();
 
   // Jobs and the rest go out batched per turn of the event loop, to the worker
   // that is running (a new worker gets a new outbox).
@@ -147,6 +183,7 @@ export function createWorkerDeliverer(options: WorkerDelivererOptions): Delivere
     },
     async close() {
       closed = true;
+      clearInterval(watch);
       const w = worker;
       if (!w) return;
       const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));

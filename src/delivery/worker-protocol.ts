@@ -19,13 +19,15 @@ export type ToWorker =
   | { readonly type: 'job'; readonly seq: number; readonly request: DeliveryRequest }
   | { readonly type: 'config'; readonly config: DelivererConfig; readonly ownAddresses: WorkerInit['ownAddresses'] }
   | { readonly type: 'cut' }
+  | { readonly type: 'ping'; readonly seq: number }
   | { readonly type: 'close' };
 
 export type FromWorker =
   | { readonly type: 'ready' }
   | { readonly type: 'report'; readonly seq: number; readonly report: JobReport; readonly idle: number }
   | { readonly type: 'failed'; readonly seq: number; readonly message: string }
-  | { readonly type: 'log'; readonly line: string };
+  | { readonly type: 'log'; readonly line: string }
+  | { readonly type: 'pong'; readonly seq: number };
 
 /** What one postMessage carries, in the order the items were said. */
 export type Batch<T> = readonly T[];

@@ -37,7 +37,8 @@ test('the worker delivers byte for byte and keeps the connection for the next me
   const bodies = [rfc822('one', '.dot first\r\nline\r\n'), rfc822('two')];
   for (const body of bodies) await spool.accept(envelope({ recipients: ['a@dest.test', 'b@dest.test'] }), Readable.from([body]));
   await sink.waitFor(2);
-  assert.deepEqual(sink.messages.map((m) => m.raw), bodies);
+  // Byte for byte, in either order: the two attempts may run at once, on two connections.
+  assert.deepEqual(sink.messages.map((m) => m.raw).sort(Buffer.compare), [...bodies].sort(Buffer.compare));
   assert.deepEqual(sink.messages[0]?.to, ['a@dest.test', 'b@dest.test']);
   await until(() => spool.stats().size === 0, 5000, 'both removed');
   assert.equal(runner.stats().delivered, 4);
@@ -86,4 +87,30 @@ test("the worker's log lines reach the main logger, and its TLS memory holds acr
   assert.equal(warned.length, 1, 'logged once, by the worker');
   assert.equal(warned[0]?.component, 'delivery');
   assert.equal(warned[0]?.service, 'relayguard');
+});
+
+test('a worker that stops answering (stuck, not dead) is replaced; its attempt in flight fails and is retried like a crash', async (t) => {
+  const { logger, lines, config } = await setUp(t);
+  const stuck = createWorkerDeliverer({
+    config: delivererConfig(config),
+    logger,
+    workerUrl: workerEntryUrl('../test/helpers/delivery-worker-hang.ts'),
+    watchdog: { intervalMs: 50, timeoutMs: 300 },
+  });
+  t.after(() => stuck.close());
+  const request = {
+    queueId: 'stuck',
+    sender: 'a@src.test',
+    recipients: ['b@dest.test'],
+    destination: { kind: 'mx' as const, key: 'mx:dest.test', domain: 'dest.test' },
+    size: 5,
+    body: Buffer.from('body\n'),
+  };
+  // Bounded: the watchdog fires after ~300 ms; without it this would never settle.
+  const outcome = await Promise.race([
+    stuck.deliver(request).then(() => 'delivered', (error: Error) => error.message),
+    new Promise<string>((resolve) => setTimeout(() => resolve('still pending after 10 s'), 10_000).unref()),
+  ]);
+  assert.equal(outcome, 'the delivery worker exited during the attempt');
+  assert.ok(lines.some((l) => l.msg === 'the delivery worker stopped answering; replacing it'));
 });
