@@ -167,6 +167,9 @@ export async function startHaproxy(backends: readonly HaproxyBackend[]): Promise
     const started = managed;
     try {
       await waitForPort(port, '127.0.0.1', 10_000, () => !started.exited);
+      // The stats socket may appear a moment after the port listens: ready means both.
+      for (let i = 0; i < 200 && !existsSync(socket); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+      if (!existsSync(socket)) throw new Error(`haproxy listens on ${port} but its stats socket ${socket} did not appear within 5 s`);
       return {
         port,
         config,
