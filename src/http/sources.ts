@@ -1,9 +1,10 @@
 // What the dashboard reads from the rest of relayguard: narrow, read-only
 // views that the composition root (src/main.ts) builds from the real spool,
 // policy store and DNSBL engine. The http folder imports none of those
-// modules; a source may be sync or async, and a source that throws shows as
+// modules at run time (types only); a source may be sync or async, and a source that throws shows as
 // an error on the page and in /api/status, never as a 500.
 import type { FileProblem } from '../config/errors.ts';
+import type { RedisStatus } from '../cluster/redis-health.ts';
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -57,22 +58,7 @@ export interface Readiness {
 export interface ClusterStatus {
   /** false: one instance on its own, every counter in this process. */
   readonly shared: boolean;
-  readonly redis?: {
-    /** Where (never with a password). */
-    readonly address: string;
-    readonly state: 'connecting' | 'up' | 'down';
-    readonly up: boolean;
-    /** Epoch ms of the last change of state. */
-    readonly since: number;
-    readonly outages: number;
-    /** Operations that failed (timeout, connection, error reply) since start. */
-    readonly failedOperations: number;
-    /** Operations not tried because Redis was down. */
-    readonly skippedOperations: number;
-    readonly lastError: string | null;
-    /** true: counters fall back to this instance while Redis is down; false: 4xx. */
-    readonly failOpen: boolean;
-  };
+  readonly redis?: RedisStatus;
 }
 
 export interface DashboardSources {
