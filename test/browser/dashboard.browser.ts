@@ -101,6 +101,18 @@ function fillHistory(dashboard: Dashboard, now: number): void {
 const kpi = async (page: Page, key: string): Promise<number> =>
   Number((await page.locator(`[data-kpi="${key}"] .value`).innerText()).replace(/[^0-9]/g, ''));
 
+/** Waits until the page shows these accepted and rejected counts. */
+async function countsReach(page: Page, accepted: number, rejected: number): Promise<void> {
+  // No named helper inside the predicate: tsx would wrap it in a function the page does not have.
+  await page.waitForFunction(
+    ([a, r]) =>
+      Number(document.querySelector('[data-kpi="accepted"] .value')?.textContent?.replace(/[^0-9]/g, '')) === a &&
+      Number(document.querySelector('[data-kpi="rejected"] .value')?.textContent?.replace(/[^0-9]/g, '')) === r,
+    [accepted, rejected] as const,
+    { timeout: 15_000 },
+  );
+}
+
 test('the dashboard shows accepted and refused counts rising live, with no script or CSP errors', async (t) => {
   const dashboard = await startDashboard({ token: TOKEN, pollIntervalMs: 300 });
   t.after(() => dashboard.close());
@@ -121,14 +133,7 @@ test('the dashboard shows accepted and refused counts rising live, with no scrip
   dashboard.decisions.publish(decisionEvent(queued(), '198.51.100.7', Date.now(), { sender: 'alice@example.org', recipient: 'bob@example.com' }));
   dashboard.decisions.publish(decisionEvent(relayDenied(), '192.0.2.250', Date.now(), { sender: 'probe@bad.example', recipient: 'victim@other.example' }));
 
-  // No named helper inside the predicate: tsx would wrap it in a function the page does not have.
-  await page.waitForFunction(
-    ([a, r]) =>
-      Number(document.querySelector('[data-kpi="accepted"] .value')?.textContent?.replace(/[^0-9]/g, '')) === a &&
-      Number(document.querySelector('[data-kpi="rejected"] .value')?.textContent?.replace(/[^0-9]/g, '')) === r,
-    [acceptedBefore + 1, rejectedBefore + 1] as const,
-    { timeout: 15_000 },
-  );
+  await countsReach(page, acceptedBefore + 1, rejectedBefore + 1);
   const latest = page.locator('#recent tbody tr').first();
   assert.match(await latest.innerText(), /192\.0\.2\.250[\s\S]*relay-networks[\s\S]*relay\.denied/);
   assert.match(await page.locator('#refused tbody').innerText(), /192\.0\.2\.250/);
@@ -182,15 +187,8 @@ test('a browser without a session gets the login form, and the token opens the d
 });
 
 test('against a running relay: the counts rise after a message is sent and one is refused over SMTP', async (t) => {
-  const { startSmtpSink } = await import('../helpers/smtp-sink.ts');
-  const { HARNESS_LISTENERS, sendAcceptedAndRefused, smarthostTo, startHarness } = await import('../helpers/relay-harness.ts');
-  const sink = await startSmtpSink();
-  const config = HARNESS_LISTENERS.replace('[http]\naddress = "127.0.0.1:0"', `[http]\naddress = "127.0.0.1:0"\ntoken = "${TOKEN}"`) + smarthostTo(sink.port);
-  const harness = await startHarness({ config, policies: { 'local-domains': 'example.test\n', 'relay-networks': '127.0.0.1\n' } });
-  t.after(async () => {
-    await harness.stop();
-    await sink.close();
-  });
+  const { sendAcceptedAndRefused, startDashboardHarness } = await import('../helpers/relay-harness.ts');
+  const { harness } = await startDashboardHarness(t, TOKEN);
   const url = `http://127.0.0.1:${harness.relay.http?.port}`;
   const context = await launch(t);
   const page = await context.newPage();
@@ -202,13 +200,7 @@ test('against a running relay: the counts rise after a message is sent and one i
 
   assert.equal(await sendAcceptedAndRefused(harness.port('mx'), 'seen in the browser'), 554);
 
-  await page.waitForFunction(
-    ([a, r]) =>
-      Number(document.querySelector('[data-kpi="accepted"] .value')?.textContent?.replace(/[^0-9]/g, '')) === a &&
-      Number(document.querySelector('[data-kpi="rejected"] .value')?.textContent?.replace(/[^0-9]/g, '')) === r,
-    [acceptedBefore + 1, rejectedBefore + 1] as const,
-    { timeout: 15_000 },
-  );
+  await countsReach(page, acceptedBefore + 1, rejectedBefore + 1);
   assert.match(await page.locator('#refused tbody').innerText(), /127\.0\.0\.3/);
   await mkdir(OUTPUT, { recursive: true });
   await page.screenshot({ path: path.join(OUTPUT, 'dashboard-live-relay.png'), fullPage: true });

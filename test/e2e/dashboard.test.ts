@@ -3,8 +3,7 @@
 // /metrics (token required) show the numbers move.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSmtpSink } from '../helpers/smtp-sink.ts';
-import { HARNESS_LISTENERS, eventually, sendAcceptedAndRefused, smarthostTo, startHarness } from '../helpers/relay-harness.ts';
+import { eventually, sendAcceptedAndRefused, startDashboardHarness } from '../helpers/relay-harness.ts';
 
 const TOKEN = 'e2e-dashboard-token-93ab';
 
@@ -19,13 +18,7 @@ function metric(text: string, name: string, labels: string): number {
 }
 
 test('counts on /api/status and /metrics follow real SMTP traffic; the token is required', async (t) => {
-  const sink = await startSmtpSink();
-  const config = HARNESS_LISTENERS.replace('[http]\naddress = "127.0.0.1:0"', `[http]\naddress = "127.0.0.1:0"\ntoken = "${TOKEN}"`) + smarthostTo(sink.port);
-  const harness = await startHarness({ config, policies: { 'local-domains': 'example.test\n', 'relay-networks': '127.0.0.1\n' } });
-  t.after(async () => {
-    await harness.stop();
-    await sink.close();
-  });
+  const { harness, sink } = await startDashboardHarness(t, TOKEN);
   const http = harness.relay.http;
   assert.ok(http);
   const base = `http://127.0.0.1:${http.port}`;

@@ -2,6 +2,7 @@
 // port 0, from a temp config directory, with a recording upstream sink as its
 // smarthost. For end-to-end tests: real SMTP clients in, real SMTP out.
 import { Writable } from 'node:stream';
+import type { SmtpSink } from './smtp-sink.ts';
 import { DEFAULT_LISTENERS, makeTestConfig, type TestConfigDir } from './test-config.ts';
 import { startRelay, type Relay } from '../../src/main.ts';
 import { createLogger } from '../../src/observability/logger.ts';
@@ -116,4 +117,21 @@ export async function sendAcceptedAndRefused(port: number, subject: string): Pro
   const refused = await outsider.command('RCPT TO:<victim@foreign.test>');
   outsider.close();
   return refused.code;
+}
+
+/**
+ * The relay the dashboard tests watch: its dashboard behind `token`, 127.0.0.1
+ * in relay-networks, example.test local, delivering to a recording sink.
+ * Both are stopped after the test.
+ */
+export async function startDashboardHarness(t: { after(fn: () => Promise<void>): void }, token: string): Promise<{ harness: RelayHarness; sink: SmtpSink }> {
+  const { startSmtpSink } = await import('./smtp-sink.ts');
+  const sink = await startSmtpSink();
+  const config = HARNESS_LISTENERS.replace('[http]\naddress = "127.0.0.1:0"', `[http]\naddress = "127.0.0.1:0"\ntoken = "${token}"`) + smarthostTo(sink.port);
+  const harness = await startHarness({ config, policies: { 'local-domains': 'example.test\n', 'relay-networks': '127.0.0.1\n' } });
+  t.after(async () => {
+    await harness.stop();
+    await sink.close();
+  });
+  return { harness, sink };
 }
