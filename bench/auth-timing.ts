@@ -10,7 +10,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Authenticator, type AuthPolicy } from '../src/auth/authenticator.ts';
 import { MemoryAuthFailureStore } from '../src/auth/failure-store.ts';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, verifyPassword, type ScryptParams } from '../src/auth/password-hash.ts';
-import { parseUsersFile } from '../src/auth/users-file.ts';
+import { parseUsersFile } from '../src/config/users-file.ts';
 import { configSchema } from '../src/config/schema.ts';
 
 const median = (values: number[]): number => {

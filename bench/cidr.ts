@@ -9,10 +9,10 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import ipaddr from 'ipaddr.js';
 import { parseDenylistFile } from '../src/config/cidr-files.ts';
-import { parseNetwork } from '../src/config/cidr.ts';
-import { parseClientAddress } from '../src/config/ip-text.ts';
+import { parseNetwork } from '../src/net/cidr.ts';
+import { parseClientAddress } from '../src/net/ip-text.ts';
 import { openPolicyStore } from '../src/config/policy-store.ts';
-import { silentLogger } from '../src/observability/logger.ts';
+import { silentLogger } from '../src/log/logger.ts';
 
 const ENTRIES = Number(process.argv[2] ?? 100_000);
 

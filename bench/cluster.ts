@@ -24,7 +24,7 @@ import { FlexibleRateCounter } from '../src/facts/limits/rate-counter.ts';
 import type { RateCounter } from '../src/facts/limits/counters.ts';
 import { SharedRateCounter } from '../src/cluster/shared-rate-counter.ts';
 import { openRedisLink } from '../src/cluster/redis-link.ts';
-import { silentLogger } from '../src/observability/logger.ts';
+import { silentLogger } from '../src/log/logger.ts';
 
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 4);
 const WINDOWS = [60_000, 3_600_000, 3_600_000] as const; // conn 60/1m, messages 500/1h, recipients 2000/1h

@@ -20,7 +20,7 @@ import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { validateConfigText } from '../src/config/load-config.ts';
 import type { Config } from '../src/config/schema.ts';
 import { startQueueRunner } from '../src/delivery/queue-runner.ts';
-import { silentLogger } from '../src/observability/logger.ts';
+import { silentLogger } from '../src/log/logger.ts';
 import { openSpool, type Spool } from '../src/spool/spool.ts';
 
 const args = new Map<string, string>();

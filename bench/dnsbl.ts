@@ -19,10 +19,10 @@ import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { startDnsServer, type TestDnsServer } from '../test/helpers/dns-server.ts';
 import { policyFrom } from '../test/helpers/dnsbl-fixtures.ts';
-import { createDnsResolver } from '../src/facts/dns-resolver.ts';
+import { createDnsResolver } from '../src/config/dns.ts';
 import { DnsblChecker, type DnsblCheck } from '../src/facts/dnsbl/dnsbl-checker.ts';
 import { evaluateDnsbl } from '../src/policy/dnsbl-rule.ts';
-import { silentLogger } from '../src/observability/logger.ts';
+import { silentLogger } from '../src/log/logger.ts';
 
 const ZONES = ['zen.bench', 'bl.bench', 'dbl.bench'];
 const report: Record<string, unknown> = {};

@@ -86,7 +86,7 @@ const RELAY_ONLY_POLICIES = {
  * every limit on with values the bench never reaches.
  */
 async function rateLimits(): Promise<{ note: string; policies?: Record<string, string> }> {
-  const limitsModule = (await import('../src/facts/limits/limits-file.ts')) as unknown as Record<string, unknown>;
+  const limitsModule = (await import('../src/config/limits-file.ts')) as unknown as Record<string, unknown>;
   const parse = limitsModule.parseLimitsFile as ((file: string, text: string) => { ok: boolean; problems?: unknown[] }) | undefined;
   if (typeof parse !== 'function') return { note: 'not measured: no rate-limit engine on this branch (limits.toml is a placeholder)' };
   const fixture = path.join(REPO, 'bench', 'fixtures', 'limits.toml');

@@ -32,7 +32,7 @@ import { STAMP_FILE, sourceFingerprint } from './build-stamp.js';
  * Every file a process or thread starts from, relative to the package root;
  * each becomes dist/<its name>.js (names must differ). A worker_threads entry
  * is one more line here, started with `new Worker(workerEntryUrl('x/y.ts'))`
- * (src/runtime/worker-entry.ts) so it runs from the sources and from dist/.
+ * (src/delivery/worker-entry.ts) so it runs from the sources and from dist/.
  */
 export const ENTRY_POINTS = ['src/cli/main.ts', 'src/delivery/delivery-worker.ts'];
 

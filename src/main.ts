@@ -13,7 +13,7 @@ import type { DestinationStream } from 'pino';
 import { loadConfig } from './config/load-config.ts';
 import { openPolicyStore, type PolicyStore } from './config/policy-store.ts';
 import type { Config } from './config/schema.ts';
-import { createLogger, type Logger } from './observability/logger.ts';
+import { createLogger, type Logger } from './log/logger.ts';
 import { DecisionLog } from './observability/decision-log.ts';
 import { logDecisions } from './observability/decision-logger.ts';
 import { DeliveryLog } from './observability/delivery-log.ts';
@@ -24,14 +24,14 @@ import { createWorkerDeliverer } from './delivery/worker-deliverer.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { MemoryAuthFailureStore } from './auth/failure-store.ts';
 import { createEnginePolicy } from './runtime/engine-policy.ts';
-import { forwardDeliveryEvents, DeferralTracker } from './runtime/delivery-events.ts';
+import { forwardDeliveryEvents, DeferralTracker } from './delivery/delivery-events.ts';
 import { FrontDoor } from './smtp/front-door.ts';
 import { loadTlsMaterial } from './smtp/tls-material.ts';
 import { createDashboard, type Dashboard } from './http/dashboard.ts';
-import type { DashboardSources } from './http/sources.ts';
-import { createFactsRuntime, type FactsRuntime } from './runtime/facts-providers.ts';
+import type { DashboardSources } from './observability/sources.ts';
+import { createFactsRuntime, type FactsRuntime } from './facts/providers.ts';
 import { startCluster, type ClusterRuntime } from './cluster/cluster-runtime.ts';
-import type { ClusterStatus } from './http/sources.ts';
+import type { ClusterStatus } from './observability/sources.ts';
 
 export interface RelayOptions {
   readonly configFile: string;

@@ -10,7 +10,7 @@ import { existsSync, openSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openSpool } from '../../src/spool/spool.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
+import { silentLogger } from '../../src/log/logger.ts';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { freePort } from './postfix-tools.ts';
 import type { TestDnsServer } from '../../test/helpers/dns-server.ts';

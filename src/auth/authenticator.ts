@@ -28,7 +28,7 @@ import { AuthError } from './errors.ts';
 import type { AuthFailureStore, FailureLimits, FailureState } from './failure-store.ts';
 import { failureKeys, type FailureKeys } from './failure-keys.ts';
 import { dummyHash, formatParams, verifyParsed, type ParsedHash, type ScryptParams } from './password-hash.ts';
-import type { UserDirectory, UserRecord } from './users-file.ts';
+import type { UserDirectory, UserRecord } from '../config/users-file.ts';
 
 export const AUTH_RULE = 'auth';
 

@@ -3,7 +3,7 @@
 // clients count per /64, since whoever holds one address usually holds the
 // whole /64 and could otherwise rotate addresses to dodge the lockout.
 import ipaddr from 'ipaddr.js';
-import { normalizeUserName } from './users-file.ts';
+import { normalizeUserName } from '../config/users-file.ts';
 
 export interface FailureKeys {
   readonly ip: string;

@@ -4,9 +4,9 @@ import type { CliIo } from './io.ts';
 import { runExplain } from './explain.ts';
 import { loadPolicy, createSnapshot } from '../config/load-policy.ts';
 import { ConfigError } from '../config/errors.ts';
-import { createFactsRuntime, type FactsRuntime } from '../runtime/facts-providers.ts';
+import { createFactsRuntime, type FactsRuntime } from '../facts/providers.ts';
 import { gatherFactsFor } from '../facts/session-facts.ts';
-import { silentLogger } from '../observability/logger.ts';
+import { silentLogger } from '../log/logger.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 import type { GatherFacts } from '../policy/facts.ts';
 

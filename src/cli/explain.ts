@@ -12,7 +12,7 @@ import type { CliIo } from './io.ts';
 import { EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR } from './io.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 import { ConfigError, formatProblem } from '../config/errors.ts';
-import { normalizeIp } from '../policy/address-domain.ts';
+import { normalizeIp } from '../net/ip-text.ts';
 import { createSessionContext, listenerInfo, type ListenerInfo } from '../policy/context.ts';
 import { NO_FACTS, type GatherFacts } from '../policy/facts.ts';
 import { formatReply } from '../policy/decision.ts';

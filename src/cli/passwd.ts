@@ -9,7 +9,7 @@
 import type { CliIo } from './io.ts';
 import { EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR } from './io.ts';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, parseScryptParams, type ScryptParams } from '../auth/password-hash.ts';
-import { parseSenderPattern } from '../policy/sender-rule.ts';
+import { parseSenderPattern } from '../config/sender-patterns.ts';
 
 const USAGE = `usage: relayguard passwd [USER] [--sender PATTERN]... [--params ln=15,r=8,p=1]
   Reads a password (twice, without echo, on a terminal; one line from a pipe)

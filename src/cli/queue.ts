@@ -8,7 +8,7 @@ import path from 'node:path';
 import { loadConfig } from '../config/load-config.ts';
 import { ConfigError } from '../config/errors.ts';
 import type { Config } from '../config/schema.ts';
-import { silentLogger } from '../observability/logger.ts';
+import { silentLogger } from '../log/logger.ts';
 import { sendControlRequest, type ControlReply, type ControlRequest } from '../spool/control.ts';
 import { isQueueId } from '../spool/queue-id.ts';
 import { liveOwner } from '../spool/spool-lock.ts';

@@ -19,7 +19,7 @@
 // [cluster] names a server: a single instance never loads them (about 4 MiB of
 // code and heap it would carry for nothing; BENCHMARKS.md, memory).
 import type { Config } from '../config/schema.ts';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import type { AuthFailureStore } from '../auth/failure-store.ts';
 import type { SecondLevelCache } from '../facts/dnsbl/dnsbl-cache.ts';
 import { MemoryConcurrencyCounter } from '../facts/limits/counters.ts';

@@ -9,7 +9,7 @@
 // A reply error (Redis answered, e.g. NOPERM or OOM) fails that operation but
 // is not an outage: it is logged at most once a minute, since marking the
 // link down and up again on every command would flap.
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 
 export type RedisState = 'connecting' | 'up' | 'down';
 

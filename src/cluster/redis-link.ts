@@ -11,7 +11,7 @@
 // while down, so a server that hung without dropping the connection is
 // noticed when it answers again. This folder is the only one importing ioredis.
 import { Redis } from 'ioredis';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import { ClusterError } from './errors.ts';
 import { RedisHealth } from './redis-health.ts';
 

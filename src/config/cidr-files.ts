@@ -2,8 +2,8 @@
 // allowlist (one network per line) and denylist (a network, then an optional
 // reason shown to the client). Every bad line is reported, not just the first.
 import type { FileProblem, ParseResult } from './errors.ts';
-import { parseNetwork } from './cidr.ts';
-import { createCidrSet, type NetworkEntry } from './cidr-set.ts';
+import { parseNetwork } from '../net/cidr.ts';
+import { createCidrSet, type NetworkEntry } from '../net/cidr-set.ts';
 import { readEntryLines, splitFirstWord } from './line-file.ts';
 import type { CidrSet } from './snapshot.ts';
 

@@ -1,7 +1,7 @@
 // PURE. Parser for policies/local-domains: the domains we accept mail for from
 // anyone, one per line, normalised (lower case, no trailing dot, punycode).
 import type { FileProblem, ParseResult } from './errors.ts';
-import { createDomainSet, normaliseDomain } from './domain-set.ts';
+import { createDomainSet, normaliseDomain } from '../net/domain-set.ts';
 import { readEntryLines, splitFirstWord } from './line-file.ts';
 import type { DomainSet } from './snapshot.ts';
 

@@ -4,14 +4,14 @@
 // is optional: a missing file is the kind's empty value.
 import type { ParseResult } from './errors.ts';
 import type { PolicySnapshot } from './snapshot.ts';
-import { emptyCidrSet } from './cidr-set.ts';
+import { emptyCidrSet } from '../net/cidr-set.ts';
 import { parseAllowlistFile, parseDenylistFile, parseRelayNetworksFile } from './cidr-files.ts';
-import { createDomainSet } from './domain-set.ts';
+import { createDomainSet } from '../net/domain-set.ts';
 import { parseLocalDomainsFile } from './local-domains-file.ts';
 import { parseChecksFile, defaultChecksPolicy, countChecks } from './checks-file.ts';
-import { countLimits, defaultLimitsPolicy, parseLimitsFile } from '../facts/limits/limits-file.ts';
-import { defaultDnsblPolicy, parseDnsblFile } from '../facts/dnsbl/dnsbl-file.ts';
-import { emptyUserDirectory, parseUsersFile } from '../auth/users-file.ts';
+import { countLimits, defaultLimitsPolicy, parseLimitsFile } from './limits-file.ts';
+import { defaultDnsblPolicy, parseDnsblFile } from './dnsbl-file.ts';
+import { emptyUserDirectory, parseUsersFile } from './users-file.ts';
 
 /** The snapshot fields that come from files in policies_dir. */
 export type PolicyParts = Omit<PolicySnapshot, 'generation' | 'loadedAt' | 'config'>;

@@ -15,7 +15,7 @@
 //   is the composition root's business: the snapshot simply carries the new Config.
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import { ConfigError, formatProblem, type FileProblem } from './errors.ts';
 import { createSnapshot, formatSummary, loadPolicy, type FileSummary, type PolicyLoad, type PolicyReader } from './load-policy.ts';
 import { POLICY_FILES, policyFileNames, type PolicyFileRegistry } from './policy-files.ts';

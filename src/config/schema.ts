@@ -1,6 +1,7 @@
 // The shape of config.toml (infrastructure). Who may do what lives in
 // policies/, not here. Every key is documented in config.example.toml.
 import { z } from 'zod';
+import { parseHostPort } from '../net/host-port.ts';
 import ipaddr from 'ipaddr.js';
 import { parseDuration, parseSize } from './units.ts';
 
@@ -22,32 +23,6 @@ const size = z.union([z.number().int().nonnegative(), z.string()]).transform((va
   return bytes;
 });
 
-/** "host:port", "[v6]:port"; the host is kept as written. */
-export interface HostPort {
-  readonly host: string;
-  readonly port: number;
-}
-
-export function parseHostPort(text: string, defaultPort?: number): HostPort | null {
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  let host: string;
-  let portText: string | undefined;
-  if (bracketed) {
-    host = bracketed[1] as string;
-    portText = bracketed[2];
-  } else {
-    const colon = text.lastIndexOf(':');
-    if (colon > 0 && text.indexOf(':') === colon) {
-      host = text.slice(0, colon);
-      portText = text.slice(colon + 1);
-    } else {
-      host = text;
-    }
-  }
-  const port = portText === undefined ? defaultPort : Number(portText);
-  if (!host || port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) return null;
-  return { host, port };
-}
 
 const hostPort = (defaultPort?: number) =>
   z.string().transform((text, ctx) => {

@@ -2,7 +2,7 @@
 // delayed recipients, and puts it into the spool like any accepted message,
 // from the null sender. Callers never ask for a DSN about a null-sender message.
 import { open } from 'node:fs/promises';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import type { LoadedMessage, Spool } from '../spool/spool.ts';
 import { headerBlock } from '../spool/spool-file.ts';
 import { buildDsn } from './dsn.ts';

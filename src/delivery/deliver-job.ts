@@ -6,7 +6,7 @@
 // recipients go over one connection per host, reused from the connection
 // cache when one is idle.
 import type { Readable } from 'node:stream';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import type { ConnectionCache } from './connection-cache.ts';
 import type { DeliveryError } from './errors.ts';
 import type { MxResolution } from './mx-resolver.ts';

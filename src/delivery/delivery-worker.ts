@@ -3,7 +3,7 @@
 // use; its log lines go to the main thread, which writes them with its own,
 // so one process has one writer of stdout.
 import { parentPort, workerData } from 'node:worker_threads';
-import { createLogger } from '../observability/logger.ts';
+import { createLogger } from '../log/logger.ts';
 import type { DeliveryRequest } from './deliverer.ts';
 import { createInProcessDeliverer } from './in-process-deliverer.ts';
 import { batchedPoster, type Batch, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.ts';

@@ -2,12 +2,13 @@
 // resolver, connection cache and TLS memory. Also what runs inside the
 // delivery worker thread (delivery-worker.ts).
 import { createReadStream } from 'node:fs';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import { ConnectionCache } from './connection-cache.ts';
 import { deliverJob, type JobReport } from './deliver-job.ts';
 import type { Deliverer, DelivererConfig, DeliveryRequest, ReuseOptions } from './deliverer.ts';
 import type { OwnAddresses } from './loop-guard.ts';
-import { createDnsResolver, createMxResolver, type MxDns } from './mx-resolver.ts';
+import { createMxResolver, type MxDns } from './mx-resolver.ts';
+import { createDnsResolver } from '../config/dns.ts';
 import type { SmtpSession } from './smtp-session.ts';
 import { TlsMemory } from './tls-memory.ts';
 

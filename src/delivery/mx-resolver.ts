@@ -6,16 +6,12 @@
 // Loop guard: the first preference level holding one of our own listening
 // addresses and everything less preferred are dropped (§5.1); if nothing is
 // left the domain points back at us: a permanent failure, never a loop.
-import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { Logger } from '../observability/logger.ts';
-import type { HostPort } from '../config/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import { lookupAddresses, lookupMx, type MxLookupDns } from '../net/mx-lookup.ts';
 import { isOwnAddress, type OwnAddresses } from './loop-guard.ts';
 
-export interface MxDns {
-  resolveMx(name: string): Promise<Array<{ exchange: string; priority: number }>>;
-  resolve4(name: string): Promise<string[]>;
-  resolve6(name: string): Promise<string[]>;
+export interface MxDns extends MxLookupDns {
   resolveCname(name: string): Promise<string[]>;
 }
 
@@ -42,30 +38,15 @@ export interface MxResolverOptions {
   readonly maxAddresses?: number;
 }
 
-/** A node:dns Resolver on the configured servers, timeout and tries (config [dns]). */
-export function createDnsResolver(config: { readonly servers: readonly HostPort[]; readonly timeout: number; readonly tries: number }): Resolver {
-  const resolver = new Resolver({ timeout: config.timeout, tries: config.tries });
-  if (config.servers.length > 0) {
-    resolver.setServers(config.servers.map((s) => (s.host.includes(':') ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`)));
-  }
-  return resolver;
-}
-
-const errorCode = (error: unknown): string => (error as NodeJS.ErrnoException).code ?? 'EUNKNOWN';
-const notFound = (code: string) => code === 'ENOTFOUND' || code === 'ENODATA' || code === 'NOTFOUND' || code === 'NODATA';
-
 export function createMxResolver(options: MxResolverOptions): (domain: string) => Promise<MxResolution> {
   const random = options.random ?? Math.random;
   const maxAddresses = options.maxAddresses ?? 10;
   const logger = options.logger;
 
-  async function addressesOf(name: string): Promise<{ addresses: string[]; error?: string }> {
-    const [v4, v6] = await Promise.allSettled([options.dns.resolve4(name), options.dns.resolve6(name)]);
-    const addresses = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
-    if (addresses.length > 0) return { addresses };
-    const codes = [v4, v6].map((r) => (r.status === 'rejected' ? errorCode(r.reason) : 'ENODATA'));
-    const temporary = codes.find((c) => !notFound(c));
-    return { addresses, error: temporary ?? codes[0] ?? 'ENODATA' };
+  async function addressesOf(name: string): Promise<{ addresses: readonly string[]; error?: string; notFound?: boolean }> {
+    const found = await lookupAddresses(options.dns, name);
+    if (found.kind === 'addresses') return { addresses: found.addresses };
+    return { addresses: [], error: found.code, notFound: found.kind === 'none' };
   }
 
   return async function resolveMxHosts(domain: string): Promise<MxResolution> {
@@ -75,25 +56,13 @@ export function createMxResolver(options: MxResolverOptions): (domain: string) =
       if (!isIP(address)) return { kind: 'permanent', reason: `invalid address literal ${domain}`, enhanced: '5.1.2' };
       return guard(domain, [{ name: domain, address, preference: 0 }]);
     }
-    let records: Array<{ exchange: string; priority: number }>;
-    let implicit = false;
-    try {
-      records = await options.dns.resolveMx(domain);
-    } catch (error) {
-      const code = errorCode(error);
-      if (code === 'ENOTFOUND') return { kind: 'permanent', reason: `domain ${domain} does not exist (NXDOMAIN)`, enhanced: '5.1.2' };
-      if (code !== 'ENODATA') return { kind: 'temporary', reason: `MX lookup for ${domain} failed: ${code}` };
-      records = [];
-    }
-    const exchanges = records.map((r) => ({ exchange: r.exchange.replace(/\.$/, '').toLowerCase(), priority: r.priority }));
-    if (exchanges.length === 1 && exchanges[0]?.exchange === '') {
-      return { kind: 'permanent', reason: `domain ${domain} does not accept mail (null MX)`, enhanced: '5.1.10' };
-    }
-    let ordered = exchanges.filter((e) => e.exchange !== '');
-    if (ordered.length === 0) {
-      implicit = true;
-      ordered = [{ exchange: domain, priority: 0 }];
-    }
+    const mx = await lookupMx(options.dns, domain);
+    if (mx.kind === 'nxdomain') return { kind: 'permanent', reason: `domain ${domain} does not exist (NXDOMAIN)`, enhanced: '5.1.2' };
+    if (mx.kind === 'failed') return { kind: 'temporary', reason: `MX lookup for ${domain} failed: ${mx.code}` };
+    if (mx.kind === 'null_mx') return { kind: 'permanent', reason: `domain ${domain} does not accept mail (null MX)`, enhanced: '5.1.10' };
+    // No MX records: the domain itself is the implicit MX (RFC 5321 §5.1).
+    const implicit = mx.kind === 'none';
+    const ordered = mx.kind === 'exchanges' ? mx.exchanges : [{ exchange: domain, priority: 0 }];
     // By preference, random among equal preference (RFC 5321 §5.1).
     const keyed = ordered.map((e) => ({ ...e, tie: random() }));
     keyed.sort((a, b) => a.priority - b.priority || a.tie - b.tie);
@@ -116,7 +85,7 @@ export function createMxResolver(options: MxResolverOptions): (domain: string) =
       }
       if (found.addresses.length === 0) {
         lastError = `${e.exchange}: ${found.error ?? 'no address'}`;
-        if (implicit && found.error && notFound(found.error)) {
+        if (implicit && found.notFound) {
           return { kind: 'permanent', reason: `domain ${domain} has no MX and no address records`, enhanced: '5.1.2' };
         }
         logger.warn({ domain, exchange: e.exchange, error: found.error }, 'MX exchange has no address, skipped');

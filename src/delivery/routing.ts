@@ -2,7 +2,7 @@
 // ([[delivery.routes]], "example.org" exact or ".example.org" for its
 // subdomains), else the smarthost (mode "smarthost"), else the domain's MX
 // (mode "mx"). Recipients with the same destination share one transaction.
-import { asciiDomain } from '../policy/ascii-domain.ts';
+import { asciiDomain } from '../net/ascii-domain.ts';
 import type { RawConfig, UpstreamConfig } from '../config/schema.ts';
 
 export type DeliveryConfig = RawConfig['delivery'];

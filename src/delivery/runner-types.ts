@@ -1,6 +1,6 @@
 // The queue runner's public shape (queue-runner.ts implements it).
 import type { Config } from '../config/schema.ts';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import type { Spool } from '../spool/spool.ts';
 import type { Deliverer } from './deliverer.ts';
 import type { OwnAddresses } from './loop-guard.ts';

@@ -10,9 +10,9 @@
 // worker.
 import { pino } from 'pino';
 import type { Worker } from 'node:worker_threads';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import { Worker as WorkerThread } from 'node:worker_threads';
-import { workerEntryUrl } from '../runtime/worker-entry.ts';
+import { workerEntryUrl } from './worker-entry.ts';
 import type { JobReport } from './deliver-job.ts';
 import type { Deliverer, DelivererConfig, DeliveryRequest, ReuseOptions } from './deliverer.ts';
 import type { OwnAddresses } from './loop-guard.ts';

@@ -2,13 +2,13 @@
 // aggregator and a Prometheus registry subscribed to the decision and
 // delivery logs, and the HTTP server that shows them. close() stops the
 // server and unsubscribes, so a stopped dashboard holds no listeners.
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import type { DecisionLog } from '../observability/decision-log.ts';
 import type { DeliveryLog } from '../observability/delivery-log.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import { TrafficStats } from '../observability/traffic-stats.ts';
 import { createHttpServer, type HttpServer, type HttpServerOptions } from './server.ts';
-import type { DashboardSources } from './sources.ts';
+import type { DashboardSources } from '../observability/sources.ts';
 
 export interface DashboardOptions {
   /** The [http] section of config.toml (address, token). */

@@ -8,15 +8,15 @@
 // browser cannot reach it through DNS rebinding.
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AddressInfo } from 'node:net';
-import type { HostPort } from '../config/schema.ts';
+import type { HostPort } from '../net/host-port.ts';
 import { ConfigError } from '../config/errors.ts';
 import { isLoopbackHost } from '../config/load-config.ts';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { TrafficStats } from '../observability/traffic-stats.ts';
 import { createTokenAuth } from './auth.ts';
 import { loadAssets, loginPage, type Asset } from './page.ts';
-import type { DashboardSources } from './sources.ts';
+import type { DashboardSources } from '../observability/sources.ts';
 import { buildStatus } from './status.ts';
 
 export interface HttpServerOptions {

@@ -3,7 +3,7 @@
 // becomes `{ "error": "..." }` in its section while the rest still answers,
 // because during an incident a partial picture beats a 500.
 import type { TrafficSnapshot, TrafficStats } from '../observability/traffic-stats.ts';
-import type { CacheStats, ClusterStatus, DashboardSources, QueueStats, Readiness, ReloadSummary, ZoneStats } from './sources.ts';
+import type { CacheStats, ClusterStatus, DashboardSources, QueueStats, Readiness, ReloadSummary, ZoneStats } from '../observability/sources.ts';
 
 export type Section<T> = T | { readonly error: string };
 

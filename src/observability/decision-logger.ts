@@ -1,7 +1,7 @@
 // Turns each Decision into one pino JSON line: the log reader of the
 // DecisionLog. Refusals at info (they are what an admin greps for), permits
 // at info too except the noisy per-stage "continue" (dunno), kept for debug.
-import type { Logger } from './logger.ts';
+import type { Logger } from '../log/logger.ts';
 import type { DecisionLog } from './decision-log.ts';
 
 export function logDecisions(decisions: DecisionLog, logger: Logger): () => void {

@@ -8,7 +8,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DecisionLog } from './decision-log.ts';
 import type { DeliveryLog } from './delivery-log.ts';
-import type { ClusterStatus, DashboardSources } from '../http/sources.ts';
+import type { ClusterStatus, DashboardSources } from './sources.ts';
 
 export interface MetricsOptions {
   readonly sources: DashboardSources;

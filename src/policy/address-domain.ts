@@ -6,7 +6,8 @@
 // behind it percent-decodes ("ex%61mple" -> "example"), cuts at "/" and drops
 // invisible characters, which would let a trick change the domain after we
 // looked at it.
-import { asciiDomain } from './ascii-domain.ts';
+import { asciiDomain } from '../net/ascii-domain.ts';
+import { normalizeIp } from '../net/ip-text.ts';
 import ipaddr from 'ipaddr.js';
 
 export type DomainProblem = 'syntax' | 'missing_domain' | 'numeric_domain' | 'too_long' | 'literal_unsupported';
@@ -31,17 +32,6 @@ const GENERAL_LITERAL = /^[A-Za-z0-9-]*[A-Za-z0-9]:[\x21-\x5a\x5e-\x7e]+$/;
 // ipaddr.IPv4.isValid, which throws and catches an Error for everything else
 // (~30 µs per ordinary domain, 4% of the relay's CPU in bench/).
 const IPV4_LIKE = /^(?:0x[0-9a-f]*|\d+)(?:\.(?:0x[0-9a-f]*|\d+)){0,3}$/i;
-
-/**
- * Canonical text of an IP address: IPv4-mapped IPv6 becomes IPv4, IPv6 is
- * lower-case and compressed. Returns undefined for anything that is not an IP
- * (zone ids like "fe80::1%eth0" included: they never name one of our addresses).
- */
-export function normalizeIp(text: string): string | undefined {
-  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text).toString();
-  if (!text.includes('%') && ipaddr.IPv6.isValid(text)) return ipaddr.process(text).toString();
-  return undefined;
-}
 
 export function parseDomain(text: string): ParsedDomain {
   if (text.startsWith('[')) return parseLiteral(text);

@@ -2,7 +2,7 @@
 // The front door builds a SessionContext once per connection and derives a new
 // one (immutable, spread) as HELO, AUTH, MAIL and RCPT succeed. Addresses in
 // it are already parsed and normalised (address.ts).
-import { normalizeIp } from './address-domain.ts';
+import { normalizeIp } from '../net/ip-text.ts';
 import type { Mailbox, Sender } from './address.ts';
 import type { ListenerConfig } from '../config/schema.ts';
 

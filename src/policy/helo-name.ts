@@ -3,7 +3,7 @@
 // bare address is taken as one too, as Postfix does), a host name (FQDN or
 // not), or neither. And whether it names us.
 import ipaddr from 'ipaddr.js';
-import { normalizeIp } from './address-domain.ts';
+import { normalizeIp } from '../net/ip-text.ts';
 import type { OurIdentity } from './context.ts';
 
 export type HeloName =

@@ -2,7 +2,7 @@
 // stage, derive the engine's SessionContext from the session, gather the facts
 // the stage needs (DNSBL, counters, sender domain), evaluate, and remember
 // what passed (sender, recipients) for the next stage.
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import { AuthError } from '../auth/errors.ts';
 import { createSessionContext, listenerInfo, type SessionContext } from '../policy/context.ts';

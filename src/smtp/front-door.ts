@@ -5,7 +5,7 @@
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { ListenerConfig, Config } from '../config/schema.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import type { DecisionLog } from '../observability/decision-log.ts';
 import type { Decision, Reply } from '../policy/decision.ts';
 import type { SpoolIntake } from '../spool/types.ts';
@@ -16,6 +16,7 @@ import type { SessionState, StagePolicy } from './stage-policy.ts';
 import type { TlsMaterial } from './tls-material.ts';
 import { buildProxyTrust } from './proxy-trust.ts';
 import { Listener } from './listener.ts';
+import { socketIp } from '../net/ip-text.ts';
 
 export interface FrontDoorDeps {
   readonly config: Config;
@@ -151,7 +152,7 @@ export class FrontDoor {
       },
       onEarlyTalker: (sessionId, clientIp) => {
         // Often before onConnect ran (smtp-server's own 100 ms pause), so no state yet.
-        this.#deps.decisions.publish({ decision: EARLY_TALKER, at: this.#now(), sessionId, clientIp: normaliseIp(clientIp), listener: name });
+        this.#deps.decisions.publish({ decision: EARLY_TALKER, at: this.#now(), sessionId, clientIp: socketIp(clientIp), listener: name });
       },
       onConnect: (session, callback) => this.#onConnect(listenerInfo, server, session, callback),
       onSecure: (_socket, session, callback) => {
@@ -231,10 +232,10 @@ export class FrontDoor {
     const state: SessionState = {
       sessionId: session.id,
       listener,
-      clientIp: normaliseIp(session.remoteAddress),
+      clientIp: socketIp(session.remoteAddress),
       clientPort: session.remotePort,
-      peerIp: normaliseIp(proxiedPeer ?? session.remoteAddress),
-      localIp: normaliseIp(session.localAddress),
+      peerIp: socketIp(proxiedPeer ?? session.remoteAddress),
+      localIp: socketIp(session.localAddress),
       localPort: session.localPort,
       connectedAt: this.#now(),
       snapshot: this.#deps.currentSnapshot(),
@@ -388,10 +389,4 @@ export class FrontDoor {
       'connection closed',
     );
   }
-}
-
-export function normaliseIp(address: string | undefined): string {
-  if (!address) return '';
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return mapped ? (mapped[1] as string) : address.toLowerCase();
 }

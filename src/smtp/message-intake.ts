@@ -4,7 +4,7 @@
 import type { Readable } from 'node:stream';
 import type { SMTPServerDataStream } from 'smtp-server';
 import type { Config } from '../config/schema.ts';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import type { Decision } from '../policy/decision.ts';
 import type { SpoolIntake } from '../spool/types.ts';
 import { DataGuard, DataRefusedError } from './data-guard.ts';

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 
 export type ControlRequest =
   | { readonly op: 'retry'; readonly id?: string }

@@ -12,7 +12,7 @@
 // costs a repeated delivery, never a lost message.
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import { AppendFile } from './append-file.ts';
 import { DirSync } from './dir-sync.ts';
 import { decodeSpoolHeader } from './spool-file.ts';

@@ -1,7 +1,7 @@
 // The start-up scan of a spool directory (see spool.ts for the layout).
 import { opendir, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import { isQueueId, queueIdTime } from './queue-id.ts';
 
 /**

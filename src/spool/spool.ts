@@ -19,7 +19,7 @@
 import { mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import { DirSync } from './dir-sync.ts';
 import { SpoolError } from './errors.ts';
 import { createQueueIdGenerator, isQueueId, queueIdTime } from './queue-id.ts';

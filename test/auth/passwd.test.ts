@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import type { CliIo } from '../../src/cli/io.ts';
 import { runPasswd } from '../../src/cli/passwd.ts';
 import { parseHashString, verifyPassword } from '../../src/auth/password-hash.ts';
-import { parseUsersFile } from '../../src/auth/users-file.ts';
+import { parseUsersFile } from '../../src/config/users-file.ts';
 import { checkSender } from '../../src/policy/sender-rule.ts';
 
 interface Run {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkSender, compileSenderPatterns, parseSenderPattern, type SenderOwner, type SenderPattern } from '../../src/policy/sender-rule.ts';
+import { checkSender, type SenderOwner } from '../../src/policy/sender-rule.ts';
+import { compileSenderPatterns, parseSenderPattern, type SenderPattern } from '../../src/config/sender-patterns.ts';
 
 function owner(name: string, patterns: string[]): SenderOwner {
   const parsed = patterns.map((text) => {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { parseUsersFile } from '../../src/auth/users-file.ts';
+import { parseUsersFile } from '../../src/config/users-file.ts';
 import { verifyPassword } from '../../src/auth/password-hash.ts';
 import { checkSender } from '../../src/policy/sender-rule.ts';
 import { formatProblem } from '../../src/config/errors.ts';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatProblem } from '../../src/config/errors.ts';
 import { hashPassword } from '../../src/auth/password-hash.ts';
-import { parseUsersFile } from '../../src/auth/users-file.ts';
+import { parseUsersFile } from '../../src/config/users-file.ts';
 import { FAST_PARAMS } from '../helpers/auth-fixtures.ts';
 
 const HASH = await hashPassword('pw', FAST_PARAMS);

@@ -16,7 +16,7 @@ import { SharedRateCounter } from '../../src/cluster/shared-rate-counter.ts';
 import { redisDnsblCache } from '../../src/cluster/redis-dnsbl-cache.ts';
 import { ClusterError } from '../../src/cluster/errors.ts';
 import { MemoryAuthFailureStore, type AuthFailureStore, type FailureLimits } from '../../src/auth/failure-store.ts';
-import { createDnsResolver } from '../../src/facts/dns-resolver.ts';
+import { createDnsResolver } from '../../src/config/dns.ts';
 import { DnsblChecker } from '../../src/facts/dnsbl/dnsbl-checker.ts';
 import { policyFrom } from '../helpers/dnsbl-fixtures.ts';
 import { evaluateDnsbl } from '../../src/policy/dnsbl-rule.ts';

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import ipaddr from 'ipaddr.js';
 import { parseDenylistFile } from '../../src/config/cidr-files.ts';
-import { formatV4, formatV6 } from '../../src/config/cidr.ts';
-import { parseClientAddress } from '../../src/config/ip-text.ts';
+import { formatV4, formatV6 } from '../../src/net/cidr.ts';
+import { parseClientAddress } from '../../src/net/ip-text.ts';
 
 /** The naive reference: independent of the set's bit arithmetic. */
 function naiveLookup(entries: readonly string[], ip: string): number | undefined {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseNetwork, formatV4, formatV6 } from '../../src/config/cidr.ts';
-import { parseClientAddress } from '../../src/config/ip-text.ts';
+import { parseNetwork, formatV4, formatV6 } from '../../src/net/cidr.ts';
+import { parseClientAddress } from '../../src/net/ip-text.ts';
 
 function describe(text: string): string {
   const result = parseNetwork(text);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
-import { createLogger, type Logger } from '../../src/observability/logger.ts';
+import { createLogger, type Logger } from '../../src/log/logger.ts';
 import { ConfigError } from '../../src/config/errors.ts';
 import { openPolicyStore, type PolicyStore } from '../../src/config/policy-store.ts';
 import type { PolicySnapshot } from '../../src/config/snapshot.ts';

@@ -8,7 +8,7 @@ import { openSpool } from '../../src/spool/spool.ts';
 import { startQueueRunner, type QueueRunner } from '../../src/delivery/queue-runner.ts';
 import { delivererConfig } from '../../src/delivery/deliverer.ts';
 import { createWorkerDeliverer } from '../../src/delivery/worker-deliverer.ts';
-import { workerEntryUrl } from '../../src/runtime/worker-entry.ts';
+import { workerEntryUrl } from '../../src/delivery/worker-entry.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
 import { captureLogger, envelope, rfc822, tempDir, testConfig, until } from '../helpers/spool-fixtures.ts';
 

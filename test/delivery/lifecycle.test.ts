@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { openSpool } from '../../src/spool/spool.ts';
 import { startQueueRunner } from '../../src/delivery/queue-runner.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
+import { silentLogger } from '../../src/log/logger.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
 import { envelope, rfc822, tempDir, testConfig, until } from '../helpers/spool-fixtures.ts';
 

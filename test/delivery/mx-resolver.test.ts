@@ -2,8 +2,9 @@
 // equal-preference shuffling, and how DNS failures are classed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createDnsResolver, createMxResolver } from '../../src/delivery/mx-resolver.ts';
-import { parseHostPort } from '../../src/config/schema.ts';
+import { createMxResolver } from '../../src/delivery/mx-resolver.ts';
+import { createDnsResolver } from '../../src/config/dns.ts';
+import { parseHostPort } from '../../src/net/host-port.ts';
 import { captureLogger } from '../helpers/spool-fixtures.ts';
 import { startDnsServer } from '../helpers/dns-server.ts';
 

@@ -11,7 +11,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { runQueue } from '../../src/cli/queue.ts';
 import type { CliIo } from '../../src/cli/io.ts';
 import { openSpool, spoolDirOf } from '../../src/spool/spool.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
+import { silentLogger } from '../../src/log/logger.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
 import { envelope, rfc822, tempDir, until } from '../helpers/spool-fixtures.ts';
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { openSpool } from '../../src/spool/spool.ts';
 import { startQueueRunner } from '../../src/delivery/queue-runner.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
+import { silentLogger } from '../../src/log/logger.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
 import { captureLogger, envelope, rfc822, tempDir, testConfig, until } from '../helpers/spool-fixtures.ts';
 

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { getServers } from 'node:dns';
 import { startDnsServer } from '../helpers/dns-server.ts';
 import { ConfigError } from '../../src/config/errors.ts';
-import { classifyDnsError, createDnsResolver, DnsLookupError, formatDnsServer } from '../../src/facts/dns-resolver.ts';
+import { classifyDnsError, DnsLookupError, formatDnsServer } from '../../src/net/dns-resolver.ts';
+import { createDnsResolver } from '../../src/config/dns.ts';
 
 test('createDnsResolver uses the configured servers, timeout and tries', async (t) => {
   const dns = await startDnsServer();

@@ -6,8 +6,8 @@ import { startDnsServer } from '../helpers/dns-server.ts';
 import { checkerFor, policyFrom } from '../helpers/dnsbl-fixtures.ts';
 import { evaluateDnsbl } from '../../src/policy/dnsbl-rule.ts';
 import { DnsblChecker } from '../../src/facts/dnsbl/dnsbl-checker.ts';
-import { createDnsResolver } from '../../src/facts/dns-resolver.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
+import { createDnsResolver } from '../../src/config/dns.ts';
+import { silentLogger } from '../../src/log/logger.ts';
 
 const QUIET_BREAKER = '[health]\nfailures_to_suspend = 100\n';
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { defaultDnsblPolicy, parseDnsblFile } from '../../src/facts/dnsbl/dnsbl-file.ts';
-import { filterMatches, ipv4ToInt } from '../../src/facts/dnsbl/return-codes.ts';
+import { defaultDnsblPolicy, parseDnsblFile } from '../../src/config/dnsbl-file.ts';
+import { filterMatches, ipv4ToInt } from '../../src/config/return-codes.ts';
 
 const EXAMPLE = new URL('../../policies/dnsbl.toml', import.meta.url);
 

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDnsServer } from '../helpers/dns-server.ts';
 import { policyFrom, captureLogger } from '../helpers/dnsbl-fixtures.ts';
-import { createDnsResolver } from '../../src/facts/dns-resolver.ts';
+import { createDnsResolver } from '../../src/config/dns.ts';
 import { DnsblChecker } from '../../src/facts/dnsbl/dnsbl-checker.ts';
 import type { SecondLevelCache } from '../../src/facts/dnsbl/dnsbl-cache.ts';
 import { evaluateDnsbl } from '../../src/policy/dnsbl-rule.ts';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyAnswers, parseCodeRange, type ReturnCodeFilter, type CodeRange } from '../../src/facts/dnsbl/return-codes.ts';
+import { classifyAnswers, parseCodeRange, type ReturnCodeFilter, type CodeRange } from '../../src/config/return-codes.ts';
 
 const range = (text: string): CodeRange => {
   const parsed = parseCodeRange(text);

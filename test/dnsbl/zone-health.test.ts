@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ZoneHealth } from '../../src/facts/dnsbl/zone-health.ts';
-import type { DnsblHealthSettings } from '../../src/facts/dnsbl/dnsbl-file.ts';
+import type { DnsblHealthSettings } from '../../src/config/dnsbl-file.ts';
 
 const SETTINGS: DnsblHealthSettings = {
   probeInterval: 600_000,

@@ -1,7 +1,7 @@
 // Builders for authentication tests: real users.toml text with real (cheap)
 // scrypt hashes, parsed by the real parser.
 import { hashPassword, type ScryptParams } from '../../src/auth/password-hash.ts';
-import { parseUsersFile, type UserDirectory } from '../../src/auth/users-file.ts';
+import { parseUsersFile, type UserDirectory } from '../../src/config/users-file.ts';
 import { configSchema, type Config } from '../../src/config/schema.ts';
 
 /** The cheapest cost the parser accepts: ~1 ms per hash, so tests stay fast. */

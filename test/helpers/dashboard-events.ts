@@ -3,7 +3,7 @@
 // as plain mutable values (what the DashboardSources contract lets a
 // composition root pass in).
 import type { DecisionEvent } from '../../src/observability/decision-log.ts';
-import type { CacheStats, ClusterStatus, DashboardSources, QueueStats, Readiness, ReloadSummary, ZoneStats } from '../../src/http/sources.ts';
+import type { CacheStats, ClusterStatus, DashboardSources, QueueStats, Readiness, ReloadSummary, ZoneStats } from '../../src/observability/sources.ts';
 import { defer, permit, reject, type Decision } from '../../src/policy/decision.ts';
 
 export interface SourceState {

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import { DecisionLog } from '../../src/observability/decision-log.ts';
 import { DeliveryLog } from '../../src/observability/delivery-log.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
+import { silentLogger } from '../../src/log/logger.ts';
 import type { Metrics } from '../../src/observability/metrics.ts';
 import type { TrafficStats } from '../../src/observability/traffic-stats.ts';
 import { createDashboard } from '../../src/http/dashboard.ts';

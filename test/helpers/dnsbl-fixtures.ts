@@ -3,9 +3,9 @@
 // the test DNS server through the real Resolver factory.
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import type { Logger } from '../../src/observability/logger.ts';
-import { createDnsResolver } from '../../src/facts/dns-resolver.ts';
-import { parseDnsblFile, type DnsblPolicy } from '../../src/facts/dnsbl/dnsbl-file.ts';
+import type { Logger } from '../../src/log/logger.ts';
+import { createDnsResolver } from '../../src/config/dns.ts';
+import { parseDnsblFile, type DnsblPolicy } from '../../src/config/dnsbl-file.ts';
 import { DnsblChecker } from '../../src/facts/dnsbl/dnsbl-checker.ts';
 import type { TestDnsServer } from './dns-server.ts';
 

@@ -7,7 +7,7 @@ import type { SessionState, StagePolicy } from '../../src/smtp/stage-policy.ts';
 import type { Envelope, SpoolIntake } from '../../src/spool/types.ts';
 import { testSnapshot } from './policy-snapshot.ts';
 import { DecisionLog, type DecisionEvent } from '../../src/observability/decision-log.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
+import { silentLogger } from '../../src/log/logger.ts';
 import { loadTlsMaterial } from '../../src/smtp/tls-material.ts';
 import { permit, reject, dunno } from '../../src/policy/decision.ts';
 import { makeTestConfig, DEFAULT_LISTENERS } from './test-config.ts';

@@ -11,7 +11,7 @@ import { formatProblem, type ParseResult } from '../../src/config/errors.ts';
 import { parseLocalDomainsFile } from '../../src/config/local-domains-file.ts';
 import { POLICY_FILES } from '../../src/config/policy-files.ts';
 import { MINIMAL_CONFIG } from './policy-files.ts';
-import { defaultDnsblPolicy } from '../../src/facts/dnsbl/dnsbl-file.ts';
+import { defaultDnsblPolicy } from '../../src/config/dnsbl-file.ts';
 import type { DnsblFacts, ZoneResult } from '../../src/policy/dnsbl-rule.ts';
 
 /**
@@ -26,9 +26,9 @@ export function dnsblFacts(clientIp: string, listed: ReadonlyArray<readonly [str
   ];
   return { clientIp, results };
 }
-import { createUserDirectory, type UserRecord } from '../../src/auth/users-file.ts';
+import { createUserDirectory, type UserRecord } from '../../src/config/users-file.ts';
 import { dummyHash, formatHashString } from '../../src/auth/password-hash.ts';
-import { compileSenderPatterns, parseSenderPattern, type SenderPattern } from '../../src/policy/sender-rule.ts';
+import { compileSenderPatterns, parseSenderPattern, type SenderPattern } from '../../src/config/sender-patterns.ts';
 
 /** A users.toml user as the real parser would build it (patterns compiled; hash never verified here). */
 export function testUser(name: string, senders: readonly string[]): UserRecord {

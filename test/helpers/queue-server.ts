@@ -5,7 +5,7 @@
 import { loadConfig } from '../../src/config/load-config.ts';
 import { openSpool, spoolDirOf } from '../../src/spool/spool.ts';
 import { startQueueRunner } from '../../src/delivery/queue-runner.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
+import { silentLogger } from '../../src/log/logger.ts';
 
 const config = await loadConfig(process.argv[2] as string);
 const logger = silentLogger();

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import type { SmtpSink } from './smtp-sink.ts';
 import { DEFAULT_LISTENERS, makeTestConfig, type TestConfigDir } from './test-config.ts';
 import { startRelay, type Relay } from '../../src/main.ts';
-import { createLogger } from '../../src/observability/logger.ts';
+import { createLogger } from '../../src/log/logger.ts';
 
 export interface RelayHarness {
   readonly relay: Relay;

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { validateConfigText } from '../../src/config/load-config.ts';
 import type { Config } from '../../src/config/schema.ts';
-import { createLogger, type Logger } from '../../src/observability/logger.ts';
+import { createLogger, type Logger } from '../../src/log/logger.ts';
 import type { Envelope } from '../../src/spool/types.ts';
 
 export async function tempDir(t: { after(fn: () => Promise<void>): void }, prefix = 'rg-spool-'): Promise<string> {

@@ -2,7 +2,7 @@
 // argv[3] messages, prints their ids as one JSON line, then idles until it is
 // killed (the test sends SIGKILL: no close(), no cleanup).
 import { openSpool } from '../../src/spool/spool.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
+import { silentLogger } from '../../src/log/logger.ts';
 
 const spool = await openSpool({ dir: process.argv[2] as string, logger: silentLogger() });
 const ids: string[] = [];

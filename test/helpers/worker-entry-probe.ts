@@ -2,7 +2,7 @@
 // worker-entry-echo.ts the way relay code starts a worker (workerEntryUrl),
 // from the sources or from a build, and prints the worker's answer as JSON.
 import { Worker } from 'node:worker_threads';
-import { workerEntryUrl } from '../../src/runtime/worker-entry.ts';
+import { workerEntryUrl } from '../../src/delivery/worker-entry.ts';
 
 const worker = new Worker(workerEntryUrl('../test/helpers/worker-entry-echo.ts'), { workerData: 'ping' });
 const answer = await new Promise((resolve, reject) => {

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectionExceeded, rateExceeded, userWindows, type ConnectionCounts, type CountedWindow } from '../../src/facts/limits/compare-limits.ts';
 import { clientKey } from '../../src/facts/limits/client-key.ts';
-import { parseLimitsFile, parseRateText, type LimitsPolicy, type RateWindow } from '../../src/facts/limits/limits-file.ts';
+import { parseLimitsFile, parseRateText, type LimitsPolicy, type RateWindow } from '../../src/config/limits-file.ts';
 
 function limits(text: string): LimitsPolicy {
   const result = parseLimitsFile('limits.toml', text);

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { countLimits, defaultLimitsPolicy, parseLimitsFile, parseRateText, type LimitsPolicy } from '../../src/facts/limits/limits-file.ts';
+import { countLimits, defaultLimitsPolicy, parseLimitsFile, parseRateText, type LimitsPolicy } from '../../src/config/limits-file.ts';
 import { formatProblem } from '../../src/config/errors.ts';
 
 const FILE = fileURLToPath(new URL('../../policies/limits.toml', import.meta.url));

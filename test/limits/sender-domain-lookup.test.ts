@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDnsServer } from '../helpers/dns-server.ts';
-import { createDnsResolver } from '../../src/facts/dns-resolver.ts';
+import { createDnsResolver } from '../../src/config/dns.ts';
 import { SenderDomainLookup } from '../../src/facts/sender-domain/sender-domain-lookup.ts';
 
 const SETTINGS = { timeout: 2000, cacheTtl: 60_000 };

@@ -35,7 +35,7 @@ function runChild(code: string, until: (stdout: string) => boolean): Promise<{ s
 
 test('lines logged right before the process exits are all written (batched writes are flushed at exit)', async () => {
   const { stdout, exited } = await runChild(
-    `import { createLogger } from './src/observability/logger.ts';
+    `import { createLogger } from './src/log/logger.ts';
      const logger = createLogger('info');
      for (let i = 0; i < 3; i++) logger.info({ n: i }, 'line');`,
     () => false,
@@ -47,7 +47,7 @@ test('lines logged right before the process exits are all written (batched write
 
 test('a lone line in a process that keeps running still reaches stdout (periodic flush, not only when the batch fills)', async () => {
   const { stdout, exited } = await runChild(
-    `import { createLogger } from './src/observability/logger.ts';
+    `import { createLogger } from './src/log/logger.ts';
      createLogger('info').info({ lonely: true }, 'one line');
      setInterval(() => undefined, 1000);`,
     (out) => out.includes('\n'),
@@ -58,7 +58,7 @@ test('a lone line in a process that keeps running still reaches stdout (periodic
 
 test('secrets in the objects we log are redacted, and every line carries an ISO time of its own millisecond', async () => {
   const { Writable } = await import('node:stream');
-  const { createLogger } = await import('../../src/observability/logger.ts');
+  const { createLogger } = await import('../../src/log/logger.ts');
   const lines: string[] = [];
   const logger = createLogger('info', new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(chunk.toString()), done()) }) as never);
   const before = Date.now();

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseRecipient, parseSender, type AddressOptions, type AddressProblem } from '../../src/policy/address.ts';
-import { normalizeIp } from '../../src/policy/address-domain.ts';
+import { normalizeIp } from '../../src/net/ip-text.ts';
 
 const options: AddressOptions = {
   ourAddresses: new Set(['192.0.2.25', '2001:db8::25']),

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { domainToASCII } from 'node:url';
 import fc from 'fast-check';
-import { asciiDomain } from '../../src/policy/ascii-domain.ts';
+import { asciiDomain } from '../../src/net/ascii-domain.ts';
 
 test('asciiDomain agrees with domainToASCII on a table of names', () => {
   const names = [

@@ -9,8 +9,8 @@
 // its remaining lifetime; it must never reject and must answer within a
 // bounded time (src/cluster/redis-dnsbl-cache.ts).
 import { LRUCache } from 'lru-cache';
-import { classifyDnsError, type DnsFailureKind } from '../dns-resolver.ts';
-import type { DnsblCacheSettings } from './dnsbl-file.ts';
+import { classifyDnsError, type DnsFailureKind } from '../../net/dns-resolver.ts';
+import type { DnsblCacheSettings } from '../../config/dnsbl-file.ts';
 
 /** The slice of node:dns/promises Resolver a DNSBL needs (tests may pass the real one only). */
 export interface DnsblResolver {

@@ -21,10 +21,10 @@
 // single-flight, so a client costs one round trip, not one per zone.
 // checker.update(policy) on reload keeps the cache and each unchanged zone's
 // health and counters. checker.stats() feeds metrics and the dashboard.
-import type { Logger } from '../../observability/logger.ts';
+import type { Logger } from '../../log/logger.ts';
 import type { DnsblFacts, ZoneResult } from '../../policy/dnsbl-rule.ts';
 import { DnsblCache, type DnsblCacheStats, type DnsblResolver, type SecondLevelCache } from './dnsbl-cache.ts';
-import type { DnsblPolicy, DnsblZone } from './dnsbl-file.ts';
+import type { DnsblPolicy, DnsblZone } from '../../config/dnsbl-file.ts';
 import { buildQueryName, normalizeDomain, parseClientAddress } from './query-name.ts';
 import type { ZoneHealthSnapshot } from './zone-health.ts';
 import { ZoneRuntime, type QueryObserver, type Subject } from './zone-runtime.ts';
@@ -32,7 +32,7 @@ import type { ZoneCountersSnapshot } from './zone-stats.ts';
 
 export interface DnsblCheckerOptions {
   readonly policy: DnsblPolicy;
-  /** A node:dns/promises Resolver (see facts/dns-resolver.ts). */
+  /** A node:dns/promises Resolver (see net/dns-resolver.ts). */
   readonly resolver: DnsblResolver;
   readonly logger: Logger;
   /** Wall clock in ms (cache TTLs, health timestamps). Default Date.now. */

@@ -10,7 +10,7 @@
 // client ever reach RCPT on one, its lookups start then.
 import type { FactsProvider, SessionFacts } from '../session-facts.ts';
 import type { DnsblCheck, DnsblChecker } from './dnsbl-checker.ts';
-import { inRelayNetworks, isAllowlisted } from '../../policy/trust.ts';
+import { inRelayNetworks, isAllowlisted } from '../../config/trust.ts';
 
 const NOTHING: SessionFacts = { gather: async () => ({}), close: () => undefined };
 

@@ -8,7 +8,7 @@
 // used as DNS questions and cache keys only, never shown or logged.
 import ipaddr from 'ipaddr.js';
 import net from 'node:net';
-import { asciiDomain } from '../../policy/ascii-domain.ts';
+import { asciiDomain } from '../../net/ascii-domain.ts';
 
 export interface ClientAddress {
   readonly family: 4 | 6;

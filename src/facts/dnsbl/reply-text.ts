@@ -3,7 +3,7 @@
 // The text goes to the client, so it is made safe here: printable ASCII on one
 // line, bounded length, and any trace of the zone's secret access key replaced
 // by the zone's display name (some lists echo the query name in their TXT).
-import type { DnsblZone } from './dnsbl-file.ts';
+import type { DnsblZone } from '../../config/dnsbl-file.ts';
 
 const MAX_LENGTH = 200;
 

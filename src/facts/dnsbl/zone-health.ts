@@ -9,7 +9,7 @@
 //     right).
 // A suspended zone is probed every `suspended_probe_interval` and resumed after
 // `healthy_probes_to_resume` good probes in a row. Callers log the transitions.
-import type { DnsblHealthSettings } from './dnsbl-file.ts';
+import type { DnsblHealthSettings } from '../../config/dnsbl-file.ts';
 
 export type ZoneState = 'active' | 'suspended';
 

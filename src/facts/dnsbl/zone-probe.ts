@@ -5,11 +5,11 @@
 // the probe asks whether the zone is alive and sane, not what its codes mean.
 // Zones without test entries (test_entry = false) get only the second half.
 // IPv6-capable zones are probed over IPv4 only; that answers "is it alive".
-import { classifyDnsError } from '../dns-resolver.ts';
+import { classifyDnsError } from '../../net/dns-resolver.ts';
 import type { DnsblResolver } from './dnsbl-cache.ts';
-import type { DnsblZone } from './dnsbl-file.ts';
+import type { DnsblZone } from '../../config/dnsbl-file.ts';
 import { buildQueryName } from './query-name.ts';
-import { classifyAnswers, type ReturnCodeFilter } from './return-codes.ts';
+import { classifyAnswers, type ReturnCodeFilter } from '../../config/return-codes.ts';
 import type { HealthProblem, ProbeResult } from './zone-health.ts';
 
 type Probed = { readonly kind: 'listed' } | { readonly kind: 'absent' } | { readonly kind: 'problem'; readonly problem: HealthProblem; readonly temporary: boolean };

@@ -3,12 +3,12 @@
 // timer, and logs what an operator must see: zone problems and failures
 // (warn, at most once a minute per kind, the rest at debug) and suspensions
 // (error) / resumptions (warn). Logs name the zone by its display name only.
-import type { Logger } from '../../observability/logger.ts';
+import type { Logger } from '../../log/logger.ts';
 import type { ZoneResult } from '../../policy/dnsbl-rule.ts';
 import type { DnsblCache, DnsblResolver } from './dnsbl-cache.ts';
-import type { DnsblHealthSettings, DnsblZone } from './dnsbl-file.ts';
+import type { DnsblHealthSettings, DnsblZone } from '../../config/dnsbl-file.ts';
 import { renderReplyText, wantsTxt } from './reply-text.ts';
-import { classifyAnswers } from './return-codes.ts';
+import { classifyAnswers } from '../../config/return-codes.ts';
 import { ZoneCounters } from './zone-stats.ts';
 import { ZoneHealth, type HealthProblem, type QueryOutcome, type Transition } from './zone-health.ts';
 import { probeZone } from './zone-probe.ts';

@@ -2,9 +2,9 @@
 // with the thresholds of limits.toml (and a user's quota from users.toml).
 // A count includes the event being decided, so "over" means count > limit:
 // with a limit of 3, the 3rd message passes and the 4th is deferred.
-import type { LimitsPolicy, RateWindow, RateWindows } from './limits-file.ts';
+import type { LimitsPolicy, RateWindow, RateWindows } from '../../config/limits-file.ts';
 import type { ConnectionFacts, RateExceeded, RateScope } from '../../policy/facts.ts';
-import type { UserQuota } from '../../auth/users-file.ts';
+import type { UserQuota } from '../../config/users-file.ts';
 
 export interface ConnectionCounts {
   /** Open connections of the process, this one included. */

@@ -26,16 +26,16 @@
 // which the rules turn into a 4xx (limits.unavailable).
 import type { FactsProvider, SessionFacts } from '../session-facts.ts';
 import type { ConcurrencyCounter, RateCounter, WindowCount } from './counters.ts';
-import type { LimitsPolicy } from './limits-file.ts';
+import type { LimitsPolicy } from '../../config/limits-file.ts';
 import { clientKey } from './client-key.ts';
 import { connectionExceeded, named, rateExceeded, userWindows, type ApplicableWindow, type CountedKind } from './compare-limits.ts';
 import type { Decision, Stage } from '../../policy/decision.ts';
 import type { SessionContext } from '../../policy/context.ts';
 import type { Facts } from '../../policy/facts.ts';
 import type { PolicySnapshot } from '../../config/snapshot.ts';
-import { inRelayNetworks, isAllowlisted } from '../../policy/trust.ts';
-import { normalizeUserName } from '../../auth/users-file.ts';
-import type { Logger } from '../../observability/logger.ts';
+import { inRelayNetworks, isAllowlisted } from '../../config/trust.ts';
+import { normalizeUserName } from '../../config/users-file.ts';
+import type { Logger } from '../../log/logger.ts';
 
 export interface LimitsCounters {
   readonly rates: RateCounter;

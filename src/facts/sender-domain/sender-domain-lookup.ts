@@ -10,17 +10,13 @@
 // Concurrent checks of one domain share one lookup (a spam run from many
 // clients with one forged domain costs one query).
 import { LRUCache } from 'lru-cache';
-import { classifyDnsError } from '../dns-resolver.ts';
+import { lookupAddresses, lookupMx, type MxLookupDns } from '../../net/mx-lookup.ts';
 import type { SenderDomainFacts } from '../../policy/facts.ts';
 
 export type SenderDomainStatus = SenderDomainFacts['status'];
 
 /** The slice of node:dns/promises Resolver this check needs. */
-export interface SenderDomainDns {
-  resolveMx(name: string): Promise<Array<{ exchange: string; priority: number }>>;
-  resolve4(name: string): Promise<string[]>;
-  resolve6(name: string): Promise<string[]>;
-}
+export type SenderDomainDns = MxLookupDns;
 
 export interface SenderDomainSettings {
   readonly timeout: number;
@@ -67,20 +63,12 @@ export class SenderDomainLookup {
   }
 
   async #resolve(domain: string): Promise<SenderDomainStatus> {
-    try {
-      const records = await this.#dns.resolveMx(domain);
-      const exchanges = records.map((record) => record.exchange.replace(/\.$/, ''));
-      if (exchanges.length === 1 && exchanges[0] === '') return 'null_mx';
-      if (exchanges.some((exchange) => exchange !== '')) return 'ok';
-    } catch (error) {
-      const kind = classifyDnsError(error);
-      if (kind === 'nxdomain') return 'nxdomain';
-      if (kind !== 'nodata') return 'temp_fail';
-    }
-    const answers = await Promise.allSettled([this.#dns.resolve4(domain), this.#dns.resolve6(domain)]);
-    if (answers.some((answer) => answer.status === 'fulfilled' && answer.value.length > 0)) return 'ok';
-    const failed = answers.some((answer) => answer.status === 'rejected' && !['nxdomain', 'nodata'].includes(classifyDnsError(answer.reason)));
-    return failed ? 'temp_fail' : 'nxdomain';
+    const mx = await lookupMx(this.#dns, domain);
+    if (mx.kind === 'exchanges') return 'ok';
+    if (mx.kind === 'null_mx' || mx.kind === 'nxdomain') return mx.kind;
+    if (mx.kind === 'failed') return 'temp_fail';
+    const addresses = await lookupAddresses(this.#dns, domain);
+    return addresses.kind === 'addresses' ? 'ok' : addresses.kind === 'failed' ? 'temp_fail' : 'nxdomain';
   }
 }
 

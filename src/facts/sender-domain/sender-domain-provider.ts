@@ -6,8 +6,8 @@
 // gives no fact (the rule then says dunno) and is logged.
 import type { FactsProvider, SessionFacts } from '../session-facts.ts';
 import type { SenderDomainLookup } from './sender-domain-lookup.ts';
-import { exemptFromClientChecks } from '../../policy/trust.ts';
-import type { Logger } from '../../observability/logger.ts';
+import { exemptFromClientChecks } from '../../config/trust.ts';
+import type { Logger } from '../../log/logger.ts';
 
 export function senderDomainProvider(lookup: SenderDomainLookup, logger: Logger): FactsProvider {
   return {

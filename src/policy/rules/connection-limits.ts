@@ -7,7 +7,7 @@
 import { defer, dunno, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { SessionContext } from '../context.ts';
-import { inRelayNetworks, isAllowlisted } from '../trust.ts';
+import { inRelayNetworks, isAllowlisted } from '../../config/trust.ts';
 
 export const connectionLimitsRule: Rule<SessionContext> = {
   name: 'connection-limits',

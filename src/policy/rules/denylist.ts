@@ -3,7 +3,7 @@
 import { dunno, reject, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { SessionContext } from '../context.ts';
-import { replySafe } from '../trust.ts';
+import { replySafe } from '../reply-safe.ts';
 
 export const denylistRule: Rule<SessionContext> = {
   name: 'denylist',

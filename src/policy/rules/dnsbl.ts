@@ -6,7 +6,7 @@
 import { dunno, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { RcptContext } from '../context.ts';
-import { exemptFromClientChecks } from '../trust.ts';
+import { exemptFromClientChecks } from '../../config/trust.ts';
 import { DNSBL_RULE, evaluateDnsbl } from '../dnsbl-rule.ts';
 
 export const dnsblRule: Rule<RcptContext> = {

@@ -9,7 +9,8 @@ import { dunno, reject, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { SessionContext } from '../context.ts';
 import type { PolicySnapshot } from '../../config/snapshot.ts';
-import { exemptFromClientChecks, replySafe } from '../trust.ts';
+import { exemptFromClientChecks } from '../../config/trust.ts';
+import { replySafe } from '../reply-safe.ts';
 import { classifyHelo, heloClaimsUs, type HeloName } from '../helo-name.ts';
 
 type HeloTest = (helo: HeloName, ctx: SessionContext, snapshot: PolicySnapshot) => Decision | undefined;

@@ -9,7 +9,7 @@ import type { Rule } from '../rule.ts';
 import type { SessionContext } from '../context.ts';
 import type { RateExceeded } from '../facts.ts';
 import type { PolicySnapshot } from '../../config/snapshot.ts';
-import { inRelayNetworks, isAllowlisted } from '../trust.ts';
+import { inRelayNetworks, isAllowlisted } from '../../config/trust.ts';
 
 function applies(limit: RateExceeded, ctx: SessionContext, snapshot: PolicySnapshot): boolean {
   if (limit.scope === 'user') return true;

@@ -6,7 +6,7 @@
 import { defer, dunno, reject, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { MailContext } from '../context.ts';
-import { exemptFromClientChecks } from '../trust.ts';
+import { exemptFromClientChecks } from '../../config/trust.ts';
 
 const RULE = 'sender-domain';
 

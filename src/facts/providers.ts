@@ -2,17 +2,17 @@
 // once from config. One list, so explain answers exactly as serve decides.
 import type { Config } from '../config/schema.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
-import type { Logger } from '../observability/logger.ts';
-import type { FactsProvider } from '../facts/session-facts.ts';
-import { createDnsResolver } from '../facts/dns-resolver.ts';
-import { DnsblChecker } from '../facts/dnsbl/dnsbl-checker.ts';
-import { dnsblProvider } from '../facts/dnsbl/dnsbl-provider.ts';
-import { MemoryConcurrencyCounter } from '../facts/limits/counters.ts';
-import { FlexibleRateCounter } from '../facts/limits/rate-counter.ts';
-import { limitsProvider, type LimitsCounters, type LimitsProviderOptions } from '../facts/limits/limits-provider.ts';
-import type { SecondLevelCache } from '../facts/dnsbl/dnsbl-cache.ts';
-import { SenderDomainLookup } from '../facts/sender-domain/sender-domain-lookup.ts';
-import { senderDomainProvider } from '../facts/sender-domain/sender-domain-provider.ts';
+import type { Logger } from '../log/logger.ts';
+import type { FactsProvider } from './session-facts.ts';
+import { createDnsResolver } from '../config/dns.ts';
+import { DnsblChecker } from './dnsbl/dnsbl-checker.ts';
+import { dnsblProvider } from './dnsbl/dnsbl-provider.ts';
+import { MemoryConcurrencyCounter } from './limits/counters.ts';
+import { FlexibleRateCounter } from './limits/rate-counter.ts';
+import { limitsProvider, type LimitsCounters, type LimitsProviderOptions } from './limits/limits-provider.ts';
+import type { SecondLevelCache } from './dnsbl/dnsbl-cache.ts';
+import { SenderDomainLookup } from './sender-domain/sender-domain-lookup.ts';
+import { senderDomainProvider } from './sender-domain/sender-domain-provider.ts';
 
 export interface FactsRuntime {
   readonly providers: readonly FactsProvider[];

@@ -8,11 +8,11 @@
 //   quota    optional { messages_per_hour, messages_per_day,
 //            recipients_per_hour, recipients_per_day } for the rate limits
 import { z } from 'zod';
-import type { FileProblem, ParseResult } from '../config/errors.ts';
-import { parseTomlWith } from '../config/load-config.ts';
-import { locateTomlPath } from '../config/toml-locate.ts';
-import { compileSenderPatterns, parseSenderPattern, type SenderMatcher, type SenderPattern } from '../policy/sender-rule.ts';
-import { DEFAULT_SCRYPT_PARAMS, formatParams, parseHashString, type ParsedHash, type ScryptParams } from './password-hash.ts';
+import type { FileProblem, ParseResult } from './errors.ts';
+import { parseTomlWith } from './load-config.ts';
+import { locateTomlPath } from './toml-locate.ts';
+import { compileSenderPatterns, parseSenderPattern, type SenderMatcher, type SenderPattern } from './sender-patterns.ts';
+import { DEFAULT_SCRYPT_PARAMS, formatParams, parseHashString, type ParsedHash, type ScryptParams } from './password-hash-format.ts';
 
 export interface UserQuota {
   readonly messagesPerHour?: number;

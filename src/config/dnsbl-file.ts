@@ -1,9 +1,9 @@
 // policies/dnsbl.toml -> DnsblPolicy. Pure: parseDnsblFile(file, text) returns
 // the policy or every problem as file:line. The policy is immutable and holds
 // compiled return-code filters, so checks parse nothing.
-import { parseTomlWith } from '../../config/load-config.ts';
-import { locateTomlPath } from '../../config/toml-locate.ts';
-import type { FileProblem, ParseResult } from '../../config/errors.ts';
+import { parseTomlWith } from './load-config.ts';
+import { locateTomlPath } from './toml-locate.ts';
+import type { FileProblem, ParseResult } from './errors.ts';
 import { dnsblSchema, type RawZone } from './dnsbl-schema.ts';
 import type { ReturnCodeFilter } from './return-codes.ts';
 

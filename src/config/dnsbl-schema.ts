@@ -3,7 +3,7 @@
 // and ranges here, so problems carry the path that locates their line.
 // Every key is shown and explained in policies/dnsbl.toml.
 import { z } from 'zod';
-import { parseDuration } from '../../config/units.ts';
+import { parseDuration } from './units.ts';
 import { parseCodeRange } from './return-codes.ts';
 
 const duration = z.string().transform((text, ctx) => {

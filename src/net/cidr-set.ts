@@ -9,7 +9,23 @@
 // Identical networks written twice: the first line wins (its reason is used).
 import type { Network } from './cidr.ts';
 import { isMappedGroups, parseClientV4, parseV6Groups } from './ip-text.ts';
-import type { CidrEntry, CidrSet } from './snapshot.ts';
+
+/** One line of a CIDR list file, as the administrator wrote it. */
+export interface CidrEntry {
+  readonly cidr: string;
+  readonly file: string;
+  readonly line: number;
+  /** Optional free text after the CIDR (denylist reasons). */
+  readonly reason?: string;
+}
+
+/** A set of networks answering membership without scanning every entry. */
+export interface CidrSet {
+  readonly size: number;
+  /** The most specific entry containing `ip` (IPv4-mapped IPv6 matches IPv4 entries). */
+  lookup(ip: string): CidrEntry | undefined;
+  contains(ip: string): boolean;
+}
 
 export interface NetworkEntry {
   readonly network: Network;

@@ -1,12 +1,12 @@
-// The one place a node:dns/promises Resolver is built from config [dns]
-// (servers as host:port, per-query timeout, tries). DNSBL lookups and the
-// delivery engine's MX resolution share it. Also maps c-ares error codes to a
-// small closed set of failure kinds, and the DnsLookupError class for callers
-// that want an exception rather than a value.
+// The one place a node:dns/promises Resolver is built (servers as host:port,
+// per-query timeout, tries): DNSBL lookups, the sender-domain check and the
+// delivery engine's MX resolution share it. Also the one classification of
+// c-ares error codes into a small closed set of failure kinds, and the
+// DnsLookupError class for callers that want an exception rather than a value.
+// config/dns.ts checks config [dns] and builds the relay's resolver with it.
 import { Resolver } from 'node:dns/promises';
 import net from 'node:net';
-import { ConfigError } from '../config/errors.ts';
-import type { HostPort } from '../config/schema.ts';
+import type { HostPort } from './host-port.ts';
 
 export interface DnsSettings {
   /** Empty = the system's resolvers (/etc/resolv.conf). */
@@ -21,18 +21,15 @@ export function formatDnsServer(server: HostPort): string {
   return net.isIPv6(server.host) ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`;
 }
 
-/**
- * Builds a Resolver from config. Throws a ConfigError when a server is not an
- * IP address: a resolver named by host name would need a resolver to find it.
- * `file` names the config file in that error.
- */
-export function createDnsResolver(settings: DnsSettings, file = 'config.toml'): Resolver {
-  const bad = settings.servers.filter((server) => net.isIP(server.host) === 0);
-  if (bad.length > 0) {
-    throw new ConfigError(
-      bad.map((server) => ({ file, line: 0, message: `dns.servers: "${server.host}" is not an IP address` })),
-    );
-  }
+/** Servers named by host name rather than IP: a resolver cannot be asked where a resolver is. */
+export function nonIpServers(settings: DnsSettings): readonly HostPort[] {
+  return settings.servers.filter((server) => net.isIP(server.host) === 0);
+}
+
+/** A Resolver on these servers (empty: the system's), timeout and tries. Every server must be an IP address. */
+export function createResolver(settings: DnsSettings): Resolver {
+  const bad = nonIpServers(settings);
+  if (bad.length > 0) throw new TypeError(`DNS server "${bad[0]?.host}" is not an IP address`);
   const resolver = new Resolver({ timeout: settings.timeout, tries: settings.tries });
   if (settings.servers.length > 0) resolver.setServers(settings.servers.map(formatDnsServer));
   return resolver;

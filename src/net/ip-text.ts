@@ -4,6 +4,7 @@
 // valid and invalid text. Conventions (shared with ipaddr.js):
 // - IPv4 is four decimal numbers without leading zeros (no "10/8", no octal).
 // - IPv4-mapped IPv6 (::ffff:a.b.c.d, also ::a.b.c.d) is an IPv4 client.
+import ipaddr from 'ipaddr.js';
 
 export type ClientAddress =
   | { readonly family: 4; readonly value: number }
@@ -128,4 +129,27 @@ export function parseClientAddress(ip: string): ClientAddress | undefined {
   return isMappedGroups(groups)
     ? { family: 4, value: (groups[6] as number) * 65536 + (groups[7] as number) }
     : { family: 6, value: groupsToBigInt(groups) };
+}
+
+/**
+ * The text of an address node:net reports for a socket (already canonical
+ * from the kernel), with IPv4-mapped IPv6 as the IPv4 client it is and
+ * IPv6 in lower case. Cheap: it runs at every connection. "" for none.
+ */
+export function socketIp(address: string | undefined): string {
+  if (!address) return '';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped ? (mapped[1] as string) : address.toLowerCase();
+}
+
+/**
+ * Canonical text of an IP address written by anyone (a client, a policy
+ * file): IPv4-mapped IPv6 becomes IPv4, IPv6 is lower-case and compressed.
+ * Returns undefined for anything that is not an IP (zone ids like
+ * "fe80::1%eth0" included: they never name one of our addresses).
+ */
+export function normalizeIp(text: string): string | undefined {
+  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text).toString();
+  if (!text.includes('%') && ipaddr.IPv6.isValid(text)) return ipaddr.process(text).toString();
+  return undefined;
 }

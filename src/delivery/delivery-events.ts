@@ -2,7 +2,7 @@
 // outcome) for the dashboard and metrics, and keeps the per-domain count of
 // recipients waiting for a retry.
 import type { DeliveryLog, DeliveryResult } from '../observability/delivery-log.ts';
-import type { QueueRunner } from '../delivery/queue-runner.ts';
+import type { QueueRunner } from './queue-runner.ts';
 
 const RESULT: Record<string, DeliveryResult> = { delivered: 'delivered', deferred: 'deferred', failed: 'bounced' };
 

@@ -3,7 +3,12 @@
 // domainToASCII, the WHATWG URL host rules). A name matches exactly; listing
 // example.test does not include its subdomains.
 import { domainToASCII } from 'node:url';
-import type { DomainSet } from './snapshot.ts';
+
+/** Normalised (lower-case, punycode, no trailing dot) domain names. */
+export interface DomainSet {
+  readonly size: number;
+  has(domain: string): boolean;
+}
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 

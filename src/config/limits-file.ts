@@ -13,9 +13,9 @@
 // A rate is written "COUNT/WINDOW" ("60/1m", "500/1h", "2000/1d"), a list of
 // them for several windows, or "off".
 import { z } from 'zod';
-import { parseTomlWith } from '../../config/load-config.ts';
-import type { ParseResult } from '../../config/errors.ts';
-import { parseDuration } from '../../config/units.ts';
+import { parseTomlWith } from './load-config.ts';
+import type { ParseResult } from './errors.ts';
+import { parseDuration } from './units.ts';
 
 /** One counting window: at most `count` events per `windowMs`. */
 export interface RateWindow {
