@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHttpServer } from '../../src/http/server.ts';
 import { readCookie, SESSION_COOKIE } from '../../src/http/auth.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
+import { silentLogger } from '../../src/log/logger.ts';
 import { startDashboard, request } from '../helpers/dashboard-fixture.ts';
 
 const TOKEN = 'c0rrect horse battery';

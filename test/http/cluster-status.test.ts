@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { StatusDocument } from '../../src/http/status.ts';
-import type { ClusterStatus } from '../../src/http/sources.ts';
+import type { ClusterStatus } from '../../src/observability/sources.ts';
 import { request, startDashboard, type Dashboard } from '../helpers/dashboard-fixture.ts';
 
 async function read(d: Dashboard): Promise<{ status: StatusDocument; metrics: string }> {

@@ -4,7 +4,7 @@ import { appendFile, mkdir, readdir, readFile, rm, stat, truncate } from 'node:f
 import path from 'node:path';
 import { openSpool } from '../../src/spool/spool.ts';
 import { encodeRecordPrefix, readRecords } from '../../src/spool/segment-record.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
+import { silentLogger } from '../../src/log/logger.ts';
 import { envelope, rfc822, tempDir } from '../helpers/spool-fixtures.ts';
 
 const logger = silentLogger();

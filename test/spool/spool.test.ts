@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { openSpool } from '../../src/spool/spool.ts';
 import { SpoolError } from '../../src/spool/errors.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
+import { silentLogger } from '../../src/log/logger.ts';
 import { envelope, rfc822, tempDir } from '../helpers/spool-fixtures.ts';
 
 const logger = silentLogger();
