@@ -1,30 +1,12 @@
 // The ceiling of the front-door library: smtp-server (the same package and
 // version as the relay) accepting every message and throwing it away: no
 // policy, no spool, no delivery, no logging. It greets at once, as the relay
-// does (smtp-server otherwise waits 100 ms per connection). Run as a child
+// does (smtp-server otherwise waits 100 ms per connection), through the same
+// class of src/smtp/relay-smtp-server.ts, the smtp-server seam. Run as a child
 // process by bench/throughput.ts; prints its port on stdout, stops on SIGTERM.
-import type net from 'node:net';
-import { SMTPServer } from 'smtp-server';
-import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { GreetAtOnceSmtpServer } from '../../src/smtp/relay-smtp-server.ts';
 
-class ImmediateConnection extends SMTPConnection {
-  override init(): void {
-    // smtp-server's init() without its fixed 100 ms pause (src/smtp/relay-smtp-server.ts drops it too).
-    this._setListeners(() => this.connectionReady());
-  }
-}
-
-class BareServer extends SMTPServer {
-  override connect(socket: net.Socket, socketOptions?: ConstructorParameters<typeof SMTPConnection>[2]): void {
-    const connection = new ImmediateConnection(this, socket, socketOptions ?? undefined);
-    this.connections.add(connection);
-    connection.on('error', (err: Error) => this._onError(err));
-    connection.on('connect', (data: Parameters<SMTPServer['_onClientConnect']>[0]) => this._onClientConnect(data));
-    connection.init();
-  }
-}
-
-const server = new BareServer({
+const server = new GreetAtOnceSmtpServer({
   disableReverseLookup: true,
   authOptional: true,
   hideSTARTTLS: true,

@@ -3,9 +3,11 @@
 // fine and a refused STARTTLS continues in clear; required: TLS or nothing),
 // AUTH only over TLS (or on a route that says tls = "none"), then any number
 // of transactions. send() never throws: every recipient gets an outcome.
+// nodemailer's internals are reached only through nodemailer-seam.ts.
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Readable } from 'node:stream';
 import { DeliveryError } from './errors.ts';
+import { coalesceBodyWrites, recipientRefusals } from './nodemailer-seam.ts';
 import { cleanReply, localDeferral, outcomeOfReply, type RecipientResult } from './smtp-reply.ts';
 
 export type TlsMode = 'none' | 'opportunistic' | 'required';
@@ -48,29 +50,6 @@ type NodemailerError = Error & {
 export function describeHost(target: Pick<SessionTarget, 'host' | 'port' | 'name'>): string {
   const name = target.name && target.name !== target.host ? target.name : target.host;
   return `${name}[${target.host}]:${target.port}`;
-}
-
-/**
- * nodemailer writes a message as two write(2)s: the body, then the final
- * "." that its dot-stuffing stream pushes when it ends. Both are written in
- * the same tick, so with the socket corked from the moment the body stream
- * is made until the next tick they leave as one writev: one segment for the
- * upstream to read instead of two, and one system call less per message.
- * This reaches into nodemailer's private _createSendStream and _socket (as
- * failedSend does for _envelope); if they change, messages go out as before,
- * in two writes.
- */
-function coalesceBodyWrites(conn: SMTPConnection): void {
-  const internals = conn as unknown as { _createSendStream?: (...args: unknown[]) => unknown; _socket?: { cork(): void; uncork(): void } };
-  const create = internals._createSendStream;
-  if (typeof create !== 'function') return;
-  internals._createSendStream = (...args: unknown[]) => {
-    const socket = internals._socket;
-    if (typeof socket?.cork !== 'function') return create.apply(conn, args);
-    socket.cork();
-    process.nextTick(() => socket.uncork());
-    return create.apply(conn, args);
-  };
 }
 
 export class SmtpSession {
@@ -203,9 +182,8 @@ export class SmtpSession {
     }
     // Replies recorded per recipient at RCPT time win over the transaction-level reply.
     const perRecipient = new Map<string, string>();
-    const envelope = (this.#conn as unknown as { _envelope?: { rejectedErrors?: NodemailerError[] } })._envelope;
     // After a refused MAIL FROM the RCPT replies (503 bad sequence) say nothing about recipients.
-    const rcptErrors = error.command === 'MAIL FROM' ? [] : (error.rejectedErrors ?? envelope?.rejectedErrors ?? []);
+    const rcptErrors = error.command === 'MAIL FROM' ? [] : (error.rejectedErrors ?? recipientRefusals(this.#conn) ?? []);
     for (const rejectedError of rcptErrors) {
       if (rejectedError.recipient && rejectedError.response) perRecipient.set(rejectedError.recipient, rejectedError.response);
     }

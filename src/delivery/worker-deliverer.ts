@@ -8,9 +8,8 @@
 // reject (the runner records them as deferred, so they are retried: at worst
 // a message goes out twice, none is lost) and the next attempt starts a new
 // worker.
-import { pino } from 'pino';
 import type { Worker } from 'node:worker_threads';
-import type { Logger } from '../log/logger.ts';
+import { destinationOf, type Logger } from '../log/logger.ts';
 import { Worker as WorkerThread } from 'node:worker_threads';
 import { workerEntryUrl } from './worker-entry.ts';
 import type { JobReport } from './deliver-job.ts';
@@ -62,7 +61,8 @@ function withOwnBody(request: DeliveryRequest): DeliveryRequest {
 export function createWorkerDeliverer(options: WorkerDelivererOptions): Deliverer {
   const { logger } = options;
   // The worker's lines are written verbatim to our destination: one writer of stdout.
-  const stream = (logger as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym];
+  const stream = destinationOf(logger);
+  if (!stream) logger.warn('the delivery worker logs nowhere: its logger was not made by createLogger');
   const ownAddresses = options.ownAddresses ?? (() => []);
   let config = options.config;
   let worker: Worker | undefined;

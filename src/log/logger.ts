@@ -96,16 +96,33 @@ function isoTimeOncePerMs(): () => string {
   };
 }
 
+/** Every logger made by createLogger, and every child of one, → the destination its lines go to. */
+const destinations = new WeakMap<Logger, DestinationStream>();
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino(
+  const dest = destination ?? stdout();
+  const logger = pino(
     {
       level,
       base: { service: 'relayguard' },
       timestamp: isoTimeOncePerMs(),
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      // pino calls this for children of children too.
+      onChild: (child) => void destinations.set(child, dest),
     },
-    destination ?? stdout(),
+    dest,
   );
+  destinations.set(logger, dest);
+  return logger;
+}
+
+/**
+ * The destination of a logger made by createLogger (or of a child of one),
+ * for lines already formatted elsewhere: the delivery worker's, written
+ * verbatim so stdout keeps one writer. undefined for any other logger.
+ */
+export function destinationOf(logger: Logger): DestinationStream | undefined {
+  return destinations.get(logger);
 }
 
 /** A logger that drops everything, for unit tests and quiet CLI commands. */

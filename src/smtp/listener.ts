@@ -1,5 +1,4 @@
 // One bound SMTP listener: its smtp-server, its address and its shutdown steps.
-import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { ListenerConfig } from '../config/schema.ts';
 import type { RelaySmtpServer } from './relay-smtp-server.ts';
 
@@ -54,11 +53,11 @@ export class Listener {
   /** Sends 421 to every connection not in a transaction; returns how many are still busy. */
   closeIdle(inTransaction: (sessionId: string) => boolean): number {
     let busy = 0;
-    for (const connection of this.#server.connections as Set<SMTPConnection>) {
-      if (inTransaction(connection.id) || connection._handlerPending) {
+    for (const session of this.#server.openSessions()) {
+      if (inTransaction(session.id) || session.awaitingHandler) {
         busy++;
       } else {
-        connection.send(421, '4.3.2 Service shutting down, try again later');
+        session.close('4.3.2 Service shutting down, try again later');
       }
     }
     return busy;
@@ -66,9 +65,7 @@ export class Listener {
 
   /** Closes whatever is left (after the grace period). */
   closeAll(): Promise<void> {
-    for (const connection of this.#server.connections as Set<SMTPConnection>) {
-      connection.send(421, '4.3.2 Service shutting down, closing connection');
-    }
+    for (const session of this.#server.openSessions()) session.close('4.3.2 Service shutting down, closing connection');
     return new Promise((resolve) => this.#server.close(() => resolve()));
   }
 }
