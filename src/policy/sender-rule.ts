@@ -10,6 +10,7 @@
 // Alice); domains are compared in their ASCII (punycode) form.
 // An unauthenticated session is not this rule's business, and an owned address
 // is no reason to accept the mail: both answer dunno. Only a mismatch decides.
+import { replyFor } from './replies.ts';
 import { domainToASCII } from 'node:url';
 import { dunno, reject, type Decision } from './decision.ts';
 
@@ -106,7 +107,7 @@ export function checkSender(user: SenderOwner | undefined, mailFrom: string): De
     'mail',
     SENDER_RULE,
     'mail.sender_not_owned',
-    { code: 553, enhanced: '5.7.1', text: `Sender address rejected: not owned by user ${user.name}` },
+    replyFor('mail.sender_not_owned', user.name),
     { user: user.name },
   );
 }

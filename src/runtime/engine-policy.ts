@@ -7,6 +7,7 @@ import type { Authenticator } from '../auth/authenticator.ts';
 import { AuthError } from '../auth/errors.ts';
 import { createSessionContext, listenerInfo, type SessionContext } from '../policy/context.ts';
 import { defer, type Decision } from '../policy/decision.ts';
+import { replyFor } from '../policy/replies.ts';
 import {
   evaluateConnect,
   evaluateData,
@@ -78,7 +79,7 @@ export function createEnginePolicy(deps: EnginePolicyDeps): StagePolicy {
         const level = error.code === 'AUTH_STORE_UNAVAILABLE' ? 'debug' : 'error';
         deps.logger[level]({ session: session.sessionId, code: error.code }, 'authentication backend failed');
         return {
-          decision: defer('auth', 'auth', 'internal.error', { code: 454, enhanced: '4.7.0', text: 'Temporary authentication failure' }, { code: error.code }),
+          decision: defer('auth', 'auth', 'internal.error', replyFor('internal.error:auth'), { code: error.code }),
         };
       }
     },

@@ -9,9 +9,10 @@ import type { Logger } from '../observability/logger.ts';
 import type { DecisionLog } from '../observability/decision-log.ts';
 import type { Decision, Reply } from '../policy/decision.ts';
 import type { SpoolIntake } from '../spool/types.ts';
+import { replyFor } from '../policy/replies.ts';
 import { RelaySmtpServer } from './relay-smtp-server.ts';
 import { takeMessage } from './message-intake.ts';
-import { AUTH_TLS_REQUIRED, EARLY_TALKER, INTERNAL_ERROR, TOO_MANY_ERRORS } from './front-door-decisions.ts';
+import { AUTH_TLS_REQUIRED, EARLY_TALKER, INTERNAL_ERROR, SHUTTING_DOWN, TOO_MANY_ERRORS } from './front-door-decisions.ts';
 import type { SessionState, StagePolicy } from './stage-policy.ts';
 import type { TlsMaterial } from './tls-material.ts';
 import { buildProxyTrust } from './proxy-trust.ts';
@@ -225,7 +226,7 @@ export class FrontDoor {
   ): void {
     const proxiedPeer = server.takeProxiedPeer(session.id);
     if (this.#draining) {
-      callback(replyError({ code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later' }));
+      callback(replyError(SHUTTING_DOWN));
       return;
     }
     const state: SessionState = {
@@ -250,7 +251,8 @@ export class FrontDoor {
     const { transaction_timeout: lifetime, greet_delay: greetDelay } = this.#deps.config.smtp;
     const lifetimeTimer = setTimeout(() => {
       this.#deps.logger.info({ session: state.sessionId, client: state.clientIp }, 'connection lifetime exceeded');
-      server.closeSession(state.sessionId, '4.4.2 Connection time limit exceeded, closing');
+      const { enhanced, text } = replyFor('proto.timeout');
+      server.closeSession(state.sessionId, `${enhanced} ${text}`);
     }, lifetime);
     lifetimeTimer.unref();
     this.#timers.set(session.id, lifetimeTimer);

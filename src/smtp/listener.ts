@@ -2,6 +2,7 @@
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { ListenerConfig } from '../config/schema.ts';
 import type { RelaySmtpServer } from './relay-smtp-server.ts';
+import { sendArgs } from '../policy/replies.ts';
 
 export class Listener {
   readonly name: string;
@@ -58,7 +59,7 @@ export class Listener {
       if (inTransaction(connection.id) || connection._handlerPending) {
         busy++;
       } else {
-        connection.send(421, '4.3.2 Service shutting down, try again later');
+        connection.send(...sendArgs('proto.shutdown'));
       }
     }
     return busy;
@@ -67,7 +68,7 @@ export class Listener {
   /** Closes whatever is left (after the grace period). */
   closeAll(): Promise<void> {
     for (const connection of this.#server.connections as Set<SMTPConnection>) {
-      connection.send(421, '4.3.2 Service shutting down, closing connection');
+      connection.send(...sendArgs('proto.shutdown:closing'));
     }
     return new Promise((resolve) => this.#server.close(() => resolve()));
   }

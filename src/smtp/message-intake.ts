@@ -5,7 +5,8 @@ import type { Readable } from 'node:stream';
 import type { SMTPServerDataStream } from 'smtp-server';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { Decision } from '../policy/decision.ts';
+import type { Decision, Reply } from '../policy/decision.ts';
+import { replyFor } from '../policy/replies.ts';
 import type { SpoolIntake } from '../spool/types.ts';
 import { DataGuard, DataRefusedError } from './data-guard.ts';
 import { formatReceivedHeader } from './received-header.ts';
@@ -24,23 +25,23 @@ const SIZE_EXCEEDED: Decision = {
   stage: 'data',
   rule: 'max_message_size',
   reason: 'data.size_exceeded',
-  reply: { code: 552, enhanced: '5.3.4', text: 'Message size exceeds fixed maximum message size' },
+  reply: replyFor('data.size_exceeded'),
 };
 
-const CONTENT_RULES: Record<string, { rule: string; text: string }> = {
-  DATA_BARE_LINE_ENDING: { rule: 'bare_line_endings', text: 'Message contains bare CR or LF line endings (see RFC 5321 2.3.8)' },
-  DATA_NUL: { rule: 'nul_bytes', text: 'Message contains NUL characters' },
-  DATA_LINE_TOO_LONG: { rule: 'max_line_length', text: 'Message contains a line longer than the limit (see RFC 5321 4.5.3.1.6)' },
+const CONTENT_RULES: Record<string, { rule: string; reply: Reply }> = {
+  DATA_BARE_LINE_ENDING: { rule: 'bare_line_endings', reply: replyFor('data.bare_line_ending') },
+  DATA_NUL: { rule: 'nul_bytes', reply: replyFor('data.bad_content:nul') },
+  DATA_LINE_TOO_LONG: { rule: 'max_line_length', reply: replyFor('data.bad_content:line_length') },
 };
 
 function contentRefusal(refused: DataRefusedError): Decision {
-  const { rule, text } = CONTENT_RULES[refused.code] ?? { rule: 'data', text: 'Message refused' };
+  const { rule, reply } = CONTENT_RULES[refused.code] ?? { rule: 'data', reply: replyFor('data.bad_content') };
   return {
     verdict: 'reject',
     stage: 'data',
     rule,
     reason: refused.code === 'DATA_BARE_LINE_ENDING' ? 'data.bare_line_ending' : 'data.bad_content',
-    reply: { code: 550, enhanced: '5.6.0', text },
+    reply,
     detail: { problem: refused.message },
   };
 }
