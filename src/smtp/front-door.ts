@@ -1,7 +1,9 @@
 // The front door: one smtp-server per configured listener. Turns smtp-server
-// callbacks into StagePolicy calls and Decisions into replies, hands DATA to
-// message-intake.ts (guard, Received header, spool), answers 250 only once the spool
-// has the message on disk. It never decides and never delivers.
+// callbacks into calls to the session driver (src/session, the one place that
+// decides) and its Decisions into replies, hands DATA to message-intake.ts
+// (which measures the body for the end-of-data stage, adds our Received
+// header and spools), answers 250 only once the spool has the message on
+// disk. It never decides and never delivers.
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { ListenerConfig, Config } from '../config/schema.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
@@ -13,7 +15,7 @@ import { replyFor } from '../policy/replies.ts';
 import { RelaySmtpServer } from './relay-smtp-server.ts';
 import { takeMessage } from './message-intake.ts';
 import { AUTH_TLS_REQUIRED, EARLY_TALKER, INTERNAL_ERROR, SHUTTING_DOWN, TOO_MANY_ERRORS } from './front-door-decisions.ts';
-import type { SessionState, StagePolicy } from './stage-policy.ts';
+import type { SessionRecord, SessionStages } from '../session/session-record.ts';
 import type { TlsMaterial } from './tls-material.ts';
 import { buildProxyTrust } from './proxy-trust.ts';
 import { Listener } from './listener.ts';
@@ -22,7 +24,8 @@ export interface FrontDoorDeps {
   readonly config: Config;
   /** The snapshot a new connection starts with. */
   readonly currentSnapshot: () => PolicySnapshot;
-  readonly policy: StagePolicy;
+  /** The session driver (src/session): every stage's Decision comes from it. */
+  readonly driver: SessionStages;
   readonly spool: SpoolIntake;
   readonly tls: TlsMaterial;
   readonly logger: Logger;
@@ -40,7 +43,7 @@ export function replyError(reply: Reply): SmtpCallbackError {
 
 export class FrontDoor {
   readonly #deps: FrontDoorDeps;
-  readonly #sessions = new Map<string, SessionState>();
+  readonly #sessions = new Map<string, SessionRecord>();
   readonly #listeners: Listener[] = [];
   readonly #inData = new Set<string>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
@@ -170,7 +173,7 @@ export class FrontDoor {
     return new Listener(name, listener, server);
   }
 
-  #publish(state: SessionState, decision: Decision, extra: { sender?: string; recipient?: string; queueId?: string } = {}): void {
+  #publish(state: SessionRecord, decision: Decision, extra: { sender?: string; recipient?: string; queueId?: string } = {}): void {
     this.#deps.decisions.publish({
       decision,
       at: this.#now(),
@@ -188,7 +191,7 @@ export class FrontDoor {
   }
 
   /** Runs a stage; an unexpected error becomes 451 4.3.0, never a crash or an accept. */
-  async #guarded<T>(state: SessionState | undefined, stage: string, run: () => Promise<T>): Promise<T | SmtpCallbackError> {
+  async #guarded<T>(state: SessionRecord | undefined, stage: string, run: () => Promise<T>): Promise<T | SmtpCallbackError> {
     try {
       return await run();
     } catch (error) {
@@ -198,7 +201,7 @@ export class FrontDoor {
   }
 
   /** A non-permit decision becomes the callback error; permit/dunno continue. */
-  #toCallbackError(state: SessionState, decision: Decision): SmtpCallbackError | undefined {
+  #toCallbackError(state: SessionRecord, decision: Decision): SmtpCallbackError | undefined {
     if (decision.verdict !== 'reject' && decision.verdict !== 'defer') return undefined;
     return replyError(decision.reply ?? INTERNAL_ERROR);
   }
@@ -208,7 +211,7 @@ export class FrontDoor {
    * tarpit_after_errors every refusal waits tarpit_delay (dictionary and spam
    * runs pay for each guess). The max_errors cap itself is in onErrorReply.
    */
-  #respond(state: SessionState, callback: (err?: Error | null) => void, error: SmtpCallbackError | null | undefined): void {
+  #respond(state: SessionRecord, callback: (err?: Error | null) => void, error: SmtpCallbackError | null | undefined): void {
     const { tarpit_after_errors: tarpitAfter, tarpit_delay: tarpitDelay } = this.#deps.config.smtp;
     if (!error) return callback(null);
     if (state.errors >= tarpitAfter && tarpitDelay > 0) {
@@ -219,7 +222,7 @@ export class FrontDoor {
   }
 
   #onConnect(
-    listener: SessionState['listener'],
+    listener: SessionRecord['listener'],
     server: RelaySmtpServer,
     session: SMTPServerSession,
     callback: (err?: Error | null) => void,
@@ -229,7 +232,7 @@ export class FrontDoor {
       callback(replyError(SHUTTING_DOWN));
       return;
     }
-    const state: SessionState = {
+    const state: SessionRecord = {
       sessionId: session.id,
       listener,
       clientIp: normaliseIp(session.remoteAddress),
@@ -245,7 +248,6 @@ export class FrontDoor {
       rejectedRecipients: 0,
       errors: 0,
       messages: 0,
-      facts: new Map(),
     };
     this.#sessions.set(session.id, state);
     const { transaction_timeout: lifetime, greet_delay: greetDelay } = this.#deps.config.smtp;
@@ -256,7 +258,7 @@ export class FrontDoor {
     }, lifetime);
     lifetimeTimer.unref();
     this.#timers.set(session.id, lifetimeTimer);
-    void this.#guarded(state, 'connect', () => this.#deps.policy.connect(state)).then((result) => {
+    void this.#guarded(state, 'connect', () => this.#deps.driver.connect(state)).then((result) => {
       if (result instanceof Error) return callback(result);
       this.#publish(state, result);
       const error = this.#toCallbackError(state, result);
@@ -278,7 +280,7 @@ export class FrontDoor {
     if (!state) return callback(replyError(INTERNAL_ERROR));
     state.tls = Boolean(session.secure);
     const attempt = { method: auth.method, username: auth.username ?? '', password: auth.password ?? '' };
-    void this.#guarded(state, 'auth', () => this.#deps.policy.auth(state, attempt)).then((result) => {
+    void this.#guarded(state, 'auth', () => this.#deps.driver.auth(state, attempt)).then((result) => {
       if (result instanceof Error) return callback(result);
       this.#publish(state, result.decision);
       if (result.decision.verdict === 'permit' && result.user) {
@@ -301,7 +303,7 @@ export class FrontDoor {
     for (const [key, value] of Object.entries(address.args || {})) params[key.toUpperCase()] = value as string | true;
     const size = typeof params.SIZE === 'string' ? Number(params.SIZE) : undefined;
     state.declaredSize = size !== undefined && Number.isFinite(size) ? size : undefined;
-    void this.#guarded(state, 'mail', () => this.#deps.policy.mail(state, address.address, params)).then((result) => {
+    void this.#guarded(state, 'mail', () => this.#deps.driver.mail(state, address.address, params)).then((result) => {
       if (result instanceof Error) return this.#respond(state, callback, result);
       this.#publish(state, result.decision, { sender: address.address });
       const error = this.#toCallbackError(state, result.decision);
@@ -313,7 +315,7 @@ export class FrontDoor {
   #onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
     const state = this.#sessions.get(session.id);
     if (!state) return callback(replyError(INTERNAL_ERROR));
-    void this.#guarded(state, 'rcpt', () => this.#deps.policy.rcpt(state, address.address)).then((result) => {
+    void this.#guarded(state, 'rcpt', () => this.#deps.driver.rcpt(state, address.address)).then((result) => {
       if (result instanceof Error) return this.#respond(state, callback, result);
       this.#publish(state, result.decision, { sender: state.sender ?? '', recipient: address.address });
       const error = this.#toCallbackError(state, result.decision);
@@ -338,7 +340,7 @@ export class FrontDoor {
       callback(err, message);
     };
     void this.#guarded(state, 'data', async () => {
-      const gate = await this.#deps.policy.data(state);
+      const gate = await this.#deps.driver.data(state);
       if (gate.verdict === 'reject' || gate.verdict === 'defer') {
         this.#publish(state, gate, { sender: state.sender ?? '' });
         return this.#toCallbackError(state, gate) as SmtpCallbackError;
@@ -352,7 +354,7 @@ export class FrontDoor {
 
   /** Streams the message through the guard into the spool; resolves with the queue id. */
   /** Streams the message into the spool; resolves with the queue id, or the refusal. */
-  async #receive(state: SessionState, stream: SMTPServerDataStream): Promise<string | SmtpCallbackError> {
+  async #receive(state: SessionRecord, stream: SMTPServerDataStream): Promise<string | SmtpCallbackError> {
     const sender = state.sender ?? '';
     const { decision, queueId } = await takeMessage({ ...this.#deps, now: () => this.#now() }, state, stream);
     this.#publish(state, decision, queueId ? { sender, queueId } : { sender });
@@ -369,7 +371,7 @@ export class FrontDoor {
     this.#cappedSessions.delete(session.id);
     this.#timers.delete(session.id);
     try {
-      this.#deps.policy.close(state);
+      this.#deps.driver.close(state);
     } catch (error) {
       this.#deps.logger.error({ session: state.sessionId, err: error }, 'policy close failed');
     }

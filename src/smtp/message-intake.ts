@@ -11,7 +11,7 @@ import type { SpoolIntake } from '../spool/types.ts';
 import { DataGuard, DataRefusedError } from './data-guard.ts';
 import { formatReceivedHeader } from './received-header.ts';
 import { INTERNAL_ERROR } from './front-door-decisions.ts';
-import type { SessionState } from './stage-policy.ts';
+import type { SessionRecord } from '../session/session-record.ts';
 
 export interface IntakeDeps {
   readonly config: Config;
@@ -46,7 +46,7 @@ function contentRefusal(refused: DataRefusedError): Decision {
   };
 }
 
-export async function takeMessage(deps: IntakeDeps, state: SessionState, stream: SMTPServerDataStream): Promise<{ decision: Decision; queueId?: string }> {
+export async function takeMessage(deps: IntakeDeps, state: SessionRecord, stream: SMTPServerDataStream): Promise<{ decision: Decision; queueId?: string }> {
   const { config } = deps;
   const receivedAt = deps.now();
   // The queue id is chosen now so the Received: header can name it, as

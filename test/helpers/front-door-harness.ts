@@ -3,7 +3,7 @@
 // spool decide is tested with the real ones elsewhere).
 import type { Readable } from 'node:stream';
 import { FrontDoor } from '../../src/smtp/front-door.ts';
-import type { SessionState, StagePolicy } from '../../src/smtp/stage-policy.ts';
+import type { SessionRecord, SessionStages } from '../../src/session/session-record.ts';
 import type { Envelope, SpoolIntake } from '../../src/spool/types.ts';
 import { testSnapshot } from './policy-snapshot.ts';
 import { DecisionLog, type DecisionEvent } from '../../src/observability/decision-log.ts';
@@ -29,7 +29,7 @@ export class MemoryIntake implements SpoolIntake {
 }
 
 /** Permits everything except recipients at refused.test, and records the session states it saw. */
-export function scriptedPolicy(seen: SessionState[]): StagePolicy {
+export function scriptedPolicy(seen: SessionRecord[]): SessionStages {
   return {
     connect: async (s) => {
       seen.push(s);
@@ -42,6 +42,7 @@ export function scriptedPolicy(seen: SessionState[]): StagePolicy {
         ? { decision: reject('rcpt', 'test', 'relay.denied', { code: 554, enhanced: '5.7.1', text: `<${raw}>: Relay access denied` }) }
         : { decision: permit('rcpt', 'test', 'rcpt.local_domain'), recipient: raw.toLowerCase() },
     data: async () => dunno('data', 'none'),
+    endOfData: () => dunno('data', 'none'),
     close: () => undefined,
   };
 }
@@ -52,12 +53,12 @@ export async function startDoor(extraConfig = '') {
   const events: DecisionEvent[] = [];
   const decisions = new DecisionLog();
   decisions.subscribe((e) => events.push(e));
-  const seen: SessionState[] = [];
+  const seen: SessionRecord[] = [];
   const logger = silentLogger();
   const door = new FrontDoor({
     config: dir.config,
     currentSnapshot: () => testSnapshot({ relayNetworks: [], allowlist: [] }),
-    policy: scriptedPolicy(seen),
+    driver: scriptedPolicy(seen),
     spool: intake,
     tls: await loadTlsMaterial(dir.config, logger),
     logger,
