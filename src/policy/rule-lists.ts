@@ -24,6 +24,7 @@ import { recipientLimitRule } from './rules/recipient-limit.ts';
 import { dnsblRule } from './rules/dnsbl.ts';
 import { dataSizeRule } from './rules/data-size.ts';
 import { bareLineEndingsRule } from './rules/bare-line-endings.ts';
+import { lineLengthRule, nulBytesRule } from './rules/message-content.ts';
 
 export interface RuleLists {
   readonly connect: RuleList<SessionContext>;
@@ -49,5 +50,6 @@ export const DEFAULT_RULES: RuleLists = Object.freeze({
   mail: [submissionAuthRule, senderOwnershipRule, declaredSizeRule, senderDomainRule, rateLimitsRule('mail')],
   relay: [relayLocalDomainRule, relayNetworksRule, relayAuthenticatedRule, relayDenyRule],
   rcpt: [recipientLimitRule, dnsblRule, rateLimitsRule('rcpt')],
-  data: [dataSizeRule, bareLineEndingsRule],
+  // End of data, on what the front door measured while the body streamed in.
+  data: [dataSizeRule, bareLineEndingsRule, nulBytesRule, lineLengthRule],
 });

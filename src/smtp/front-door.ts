@@ -10,6 +10,8 @@ import type { PolicySnapshot } from '../config/snapshot.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { DecisionLog } from '../observability/decision-log.ts';
 import type { Decision, Reply } from '../policy/decision.ts';
+import type { MessageFacts } from '../policy/facts.ts';
+import { internalError } from '../policy/engine.ts';
 import type { SpoolIntake } from '../spool/types.ts';
 import { replyFor } from '../policy/replies.ts';
 import { RelaySmtpServer } from './relay-smtp-server.ts';
@@ -352,11 +354,19 @@ export class FrontDoor {
     });
   }
 
-  /** Streams the message through the guard into the spool; resolves with the queue id. */
   /** Streams the message into the spool; resolves with the queue id, or the refusal. */
   async #receive(state: SessionRecord, stream: SMTPServerDataStream): Promise<string | SmtpCallbackError> {
     const sender = state.sender ?? '';
-    const { decision, queueId } = await takeMessage({ ...this.#deps, now: () => this.#now() }, state, stream);
+    // The end-of-data stage, asked by the guard while the body streams (never throws into the stream).
+    const endOfData = (facts: MessageFacts): Decision => {
+      try {
+        return this.#deps.driver.endOfData(state, facts);
+      } catch (error) {
+        this.#deps.logger.error({ session: state.sessionId, stage: 'data', err: error }, 'internal error in SMTP stage');
+        return internalError('data', error);
+      }
+    };
+    const { decision, queueId } = await takeMessage({ ...this.#deps, now: () => this.#now() }, state, stream, endOfData);
     this.#publish(state, decision, queueId ? { sender, queueId } : { sender });
     if (decision.verdict === 'permit' && queueId) return queueId;
     return replyError(decision.reply ?? INTERNAL_ERROR);

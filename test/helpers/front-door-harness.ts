@@ -1,6 +1,7 @@
-// A FrontDoor on real loopback sockets with a scripted policy and an
+// A FrontDoor on real loopback sockets with a scripted driver and an
 // in-memory intake, for tests of the SMTP transport itself (what policy and
-// spool decide is tested with the real ones elsewhere).
+// spool decide is tested with the real ones elsewhere). End of data is the
+// real DATA rule list: the front door only measures the body.
 import type { Readable } from 'node:stream';
 import { FrontDoor } from '../../src/smtp/front-door.ts';
 import type { SessionRecord, SessionStages } from '../../src/session/session-record.ts';
@@ -10,6 +11,8 @@ import { DecisionLog, type DecisionEvent } from '../../src/observability/decisio
 import { silentLogger } from '../../src/observability/logger.ts';
 import { loadTlsMaterial } from '../../src/smtp/tls-material.ts';
 import { permit, reject, dunno } from '../../src/policy/decision.ts';
+import { evaluateData } from '../../src/policy/engine.ts';
+import { createSessionContext, listenerInfo } from '../../src/policy/context.ts';
 import { makeTestConfig, DEFAULT_LISTENERS } from './test-config.ts';
 
 export class MemoryIntake implements SpoolIntake {
@@ -42,7 +45,7 @@ export function scriptedPolicy(seen: SessionRecord[]): SessionStages {
         ? { decision: reject('rcpt', 'test', 'relay.denied', { code: 554, enhanced: '5.7.1', text: `<${raw}>: Relay access denied` }) }
         : { decision: permit('rcpt', 'test', 'rcpt.local_domain'), recipient: raw.toLowerCase() },
     data: async () => dunno('data', 'none'),
-    endOfData: () => dunno('data', 'none'),
+    endOfData: (s, message) => evaluateData(createSessionContext({ listener: listenerInfo(s.listener), clientIp: s.clientIp, tls: s.tls, hostname: 'relay.test', ourAddresses: [] }), s.snapshot, { message }),
     close: () => undefined,
   };
 }
@@ -57,7 +60,7 @@ export async function startDoor(extraConfig = '') {
   const logger = silentLogger();
   const door = new FrontDoor({
     config: dir.config,
-    currentSnapshot: () => testSnapshot({ relayNetworks: [], allowlist: [] }),
+    currentSnapshot: () => testSnapshot({ config: dir.config, relayNetworks: [], allowlist: [] }),
     driver: scriptedPolicy(seen),
     spool: intake,
     tls: await loadTlsMaterial(dir.config, logger),

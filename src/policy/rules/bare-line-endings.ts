@@ -9,6 +9,6 @@ export const bareLineEndingsRule: Rule<SessionContext> = {
   name: 'bare-line-endings',
   evaluate(_ctx, snapshot, facts): Decision {
     if (!facts.message?.bareLineEnding || snapshot.config.smtp.bare_line_endings !== 'reject') return dunno('data', 'bare-line-endings');
-    return reject('data', 'bare-line-endings', 'data.bare_line_ending', replyFor('data.bare_line_ending'));
+    return reject('data', 'bare-line-endings', 'data.bare_line_ending', replyFor('data.bare_line_ending'), { problem: 'bare CR or LF in message' });
   },
 };
