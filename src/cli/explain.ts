@@ -32,6 +32,8 @@ export interface ExplainDeps {
   providers?: () => readonly FactsProvider[];
   /** Or one function that gathers the facts of a stage (tests). */
   gatherFacts?: GatherFacts;
+  /** How AUTH's credential check is answered; default: a user in users.toml is assumed to log in. */
+  credentials?: CredentialChecker;
 }
 
 /** A GatherFacts function as a provider the driver can open. */
@@ -149,7 +151,7 @@ export async function runExplain(argv: string[], io: CliIo, deps?: Partial<Expla
   if (!providers) notes.push('facts not gathered: DNSBL, rate limits and sender-domain checks were NOT consulted');
   if (values.helo !== undefined) notes.push('HELO is judged at MAIL FROM, as serve does: a HELO refusal is the reply to MAIL');
 
-  const driver = createSessionDriver({ hostname: snapshot.config.hostname, facts: providers ?? [], credentials: ASSUMED_CREDENTIALS, logger: silentLogger() });
+  const driver = createSessionDriver({ hostname: snapshot.config.hostname, facts: providers ?? [], credentials: deps.credentials ?? ASSUMED_CREDENTIALS, logger: silentLogger() });
   const walk = await walkScript(driver, session, {
     from: values.from as string,
     rcpt: values.rcpt,
