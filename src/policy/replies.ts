@@ -16,9 +16,11 @@ interface Entry {
   readonly text: string | ((arg: string) => string);
 }
 
+const LOCAL_ERROR = 'Local error in processing, try again later';
+
 const TABLE = {
   // Any stage: an unexpected error inside a stage; never a crash, never an accept.
-  'internal.error': { code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later' },
+  'internal.error': { code: 451, enhanced: '4.3.0', text: LOCAL_ERROR },
   // AUTH's own temporary failure (RFC 4954: 454 4.7.0), e.g. counters unreachable.
   'internal.error:auth': { code: 454, enhanced: '4.7.0', text: 'Temporary authentication failure' },
 
@@ -72,13 +74,15 @@ const TABLE = {
   'rhsbl.listed': { code: 554, enhanced: '5.7.1', text: (text: string) => text },
   'dnsbl.temp_fail': { code: 451, enhanced: '4.7.1', text: (text: string) => text },
 
-  // data (end of data)
+  // data (end of data): the one success reply in the table, since it carries the queue id
+  'data.queued': { code: 250, enhanced: '2.0.0', text: (queueId: string) => `Ok: queued as ${queueId}` },
   'data.size_exceeded': { code: 552, enhanced: '5.3.4', text: 'Message size exceeds fixed maximum message size' },
   'data.bare_line_ending': { code: 550, enhanced: '5.6.0', text: 'Message contains bare CR or LF line endings (see RFC 5321 2.3.8)' },
   'data.bad_content': { code: 550, enhanced: '5.6.0', text: 'Message refused' },
   'data.bad_content:nul': { code: 550, enhanced: '5.6.0', text: 'Message contains NUL characters' },
   'data.bad_content:line_length': { code: 550, enhanced: '5.6.0', text: 'Message contains a line longer than the limit (see RFC 5321 4.5.3.1.6)' },
-  'data.spool_error': { code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later' },
+  // The spool could not take the message: the same words as any local error.
+  'data.spool_error': { code: 451, enhanced: '4.3.0', text: LOCAL_ERROR },
 
   // protocol
   'proto.too_many_errors': { code: 421, enhanced: '4.7.0', text: 'Too many errors, closing connection' },

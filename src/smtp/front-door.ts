@@ -13,7 +13,7 @@ import type { Decision, Reply } from '../policy/decision.ts';
 import type { MessageFacts } from '../policy/facts.ts';
 import { internalError } from '../policy/engine.ts';
 import type { SpoolIntake } from '../spool/types.ts';
-import { replyFor } from '../policy/replies.ts';
+import { replyFor, replyText } from '../policy/replies.ts';
 import { RelaySmtpServer } from './relay-smtp-server.ts';
 import { takeMessage } from './message-intake.ts';
 import { AUTH_TLS_REQUIRED, EARLY_TALKER, INTERNAL_ERROR, SHUTTING_DOWN, TOO_MANY_ERRORS } from './front-door-decisions.ts';
@@ -350,7 +350,7 @@ export class FrontDoor {
       return this.#receive(state, stream);
     }).then((result) => {
       if (result instanceof Error) return finish(result);
-      finish(null, `2.0.0 Ok: queued as ${result}`);
+      finish(null, replyText(replyFor('data.queued', result)));
     });
   }
 

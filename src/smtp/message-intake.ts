@@ -11,7 +11,7 @@ import type { Decision } from '../policy/decision.ts';
 import type { SpoolIntake } from '../spool/types.ts';
 import { DataGuard, DataRefusedError, type DecideMessage } from './data-guard.ts';
 import { formatReceivedHeader } from './received-header.ts';
-import { INTERNAL_ERROR } from './front-door-decisions.ts';
+import { replyFor } from '../policy/replies.ts';
 import type { SessionRecord } from '../session/session-record.ts';
 
 export interface IntakeDeps {
@@ -91,6 +91,6 @@ export async function takeMessage(
       if (decision.verdict === 'reject' || decision.verdict === 'defer') return { decision };
     }
     deps.logger.error({ session: state.sessionId, err: error }, 'spool write failed; message refused with 451');
-    return { decision: { verdict: 'defer', stage: 'data', rule: 'spool', reason: 'data.spool_error', reply: INTERNAL_ERROR } };
+    return { decision: { verdict: 'defer', stage: 'data', rule: 'spool', reason: 'data.spool_error', reply: replyFor('data.spool_error') } };
   }
 }
