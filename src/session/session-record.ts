@@ -37,6 +37,12 @@ export interface SessionRecord {
   /** Errors so far (refused commands and recipients), for tarpitting. */
   errors: number;
   messages: number;
+  /** The front door is receiving this session's message body. */
+  inData?: boolean;
+  /** Already told 421 for reaching smtp.max_errors. */
+  capped?: boolean;
+  /** The front door's smtp.transaction_timeout timer. */
+  lifetime?: NodeJS.Timeout;
   /** The engine's view of the session; set by the driver at connect, advanced as stages pass. */
   engine?: EngineView;
   /** When present, the driver appends every Decision it makes, in order (explain reads it). */

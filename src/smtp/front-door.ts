@@ -47,10 +47,6 @@ export class FrontDoor {
   readonly #deps: FrontDoorDeps;
   readonly #sessions = new Map<string, SessionRecord>();
   readonly #listeners: Listener[] = [];
-  readonly #inData = new Set<string>();
-  readonly #timers = new Map<string, NodeJS.Timeout>();
-  /** Sessions already told 421 for reaching max_errors. */
-  readonly #cappedSessions = new Set<string>();
   #draining = false;
 
   constructor(deps: FrontDoorDeps) {
@@ -94,7 +90,7 @@ export class FrontDoor {
 
   #inTransaction(sessionId: string): boolean {
     const state = this.#sessions.get(sessionId);
-    return this.#inData.has(sessionId) || (state !== undefined && state.sender !== undefined);
+    return state !== undefined && (state.inData === true || state.sender !== undefined);
   }
 
   #createListener(listener: ListenerConfig): Listener {
@@ -136,8 +132,8 @@ export class FrontDoor {
         const state = this.#sessions.get(sessionId);
         if (!state) return;
         state.errors++;
-        if (state.errors < config.smtp.max_errors || this.#cappedSessions.has(sessionId)) return;
-        this.#cappedSessions.add(sessionId);
+        if (state.errors < config.smtp.max_errors || state.capped) return;
+        state.capped = true;
         this.#publish(state, TOO_MANY_ERRORS);
         const { enhanced, text } = TOO_MANY_ERRORS.reply as Reply;
         server.closeSession(sessionId, `${enhanced} ${text}`);
@@ -150,7 +146,7 @@ export class FrontDoor {
         // RSET/EHLO ended the transaction: the session is idle again (it must
         // not hold up a drain), and the next one starts from MAIL.
         const state = this.#sessions.get(sessionId);
-        if (state && !this.#inData.has(sessionId)) {
+        if (state && !state.inData) {
           state.sender = undefined;
           state.recipients = [];
         }
@@ -259,7 +255,7 @@ export class FrontDoor {
       server.closeSession(state.sessionId, `${enhanced} ${text}`);
     }, lifetime);
     lifetimeTimer.unref();
-    this.#timers.set(session.id, lifetimeTimer);
+    state.lifetime = lifetimeTimer;
     void this.#guarded(state, 'connect', () => this.#deps.driver.connect(state)).then((result) => {
       if (result instanceof Error) return callback(result);
       this.#publish(state, result);
@@ -334,9 +330,9 @@ export class FrontDoor {
   #onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void {
     const state = this.#sessions.get(session.id);
     if (!state) return callback(replyError(INTERNAL_ERROR));
-    this.#inData.add(state.sessionId);
+    state.inData = true;
     const finish = (err: Error | null, message?: string): void => {
-      this.#inData.delete(state.sessionId);
+      state.inData = false;
       state.sender = undefined;
       state.recipients = [];
       callback(err, message);
@@ -376,10 +372,8 @@ export class FrontDoor {
     const state = this.#sessions.get(session.id);
     if (!state) return;
     this.#sessions.delete(session.id);
-    this.#inData.delete(session.id);
-    clearTimeout(this.#timers.get(session.id));
-    this.#cappedSessions.delete(session.id);
-    this.#timers.delete(session.id);
+    state.inData = false;
+    clearTimeout(state.lifetime);
     try {
       this.#deps.driver.close(state);
     } catch (error) {
