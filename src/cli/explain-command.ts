@@ -1,14 +1,15 @@
 // Wires `relayguard explain` to the same policy loader and fact providers
 // that `serve` uses (explain.ts itself stays free of I/O choices).
 import type { CliIo } from './io.ts';
-import { runExplain } from './explain.ts';
+import { runExplain, type ExplainDeps } from './explain.ts';
 import { loadPolicy, createSnapshot } from '../config/load-policy.ts';
 import { ConfigError } from '../config/errors.ts';
 import { createFactsRuntime, type FactsRuntime } from '../runtime/facts-providers.ts';
 import { silentLogger } from '../observability/logger.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 
-export async function runExplainCommand(argv: string[], io: CliIo): Promise<number> {
+/** `options.credentials`: how AUTH's credential check is answered (tests give it a real check). */
+export async function runExplainCommand(argv: string[], io: CliIo, options: Pick<ExplainDeps, 'credentials'> = {}): Promise<number> {
   let runtime: FactsRuntime | undefined;
   let snapshot: PolicySnapshot | undefined;
   const loadSnapshot = async (configFile: string): Promise<PolicySnapshot> => {
@@ -23,6 +24,7 @@ export async function runExplainCommand(argv: string[], io: CliIo): Promise<numb
       loadSnapshot,
       // The session driver opens them once, for the one imagined session.
       providers: () => runtime?.providers ?? [],
+      ...options,
     });
   } finally {
     runtime?.close();

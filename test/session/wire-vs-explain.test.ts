@@ -1,17 +1,13 @@
 // Issue 22's "done when": each session of a table is sent over the wire to
 // the whole relay (startRelay, real sockets, a real DNSBL answer from the
 // test DNS server, real scrypt hashes) and run through `relayguard explain`
-// (in process, the same policy files and fact providers); both must give the
+// (in process, through its real wiring: the same policy files and fact
+// providers); both must give the
 // same reply (code and enhanced code) to the same client command. HELO is
 // judged at MAIL by both: its refusal is the reply to MAIL FROM.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { runExplain } from '../../src/cli/explain.ts';
-import { loadPolicy, createSnapshot } from '../../src/config/load-policy.ts';
-import { ConfigError } from '../../src/config/errors.ts';
-import type { PolicySnapshot } from '../../src/config/snapshot.ts';
-import { createFactsRuntime, type FactsRuntime } from '../../src/runtime/facts-providers.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
+import { runExplainCommand } from '../../src/cli/explain-command.ts';
 import { Authenticator } from '../../src/auth/authenticator.ts';
 import { MemoryAuthFailureStore } from '../../src/auth/failure-store.ts';
 import { SmtpTalk, type SmtpReply } from '../helpers/smtp-talk.ts';
@@ -126,8 +122,6 @@ function explainSteps(stages: readonly StageJson[]): Step[] {
 describe('the same session over the wire and through explain', () => {
   let dns: TestDnsServer;
   let harness: RelayHarness;
-  let snapshot: PolicySnapshot;
-  let runtime: FactsRuntime;
 
   before(async () => {
     dns = await startDnsServer();
@@ -138,14 +132,9 @@ describe('the same session over the wire and through explain', () => {
       config: `${HARNESS_LISTENERS}\n[dns]\nservers = ["${dns.address}"]\ntimeout = "1s"\ntries = 2\n`,
       policies: { ...POLICIES, 'users.toml': await usersToml([ALICE, BOB]) },
     });
-    const load = await loadPolicy(harness.dir.configFile);
-    if (!load.ok) throw new ConfigError(load.problems);
-    snapshot = createSnapshot(load, 1, new Date());
-    runtime = createFactsRuntime(snapshot, silentLogger());
   });
 
   after(async () => {
-    runtime?.close();
     await harness?.stop();
     await dns?.close();
   });
@@ -162,9 +151,7 @@ describe('the same session over the wire and through explain', () => {
       ...(session.size === undefined ? [] : ['--size', String(session.size)]),
       '--json', '--config', harness.dir.configFile,
     ];
-    const code = await runExplain(argv, io, {
-      loadSnapshot: async () => snapshot,
-      providers: () => runtime.providers,
+    const code = await runExplainCommand(argv, io, {
       credentials: { check: (request, snap) => authenticator.check({ ...request, password }, snap) },
     });
     assert.equal(code, 0, err());
