@@ -23,7 +23,7 @@ import { delivererConfig } from './delivery/deliverer.ts';
 import { createWorkerDeliverer } from './delivery/worker-deliverer.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { MemoryAuthFailureStore } from './auth/failure-store.ts';
-import { createEnginePolicy } from './runtime/engine-policy.ts';
+import { createSessionDriver } from './session/session-driver.ts';
 import { forwardDeliveryEvents, DeferralTracker } from './delivery/delivery-events.ts';
 import { FrontDoor } from './smtp/front-door.ts';
 import { loadTlsMaterial } from './smtp/tls-material.ts';
@@ -85,8 +85,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     logger,
     cluster ? { counters: cluster.counters, limits: cluster.limitsOptions, ...(cluster.dnsblCache ? { dnsblCache: cluster.dnsblCache } : {}) } : {},
   );
-  const policy = createEnginePolicy({ hostname: config.hostname, authenticator, facts: factsRuntime.providers, logger });
-  const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), policy, spool, tls, logger, decisions });
+  const driver = createSessionDriver({ hostname: config.hostname, credentials: authenticator, facts: factsRuntime.providers, logger });
+  const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), driver, spool, tls, logger, decisions });
 
   let runner: QueueRunner | undefined;
   let dashboard: Dashboard | undefined;

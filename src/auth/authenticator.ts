@@ -1,36 +1,41 @@
-// The one call the SMTP front door makes from smtp-server's onAuth:
-//   authenticator.authenticate({ method, username, password, clientIp, tls }, snapshot)
-// It returns an auth-stage Decision (and the user on success); it throws only
-// AuthError for operational failures. In order:
-//   1. no TLS                        -> 538 5.7.11  auth.tls_required
-//   2. not PLAIN/LOGIN               -> 504 5.5.4   auth.not_offered
-//   3. client IP or user name locked -> 454 4.7.0   auth.locked (no verification)
-//   4. >= failures_before_delay failures counted -> wait failure_delay first
-//   5. verify: a known user against their hash, an unknown name against a
+// The credential check: an I/O fact the session driver (src/session) gathers
+// for the AUTH stage; the decision itself is the engine's AUTH rule list
+// (policy/rules/auth-*.ts), the same for `serve` and `explain`.
+//   authenticator.check({ method, username, password, clientIp, tls }, snapshot) -> AuthFacts (+ user)
+// The driver runs the attempt rules first (listener offers AUTH, TLS,
+// mechanism: engine.prepareAuth), so a refused attempt is never verified or
+// counted. The check, in order:
+//   1. client IP or user name locked -> 'locked' (no verification)
+//   2. >= failures_before_delay failures counted -> wait failure_delay first
+//   3. verify: a known user against their hash, an unknown name against a
 //      dummy hash of the same cost, so both cost the same scrypt run and end
-//      in the same 535 5.7.8 auth.failed, counted for the IP and the name
-//   6. success -> auth.ok; the user's counter is reset (the IP's is not: one
+//      in the same 'failed', counted for the IP and the name
+//   4. success -> 'ok'; the user's counter is reset (the IP's is not: one
 //      valid account must not let a client keep guessing the others).
-// The password never leaves this function except into scrypt.
+//   Counters unreachable with fail_open = false -> AuthError AUTH_STORE_UNAVAILABLE
+//   (the driver gathers it as the 'unavailable' outcome: 454 4.7.0).
+// `authenticate()` is check() followed by the same engine rules, for callers
+// with no session (tests, bench/auth-timing.ts).
+// The password never leaves this class except into scrypt.
 //
 // smtp-server 3.21 wiring (checked against its smtp-connection.js): it always
 // advertises AUTH in EHLO, and by default answers AUTH before STARTTLS itself
 // ("538 Error: Must issue a STARTTLS command first", no 5.7.11, onAuth never
 // called, so no Decision). With allowInsecureAuth: true every AUTH reaches
-// onAuth -> here, and step 1 gives the contract's reply. On a listener without
-// STARTTLS smtp-server allows cleartext AUTH whatever the option says, so step
-// 1 is the guard that holds. Put the UserRecord's name, not the record, into
-// smtp-server's session.user: its debug log prints session.user.
+// onAuth -> the driver, and the auth-tls rule gives the contract's reply. On a
+// listener without STARTTLS smtp-server allows cleartext AUTH whatever the
+// option says, so that rule is the guard that holds. Put the UserRecord's
+// name, not the record, into smtp-server's session.user: its debug log prints session.user.
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import type { Config } from '../config/schema.ts';
-import { defer, permit, reject, type Decision, type DetailValue } from '../policy/decision.ts';
+import type { Decision, DetailValue } from '../policy/decision.ts';
+import type { AuthFacts } from '../policy/facts.ts';
+import { evaluateAuth, prepareAuth } from '../policy/engine.ts';
 import { AuthError } from './errors.ts';
 import type { AuthFailureStore, FailureLimits, FailureState } from './failure-store.ts';
 import { failureKeys, type FailureKeys } from './failure-keys.ts';
 import { dummyHash, formatParams, verifyParsed, type ParsedHash, type ScryptParams } from './password-hash.ts';
 import type { UserDirectory, UserRecord } from '../config/users-file.ts';
-
-export const AUTH_RULE = 'auth';
 
 export interface AuthRequest {
   /** SASL mechanism as smtp-server reports it ("PLAIN", "LOGIN"). */
@@ -71,11 +76,12 @@ export interface AuthenticatorOptions {
   readonly verify?: (password: string, hash: ParsedHash) => Promise<boolean>;
 }
 
-const REPLY_TLS_REQUIRED = { code: 538, enhanced: '5.7.11', text: 'Encryption required for requested authentication mechanism' };
-const REPLY_NOT_OFFERED = { code: 504, enhanced: '5.5.4', text: 'Unrecognized authentication type' };
-const REPLY_LOCKED = { code: 454, enhanced: '4.7.0', text: 'Too many failed authentication attempts, try again later' };
-const REPLY_FAILED = { code: 535, enhanced: '5.7.8', text: 'Authentication credentials invalid' };
-const METHODS = new Set(['PLAIN', 'LOGIN']);
+/** What the check found: the fact for the AUTH rules, and the user on success. */
+export interface CredentialCheck {
+  readonly facts: AuthFacts;
+  /** Set exactly when facts.outcome is 'ok'. */
+  readonly user?: UserRecord;
+}
 const NO_FAILURES: FailureState = { failures: 0, lockedForMs: 0 };
 
 export class Authenticator {
@@ -96,12 +102,33 @@ export class Authenticator {
     this.#verify = options.verify ?? verifyParsed;
   }
 
+  /**
+   * check() and the engine's AUTH rules, for callers without a session
+   * (tests, benchmarks): the attempt as a submission listener would see it.
+   */
   async authenticate(request: AuthRequest, policy: AuthPolicy): Promise<AuthResult> {
-    const method = request.method.toUpperCase();
-    const detail: Record<string, DetailValue> = { method, user: request.username.slice(0, 64) };
-    if (!request.tls) return { decision: reject('auth', AUTH_RULE, 'auth.tls_required', REPLY_TLS_REQUIRED, detail) };
-    if (!METHODS.has(method)) return { decision: reject('auth', AUTH_RULE, 'auth.not_offered', REPLY_NOT_OFFERED, detail) };
+    const ctx = {
+      listener: { name: 'auth', role: 'submission', tls: 'starttls', authOffered: true },
+      clientIp: request.clientIp,
+      tls: request.tls,
+      recipients: [],
+      ours: { hostname: '', addresses: new Set<string>() },
+      attempt: { user: request.username.slice(0, 64), mechanism: request.method.toUpperCase() },
+    } as const;
+    const prepared = prepareAuth(ctx, policy);
+    if (!prepared.ok) return { decision: prepared.decision };
+    const checked = await this.check(request, policy);
+    const decision = evaluateAuth(ctx, policy, { auth: checked.facts });
+    return decision.reason === 'auth.ok' && checked.user ? { decision, user: checked.user } : { decision };
+  }
 
+  /**
+   * The credential check (counters, delay, scrypt). Throws AuthError when the
+   * hash fails or (fail closed) the counters are unreachable; the driver
+   * turns the latter into the 'unavailable' outcome.
+   */
+  async check(request: AuthRequest, policy: AuthPolicy): Promise<CredentialCheck> {
+    const detail: Record<string, DetailValue> = {};
     const limits = policy.config.auth;
     const keys = failureKeys(request.clientIp, request.username);
     const [ipState, userState] = await this.#guarded(
@@ -112,7 +139,7 @@ export class Authenticator {
     if (lockedForMs > 0) {
       detail.locked = ipState.lockedForMs > 0 ? (userState.lockedForMs > 0 ? 'ip+user' : 'ip') : 'user';
       detail.retry_after_s = Math.ceil(lockedForMs / 1000);
-      return { decision: defer('auth', AUTH_RULE, 'auth.locked', REPLY_LOCKED, detail) };
+      return { facts: { outcome: 'locked', detail } };
     }
     if (Math.max(ipState.failures, userState.failures) >= limits.failures_before_delay && limits.failure_delay > 0) {
       await this.#sleep(limits.failure_delay);
@@ -131,7 +158,7 @@ export class Authenticator {
     if (matched && user) {
       await this.#guarded(() => this.#store.reset(keys.user), undefined);
       detail.user = user.name;
-      return { decision: permit('auth', AUTH_RULE, 'auth.ok', detail), user };
+      return { facts: { outcome: 'ok', detail }, user };
     }
     const after = await this.#recordFailure(keys, {
       windowMs: limits.failure_window,
@@ -142,7 +169,7 @@ export class Authenticator {
     detail.user_failures = after.user.failures;
     // This attempt still hears 535 (its credentials were wrong); the next one hears 454.
     if (after.ip.lockedForMs > 0 || after.user.lockedForMs > 0) detail.locked_now = true;
-    return { decision: reject('auth', AUTH_RULE, 'auth.failed', REPLY_FAILED, detail) };
+    return { facts: { outcome: 'failed', detail } };
   }
 
   async #recordFailure(keys: FailureKeys, limits: FailureLimits): Promise<{ ip: FailureState; user: FailureState }> {

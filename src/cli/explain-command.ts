@@ -1,19 +1,17 @@
 // Wires `relayguard explain` to the same policy loader and fact providers
 // that `serve` uses (explain.ts itself stays free of I/O choices).
 import type { CliIo } from './io.ts';
-import { runExplain } from './explain.ts';
+import { runExplain, type ExplainDeps } from './explain.ts';
 import { loadPolicy, createSnapshot } from '../config/load-policy.ts';
 import { ConfigError } from '../config/errors.ts';
 import { createFactsRuntime, type FactsRuntime } from '../facts/providers.ts';
-import { gatherFactsFor } from '../facts/session-facts.ts';
 import { silentLogger } from '../log/logger.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
-import type { GatherFacts } from '../policy/facts.ts';
 
-export async function runExplainCommand(argv: string[], io: CliIo): Promise<number> {
+/** `options.credentials`: how AUTH's credential check is answered (tests give it a real check). */
+export async function runExplainCommand(argv: string[], io: CliIo, options: Pick<ExplainDeps, 'credentials'> = {}): Promise<number> {
   let runtime: FactsRuntime | undefined;
   let snapshot: PolicySnapshot | undefined;
-  let gather: GatherFacts | undefined;
   const loadSnapshot = async (configFile: string): Promise<PolicySnapshot> => {
     const load = await loadPolicy(configFile);
     if (!load.ok) throw new ConfigError(load.problems);
@@ -24,11 +22,9 @@ export async function runExplainCommand(argv: string[], io: CliIo): Promise<numb
   try {
     return await runExplain(argv, io, {
       loadSnapshot,
-      // One imagined session: the providers are opened once, on the first stage.
-      gatherFacts: async (stage, ctx, snap) => {
-        gather ??= gatherFactsFor(runtime?.providers ?? []);
-        return gather(stage, ctx, snap);
-      },
+      // The session driver opens them once, for the one imagined session.
+      providers: () => runtime?.providers ?? [],
+      ...options,
     });
   } finally {
     runtime?.close();

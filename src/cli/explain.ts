@@ -1,29 +1,56 @@
 // `relayguard explain --ip IP [--helo H] [--user U] [--listener NAME]
 //   --from ADDR --rcpt ADDR... [--size BYTES] [--json] [--config FILE]`
-// Walks an imagined session through the real engine and prints each stage's
-// decision with the rule and reason that made it. The policy snapshot and the
-// facts (DNS lookups, counters) come from injected dependencies so that
-// explain uses exactly what `serve` uses; without a fact gatherer it says
-// plainly that DNSBL, rate and sender-domain facts were not consulted.
-// Passwords are never asked for: a known --user is assumed to have logged in
-// (and an unknown one to have failed), which the output states.
+// Walks an imagined session through the same session driver `serve` runs
+// (src/session) and prints each stage's decision with the rule and reason
+// that made it. HELO is judged at MAIL, as in serve: its row says so. The
+// policy snapshot and the facts (DNS lookups, counters) come from injected
+// dependencies so that explain uses exactly what `serve` uses; without fact
+// providers it says plainly that DNSBL, rate and sender-domain facts were not
+// consulted. Passwords are never asked for: the credential check is replaced
+// by an assumption (a known --user logged in, an unknown one failed), which
+// the output states; the AUTH rules still decide. Exit 0 once the walk ran,
+// whatever it decided (see README, Commands).
 import { parseArgs } from 'node:util';
 import type { CliIo } from './io.ts';
 import { EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR } from './io.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 import { ConfigError, formatProblem } from '../config/errors.ts';
 import { normalizeIp } from '../net/ip-text.ts';
-import { createSessionContext, listenerInfo, type ListenerInfo } from '../policy/context.ts';
-import { NO_FACTS, type GatherFacts } from '../policy/facts.ts';
+import { listenerInfo, type ListenerInfo } from '../policy/context.ts';
+import type { GatherFacts } from '../policy/facts.ts';
 import { formatReply } from '../policy/decision.ts';
-import { walkSession, type SessionWalk, type StageReport } from '../policy/walk-session.ts';
+import type { FactsProvider } from '../facts/session-facts.ts';
+import { silentLogger } from '../log/logger.ts';
+import { createSessionDriver, type CredentialChecker } from '../session/session-driver.ts';
+import type { SessionRecord } from '../session/session-record.ts';
+import { walkScript, type SessionWalk, type StageReport } from '../session/session-script.ts';
 
 export interface ExplainDeps {
   /** Loads config.toml and every policy file, exactly as `serve` does. */
   loadSnapshot(configFile: string): Promise<PolicySnapshot>;
-  /** Gathers the facts of a stage (DNSBL answers, counters), exactly as `serve` does. */
+  /** The fact providers `serve` uses (DNSBL, counters, sender domain); asked after loadSnapshot. */
+  providers?: () => readonly FactsProvider[];
+  /** Or one function that gathers the facts of a stage (tests). */
   gatherFacts?: GatherFacts;
+  /** How AUTH's credential check is answered; default: a user in users.toml is assumed to log in. */
+  credentials?: CredentialChecker;
 }
+
+/** A GatherFacts function as a provider the driver can open. */
+function providerOf(gather: GatherFacts): FactsProvider {
+  return {
+    name: 'explain',
+    open: (_ctx, snapshot) => ({ gather: (stage, ctx) => gather(stage, ctx, snapshot), close: () => undefined }),
+  };
+}
+
+/** explain never sees a password: a user in users.toml is assumed to log in, any other name fails. */
+const ASSUMED_CREDENTIALS: CredentialChecker = {
+  check: async (request, snapshot) => {
+    const user = snapshot.users.get(request.username);
+    return user ? { facts: { outcome: 'ok' }, user } : { facts: { outcome: 'failed' } };
+  },
+};
 
 const USAGE = `usage: relayguard explain --ip IP [--helo NAME] [--user USER] [--listener NAME]
                          --from ADDR --rcpt ADDR [--rcpt ADDR...] [--size BYTES] [--json] [--config FILE]`;
@@ -83,7 +110,7 @@ export async function runExplain(argv: string[], io: CliIo, deps?: Partial<Expla
     return EXIT_USER_ERROR;
   }
 
-  const listeners = snapshot.config.listeners.map((l) => ({ info: listenerInfo(l), host: l.address.host }));
+  const listeners = snapshot.config.listeners.map((l) => ({ info: listenerInfo(l), config: l }));
   const wanted = values.listener;
   const chosen = wanted !== undefined
     ? listeners.find((l) => l.info.name === wanted)
@@ -94,40 +121,44 @@ export async function runExplain(argv: string[], io: CliIo, deps?: Partial<Expla
   }
 
   const notes: string[] = [];
-  const start = createSessionContext({
-    listener: chosen.info,
+  const session: SessionRecord = {
+    sessionId: 'explain',
+    listener: { ...chosen.config, name: chosen.info.name, authOffered: chosen.info.authOffered },
     clientIp: ip,
+    clientPort: 0,
+    peerIp: ip,
+    localIp: chosen.config.address.host,
+    localPort: chosen.config.address.port,
+    connectedAt: Date.now(),
+    snapshot,
     // Assume the client used TLS where the listener offers it, as real submission clients do.
     tls: chosen.info.tls !== 'none',
-    hostname: snapshot.config.hostname,
-    ourAddresses: listeners.map((l) => l.host),
-  });
+    esmtp: false,
+    recipients: [],
+    rejectedRecipients: 0,
+    errors: 0,
+    messages: 0,
+  };
   if (chosen.info.tls !== 'none') notes.push(`assumes the client used TLS (listener ${chosen.info.name} offers ${chosen.info.tls})`);
-  let authOutcome: 'ok' | 'failed' | undefined;
   if (values.user !== undefined) {
-    authOutcome = snapshot.users.get(values.user) ? 'ok' : 'failed';
     notes.push(
-      authOutcome === 'ok'
+      snapshot.users.get(values.user)
         ? `password not checked: user ${values.user} is assumed to have logged in`
         : `user ${values.user} is not in users.toml: AUTH would fail`,
     );
   }
-  const gather = deps.gatherFacts;
-  if (!gather) notes.push('facts not gathered: DNSBL, rate limits and sender-domain checks were NOT consulted');
+  const providers = deps.providers?.() ?? (deps.gatherFacts ? [providerOf(deps.gatherFacts)] : undefined);
+  if (!providers) notes.push('facts not gathered: DNSBL, rate limits and sender-domain checks were NOT consulted');
+  if (values.helo !== undefined) notes.push('HELO is judged at MAIL FROM, as serve does: a HELO refusal is the reply to MAIL');
 
-  const walk = await walkSession(
-    start,
-    snapshot,
-    {
-      from: values.from as string,
-      rcpt: values.rcpt,
-      ...(values.helo !== undefined ? { helo: values.helo } : {}),
-      ...(values.user !== undefined ? { user: values.user } : {}),
-      ...(authOutcome !== undefined ? { authOutcome } : {}),
-      ...(size !== undefined ? { size } : {}),
-    },
-    gather ?? (async () => NO_FACTS),
-  );
+  const driver = createSessionDriver({ hostname: snapshot.config.hostname, facts: providers ?? [], credentials: deps.credentials ?? ASSUMED_CREDENTIALS, logger: silentLogger() });
+  const walk = await walkScript(driver, session, {
+    from: values.from as string,
+    rcpt: values.rcpt,
+    ...(values.helo !== undefined ? { helo: values.helo } : {}),
+    ...(values.user !== undefined ? { user: values.user } : {}),
+    ...(size !== undefined ? { size } : {}),
+  });
 
   if (values.json) io.stdout.write(`${JSON.stringify(toJson(ip, chosen.info, snapshot, values, walk, notes), null, 2)}\n`);
   else io.stdout.write(toTable(ip, chosen.info, snapshot, walk, notes));
@@ -138,6 +169,7 @@ function stageJson(report: StageReport): Record<string, unknown> {
   const d = report.decision;
   return {
     stage: report.stage,
+    command: report.command,
     input: report.input,
     ...(report.normalized !== undefined ? { normalized: report.normalized } : {}),
     status: report.status,
@@ -169,7 +201,7 @@ function toJson(
     listener: { name: listener.name, role: listener.role },
     generation: snapshot.generation,
     stages: walk.stages.map(stageJson),
-    accepted: walk.accepted.map((m) => m.address),
+    accepted: walk.accepted,
     refused,
     notes,
   };
@@ -186,8 +218,9 @@ function toTable(ip: string, listener: ListenerInfo, snapshot: PolicySnapshot, w
   const rows = walk.stages.map((s) => {
     const d = s.decision;
     const input = shown(s.normalized !== undefined && s.normalized !== `<${s.input}>` && s.normalized !== s.input ? `${s.input} -> ${s.normalized}` : s.input);
-    if (!d) return [s.stage, input || '-', s.status === 'skipped' ? 'skipped' : 'not reached', '-', '-', '-'];
-    return [s.stage, input || '<>', d.verdict, d.rule, d.reason, d.reply ? formatReply(d.reply) : '-'];
+    const stage = s.stage === s.command ? s.stage : `${s.stage} (at ${s.command.toUpperCase()})`;
+    if (!d) return [stage, input || '-', s.status === 'skipped' ? 'skipped' : 'not reached', '-', '-', '-'];
+    return [stage, input || '<>', d.verdict, d.rule, d.reason, d.reply ? formatReply(d.reply) : '-'];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   const line = (cells: readonly string[]): string =>

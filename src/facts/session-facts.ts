@@ -6,7 +6,7 @@
 // only what was accepted.
 import type { Decision, Stage } from '../policy/decision.ts';
 import type { SessionContext } from '../policy/context.ts';
-import type { Facts, GatherFacts } from '../policy/facts.ts';
+import type { Facts } from '../policy/facts.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 
 export interface SessionFacts {
@@ -36,17 +36,5 @@ export function openAll(providers: readonly FactsProvider[], ctx: SessionContext
     close() {
       for (const session of sessions) session.close();
     },
-  };
-}
-
-/**
- * The same providers for `relayguard explain`: one imagined session, opened on
- * the first stage it is asked about.
- */
-export function gatherFactsFor(providers: readonly FactsProvider[]): GatherFacts {
-  let session: SessionFacts | undefined;
-  return async (stage, ctx, snapshot) => {
-    session ??= openAll(providers, ctx, snapshot);
-    return session.gather(stage, ctx);
   };
 }

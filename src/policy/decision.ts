@@ -67,7 +67,9 @@ export const REASONS = [
   // protocol
   'proto.too_many_errors',
   'proto.line_too_long',
+  'proto.bad_command',
   'proto.timeout',
+  'proto.shutdown',
 ] as const;
 
 export type ReasonCode = (typeof REASONS)[number];

@@ -16,6 +16,7 @@
 // never list and never defer: they say nothing about the client.
 // The caller skips this rule for trusted (relay networks, allowlist) and
 // authenticated clients; see facts/dnsbl/dnsbl-checker.ts.
+import { replyFor } from './replies.ts';
 import { defer, dunno, reject, type Decision, type DetailValue, type Stage } from './decision.ts';
 
 export type ZoneStatus = 'listed' | 'clean' | 'failed' | 'zone_problem' | 'suspended' | 'skipped';
@@ -125,11 +126,11 @@ export function evaluateDnsbl(facts: DnsblFacts, policy: DnsblRulePolicy, stage:
     const extra = blocking.flatMap((zone) => zone.results).find((result) => result.text)?.text;
     if (extra && text.length + extra.length + 2 <= MAX_TEXT) text += `; ${extra}`;
     const reason = blocking.some((zone) => zone.kind === 'ip') ? 'dnsbl.listed' : 'rhsbl.listed';
-    return reject(stage, DNSBL_RULE, reason, { code: 554, enhanced: '5.7.1', text: text.slice(0, MAX_TEXT) }, detail);
+    return reject(stage, DNSBL_RULE, reason, replyFor(reason, text.slice(0, MAX_TEXT)), detail);
   }
   if (scored.max >= policy.threshold && scored.uncertain.length > 0) {
     const text = `Service temporarily unavailable; ${client} could not be checked against ${names(scored.uncertain)}; try again later`;
-    return defer(stage, DNSBL_RULE, 'dnsbl.temp_fail', { code: 451, enhanced: '4.7.1', text: text.slice(0, MAX_TEXT) }, detail);
+    return defer(stage, DNSBL_RULE, 'dnsbl.temp_fail', replyFor('dnsbl.temp_fail', text.slice(0, MAX_TEXT)), detail);
   }
   return scored.listed.length > 0 || scored.failed.length > 0 ? { ...dunno(stage, DNSBL_RULE), detail } : dunno(stage, DNSBL_RULE);
 }

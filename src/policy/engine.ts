@@ -9,11 +9,12 @@
 // (the sender domain to resolve, the recipient to count):
 //   prepareMail(ctx, snapshot, cmd) -> MailContext | refusal;  gather facts;  evaluateMail(...)
 //   prepareRcpt(ctx, snapshot, cmd) -> RcptContext | refusal;  gather facts;  evaluateRcpt(...)
+import { replyFor } from './replies.ts';
 import { defer, permit, type Decision, type Stage } from './decision.ts';
 import { parseRecipient, parseSender, type AddressOptions } from './address.ts';
 import { recipientRefusal, senderRefusal } from './address-refusal.ts';
 import type { AuthContext, MailContext, RcptContext, SessionContext } from './context.ts';
-import type { Facts } from './facts.ts';
+import { NO_FACTS, type Facts } from './facts.ts';
 import { runRules, type RuleList } from './rule.ts';
 import { DEFAULT_RULES, type RuleLists } from './rule-lists.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
@@ -37,7 +38,7 @@ export function internalError(stage: Stage, error: unknown): Decision {
     stage,
     'engine',
     'internal.error',
-    { code: 451, enhanced: '4.3.0', text: 'Internal error, try again later' },
+    replyFor('internal.error'),
     { error: error instanceof Error ? error.message : String(error) },
   );
 }
@@ -63,9 +64,27 @@ export function evaluateHelo(ctx: SessionContext, snapshot: PolicySnapshot, fact
   return evaluate('helo', rules.helo, ctx, snapshot, facts);
 }
 
+/**
+ * The attempt rules alone (listener offers AUTH, TLS, mechanism): a refusal
+ * here means no credential is checked or counted. AUTH runs in two steps like
+ * MAIL and RCPT: prepareAuth; gather facts.auth (the credential check); evaluateAuth.
+ */
+export function prepareAuth(ctx: AuthContext, snapshot: unknown, rules: RuleLists = DEFAULT_RULES): Prepared<AuthContext> {
+  try {
+    const refusal = runRules(rules.authAttempt, ctx, snapshot, NO_FACTS);
+    return refusal === undefined ? { ok: true, ctx } : { ok: false, decision: refusal };
+  } catch (error) {
+    return { ok: false, decision: internalError('auth', error) };
+  }
+}
+
 /** `facts.auth` carries the credential check's outcome; without it the attempt fails closed. */
-export function evaluateAuth(ctx: AuthContext, snapshot: PolicySnapshot, facts: Facts, rules: RuleLists = DEFAULT_RULES): Decision {
-  return evaluate('auth', rules.auth, ctx, snapshot, facts);
+export function evaluateAuth(ctx: AuthContext, snapshot: unknown, facts: Facts, rules: RuleLists = DEFAULT_RULES): Decision {
+  try {
+    return runRules(rules.authAttempt, ctx, snapshot, facts) ?? runRules(rules.auth, ctx, snapshot, facts) ?? permit('auth', 'default', 'ok');
+  } catch (error) {
+    return internalError('auth', error);
+  }
 }
 
 /** Parses the sender strictly; on success the context the MAIL rules (and fact gathering) need. */

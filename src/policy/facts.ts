@@ -3,7 +3,7 @@
 // values. Every field is optional: absent means "not gathered" (the rule that
 // reads it says dunno), never "all clear" by invention. Each owner fills its
 // field; the rule that reads it lives in policy/rules/.
-import type { Stage } from './decision.ts';
+import type { DetailValue, Stage } from './decision.ts';
 import type { SessionContext } from './context.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 
@@ -41,16 +41,27 @@ export interface SenderDomainFacts {
   readonly status: 'ok' | 'nxdomain' | 'null_mx' | 'temp_fail';
 }
 
-/** The outcome of checking credentials (issue 5); the password never gets here. */
+/**
+ * The outcome of checking credentials (issue 5, auth/authenticator.ts); the
+ * password never gets here. 'unavailable': the failure counters could not be
+ * asked and cluster.fail_open is false.
+ */
 export interface AuthFacts {
-  readonly outcome: 'ok' | 'failed' | 'locked';
+  readonly outcome: 'ok' | 'failed' | 'locked' | 'unavailable';
+  /** What the check counted (failures, lockout, delay), for the log. */
+  readonly detail?: Readonly<Record<string, DetailValue>>;
 }
 
-/** What the front door measured while receiving DATA. */
+/** What the front door measured while receiving DATA (filled as the body streams in). */
 export interface MessageFacts {
+  /** Octets received so far (the whole message at end of data). */
   readonly size: number;
   /** A bare LF or bare CR was seen (SMTP smuggling). */
   readonly bareLineEnding: boolean;
+  /** A NUL octet was seen. */
+  readonly nul?: boolean;
+  /** The longest line seen, in octets including its CRLF. */
+  readonly longestLine?: number;
 }
 
 export interface Facts {

@@ -10,6 +10,7 @@ import { heloImpersonationRule, heloInvalidRule, heloNonFqdnRule } from './rules
 import { authOfferedRule } from './rules/auth-offered.ts';
 import { authTlsRule } from './rules/auth-tls.ts';
 import { authCredentialsRule } from './rules/auth-credentials.ts';
+import { authMechanismRule } from './rules/auth-mechanism.ts';
 import { submissionAuthRule } from './rules/submission-auth.ts';
 import { senderOwnershipRule } from './rules/sender-ownership.ts';
 import { declaredSizeRule } from './rules/declared-size.ts';
@@ -23,12 +24,15 @@ import { recipientLimitRule } from './rules/recipient-limit.ts';
 import { dnsblRule } from './rules/dnsbl.ts';
 import { dataSizeRule } from './rules/data-size.ts';
 import { bareLineEndingsRule } from './rules/bare-line-endings.ts';
+import { lineLengthRule, nulBytesRule } from './rules/message-content.ts';
 
 export interface RuleLists {
   readonly connect: RuleList<SessionContext>;
   readonly helo: RuleList<SessionContext>;
+  /** Whether the attempt may be made at all (listener, TLS, mechanism): before any credential is checked. */
+  readonly authAttempt: RuleList<AuthContext, unknown>;
   /** Ends in a decisive rule: no credential outcome, no login. */
-  readonly auth: RuleList<AuthContext>;
+  readonly auth: RuleList<AuthContext, unknown>;
   readonly mail: RuleList<MailContext>;
   /** smtpd_relay_restrictions: ends in a decisive rule. */
   readonly relay: RuleList<RcptContext>;
@@ -41,9 +45,11 @@ export const DEFAULT_RULES: RuleLists = Object.freeze({
   connect: [denylistRule, connectionLimitsRule],
   // smtpd_helo_restrictions, switched in policies/checks.toml; run at MAIL time.
   helo: [heloImpersonationRule, heloInvalidRule, heloNonFqdnRule],
-  auth: [authOfferedRule, authTlsRule, authCredentialsRule],
+  authAttempt: [authOfferedRule, authTlsRule, authMechanismRule],
+  auth: [authCredentialsRule],
   mail: [submissionAuthRule, senderOwnershipRule, declaredSizeRule, senderDomainRule, rateLimitsRule('mail')],
   relay: [relayLocalDomainRule, relayNetworksRule, relayAuthenticatedRule, relayDenyRule],
   rcpt: [recipientLimitRule, dnsblRule, rateLimitsRule('rcpt')],
-  data: [dataSizeRule, bareLineEndingsRule],
+  // End of data, on what the front door measured while the body streamed in.
+  data: [dataSizeRule, bareLineEndingsRule, nulBytesRule, lineLengthRule],
 });

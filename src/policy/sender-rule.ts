@@ -4,6 +4,7 @@
 // is loaded.
 // An unauthenticated session is not this rule's business, and an owned address
 // is no reason to accept the mail: both answer dunno. Only a mismatch decides.
+import { replyFor } from './replies.ts';
 import { dunno, reject, type Decision } from './decision.ts';
 import type { SenderMatcher } from '../config/sender-patterns.ts';
 
@@ -29,7 +30,7 @@ export function checkSender(user: SenderOwner | undefined, mailFrom: string): De
     'mail',
     SENDER_RULE,
     'mail.sender_not_owned',
-    { code: 553, enhanced: '5.7.1', text: `Sender address rejected: not owned by user ${user.name}` },
+    replyFor('mail.sender_not_owned', user.name),
     { user: user.name },
   );
 }

@@ -1,21 +1,46 @@
 // A Transform between smtp-server's DATA stream and the spool. It prepends
-// our Received: header, enforces the size limit on the bytes actually sent, and
-// refuses (or repairs) bare LF / bare CR line endings: those are how SMTP
-// smuggling splits one message into two at a less strict upstream
-// (<LF>.<LF>, <LF>.<CR><LF>, <CR>.<CR><LF>).
+// our Received: header and measures the message as it streams: the bytes
+// actually sent, bare LF / bare CR line endings (how SMTP smuggling splits one
+// message into two at a less strict upstream: <LF>.<LF>, <LF>.<CR><LF>,
+// <CR>.<CR><LF>), NUL octets and the longest line. These are the end-of-data
+// facts. It decides nothing itself: when a finding appears (and once at the
+// end) it asks `decide` (the session driver's end-of-data stage, where the
+// DATA rules act); a refusal stops the stream before the spool commits. In
+// "normalize" mode it repairs bare line endings into CRLF as it goes.
+// Without `decide` (standalone use, tests) it stops at its first finding.
 import { Transform, type TransformCallback } from 'node:stream';
+import type { Decision } from '../policy/decision.ts';
+import type { MessageFacts } from '../policy/facts.ts';
 
 export type BareLineEndingMode = 'reject' | 'normalize';
 
 export class DataRefusedError extends Error {
   readonly code: 'DATA_BARE_LINE_ENDING' | 'DATA_TOO_LARGE' | 'DATA_NUL' | 'DATA_LINE_TOO_LONG';
   readonly temporary = false;
-  constructor(code: DataRefusedError['code'], message: string) {
+  /** The end-of-data Decision that stopped the stream (absent without `decide`). */
+  readonly decision: Decision | undefined;
+  constructor(code: DataRefusedError['code'], message: string, decision?: Decision) {
     super(message);
     this.name = 'DataRefusedError';
     this.code = code;
+    this.decision = decision;
   }
 }
+
+/** Asked with the facts so far when a finding appears, and with the final facts at the end. */
+export type DecideMessage = (facts: MessageFacts) => Decision;
+
+export interface DataGuardOptions {
+  readonly header: string;
+  /** Past this many octets a refusal is asked for, and reading stops if it comes. */
+  readonly maxBytes: number;
+  readonly bareLineEndings: BareLineEndingMode;
+  /** Longest text line in octets including CRLF (RFC 5321 §4.5.3.1.6: 1000). */
+  readonly maxLineLength?: number;
+  readonly decide?: DecideMessage;
+}
+
+type Finding = DataRefusedError['code'];
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -34,13 +59,44 @@ export class DataGuard extends Transform {
   #refused: DataRefusedError | null = null;
   /** The last byte of the previous chunk was CR (an LF at offset 0 is then fine). */
   #crBeforeChunk = false;
+  readonly #decide: DecideMessage | undefined;
+  // The facts measured so far.
+  #bare = false;
+  #nul = false;
+  #longestLine = 0;
+  #sizeAsked = false;
 
-  constructor(options: { header: string; maxBytes: number; bareLineEndings: BareLineEndingMode; maxLineLength?: number }) {
+  constructor(options: DataGuardOptions) {
     super();
     this.#maxLineLength = options.maxLineLength ?? 1000;
     this.#header = Buffer.from(options.header, 'latin1');
     this.#maxBytes = options.maxBytes;
     this.#mode = options.bareLineEndings;
+    this.#decide = options.decide;
+  }
+
+  /** What was measured so far (the whole message once the stream has ended). */
+  get facts(): MessageFacts {
+    return { size: this.#bytes, bareLineEnding: this.#bare, nul: this.#nul, longestLine: this.#longestLine };
+  }
+
+  /**
+   * A finding appeared: ask whether it stops the message. Returns true when
+   * it does (this.#refused is then set). Without `decide`, every finding
+   * stops it except a bare line ending that normalize mode repairs.
+   */
+  #found(finding: Finding, message: string): boolean {
+    if (finding === 'DATA_BARE_LINE_ENDING') this.#bare = true;
+    if (finding === 'DATA_NUL') this.#nul = true;
+    if (!this.#decide) {
+      if (finding === 'DATA_BARE_LINE_ENDING' && this.#mode === 'normalize') return false;
+      this.#refused = new DataRefusedError(finding, message);
+      return true;
+    }
+    const decision = this.#decide(this.facts);
+    if (decision.verdict !== 'reject' && decision.verdict !== 'defer') return false;
+    this.#refused = new DataRefusedError(codeOf(decision) ?? finding, message, decision);
+    return true;
   }
 
   /** The refusal found in the data, if any (set before the stream errors). */
@@ -51,8 +107,9 @@ export class DataGuard extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (this.#refused) return callback();
     this.#bytes += chunk.length;
-    if (this.#bytes > this.#maxBytes) {
-      return this.#refuse(new DataRefusedError('DATA_TOO_LARGE', 'message exceeds the size limit'), callback);
+    if (this.#bytes > this.#maxBytes && !this.#sizeAsked) {
+      this.#sizeAsked = true;
+      if (this.#found('DATA_TOO_LARGE', 'message exceeds the size limit')) return callback(this.#refused);
     }
     if (this.#header) {
       this.push(this.#header);
@@ -69,52 +126,53 @@ export class DataGuard extends Transform {
     if (this.#header) this.push(this.#header);
     if (this.#pendingCr) {
       // A message ending in a lone CR: the terminator's CRLF was consumed by smtp-server.
-      if (this.#mode === 'reject') {
-        return this.#refuse(new DataRefusedError('DATA_BARE_LINE_ENDING', 'bare CR in message'), callback);
+      this.#pendingCr = false;
+      if (!this.#bare && this.#found('DATA_BARE_LINE_ENDING', 'bare CR in message')) return callback(this.#refused);
+      if (this.#mode === 'normalize') this.push(Buffer.from('\r\n'));
+    }
+    // End of data: the DATA rules decide on the whole message, before the spool commits.
+    if (this.#decide) {
+      const decision = this.#decide(this.facts);
+      if (decision.verdict === 'reject' || decision.verdict === 'defer') {
+        this.#refused = new DataRefusedError(codeOf(decision) ?? 'DATA_TOO_LARGE', `refused at end of data: ${decision.reason}`, decision);
+        return callback(this.#refused);
       }
-      this.push(Buffer.from('\r\n'));
     }
     callback();
   }
 
-  #refuse(error: DataRefusedError, callback: TransformCallback): void {
-    this.#refused = error;
-    callback(error);
-  }
-
   /** Returns the bytes to pass on, or null when refusing. Clean chunks pass without a copy. */
   #scan(chunk: Buffer): Buffer | null {
-    if (chunk.indexOf(0) !== -1) {
-      this.#refused = new DataRefusedError('DATA_NUL', 'NUL character in message');
-      return null;
+    if (!this.#nul && chunk.indexOf(0) !== -1 && this.#found('DATA_NUL', 'NUL character in message')) return null;
+    const before = this.#longestLine;
+    this.#measureLines(chunk);
+    if (this.#longestLine > this.#maxLineLength && before <= this.#maxLineLength) {
+      if (this.#found('DATA_LINE_TOO_LONG', `message line longer than ${this.#maxLineLength} octets`)) return null;
     }
-    if (!this.#checkLineLengths(chunk)) {
-      this.#refused = new DataRefusedError('DATA_LINE_TOO_LONG', `message line longer than ${this.#maxLineLength} octets`);
-      return null;
-    }
-    return this.#mode === 'reject' ? this.#scanStrict(chunk) : this.#scanNormalizing(chunk);
+    // Once a bare line ending was found (and let through), strict mode has nothing more to look for.
+    if (this.#mode === 'reject') return this.#bare ? chunk : this.#scanStrict(chunk);
+    return this.#scanNormalizing(chunk);
   }
 
-  #checkLineLengths(chunk: Buffer): boolean {
+  /** Tracks the longest line; an unfinished line counts with the LF it still needs. */
+  #measureLines(chunk: Buffer): void {
     let lineStart = 0;
     let lf = chunk.indexOf(LF);
     while (lf !== -1) {
-      if (this.#lineLength + (lf + 1 - lineStart) > this.#maxLineLength) return false;
+      const length = this.#lineLength + (lf + 1 - lineStart);
+      if (length > this.#longestLine) this.#longestLine = length;
       this.#lineLength = 0;
       lineStart = lf + 1;
       lf = chunk.indexOf(LF, lineStart);
     }
     this.#lineLength += chunk.length - lineStart;
-    // An unfinished line still needs at least its LF.
-    return this.#lineLength <= this.#maxLineLength - 1;
+    if (this.#lineLength + 1 > this.#longestLine) this.#longestLine = this.#lineLength + 1;
   }
 
   /** Reject mode: every LF must follow a CR and every CR precede an LF. indexOf keeps it fast. */
   #scanStrict(chunk: Buffer): Buffer | null {
-    const bare = (what: string): null => {
-      this.#refused = new DataRefusedError('DATA_BARE_LINE_ENDING', `bare ${what} in message`);
-      return null;
-    };
+    // A bare line ending found: refused, or let through unchanged if the DATA rules allow it.
+    const bare = (what: string): Buffer | null => (this.#found('DATA_BARE_LINE_ENDING', `bare ${what} in message`) ? null : chunk);
     if (this.#pendingCr) {
       this.#pendingCr = false;
       if (chunk[0] !== LF) return bare('CR');
@@ -138,10 +196,8 @@ export class DataGuard extends Transform {
       this.#pendingCr = false;
       if (chunk[0] === LF) {
         start = 1;
-      } else if (this.#mode === 'reject') {
-        this.#refused = new DataRefusedError('DATA_BARE_LINE_ENDING', 'bare CR in message');
-        return null;
       } else {
+        if (!this.#bare && this.#found('DATA_BARE_LINE_ENDING', 'bare CR in message')) return null;
         this.push(Buffer.from('\n'));
       }
     }
@@ -152,17 +208,12 @@ export class DataGuard extends Transform {
           this.#pendingCr = true;
         } else if (chunk[i + 1] === LF) {
           i++;
-        } else if (this.#mode === 'reject') {
-          this.#refused = new DataRefusedError('DATA_BARE_LINE_ENDING', 'bare CR in message');
-          return null;
         } else {
+          if (!this.#bare && this.#found('DATA_BARE_LINE_ENDING', 'bare CR in message')) return null;
           (fixes ??= []).push(i);
         }
       } else if (byte === LF) {
-        if (this.#mode === 'reject') {
-          this.#refused = new DataRefusedError('DATA_BARE_LINE_ENDING', 'bare LF in message');
-          return null;
-        }
+        if (!this.#bare && this.#found('DATA_BARE_LINE_ENDING', 'bare LF in message')) return null;
         (fixes ??= []).push(i);
       }
     }
@@ -176,4 +227,13 @@ export class DataGuard extends Transform {
     parts.push(chunk.subarray(from));
     return Buffer.concat(parts);
   }
+}
+
+/** The error code for the Decision that stopped the stream (the log and tests read codes). */
+function codeOf(decision: Decision): Finding | undefined {
+  if (decision.reason === 'data.size_exceeded') return 'DATA_TOO_LARGE';
+  if (decision.reason === 'data.bare_line_ending') return 'DATA_BARE_LINE_ENDING';
+  if (decision.rule === 'nul-bytes') return 'DATA_NUL';
+  if (decision.rule === 'line-length') return 'DATA_LINE_TOO_LONG';
+  return undefined;
 }

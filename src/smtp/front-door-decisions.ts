@@ -2,14 +2,16 @@
 // before or outside the policy engine (early talkers, AUTH before TLS, the
 // error cap, internal failures). Published like any other Decision.
 import type { Decision, Reply } from '../policy/decision.ts';
+import { replyFor } from '../policy/replies.ts';
 
-export const INTERNAL_ERROR: Reply = { code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later' };
+export const INTERNAL_ERROR: Reply = replyFor('internal.error');
+export const SHUTTING_DOWN: Reply = replyFor('proto.shutdown');
 export const EARLY_TALKER: Decision = {
   verdict: 'defer', // a 421: the client may come back and wait for the banner
   stage: 'connect',
   rule: 'greet_delay',
   reason: 'conn.early_talker',
-  reply: { code: 421, enhanced: '4.7.0', text: 'Protocol error: command sent before the greeting' },
+  reply: replyFor('conn.early_talker'),
 };
 // RelaySmtpServer answers AUTH before TLS itself (before any credential is
 // read), with exactly this reply; the front door only records it.
@@ -18,13 +20,13 @@ export const AUTH_TLS_REQUIRED: Decision = {
   stage: 'auth',
   rule: 'auth-tls',
   reason: 'auth.tls_required',
-  reply: { code: 538, enhanced: '5.7.11', text: 'Encryption required for requested authentication mechanism' },
+  reply: replyFor('auth.tls_required'),
 };
 export const TOO_MANY_ERRORS: Decision = {
   verdict: 'defer',
   stage: 'rcpt',
   rule: 'max_errors',
   reason: 'proto.too_many_errors',
-  reply: { code: 421, enhanced: '4.7.0', text: 'Too many errors, closing connection' },
+  reply: replyFor('proto.too_many_errors'),
 };
 

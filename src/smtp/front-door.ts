@@ -1,18 +1,23 @@
 // The front door: one smtp-server per configured listener. Turns smtp-server
-// callbacks into StagePolicy calls and Decisions into replies, hands DATA to
-// message-intake.ts (guard, Received header, spool), answers 250 only once the spool
-// has the message on disk. It never decides and never delivers.
+// callbacks into calls to the session driver (src/session, the one place that
+// decides) and its Decisions into replies, hands DATA to message-intake.ts
+// (which measures the body for the end-of-data stage, adds our Received
+// header and spools), answers 250 only once the spool has the message on
+// disk. It never decides and never delivers.
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { ListenerConfig, Config } from '../config/schema.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 import type { Logger } from '../log/logger.ts';
 import type { DecisionLog } from '../observability/decision-log.ts';
 import type { Decision, Reply } from '../policy/decision.ts';
+import type { MessageFacts } from '../policy/facts.ts';
+import { internalError } from '../policy/engine.ts';
 import type { SpoolIntake } from '../spool/types.ts';
+import { replyFor, replyText } from '../policy/replies.ts';
 import { RelaySmtpServer } from './relay-smtp-server.ts';
 import { takeMessage } from './message-intake.ts';
-import { AUTH_TLS_REQUIRED, EARLY_TALKER, INTERNAL_ERROR, TOO_MANY_ERRORS } from './front-door-decisions.ts';
-import type { SessionState, StagePolicy } from './stage-policy.ts';
+import { AUTH_TLS_REQUIRED, EARLY_TALKER, INTERNAL_ERROR, SHUTTING_DOWN, TOO_MANY_ERRORS } from './front-door-decisions.ts';
+import type { SessionRecord, SessionStages } from '../session/session-record.ts';
 import type { TlsMaterial } from './tls-material.ts';
 import { buildProxyTrust } from './proxy-trust.ts';
 import { Listener } from './listener.ts';
@@ -22,7 +27,8 @@ export interface FrontDoorDeps {
   readonly config: Config;
   /** The snapshot a new connection starts with. */
   readonly currentSnapshot: () => PolicySnapshot;
-  readonly policy: StagePolicy;
+  /** The session driver (src/session): every stage's Decision comes from it. */
+  readonly driver: SessionStages;
   readonly spool: SpoolIntake;
   readonly tls: TlsMaterial;
   readonly logger: Logger;
@@ -40,12 +46,8 @@ export function replyError(reply: Reply): SmtpCallbackError {
 
 export class FrontDoor {
   readonly #deps: FrontDoorDeps;
-  readonly #sessions = new Map<string, SessionState>();
+  readonly #sessions = new Map<string, SessionRecord>();
   readonly #listeners: Listener[] = [];
-  readonly #inData = new Set<string>();
-  readonly #timers = new Map<string, NodeJS.Timeout>();
-  /** Sessions already told 421 for reaching max_errors. */
-  readonly #cappedSessions = new Set<string>();
   #draining = false;
 
   constructor(deps: FrontDoorDeps) {
@@ -89,7 +91,7 @@ export class FrontDoor {
 
   #inTransaction(sessionId: string): boolean {
     const state = this.#sessions.get(sessionId);
-    return this.#inData.has(sessionId) || (state !== undefined && state.sender !== undefined);
+    return state !== undefined && (state.inData === true || state.sender !== undefined);
   }
 
   #createListener(listener: ListenerConfig): Listener {
@@ -131,8 +133,8 @@ export class FrontDoor {
         const state = this.#sessions.get(sessionId);
         if (!state) return;
         state.errors++;
-        if (state.errors < config.smtp.max_errors || this.#cappedSessions.has(sessionId)) return;
-        this.#cappedSessions.add(sessionId);
+        if (state.errors < config.smtp.max_errors || state.capped) return;
+        state.capped = true;
         this.#publish(state, TOO_MANY_ERRORS);
         const { enhanced, text } = TOO_MANY_ERRORS.reply as Reply;
         server.closeSession(sessionId, `${enhanced} ${text}`);
@@ -145,7 +147,7 @@ export class FrontDoor {
         // RSET/EHLO ended the transaction: the session is idle again (it must
         // not hold up a drain), and the next one starts from MAIL.
         const state = this.#sessions.get(sessionId);
-        if (state && !this.#inData.has(sessionId)) {
+        if (state && !state.inData) {
           state.sender = undefined;
           state.recipients = [];
         }
@@ -170,7 +172,7 @@ export class FrontDoor {
     return new Listener(name, listener, server);
   }
 
-  #publish(state: SessionState, decision: Decision, extra: { sender?: string; recipient?: string; queueId?: string } = {}): void {
+  #publish(state: SessionRecord, decision: Decision, extra: { sender?: string; recipient?: string; queueId?: string } = {}): void {
     this.#deps.decisions.publish({
       decision,
       at: this.#now(),
@@ -188,7 +190,7 @@ export class FrontDoor {
   }
 
   /** Runs a stage; an unexpected error becomes 451 4.3.0, never a crash or an accept. */
-  async #guarded<T>(state: SessionState | undefined, stage: string, run: () => Promise<T>): Promise<T | SmtpCallbackError> {
+  async #guarded<T>(state: SessionRecord | undefined, stage: string, run: () => Promise<T>): Promise<T | SmtpCallbackError> {
     try {
       return await run();
     } catch (error) {
@@ -198,7 +200,7 @@ export class FrontDoor {
   }
 
   /** A non-permit decision becomes the callback error; permit/dunno continue. */
-  #toCallbackError(state: SessionState, decision: Decision): SmtpCallbackError | undefined {
+  #toCallbackError(state: SessionRecord, decision: Decision): SmtpCallbackError | undefined {
     if (decision.verdict !== 'reject' && decision.verdict !== 'defer') return undefined;
     return replyError(decision.reply ?? INTERNAL_ERROR);
   }
@@ -208,7 +210,7 @@ export class FrontDoor {
    * tarpit_after_errors every refusal waits tarpit_delay (dictionary and spam
    * runs pay for each guess). The max_errors cap itself is in onErrorReply.
    */
-  #respond(state: SessionState, callback: (err?: Error | null) => void, error: SmtpCallbackError | null | undefined): void {
+  #respond(state: SessionRecord, callback: (err?: Error | null) => void, error: SmtpCallbackError | null | undefined): void {
     const { tarpit_after_errors: tarpitAfter, tarpit_delay: tarpitDelay } = this.#deps.config.smtp;
     if (!error) return callback(null);
     if (state.errors >= tarpitAfter && tarpitDelay > 0) {
@@ -219,17 +221,17 @@ export class FrontDoor {
   }
 
   #onConnect(
-    listener: SessionState['listener'],
+    listener: SessionRecord['listener'],
     server: RelaySmtpServer,
     session: SMTPServerSession,
     callback: (err?: Error | null) => void,
   ): void {
     const proxiedPeer = server.takeProxiedPeer(session.id);
     if (this.#draining) {
-      callback(replyError({ code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later' }));
+      callback(replyError(SHUTTING_DOWN));
       return;
     }
-    const state: SessionState = {
+    const state: SessionRecord = {
       sessionId: session.id,
       listener,
       clientIp: socketIp(session.remoteAddress),
@@ -245,17 +247,17 @@ export class FrontDoor {
       rejectedRecipients: 0,
       errors: 0,
       messages: 0,
-      facts: new Map(),
     };
     this.#sessions.set(session.id, state);
     const { transaction_timeout: lifetime, greet_delay: greetDelay } = this.#deps.config.smtp;
     const lifetimeTimer = setTimeout(() => {
       this.#deps.logger.info({ session: state.sessionId, client: state.clientIp }, 'connection lifetime exceeded');
-      server.closeSession(state.sessionId, '4.4.2 Connection time limit exceeded, closing');
+      const { enhanced, text } = replyFor('proto.timeout');
+      server.closeSession(state.sessionId, `${enhanced} ${text}`);
     }, lifetime);
     lifetimeTimer.unref();
-    this.#timers.set(session.id, lifetimeTimer);
-    void this.#guarded(state, 'connect', () => this.#deps.policy.connect(state)).then((result) => {
+    state.lifetime = lifetimeTimer;
+    void this.#guarded(state, 'connect', () => this.#deps.driver.connect(state)).then((result) => {
       if (result instanceof Error) return callback(result);
       this.#publish(state, result);
       const error = this.#toCallbackError(state, result);
@@ -277,7 +279,7 @@ export class FrontDoor {
     if (!state) return callback(replyError(INTERNAL_ERROR));
     state.tls = Boolean(session.secure);
     const attempt = { method: auth.method, username: auth.username ?? '', password: auth.password ?? '' };
-    void this.#guarded(state, 'auth', () => this.#deps.policy.auth(state, attempt)).then((result) => {
+    void this.#guarded(state, 'auth', () => this.#deps.driver.auth(state, attempt)).then((result) => {
       if (result instanceof Error) return callback(result);
       this.#publish(state, result.decision);
       if (result.decision.verdict === 'permit' && result.user) {
@@ -300,7 +302,7 @@ export class FrontDoor {
     for (const [key, value] of Object.entries(address.args || {})) params[key.toUpperCase()] = value as string | true;
     const size = typeof params.SIZE === 'string' ? Number(params.SIZE) : undefined;
     state.declaredSize = size !== undefined && Number.isFinite(size) ? size : undefined;
-    void this.#guarded(state, 'mail', () => this.#deps.policy.mail(state, address.address, params)).then((result) => {
+    void this.#guarded(state, 'mail', () => this.#deps.driver.mail(state, address.address, params)).then((result) => {
       if (result instanceof Error) return this.#respond(state, callback, result);
       this.#publish(state, result.decision, { sender: address.address });
       const error = this.#toCallbackError(state, result.decision);
@@ -312,7 +314,7 @@ export class FrontDoor {
   #onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
     const state = this.#sessions.get(session.id);
     if (!state) return callback(replyError(INTERNAL_ERROR));
-    void this.#guarded(state, 'rcpt', () => this.#deps.policy.rcpt(state, address.address)).then((result) => {
+    void this.#guarded(state, 'rcpt', () => this.#deps.driver.rcpt(state, address.address)).then((result) => {
       if (result instanceof Error) return this.#respond(state, callback, result);
       this.#publish(state, result.decision, { sender: state.sender ?? '', recipient: address.address });
       const error = this.#toCallbackError(state, result.decision);
@@ -329,15 +331,15 @@ export class FrontDoor {
   #onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void {
     const state = this.#sessions.get(session.id);
     if (!state) return callback(replyError(INTERNAL_ERROR));
-    this.#inData.add(state.sessionId);
+    state.inData = true;
     const finish = (err: Error | null, message?: string): void => {
-      this.#inData.delete(state.sessionId);
+      state.inData = false;
       state.sender = undefined;
       state.recipients = [];
       callback(err, message);
     };
     void this.#guarded(state, 'data', async () => {
-      const gate = await this.#deps.policy.data(state);
+      const gate = await this.#deps.driver.data(state);
       if (gate.verdict === 'reject' || gate.verdict === 'defer') {
         this.#publish(state, gate, { sender: state.sender ?? '' });
         return this.#toCallbackError(state, gate) as SmtpCallbackError;
@@ -345,15 +347,23 @@ export class FrontDoor {
       return this.#receive(state, stream);
     }).then((result) => {
       if (result instanceof Error) return finish(result);
-      finish(null, `2.0.0 Ok: queued as ${result}`);
+      finish(null, replyText(replyFor('data.queued', result)));
     });
   }
 
-  /** Streams the message through the guard into the spool; resolves with the queue id. */
   /** Streams the message into the spool; resolves with the queue id, or the refusal. */
-  async #receive(state: SessionState, stream: SMTPServerDataStream): Promise<string | SmtpCallbackError> {
+  async #receive(state: SessionRecord, stream: SMTPServerDataStream): Promise<string | SmtpCallbackError> {
     const sender = state.sender ?? '';
-    const { decision, queueId } = await takeMessage({ ...this.#deps, now: () => this.#now() }, state, stream);
+    // The end-of-data stage, asked by the guard while the body streams (never throws into the stream).
+    const endOfData = (facts: MessageFacts): Decision => {
+      try {
+        return this.#deps.driver.endOfData(state, facts);
+      } catch (error) {
+        this.#deps.logger.error({ session: state.sessionId, stage: 'data', err: error }, 'internal error in SMTP stage');
+        return internalError('data', error);
+      }
+    };
+    const { decision, queueId } = await takeMessage({ ...this.#deps, now: () => this.#now() }, state, stream, endOfData);
     this.#publish(state, decision, queueId ? { sender, queueId } : { sender });
     if (decision.verdict === 'permit' && queueId) return queueId;
     return replyError(decision.reply ?? INTERNAL_ERROR);
@@ -363,12 +373,10 @@ export class FrontDoor {
     const state = this.#sessions.get(session.id);
     if (!state) return;
     this.#sessions.delete(session.id);
-    this.#inData.delete(session.id);
-    clearTimeout(this.#timers.get(session.id));
-    this.#cappedSessions.delete(session.id);
-    this.#timers.delete(session.id);
+    state.inData = false;
+    clearTimeout(state.lifetime);
     try {
-      this.#deps.policy.close(state);
+      this.#deps.driver.close(state);
     } catch (error) {
       this.#deps.logger.error({ session: state.sessionId, err: error }, 'policy close failed');
     }

@@ -1,6 +1,7 @@
 // One bound SMTP listener: its smtp-server, its address and its shutdown steps.
 import type { ListenerConfig } from '../config/schema.ts';
 import type { RelaySmtpServer } from './relay-smtp-server.ts';
+import { sendArgs } from '../policy/replies.ts';
 
 export class Listener {
   readonly name: string;
@@ -57,7 +58,7 @@ export class Listener {
       if (inTransaction(session.id) || session.awaitingHandler) {
         busy++;
       } else {
-        session.close('4.3.2 Service shutting down, try again later');
+        session.close(sendArgs('proto.shutdown')[1]);
       }
     }
     return busy;
@@ -65,7 +66,7 @@ export class Listener {
 
   /** Closes whatever is left (after the grace period). */
   closeAll(): Promise<void> {
-    for (const session of this.#server.openSessions()) session.close('4.3.2 Service shutting down, closing connection');
+    for (const session of this.#server.openSessions()) session.close(sendArgs('proto.shutdown:closing')[1]);
     return new Promise((resolve) => this.#server.close(() => resolve()));
   }
 }

@@ -1,16 +1,18 @@
-// The DATA path: our Received: header, the DataGuard (size, bare CR/LF, NUL,
-// line length) and the spool, which answers only once the message is on disk.
-// Returns the data-stage Decision: data.queued with the queue id, or why not.
+// The DATA path: our Received: header, the DataGuard (which measures size,
+// bare CR/LF, NUL and line lengths as the body streams and asks the session
+// driver's end-of-data stage, where the DATA rules decide) and the spool,
+// which answers only once the message is on disk. Returns the data-stage
+// Decision: data.queued with the queue id, or the rule's refusal.
 import type { Readable } from 'node:stream';
 import type { SMTPServerDataStream } from 'smtp-server';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Decision } from '../policy/decision.ts';
 import type { SpoolIntake } from '../spool/types.ts';
-import { DataGuard, DataRefusedError } from './data-guard.ts';
+import { DataGuard, DataRefusedError, type DecideMessage } from './data-guard.ts';
 import { formatReceivedHeader } from './received-header.ts';
-import { INTERNAL_ERROR } from './front-door-decisions.ts';
-import type { SessionState } from './stage-policy.ts';
+import { replyFor } from '../policy/replies.ts';
+import type { SessionRecord } from '../session/session-record.ts';
 
 export interface IntakeDeps {
   readonly config: Config;
@@ -19,33 +21,12 @@ export interface IntakeDeps {
   readonly now: () => number;
 }
 
-const SIZE_EXCEEDED: Decision = {
-  verdict: 'reject',
-  stage: 'data',
-  rule: 'max_message_size',
-  reason: 'data.size_exceeded',
-  reply: { code: 552, enhanced: '5.3.4', text: 'Message size exceeds fixed maximum message size' },
-};
-
-const CONTENT_RULES: Record<string, { rule: string; text: string }> = {
-  DATA_BARE_LINE_ENDING: { rule: 'bare_line_endings', text: 'Message contains bare CR or LF line endings (see RFC 5321 2.3.8)' },
-  DATA_NUL: { rule: 'nul_bytes', text: 'Message contains NUL characters' },
-  DATA_LINE_TOO_LONG: { rule: 'max_line_length', text: 'Message contains a line longer than the limit (see RFC 5321 4.5.3.1.6)' },
-};
-
-function contentRefusal(refused: DataRefusedError): Decision {
-  const { rule, text } = CONTENT_RULES[refused.code] ?? { rule: 'data', text: 'Message refused' };
-  return {
-    verdict: 'reject',
-    stage: 'data',
-    rule,
-    reason: refused.code === 'DATA_BARE_LINE_ENDING' ? 'data.bare_line_ending' : 'data.bad_content',
-    reply: { code: 550, enhanced: '5.6.0', text },
-    detail: { problem: refused.message },
-  };
-}
-
-export async function takeMessage(deps: IntakeDeps, state: SessionState, stream: SMTPServerDataStream): Promise<{ decision: Decision; queueId?: string }> {
+export async function takeMessage(
+  deps: IntakeDeps,
+  state: SessionRecord,
+  stream: SMTPServerDataStream,
+  decide: DecideMessage,
+): Promise<{ decision: Decision; queueId?: string }> {
   const { config } = deps;
   const receivedAt = deps.now();
   // The queue id is chosen now so the Received: header can name it, as
@@ -67,6 +48,7 @@ export async function takeMessage(deps: IntakeDeps, state: SessionState, stream:
     maxBytes: config.smtp.max_message_size,
     bareLineEndings: config.smtp.bare_line_endings,
     maxLineLength: config.smtp.max_line_length,
+    decide,
   });
   // Keep draining what the client sends even after a refusal, so the reply
   // comes after its final dot and the session stays in step.
@@ -102,9 +84,13 @@ export async function takeMessage(deps: IntakeDeps, state: SessionState, stream:
     stream.unpipe(guard);
     stream.resume();
     const refused = guard.refused ?? (error instanceof DataRefusedError ? error : null);
-    if (stream.sizeExceeded || refused?.code === 'DATA_TOO_LARGE') return { decision: SIZE_EXCEEDED };
-    if (refused) return { decision: contentRefusal(refused) };
+    if (refused?.decision) return { decision: refused.decision };
+    if (stream.sizeExceeded) {
+      // smtp-server counted more than the guard saw: the rules judge its count.
+      const decision = decide({ ...guard.facts, size: Math.max(guard.facts.size, stream.byteLength) });
+      if (decision.verdict === 'reject' || decision.verdict === 'defer') return { decision };
+    }
     deps.logger.error({ session: state.sessionId, err: error }, 'spool write failed; message refused with 451');
-    return { decision: { verdict: 'defer', stage: 'data', rule: 'spool', reason: 'data.spool_error', reply: INTERNAL_ERROR } };
+    return { decision: { verdict: 'defer', stage: 'data', rule: 'spool', reason: 'data.spool_error', reply: replyFor('data.spool_error') } };
   }
 }

@@ -35,6 +35,7 @@ import type net from 'node:net';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { parseProxyHeader } from './proxy-protocol.ts';
+import { sendArgs } from '../policy/replies.ts';
 
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
 // Zero or more " esmtp-keyword[=esmtp-value]" (RFC 5321 4.1.2; values may be UTF-8, RFC 6531).
@@ -221,17 +222,17 @@ class RelayConnection extends ImmediateConnection {
     if (!this._ready && !this._upgrading) {
       // Talking before the greeting: a bot that does not wait for the server.
       this.#hooks.onEarlyTalker(this.id, this.remoteAddress);
-      this.send(421, '4.7.0 Protocol error: command sent before the greeting');
+      this.send(...sendArgs('conn.early_talker'));
       return;
     }
     if (!this._upgrading && !this._nextHandler) {
       if (command.length + 2 > this.#hooks.commandLineLimit) {
-        this.send(500, '5.5.2 Line too long');
+        this.send(...sendArgs('proto.line_too_long'));
         setImmediate(done);
         return;
       }
       if (command.includes(0)) {
-        this.send(500, '5.5.2 NUL character in command');
+        this.send(...sendArgs('proto.bad_command'));
         setImmediate(done);
         return;
       }
@@ -270,7 +271,7 @@ class RelayConnection extends ImmediateConnection {
       // Only the mechanism name is read: credentials sent in the clear are never looked at.
       const method = /^AUTH\s+([A-Za-z0-9_-]{1,20})/i.exec(command.toString('latin1'))?.[1]?.toUpperCase() ?? '';
       this.#hooks.onAuthWithoutTls(this.id, method);
-      this.send(538, '5.7.11 Encryption required for requested authentication mechanism');
+      this.send(...sendArgs('auth.tls_required'));
       callback();
       return;
     }

@@ -1,15 +1,18 @@
-// A FrontDoor on real loopback sockets with a scripted policy and an
+// A FrontDoor on real loopback sockets with a scripted driver and an
 // in-memory intake, for tests of the SMTP transport itself (what policy and
-// spool decide is tested with the real ones elsewhere).
+// spool decide is tested with the real ones elsewhere). End of data is the
+// real DATA rule list: the front door only measures the body.
 import type { Readable } from 'node:stream';
 import { FrontDoor } from '../../src/smtp/front-door.ts';
-import type { SessionState, StagePolicy } from '../../src/smtp/stage-policy.ts';
+import type { SessionRecord, SessionStages } from '../../src/session/session-record.ts';
 import type { Envelope, SpoolIntake } from '../../src/spool/types.ts';
 import { testSnapshot } from './policy-snapshot.ts';
 import { DecisionLog, type DecisionEvent } from '../../src/observability/decision-log.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { loadTlsMaterial } from '../../src/smtp/tls-material.ts';
 import { permit, reject, dunno } from '../../src/policy/decision.ts';
+import { evaluateData } from '../../src/policy/engine.ts';
+import { createSessionContext, listenerInfo } from '../../src/policy/context.ts';
 import { makeTestConfig, DEFAULT_LISTENERS } from './test-config.ts';
 
 export class MemoryIntake implements SpoolIntake {
@@ -29,7 +32,7 @@ export class MemoryIntake implements SpoolIntake {
 }
 
 /** Permits everything except recipients at refused.test, and records the session states it saw. */
-export function scriptedPolicy(seen: SessionState[]): StagePolicy {
+export function scriptedPolicy(seen: SessionRecord[]): SessionStages {
   return {
     connect: async (s) => {
       seen.push(s);
@@ -42,6 +45,7 @@ export function scriptedPolicy(seen: SessionState[]): StagePolicy {
         ? { decision: reject('rcpt', 'test', 'relay.denied', { code: 554, enhanced: '5.7.1', text: `<${raw}>: Relay access denied` }) }
         : { decision: permit('rcpt', 'test', 'rcpt.local_domain'), recipient: raw.toLowerCase() },
     data: async () => dunno('data', 'none'),
+    endOfData: (s, message) => evaluateData(createSessionContext({ listener: listenerInfo(s.listener), clientIp: s.clientIp, tls: s.tls, hostname: 'relay.test', ourAddresses: [] }), s.snapshot, { message }),
     close: () => undefined,
   };
 }
@@ -52,12 +56,12 @@ export async function startDoor(extraConfig = '') {
   const events: DecisionEvent[] = [];
   const decisions = new DecisionLog();
   decisions.subscribe((e) => events.push(e));
-  const seen: SessionState[] = [];
+  const seen: SessionRecord[] = [];
   const logger = silentLogger();
   const door = new FrontDoor({
     config: dir.config,
-    currentSnapshot: () => testSnapshot({ relayNetworks: [], allowlist: [] }),
-    policy: scriptedPolicy(seen),
+    currentSnapshot: () => testSnapshot({ config: dir.config, relayNetworks: [], allowlist: [] }),
+    driver: scriptedPolicy(seen),
     spool: intake,
     tls: await loadTlsMaterial(dir.config, logger),
     logger,

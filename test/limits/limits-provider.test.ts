@@ -1,10 +1,10 @@
-// The limits provider through the real runtime StagePolicy (engine-policy.ts)
+// The limits provider through the real session driver (src/session)
 // with the real in-process counters: what is counted when, that refused
 // attempts are never counted, and that close() gives everything back. No
 // sockets: the front door's part is tested over real ones in relay-limits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createEnginePolicy } from '../../src/runtime/engine-policy.ts';
+import { createSessionDriver } from '../../src/session/session-driver.ts';
 import { Authenticator } from '../../src/auth/authenticator.ts';
 import { MemoryAuthFailureStore } from '../../src/auth/failure-store.ts';
 import { MemoryConcurrencyCounter } from '../../src/facts/limits/counters.ts';
@@ -14,7 +14,7 @@ import { parseLimitsFile } from '../../src/config/limits-file.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import type { Decision } from '../../src/policy/decision.ts';
 import type { PolicySnapshot } from '../../src/config/snapshot.ts';
-import type { SessionState } from '../../src/smtp/stage-policy.ts';
+import type { SessionRecord } from '../../src/session/session-record.ts';
 import { testSnapshot, testUser } from '../helpers/policy-snapshot.ts';
 
 function setup(limitsText: string, options: Parameters<typeof testSnapshot>[0] = {}) {
@@ -23,19 +23,19 @@ function setup(limitsText: string, options: Parameters<typeof testSnapshot>[0] =
   const snapshot = testSnapshot({ ...options, limits: parsed.value });
   const connections = new MemoryConcurrencyCounter();
   const counters = { rates: new FlexibleRateCounter(), connections };
-  const policy = createEnginePolicy({
+  const policy = createSessionDriver({
     hostname: 'relay.example.test',
-    authenticator: new Authenticator({ store: new MemoryAuthFailureStore() }),
+    credentials: new Authenticator({ store: new MemoryAuthFailureStore() }),
     facts: [limitsProvider(counters, silentLogger())],
     logger: silentLogger(),
   });
   let ids = 0;
-  const open = async (ip: string, user?: string): Promise<{ state: SessionState; decision: Decision }> => {
+  const open = async (ip: string, user?: string): Promise<{ state: SessionRecord; decision: Decision }> => {
     const state = newSession(`S${++ids}`, ip, snapshot, user);
     return { state, decision: await policy.connect(state) };
   };
   /** MAIL, RCPT each recipient, DATA; the verdicts in order. */
-  const transaction = async (state: SessionState, from: string, to: readonly string[]): Promise<string[]> => {
+  const transaction = async (state: SessionRecord, from: string, to: readonly string[]): Promise<string[]> => {
     const verdicts: string[] = [];
     const mail = await policy.mail(state, from, {});
     verdicts.push(`mail:${mail.decision.verdict}`);
@@ -52,7 +52,7 @@ function setup(limitsText: string, options: Parameters<typeof testSnapshot>[0] =
   return { policy, connections, open, transaction, snapshot };
 }
 
-function newSession(sessionId: string, clientIp: string, snapshot: PolicySnapshot, user?: string): SessionState {
+function newSession(sessionId: string, clientIp: string, snapshot: PolicySnapshot, user?: string): SessionRecord {
   const listener = snapshot.config.listeners[0];
   if (!listener) throw new Error('no listener');
   return {
@@ -73,7 +73,6 @@ function newSession(sessionId: string, clientIp: string, snapshot: PolicySnapsho
     rejectedRecipients: 0,
     errors: 0,
     messages: 0,
-    facts: new Map(),
   };
 }
 

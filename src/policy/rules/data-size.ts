@@ -1,4 +1,5 @@
 // DATA: the message as received is over the size limit (whatever SIZE said).
+import { replyFor } from '../replies.ts';
 import { dunno, reject, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { SessionContext } from '../context.ts';
@@ -12,7 +13,7 @@ export const dataSizeRule: Rule<SessionContext> = {
       'data',
       'data-size',
       'data.size_exceeded',
-      { code: 552, enhanced: '5.3.4', text: 'Message size exceeds fixed maximum message size' },
+      replyFor('data.size_exceeded'),
       { size: facts.message.size, limit },
     );
   },

@@ -1,4 +1,5 @@
 // MAIL: a SIZE= declaration over the limit is refused before any data flows.
+import { replyFor } from '../replies.ts';
 import { dunno, reject, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { MailContext } from '../context.ts';
@@ -12,7 +13,7 @@ export const declaredSizeRule: Rule<MailContext> = {
       'mail',
       'declared-size',
       'mail.size_exceeded',
-      { code: 552, enhanced: '5.3.4', text: 'Message size exceeds fixed maximum message size' },
+      replyFor('mail.size_exceeded'),
       { declared: ctx.declaredSize, limit },
     );
   },

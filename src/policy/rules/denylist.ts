@@ -1,5 +1,6 @@
 // Connect: a client in the denylist is refused before the greeting, with the
 // reason the administrator wrote next to its entry.
+import { replyFor } from '../replies.ts';
 import { dunno, reject, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { SessionContext } from '../context.ts';
@@ -15,7 +16,7 @@ export const denylistRule: Rule<SessionContext> = {
       'connect',
       'denylist',
       'denylist.listed',
-      { code: 554, enhanced: '5.7.1', text: reason || 'Access denied' },
+      replyFor('denylist.listed', reason),
       { cidr: entry.cidr, file: entry.file, line: entry.line },
     );
   },

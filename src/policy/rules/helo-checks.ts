@@ -5,6 +5,7 @@
 // policies/checks.toml [helo]; trusted and authenticated clients are exempt.
 // The runtime evaluates them when MAIL FROM arrives (smtpd_delay_reject), so
 // the log has the sender too.
+import { replyFor } from '../replies.ts';
 import { dunno, reject, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { SessionContext } from '../context.ts';
@@ -30,15 +31,15 @@ const shown = (ctx: SessionContext): string => `<${replySafe(ctx.helo ?? '', 100
 export const heloImpersonationRule = heloRule('helo-impersonation', (helo, ctx, snapshot) => {
   const { rejectImpersonation, ourNames } = snapshot.checks.helo;
   if (!rejectImpersonation || !heloClaimsUs(helo, ctx.ours, ourNames, ctx.clientIp)) return undefined;
-  return reject('helo', 'helo-impersonation', 'helo.impersonation', { code: 550, enhanced: '5.7.1', text: `${shown(ctx)}: Helo command rejected: that name is ours, not yours` }, { helo: ctx.helo ?? '' });
+  return reject('helo', 'helo-impersonation', 'helo.impersonation', replyFor('helo.impersonation', shown(ctx)), { helo: ctx.helo ?? '' });
 });
 
 export const heloInvalidRule = heloRule('helo-invalid', (helo, ctx, snapshot) => {
   if (!snapshot.checks.helo.rejectInvalid || helo.kind !== 'invalid') return undefined;
-  return reject('helo', 'helo-invalid', 'helo.invalid', { code: 501, enhanced: '5.5.2', text: `${shown(ctx)}: Helo command rejected: Invalid name` }, { helo: ctx.helo ?? '' });
+  return reject('helo', 'helo-invalid', 'helo.invalid', replyFor('helo.invalid', shown(ctx)), { helo: ctx.helo ?? '' });
 });
 
 export const heloNonFqdnRule = heloRule('helo-non-fqdn', (helo, ctx, snapshot) => {
   if (!snapshot.checks.helo.rejectNonFqdn || helo.kind !== 'name' || helo.fqdn) return undefined;
-  return reject('helo', 'helo-non-fqdn', 'helo.not_fqdn', { code: 504, enhanced: '5.5.2', text: `${shown(ctx)}: Helo command rejected: need fully-qualified hostname` }, { helo: ctx.helo ?? '' });
+  return reject('helo', 'helo-non-fqdn', 'helo.not_fqdn', replyFor('helo.not_fqdn', shown(ctx)), { helo: ctx.helo ?? '' });
 });

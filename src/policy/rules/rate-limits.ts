@@ -4,6 +4,7 @@
 // either (their own quota applies, and is never exempt). Counters that could
 // not be asked (a shared store down with fail_open = false) defer with 451
 // 4.3.0; the limits module asks only the counters that apply to the client.
+import { replyFor } from '../replies.ts';
 import { defer, dunno, type Decision, type ReasonCode } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { SessionContext } from '../context.ts';
@@ -24,7 +25,7 @@ export function rateLimitsRule(stage: 'mail' | 'rcpt'): Rule<SessionContext> {
     evaluate(ctx, snapshot, facts): Decision {
       const hit = facts.rate?.exceeded.find((limit) => applies(limit, ctx, snapshot));
       if (!hit && facts.rate?.unavailable) {
-        return defer(stage, rule, 'limits.unavailable', { code: 451, enhanced: '4.3.0', text: 'Temporary local problem, try again later' });
+        return defer(stage, rule, 'limits.unavailable', replyFor('limits.unavailable'));
       }
       if (!hit) return dunno(stage, rule);
       const reason: ReasonCode = hit.quota ? 'quota.exceeded' : stage === 'mail' ? 'mail.rate' : 'rcpt.rate';
@@ -32,7 +33,7 @@ export function rateLimitsRule(stage: 'mail' | 'rcpt'): Rule<SessionContext> {
         stage,
         rule,
         reason,
-        { code: 450, enhanced: '4.7.1', text: 'Rate limit exceeded, try again later' },
+        replyFor(reason),
         { scope: hit.scope, limit: hit.limit },
       );
     },

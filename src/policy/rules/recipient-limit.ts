@@ -1,5 +1,6 @@
 // RCPT: at most smtp.max_recipients per message; the client sends the rest in
 // another transaction (452 is the RFC 5321 4.5.3.1.10 answer).
+import { replyFor } from '../replies.ts';
 import { defer, dunno, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { RcptContext } from '../context.ts';
@@ -9,6 +10,6 @@ export const recipientLimitRule: Rule<RcptContext> = {
   evaluate(ctx, snapshot): Decision {
     const limit = snapshot.config.smtp.max_recipients;
     if (ctx.recipients.length < limit) return dunno('rcpt', 'recipient-limit');
-    return defer('rcpt', 'recipient-limit', 'rcpt.too_many', { code: 452, enhanced: '4.5.3', text: 'Too many recipients' }, { limit });
+    return defer('rcpt', 'recipient-limit', 'rcpt.too_many', replyFor('rcpt.too_many'), { limit });
   },
 };

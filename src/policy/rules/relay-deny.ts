@@ -1,5 +1,6 @@
 // RCPT relay list, last rule: everything not permitted above is relaying for
 // a stranger. Always decisive, so the relay list can never fall through.
+import { replyFor } from '../replies.ts';
 import { reject, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { RcptContext } from '../context.ts';
@@ -11,7 +12,7 @@ export const relayDenyRule: Rule<RcptContext> = {
       'rcpt',
       'reject-relay',
       'relay.denied',
-      { code: 554, enhanced: '5.7.1', text: `<${ctx.recipient.address}>: Relay access denied` },
+      replyFor('relay.denied', ctx.recipient.address),
       { domain: ctx.recipient.domain },
     );
   },

@@ -3,6 +3,7 @@
 // a DNS failure defers. Trusted and authenticated clients are exempt, and the
 // check only runs when facts/ gathered the answer (the switch, checks.toml
 // [sender_domain], is read there; unknown_reply here).
+import { replyFor } from '../replies.ts';
 import { defer, dunno, reject, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { MailContext } from '../context.ts';
@@ -22,13 +23,13 @@ export const senderDomainRule: Rule<MailContext> = {
       case 'nxdomain':
         // checks.toml unknown_reply = "defer": Postfix's default 450, for a site that prefers a retry to a bounce.
         if (snapshot.checks.senderDomain.unknownReply === 'defer') {
-          return defer('mail', RULE, 'mail.unknown_domain', { code: 450, enhanced: '4.1.8', text: `${who}: Sender address rejected: Domain not found` }, detail);
+          return defer('mail', RULE, 'mail.unknown_domain', replyFor('mail.unknown_domain:temporary', who), detail);
         }
-        return reject('mail', RULE, 'mail.unknown_domain', { code: 550, enhanced: '5.1.8', text: `${who}: Sender address rejected: Domain not found` }, detail);
+        return reject('mail', RULE, 'mail.unknown_domain', replyFor('mail.unknown_domain', who), detail);
       case 'null_mx':
-        return reject('mail', RULE, 'mail.null_mx', { code: 550, enhanced: '5.7.27', text: `${who}: Sender address rejected: Domain does not accept mail` }, detail);
+        return reject('mail', RULE, 'mail.null_mx', replyFor('mail.null_mx', who), detail);
       case 'temp_fail':
-        return defer('mail', RULE, 'mail.unknown_domain', { code: 450, enhanced: '4.1.8', text: `${who}: Sender address rejected: Domain lookup failed, try again later` }, detail);
+        return defer('mail', RULE, 'mail.unknown_domain', replyFor('mail.unknown_domain:lookup', who), detail);
     }
   },
 };

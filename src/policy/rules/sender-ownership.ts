@@ -4,6 +4,7 @@
 // when they apply. The null sender is allowed: it impersonates no one
 // (clients send auto-replies and receipts with it). A session whose user has
 // vanished from users.toml since it logged in owns nothing.
+import { replyFor } from '../replies.ts';
 import { dunno, reject, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { MailContext } from '../context.ts';
@@ -19,7 +20,7 @@ export const senderOwnershipRule: Rule<MailContext> = {
         'mail',
         SENDER_RULE,
         'mail.sender_not_owned',
-        { code: 553, enhanced: '5.7.1', text: `Sender address rejected: not owned by user ${ctx.user}` },
+        replyFor('mail.sender_not_owned', ctx.user),
         { user: ctx.user, known: false },
       );
     }

@@ -1,4 +1,5 @@
 // MAIL: a submission listener is for authenticated clients only.
+import { replyFor } from '../replies.ts';
 import { dunno, reject, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
 import type { MailContext } from '../context.ts';
@@ -7,6 +8,6 @@ export const submissionAuthRule: Rule<MailContext> = {
   name: 'submission-auth',
   evaluate(ctx): Decision {
     if (ctx.listener.role !== 'submission' || ctx.user !== undefined) return dunno('mail', 'submission-auth');
-    return reject('mail', 'submission-auth', 'mail.auth_required', { code: 530, enhanced: '5.7.0', text: 'Authentication required' });
+    return reject('mail', 'submission-auth', 'mail.auth_required', replyFor('mail.auth_required'));
   },
 };
