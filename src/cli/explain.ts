@@ -162,8 +162,13 @@ export async function runExplain(argv: string[], io: CliIo, deps?: Partial<Expla
 
   if (values.json) io.stdout.write(`${JSON.stringify(toJson(ip, chosen.info, snapshot, values, walk, notes), null, 2)}\n`);
   else io.stdout.write(toTable(ip, chosen.info, snapshot, walk, notes));
-  return EXIT_OK;
+  // Like grep's "no match": 0 only when the mail would be accepted for every
+  // recipient given, 1 when anything refuses it (a script can test an edit).
+  return walk.accepted.length === values.rcpt.length ? EXIT_OK : EXIT_REFUSED;
 }
+
+/** The mail would not be accepted for every recipient (the same status as a user error). */
+const EXIT_REFUSED = 1;
 
 function stageJson(report: StageReport): Record<string, unknown> {
   const d = report.decision;

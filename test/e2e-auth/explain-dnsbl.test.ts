@@ -29,7 +29,7 @@ test('explain --ip of a listed client prints the DNSBL refusal naming the zone; 
   const common = ['--config', dir.configFile, '--from', 'someone@sender.test', '--rcpt', 'bob@example.test'];
 
   const listed = await explain(['--ip', '127.0.0.2', ...common]);
-  assert.equal(listed.code, 0, listed.stderr);
+  assert.equal(listed.code, 1, listed.stderr); // refused: exit 1 (issue 22)
   const row = listed.stdout.split('\n').find((line) => line.startsWith('rcpt'));
   assert.ok(row, listed.stdout);
   assert.match(row, /\breject\s+dnsbl\s+dnsbl\.listed\s+554 5\.7\.1 Service unavailable; client \[127\.0\.0\.2\] blocked using bl\.test$/);
@@ -37,7 +37,7 @@ test('explain --ip of a listed client prints the DNSBL refusal naming the zone; 
   assert.equal(dns.queries('2.0.0.127.bl.test', 'A'), 1, 'explain asked the zone');
 
   const json = await explain(['--ip', '127.0.0.2', '--json', ...common]);
-  assert.equal(json.code, 0, json.stderr);
+  assert.equal(json.code, 1, json.stderr); // refused: exit 1 (issue 22)
   const doc = JSON.parse(json.stdout) as { stages: Array<{ stage: string; verdict?: string; rule?: string; reason?: string; reply?: string }>; refused: string[] };
   const rcpt = doc.stages.find((s) => s.stage === 'rcpt');
   assert.deepEqual(

@@ -51,8 +51,11 @@ interface StageJson {
 async function explainJson(dir: TestConfigDir, args: string[]): Promise<{ stages: StageJson[]; accepted: string[]; refused: string[]; notes: string[] }> {
   const { io, out, err } = captureIo();
   const code = await runExplainCommand([...args, '--json', '--config', dir.configFile], io);
-  assert.equal(code, 0, err());
-  return JSON.parse(out()) as { stages: StageJson[]; accepted: string[]; refused: string[]; notes: string[] };
+  const report = JSON.parse(out()) as { stages: StageJson[]; accepted: string[]; refused: string[]; notes: string[] };
+  // Exit 0 only when every recipient would be accepted, 1 when anything refuses (issue 22).
+  const recipients = args.filter((arg) => arg === '--rcpt').length;
+  assert.equal(code, report.accepted.length === recipients ? 0 : 1, err());
+  return report;
 }
 
 test('explain: an allowed local delivery and a refused relay attempt from outside (table output)', async (t) => {
@@ -62,7 +65,7 @@ test('explain: an allowed local delivery and a refused relay attempt from outsid
     ['--ip', '192.0.2.10', '--helo', 'mail.other.example', '--from', 'someone@other.example', '--rcpt', 'User@Example.Test.', '--rcpt', 'victim@foreign.test', '--config', dir.configFile],
     io,
   );
-  assert.equal(code, 0, err());
+  assert.equal(code, 1, err()); // one of two recipients refused: exit 1 (issue 22)
   const lines = out().split('\n');
   const row = (stage: string, input: string): string => lines.find((l) => l.startsWith(stage) && l.includes(input)) ?? `(no ${stage} row for ${input})`;
   assert.match(lines[0] ?? '', /^client 192\.0\.2\.10 on listener mx \(mx\), policy generation 1$/);
@@ -102,9 +105,15 @@ test('explain --json: a trick, a DNSBL listing (real DNS query), the denylist, a
   assert.deepEqual(office.accepted, ['x@foreign.test']);
 });
 
-test('`relayguard explain` through bin/relayguard.js: exit 0 and the decision', async (t) => {
+test('`relayguard explain` through bin/relayguard.js: exit 1 for a refusal, and the decision', async (t) => {
   const { dir } = await setup(t);
-  const { stdout } = await run(process.execPath, [BIN, 'explain', '--ip', '192.0.2.10', '--from', 'a@other.example', '--rcpt', 'v@foreign.test', '--json', '--config', dir.configFile], { timeout: 60_000 });
+  // A refused session exits 1 (issue 22); the report is still on stdout.
+  const failed = await run(process.execPath, [BIN, 'explain', '--ip', '192.0.2.10', '--from', 'a@other.example', '--rcpt', 'v@foreign.test', '--json', '--config', dir.configFile], { timeout: 60_000 }).then(
+    () => assert.fail('explain exited 0 for a refused relay attempt'),
+    (error: { code: number; stdout: string }) => error,
+  );
+  assert.equal(failed.code, 1);
+  const stdout = failed.stdout;
   const report = JSON.parse(stdout) as { refused: string[]; stages: StageJson[] };
   assert.deepEqual(report.refused, ['v@foreign.test']);
   assert.equal(report.stages.find((s) => s.stage === 'rcpt')?.reason, 'relay.denied');

@@ -45,7 +45,7 @@ describe('relayguard explain', () => {
       io,
       deps,
     );
-    assert.equal(code, 0);
+    assert.equal(code, 1); // one recipient refused: exit 1 (issue 22)
     const lines = out().split('\n');
     const row = (stage: string, input: string) => lines.find((l) => l.startsWith(stage) && l.includes(input)) ?? '';
     assert.match(row('connect', '192.0.2.200'), /permit\s+default\s+ok/);
@@ -64,7 +64,7 @@ describe('relayguard explain', () => {
       io,
       deps,
     );
-    assert.equal(code, 0);
+    assert.equal(code, 1); // refused: exit 1 (issue 22)
     const report = JSON.parse(out());
     assert.equal(report.listener.name, 'mx');
     assert.deepEqual(
@@ -97,7 +97,7 @@ describe('relayguard explain', () => {
   it('marks later stages not reached after a connect refusal', async () => {
     const { io, out } = captureIo();
     const code = await runExplain(['--ip', '203.0.113.5', '--from', 'a@other.example', '--rcpt', 'u@example.test', '--json', '--config', configFile], io, deps);
-    assert.equal(code, 0);
+    assert.equal(code, 1); // refused: exit 1 (issue 22)
     const report = JSON.parse(out());
     assert.equal(report.stages[0].reply, '554 5.7.1 known spam source');
     assert.deepEqual(report.stages.slice(1).map((s: { status: string }) => s.status), ['skipped', 'not_reached', 'not_reached']);
