@@ -10,7 +10,7 @@
 // Alice); domains are compared in their ASCII (punycode) form.
 // An unauthenticated session is not this rule's business, and an owned address
 // is no reason to accept the mail: both answer dunno. Only a mismatch decides.
-import { domainToASCII } from 'node:url';
+import { validAsciiDomain } from './ascii-domain.ts';
 import { dunno, reject, type Decision } from './decision.ts';
 
 export const SENDER_RULE = 'sender-login';
@@ -25,7 +25,7 @@ export type SenderPattern =
 function normalizeDomain(domain: string): string | null {
   const trimmed = domain.replace(/\.$/, '');
   if (trimmed === '' || /[\s@*]/.test(trimmed)) return null;
-  const ascii = domainToASCII(trimmed.toLowerCase());
+  const ascii = validAsciiDomain(trimmed.toLowerCase());
   if (ascii === '' || !/^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(ascii)) return null;
   return ascii;
 }
