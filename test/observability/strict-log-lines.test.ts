@@ -2,7 +2,7 @@
 // object (JSON.parse keeps the last silently; strict consumers refuse the line).
 // `relayguard serve` in a child process at log level debug, with its delivery
 // worker (whose lines reach stdout through the main thread), a delivered
-// message, refused recipients, and a SIGTERM shutdown.
+// message, a refused recipient, a SIGHUP reload and a SIGTERM shutdown.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import nodemailer from 'nodemailer';
@@ -47,6 +47,8 @@ test('every log line of a relay run, main thread and delivery worker, parses as 
   await talk.command('QUIT');
   talk.close();
   await eventually(() => stdout.includes('"delivery attempt"'), 10_000, 'the worker logged its attempt');
+  relay.child.kill('SIGHUP');
+  await eventually(() => stdout.includes('"policy.reloaded"'), 10_000, 'the reload was logged');
 
   relay.child.kill('SIGTERM');
   assert.equal(await relay.exited, 0);
