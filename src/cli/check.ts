@@ -6,8 +6,9 @@ import path from 'node:path';
 import { EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR, type CliIo } from './io.ts';
 import { formatProblem, type FileProblem } from '../config/errors.ts';
 import { formatSummary, loadPolicy } from '../config/load-policy.ts';
+import { commandHelp, usageLine } from './help.ts';
 
-const USAGE = 'usage: relayguard check [--config FILE]';
+const USAGE = usageLine('check');
 
 function parseArgs(argv: string[]): { config?: string } | { error: string } | { help: true } {
   let config: string | undefined;
@@ -37,7 +38,7 @@ function display(problem: FileProblem, cwd: string): FileProblem {
 export async function runCheck(argv: string[], io: CliIo): Promise<number> {
   const args = parseArgs(argv);
   if ('help' in args) {
-    io.stdout.write(`${USAGE}\nValidates config.toml and every policy file; prints file:line: problem for each error.\n`);
+    io.stdout.write(commandHelp('check'));
     return EXIT_OK;
   }
   if ('error' in args) {

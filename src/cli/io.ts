@@ -16,5 +16,25 @@ export const EXIT_USER_ERROR = 1;
 export const EXIT_USAGE = 2;
 
 export function processIo(): CliIo {
+  quietOnBrokenPipe();
   return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
+}
+
+let pipeGuarded = false;
+
+/**
+ * `relayguard queue list | head`: once head has read its lines and gone, a
+ * write fails with EPIPE (Node ignores SIGPIPE), which unhandled is a crash
+ * with a stack trace. The reader stopped reading because it had what it
+ * wanted: stop quietly, exit 0. Any other output error stays an error.
+ */
+function quietOnBrokenPipe(): void {
+  if (pipeGuarded) return;
+  pipeGuarded = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      process.exit(EXIT_OK);
+    });
+  }
 }

@@ -1,43 +1,45 @@
-// `relayguard passwd [USER] [--sender PATTERN]... [--params ln=15,r=8,p=1]`
+// `relayguard passwd [USER] [--sender PATTERN]... [--params ln=15,r=8,p=1] [--min-length N]`
 // Reads a password and prints what to paste into policies/users.toml: with
 // USER a whole [[users]] block, without it the `hash = "..."` line alone.
 // On a terminal the password is read twice without echo (raw mode, so it never
 // appears on screen or in scrollback); from a pipe the first line is the
 // password (exactly as written, only the line ending removed), e.g.
 //   printf '%s\n' "$PW" | relayguard passwd alice@example.com
+// A password shorter than --min-length (default 12 characters) is refused
+// with the reason: SMTP AUTH is open to password guessing from anywhere.
 // Prompts and messages go to stderr so stdout is only the TOML.
 import type { CliIo } from './io.ts';
 import { EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR } from './io.ts';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, parseScryptParams, type ScryptParams } from '../auth/password-hash.ts';
 import { parseSenderPattern } from '../config/sender-patterns.ts';
+import { commandHelp } from './help.ts';
 
-const USAGE = `usage: relayguard passwd [USER] [--sender PATTERN]... [--params ln=15,r=8,p=1]
-  Reads a password (twice, without echo, on a terminal; one line from a pipe)
-  and prints a users.toml block for USER, or just the hash line without USER.
-  --sender   an address or pattern USER may use in MAIL FROM (repeatable;
-             default: USER itself when it is an address)
-  --params   scrypt cost written into the hash (default ${formatDefault()})
-`;
+const USAGE = commandHelp('passwd');
 
-function formatDefault(): string {
-  return `ln=${DEFAULT_SCRYPT_PARAMS.ln},r=${DEFAULT_SCRYPT_PARAMS.r},p=${DEFAULT_SCRYPT_PARAMS.p}`;
-}
+/** The fewest characters (code points) a password may have unless --min-length says otherwise. */
+export const DEFAULT_MIN_PASSWORD_LENGTH = 12;
+const MAX_MIN_PASSWORD_LENGTH = 1024;
 
 interface PasswdArgs {
   user?: string;
   senders: string[];
   params: ScryptParams;
+  minLength: number;
 }
 
 function parseArgs(argv: readonly string[]): PasswdArgs | string {
-  const args: PasswdArgs = { senders: [], params: DEFAULT_SCRYPT_PARAMS };
+  const args: PasswdArgs = { senders: [], params: DEFAULT_SCRYPT_PARAMS, minLength: DEFAULT_MIN_PASSWORD_LENGTH };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    if (arg === '--sender' || arg === '--params') {
+    if (arg === '--sender' || arg === '--params' || arg === '--min-length') {
       const value = argv[++i];
       if (value === undefined) return `${arg} needs a value`;
       if (arg === '--sender') args.senders.push(value);
-      else {
+      else if (arg === '--min-length') {
+        const n = Number(value);
+        if (!/^\d+$/.test(value) || n < 1 || n > MAX_MIN_PASSWORD_LENGTH) return `--min-length must be a whole number from 1 to ${MAX_MIN_PASSWORD_LENGTH}, not "${value}"`;
+        args.minLength = n;
+      } else {
         const params = parseScryptParams(value);
         if (typeof params === 'string') return params;
         args.params = params;
@@ -81,7 +83,7 @@ export async function runPasswd(argv: string[], io: CliIo): Promise<number> {
     }
   }
 
-  const password = await readPassword(io);
+  const password = await readPassword(io, args.minLength);
   if (typeof password !== 'string') {
     io.stderr.write(`relayguard passwd: ${password.problem}\n`);
     return EXIT_USER_ERROR;
@@ -112,7 +114,18 @@ function tomlString(value: string): string {
   return JSON.stringify(value);
 }
 
-async function readPassword(io: CliIo): Promise<string | { problem: string }> {
+/** Why `password` is too short, or undefined. Characters are code points, as a person counts them. */
+function tooShort(password: string, minLength: number): { problem: string } | undefined {
+  const length = [...password].length;
+  if (length >= minLength) return undefined;
+  return {
+    problem:
+      `password too short: ${length} character${length === 1 ? '' : 's'}, at least ${minLength} needed ` +
+      '(SMTP AUTH can be tried by anyone who reaches the port, so length is the defence; --min-length N changes the minimum)',
+  };
+}
+
+async function readPassword(io: CliIo, minLength: number): Promise<string | { problem: string }> {
   const stdin = io.stdin;
   const terminal = stdin.isTTY === true && typeof stdin.setRawMode === 'function';
   const reader = new LineReader(stdin, terminal);
@@ -120,7 +133,7 @@ async function readPassword(io: CliIo): Promise<string | { problem: string }> {
     if (!terminal) {
       const line = await reader.next();
       if (line === null || line === '') return { problem: 'no password on standard input' };
-      return line;
+      return tooShort(line, minLength) ?? line;
     }
     stdin.setRawMode?.(true);
     io.stderr.write('Password: ');
@@ -128,6 +141,9 @@ async function readPassword(io: CliIo): Promise<string | { problem: string }> {
     io.stderr.write('\n');
     if (first === null) return { problem: 'aborted' };
     if (first === '') return { problem: 'empty password' };
+    // Said before the retype: no point typing a refused password twice.
+    const short = tooShort(first, minLength);
+    if (short) return short;
     io.stderr.write('Retype password: ');
     const second = await reader.next();
     io.stderr.write('\n');

@@ -16,8 +16,9 @@ import { openSpool, queueDirOf, spoolDirOf, type LoadedMessage, type Spool } fro
 import { openRecipients } from '../spool/state-journal.ts';
 import { createBouncer, originalHeaders } from '../delivery/bounces.ts';
 import { EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR, type CliIo } from './io.ts';
+import { usageLine } from './help.ts';
 
-const USAGE = 'usage: relayguard queue list|show ID|retry [ID]|delete ID|bounce ID [--config FILE] [--json]';
+const USAGE = usageLine('queue');
 
 interface Args {
   readonly command: string;
@@ -113,10 +114,22 @@ async function show(spool: Spool, id: string, io: CliIo, json: boolean): Promise
     'history:',
     ...msg.state.history.map((h) => `  ${iso(h.at)}  ${h.kind}${h.next !== undefined ? `  next ${iso(h.next)}` : ''}${h.rcpt ? `  ${Object.entries(h.rcpt).map(([a, r]) => `${a}=${r.s}`).join(' ')}` : ''}`),
     'headers:',
-    headers.replace(/\r?\n$/, '').replace(/^/gm, '  '),
+    ...headerLines(headers).map((line) => `  ${line}`),
   ];
   io.stdout.write(`${lines.join('\n')}\n`);
   return EXIT_OK;
+}
+
+/**
+ * A message's header block as lines for a terminal: CRLF (or a bare LF) ends
+ * a line, and every other control character (a CR on its own, ESC, ...) is
+ * shown as \xHH, so a header cannot move the cursor or rewrite the admin's
+ * screen. Tabs (folded headers) stay.
+ */
+export function headerLines(headers: string): string[] {
+  const lines = headers.replace(/\r?\n$/, '').split(/\r?\n/);
+  // eslint-disable-next-line no-control-regex
+  return lines.map((line) => line.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 
 /** No server runs: the CLI owns the spool for the moment and changes the files itself. */

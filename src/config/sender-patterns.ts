@@ -7,7 +7,7 @@
 //   "*"                  any address, including the null sender <>
 // Addresses compare case-insensitively (local part too, as Postfix's lookup
 // tables do); domains are compared in their ASCII (punycode) form.
-import { domainToASCII } from 'node:url';
+import { validAsciiDomain } from '../net/ascii-domain.ts';
 
 export type SenderPattern =
   | { readonly kind: 'any'; readonly text: string }
@@ -19,7 +19,7 @@ export type SenderPattern =
 function normalizeDomain(domain: string): string | null {
   const trimmed = domain.replace(/\.$/, '');
   if (trimmed === '' || /[\s@*]/.test(trimmed)) return null;
-  const ascii = domainToASCII(trimmed.toLowerCase());
+  const ascii = validAsciiDomain(trimmed.toLowerCase());
   if (ascii === '' || !/^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(ascii)) return null;
   return ascii;
 }

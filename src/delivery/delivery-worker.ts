@@ -13,7 +13,11 @@ if (!port) throw new Error('delivery-worker.ts runs only as a worker thread');
 const init = workerData as WorkerInit;
 const outbox = batchedPoster<FromWorker>((batch) => port.postMessage(batch));
 const post = outbox.post;
-const logger = createLogger(init.logLevel, { write: (line: string) => post({ type: 'log', line }) }).child(init.logBindings);
+const baseLogger = createLogger(init.logLevel, { write: (line: string) => post({ type: 'log', line }) });
+// The main thread's bindings include what createLogger's base writes already
+// (service): pino would write such a key twice, which strict JSON readers refuse.
+const ownKeys = baseLogger.bindings();
+const logger = baseLogger.child(Object.fromEntries(Object.entries(init.logBindings).filter(([key]) => !(key in ownKeys))));
 let ownAddresses = init.ownAddresses;
 const deliverer = createInProcessDeliverer({ config: init.config, logger, ownAddresses: () => ownAddresses, ...(init.reuse ? { reuse: init.reuse } : {}) });
 

@@ -1,6 +1,7 @@
 // The one logger factory. pino JSON to stdout; the level comes from config.
 // Passwords never reach a log line: auth fields are redacted as a second
 // line of defence (the first is that nothing logs them).
+import { writeSync } from 'node:fs';
 import { pino, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
@@ -24,23 +25,38 @@ let stdoutDestination: StdoutDestination | undefined;
  * Not sonic-boom's own minLength batching: it measures the byte length of its
  * whole pending buffer at every line, so each line cost a scan of up to 32 KiB
  * (~3.6 µs a line, ~3% of the front door's thread in bench/).
+ *
+ * At exit (and on flushSync) the batch is NOT handed to sonic-boom: its write()
+ * would start an asynchronous fs.write in libuv's thread pool, which Node 22
+ * and 24 abandon at exit (Node 20 mostly finished it while shutting down), and
+ * its flushSync() skips a write it has already started. So sonic-boom's own
+ * queue is flushed first, then the batch is written here with writeSync.
  */
 function stdout(): StdoutDestination {
   if (stdoutDestination) return stdoutDestination;
   const boom = pino.destination({ dest: 1, sync: false, minLength: 0 });
   let lines: string[] = [];
   let bytes = 0;
-  const handOver = () => {
-    if (lines.length === 0) return;
+  const take = (): string => {
     const text = lines.join('');
     lines = [];
     bytes = 0;
-    boom.write(text);
+    return text;
+  };
+  const handOver = () => {
+    if (lines.length > 0) boom.write(take());
+  };
+  const flushSync = () => {
+    boom.flushSync();
+    if (lines.length > 0) writeAllSync(1, take());
   };
   setInterval(handOver, LOG_FLUSH_MS).unref();
   process.on('exit', () => {
-    handOver();
-    boom.flushSync();
+    try {
+      flushSync();
+    } catch {
+      // stdout is gone (EPIPE, closed): nothing left to write the lines to.
+    }
   });
   stdoutDestination = {
     write(line: string) {
@@ -52,12 +68,29 @@ function stdout(): StdoutDestination {
       handOver();
       boom.flush(cb);
     },
-    flushSync() {
-      handOver();
-      boom.flushSync();
-    },
+    flushSync,
   };
   return stdoutDestination;
+}
+
+const EAGAIN_PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * All of `text` to `fd`, synchronously. A non-blocking pipe whose reader is
+ * slow answers EAGAIN: wait 10 ms and try again, for at most ~10 s.
+ */
+function writeAllSync(fd: number, text: string): void {
+  let buffer = Buffer.from(text);
+  for (let waits = 0; buffer.length > 0 && waits < 1000; ) {
+    try {
+      buffer = buffer.subarray(writeSync(fd, buffer));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EAGAIN' && code !== 'EBUSY') throw error;
+      waits++;
+      Atomics.wait(EAGAIN_PAUSE, 0, 0, 10);
+    }
+  }
 }
 
 /**

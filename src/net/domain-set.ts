@@ -1,8 +1,10 @@
 // PURE. Domain names compared the way DNS compares them: case-insensitive,
 // with or without the trailing root dot, IDN as punycode (node:url's
-// domainToASCII, the WHATWG URL host rules). A name matches exactly; listing
-// example.test does not include its subdomains.
+// domainToASCII, the WHATWG URL host rules; "xn--" labels checked to be real
+// A-labels). A name matches exactly; listing example.test does not include its
+// subdomains.
 import { domainToASCII } from 'node:url';
+import { validAsciiDomain } from './ascii-domain.ts';
 
 /** Normalised (lower-case, punycode, no trailing dot) domain names. */
 export interface DomainSet {
@@ -22,7 +24,7 @@ export function normaliseDomain(text: string): DomainResult {
   if (/^\[.*\]$/.test(withoutRoot) || /^[\d.]+$/.test(withoutRoot) || withoutRoot.includes(':')) {
     return { ok: false, message: `"${text}" is an address, not a domain name` };
   }
-  const ascii = domainToASCII(withoutRoot);
+  const ascii = validAsciiDomain(withoutRoot);
   if (!ascii) return { ok: false, message: `"${text}" is not a valid domain name` };
   if (ascii.length > 253 || !ascii.split('.').every((label) => LABEL.test(label))) {
     return { ok: false, message: `"${text}" is not a valid domain name (letters, digits and hyphens; labels of 1-63 characters)` };

@@ -1,12 +1,12 @@
 // PURE. The domain half of a Mailbox (RFC 5321 4.1.2): a host name or an
 // address literal, normalised so that two spellings of one destination compare
 // equal: lower case, one trailing dot dropped, IDN U-labels to punycode
-// (A-labels), IP literals in canonical form (IPv4-mapped IPv6 as IPv4).
+// (A-labels, each checked to be a real one), IP literals in canonical form (IPv4-mapped IPv6 as IPv4).
 // Validation happens BEFORE domainToASCII on purpose: the WHATWG host parser
 // behind it percent-decodes ("ex%61mple" -> "example"), cuts at "/" and drops
 // invisible characters, which would let a trick change the domain after we
 // looked at it.
-import { asciiDomain } from '../net/ascii-domain.ts';
+import { validAsciiDomain } from '../net/ascii-domain.ts';
 import { normalizeIp } from '../net/ip-text.ts';
 import ipaddr from 'ipaddr.js';
 
@@ -41,7 +41,7 @@ export function parseDomain(text: string): ParsedDomain {
   if (!DOMAIN_CHARS.test(name)) return { ok: false, problem: 'syntax', message: 'invalid character in domain' };
   // Check labels as written: empty labels ("a..b", ".a") must not be repaired by the mapper.
   if (name.split('.').some((label) => label === '')) return { ok: false, problem: 'syntax', message: 'empty label in domain' };
-  const ascii = asciiDomain(name);
+  const ascii = validAsciiDomain(name);
   if (ascii === '') return { ok: false, problem: 'syntax', message: 'domain is not a valid (internationalised) name' };
   if (ascii.length > MAX_DOMAIN_OCTETS) return { ok: false, problem: 'too_long', message: `domain longer than ${MAX_DOMAIN_OCTETS} octets` };
   for (const label of ascii.split('.')) {

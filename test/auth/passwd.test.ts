@@ -56,7 +56,8 @@ test('from stdin: a users.toml block that parses and verifies, senders defaultin
 });
 
 test('without USER: just the hash line, default cost, CRLF input', async () => {
-  const result = await run([], ['s3cret\r\n']);
+  // --min-length 1: these tests are about input handling; the minimum has tests of its own.
+  const result = await run(['--min-length', '1'], ['s3cret\r\n']);
   assert.equal(result.code, 0, result.stderr);
   const match = /^hash = "(.*)"\n$/.exec(result.stdout);
   assert.ok(match, result.stdout);
@@ -67,25 +68,25 @@ test('without USER: just the hash line, default cost, CRLF input', async () => {
 });
 
 test('a last line without newline is still the password', async () => {
-  const result = await run(['--params', 'ln=10,r=8,p=1'], ['no-newline']);
+  const result = await run(['--params', 'ln=10,r=8,p=1', '--min-length', '1'], ['no-newline']);
   assert.equal(result.code, 0, result.stderr);
   assert.equal(await verifyPassword('no-newline', /"(.*)"/.exec(result.stdout)?.[1] ?? ''), true);
 });
 
 test('--sender patterns, and a user name that is not an address', async () => {
-  const result = await run(['scanner', '--sender', 'scanner@office.example', '--sender', '*@printers.example', '--params', 'ln=10,r=8,p=1'], ['pw\n']);
+  const result = await run(['scanner', '--sender', 'scanner@office.example', '--sender', '*@printers.example', '--params', 'ln=10,r=8,p=1', '--min-length', '1'], ['pw\n']);
   assert.equal(result.code, 0, result.stderr);
   const parsed = parseUsersFile('users.toml', result.stdout);
   assert.ok(parsed.ok);
   assert.deepEqual(parsed.value.get('scanner')?.senders, ['scanner@office.example', '*@printers.example']);
-  const bare = await run(['scanner', '--params', 'ln=10,r=8,p=1'], ['pw\n']);
+  const bare = await run(['scanner', '--params', 'ln=10,r=8,p=1', '--min-length', '1'], ['pw\n']);
   assert.equal(bare.code, 0);
   assert.match(bare.stdout, /senders = \[\]/);
   assert.match(bare.stderr, /fill in senders/);
 });
 
 test('on a terminal: raw mode, asked twice, backspace edits, mode restored', async () => {
-  const result = await run(['bob@example.com', '--params', 'ln=10,r=8,p=1'], ['hunter', '3\u007f2\r', 'hun', 'ter2\r'], true);
+  const result = await run(['bob@example.com', '--params', 'ln=10,r=8,p=1', '--min-length', '1'], ['hunter', '3\u007f2\r', 'hun', 'ter2\r'], true);
   assert.equal(result.code, 0, result.stderr);
   assert.deepEqual(result.rawModes, [true, false]);
   assert.match(result.stderr, /Password: \nRetype password: \n/);
@@ -96,7 +97,7 @@ test('on a terminal: raw mode, asked twice, backspace edits, mode restored', asy
 
 test('errors: mismatch, abort, empty, bad arguments', async () => {
   const rows: Array<{ name: string; argv: string[]; input: string[]; tty: boolean; code: number; stderr: RegExp }> = [
-    { name: 'typed passwords differ', argv: [], input: ['one\r', 'two\r'], tty: true, code: 1, stderr: /do not match/ },
+    { name: 'typed passwords differ', argv: ['--min-length', '1'], input: ['one\r', 'two\r'], tty: true, code: 1, stderr: /do not match/ },
     { name: 'Ctrl-C', argv: [], input: ['abc\u0003'], tty: true, code: 1, stderr: /aborted/ },
     { name: 'empty on terminal', argv: [], input: ['\r'], tty: true, code: 1, stderr: /empty password/ },
     { name: 'empty stdin', argv: [], input: [], tty: false, code: 1, stderr: /no password/ },
@@ -120,4 +121,30 @@ test('--help prints usage and exits 0', async () => {
   const result = await run(['--help'], []);
   assert.equal(result.code, 0);
   assert.match(result.stdout, /usage: relayguard passwd/);
+});
+
+test('a password shorter than the minimum (12 by default, --min-length N) is refused, saying why', async () => {
+  const short = await run(['--params', 'ln=10,r=8,p=1'], ['eleven char\n']);
+  assert.equal(short.code, 1);
+  assert.equal(short.stdout, '');
+  assert.match(short.stderr, /password too short: 11 characters, at least 12 needed/);
+  assert.doesNotMatch(short.stderr, /eleven/);
+  // Characters, not bytes: twelve accented letters are twelve.
+  const twelve = await run(['--params', 'ln=10,r=8,p=1'], [`${'é'.repeat(12)}\n`]);
+  assert.equal(twelve.code, 0, twelve.stderr);
+  assert.equal(await verifyPassword('é'.repeat(12), /"(.*)"/.exec(twelve.stdout)?.[1] ?? ''), true);
+  const raised = await run(['--params', 'ln=10,r=8,p=1', '--min-length', '20'], ['nineteen characters\n']);
+  assert.equal(raised.code, 1);
+  assert.match(raised.stderr, /19 characters, at least 20 needed/);
+  // On a terminal it is said after the first entry, before asking to retype.
+  const typed = await run(['--params', 'ln=10,r=8,p=1'], ['short\r'], true);
+  assert.equal(typed.code, 1);
+  assert.match(typed.stderr, /^Password: \nrelayguard passwd: password too short: 5 characters/);
+  assert.doesNotMatch(typed.stderr, /Retype/);
+  assert.deepEqual(typed.rawModes, [true, false]);
+  for (const bad of ['0', 'x', '-3', '1.5', '5000']) {
+    const result = await run(['--min-length', bad], []);
+    assert.equal(result.code, 2, bad);
+    assert.match(result.stderr, /--min-length must be a whole number from 1 to 1024/, bad);
+  }
 });

@@ -81,13 +81,14 @@ test('invalid patterns are refused with a reason', () => {
     ['*@exa mple.com', /not a domain name/],
     ['al ice@example.com', /white space/],
     ['*@example..com', /not a domain name/],
+    ['*@xn--zz.example', /not a domain name/],
   ];
   for (const [text, message] of rows) {
     const result = parseSenderPattern(text);
     assert.equal(typeof result, 'string', text);
     assert.match(result as string, message, text);
   }
-  for (const good of ['*', 'a@b.c', '*@example.com', '*@*.example.com', 'first.last@example.com', '*@localhost']) {
+  for (const good of ['*', 'a@b.c', '*@example.com', '*@*.example.com', 'first.last@example.com', '*@localhost', '*@xn--bcher-kva.example']) {
     assert.equal(typeof parseSenderPattern(good), 'object', good);
   }
 });

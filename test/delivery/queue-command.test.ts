@@ -146,3 +146,45 @@ test('queue retry/delete/bounce reach a server running in another process, which
   assert.equal(child.exitCode, 0);
   assert.equal(sink.messages.filter((m) => /Subject: deleted/.test(m.raw.toString())).length, 0);
 });
+
+test('queue show prints header lines without CR, folded lines kept, control characters made visible', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeConfig(dir, '127.0.0.1:9');
+  const spool = await openSpool({ dir: spoolDirOf({ dataDir: path.join(dir, 'data') }), logger: silentLogger() });
+  const id = await spool.accept(envelope(), rfc822('shown', 'Body.\r\n', 'X-Folded: one\r\n\ttwo\r\nX-Trick: \u001b[2Jcleared\rover\r\n'));
+  await spool.close();
+  const shown = await queue(['show', id, '--config', file]);
+  assert.equal(shown.code, 0, shown.err);
+  assert.ok(!shown.out.includes('\r'), JSON.stringify(shown.out));
+  assert.ok(!shown.out.includes('\u001b'), 'no escape sequence reaches the terminal');
+  const headers = shown.out.slice(shown.out.indexOf('headers:\n') + 'headers:\n'.length).split('\n');
+  assert.deepEqual(headers, [
+    '  From: Alice <alice@sender.test>',
+    '  To: Bob <bob@dest.test>',
+    '  Subject: shown',
+    '  Message-ID: <shown@sender.test>',
+    '  X-Folded: one',
+    '  \ttwo',
+    '  X-Trick: \\x1b[2Jcleared\\x0dover',
+    '',
+  ]);
+});
+
+test('`queue list | head`: a reader that goes away early ends the command quietly, exit 0, no stack trace', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeConfig(dir, '127.0.0.1:9');
+  const spool = await openSpool({ dir: spoolDirOf({ dataDir: path.join(dir, 'data') }), logger: silentLogger() });
+  for (let i = 0; i < 3; i++) await spool.accept(envelope(), rfc822(`piped${i}`));
+  await spool.close();
+  const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'relayguard.js');
+  for (const args of [['queue', 'list', '--config', file], ['queue', '--help']]) {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The reader is gone before the first byte: every write fails with EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.equal(stderr, '', args.join(' '));
+    assert.equal(code, 0, args.join(' '));
+  }
+});

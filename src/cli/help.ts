@@ -1,0 +1,149 @@
+// The help of every command, in one place: `relayguard help COMMAND`,
+// `relayguard COMMAND --help` (answered by main.ts before the command is even
+// loaded, so a command's own option parser never sees --help) and the
+// commands' own usage lines. Written to stand in for a man page: what it does,
+// every option, files, environment, exit status.
+
+export const EXIT_STATUS = `exit status:
+  0  success
+  1  a user error (bad file, unknown queue ID, ...), with a message on stderr
+  2  usage: an unknown option or a missing argument`;
+
+const CONFIG_OPTION = `  -c, --config FILE  config.toml to use (default: ./config.toml). Relative
+                     paths inside it are resolved from its own directory.`;
+
+export const COMMAND_HELP = {
+  serve: `usage: relayguard serve [--config FILE]
+
+Runs the relay: the SMTP listeners of config.toml, the queue runner that
+delivers what was accepted (in a worker thread), and the dashboard/metrics
+HTTP server when [http] is configured. Logs are JSON lines on stdout; the
+level is log_level in config.toml.
+
+options:
+${CONFIG_OPTION}
+  -h, --help         this text
+
+signals:
+  SIGHUP             reload config.toml and the policy files (a change to any
+                     of them is also picked up by itself); an invalid edit is
+                     refused, logged with file:line, and the running policy kept
+  SIGTERM, SIGINT    stop accepting, let transactions in flight finish (within
+                     smtp.shutdown_grace), tell idle clients 421, wait for
+                     delivery attempts, exit 0
+
+files:
+  config.toml        infrastructure: listeners, TLS, limits, delivery, data_dir,
+                     policies_dir (config.example.toml documents every key)
+  policies_dir/      who may do what: relay-networks, allowlist, denylist,
+                     local-domains, users.toml, dnsbl.toml, limits.toml, checks.toml
+  data_dir/spool/    the queue (see relayguard queue)
+
+environment:
+  RELAYGUARD_RUN     auto (default): the production build in dist/ when it is
+                     a build of these sources, else the sources; dist: dist/ or
+                     exit 1; sources: always the sources
+
+${EXIT_STATUS}
+  A config error prints every problem as file:line: problem and exits 1
+  without starting anything; so does a port that cannot be bound.`,
+
+  check: `usage: relayguard check [--config FILE]
+
+Validates config.toml and every policy file exactly as a reload would, without
+starting anything. Prints a one-line summary (what each file holds), or every
+problem as file:line: problem.
+
+options:
+${CONFIG_OPTION}
+  -h, --help         this text
+
+${EXIT_STATUS}
+  1 here means: a reload with these files would be refused.`,
+
+  explain: `usage: relayguard explain --ip IP [--helo NAME] [--user USER] [--listener NAME]
+                         --from ADDR --rcpt ADDR [--rcpt ADDR...] [--size BYTES] [--json] [--config FILE]
+
+Walks an imagined SMTP session through the real policy (the one serve would
+run with these files, DNSBL and sender-domain lookups included) and prints each
+stage's decision with the rule and the reason that made it. Nothing is sent
+and no password is asked for: a --user that exists in users.toml is assumed
+to have logged in, an unknown one to have failed.
+
+options:
+  --ip IP            the client's address (required)
+  --helo NAME        what the client says in EHLO
+  --user USER        the client authenticated as USER
+  --listener NAME    the listener it connected to (default: the first
+                     submission listener with --user, else the first mx one)
+  --from ADDR        MAIL FROM (required)
+  --rcpt ADDR        RCPT TO (required; repeat for more recipients)
+  --size BYTES       the SIZE the client declares
+  --json             the walk as JSON instead of a table
+${CONFIG_OPTION}
+  -h, --help         this text
+
+${EXIT_STATUS}`,
+
+  queue: `usage: relayguard queue list|show ID|retry [ID]|delete ID|bounce ID [--config FILE] [--json]
+
+Inspects and steers the spool in data_dir/spool. Reading works on the files
+directly, also while serve runs; a change is handed to the running serve (it
+owns the spool), or made on disk by this command when no serve runs.
+
+subcommands:
+  list               every message: ID, size, arrival, sender, attempts, and
+                     each recipient's state, oldest first
+  show ID            one message: envelope, recipients, delivery history and
+                     its headers
+  retry [ID]         make ID (or every message) due now
+  delete ID          remove ID without telling anyone
+  bounce ID          remove ID and send its sender a bounce (not to <>)
+
+options:
+  --json             list: one JSON object per line; show: one JSON object
+${CONFIG_OPTION}
+  -h, --help         this text
+
+${EXIT_STATUS}`,
+
+  passwd: `usage: relayguard passwd [USER] [--sender PATTERN]... [--params ln=15,r=8,p=1] [--min-length N]
+  Reads a password (twice, without echo, on a terminal; one line from a pipe)
+  and prints a users.toml block for USER, or just the hash line without USER.
+  --sender      an address or pattern USER may use in MAIL FROM (repeatable;
+                default: USER itself when it is an address)
+  --params      scrypt cost written into the hash (default ln=15,r=8,p=1)
+  --min-length  the fewest characters a password may have (default 12)
+  -h, --help    this text
+
+  From a pipe the first line is the password, exactly as written (only the
+  line ending removed):  printf '%s\\n' "$PW" | relayguard passwd alice@example.com
+  Prompts and messages go to stderr; stdout is only what to paste.
+
+${EXIT_STATUS}`,
+} as const;
+
+export type CommandName = keyof typeof COMMAND_HELP;
+
+export function isCommandName(name: string): name is CommandName {
+  return Object.hasOwn(COMMAND_HELP, name);
+}
+
+/** The help of `name`, ending in a newline. */
+export function commandHelp(name: CommandName): string {
+  return `${COMMAND_HELP[name]}\n`;
+}
+
+/** The first line of a command's help: what a usage error prints. */
+export function usageLine(name: CommandName): string {
+  return COMMAND_HELP[name].split('\n')[0] as string;
+}
+
+/** `--help` or `-h` among a command's arguments (before a lone `--`). */
+export function asksForHelp(argv: readonly string[]): boolean {
+  for (const arg of argv) {
+    if (arg === '--') return false;
+    if (arg === '--help' || arg === '-h') return true;
+  }
+  return false;
+}
