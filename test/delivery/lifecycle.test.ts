@@ -10,7 +10,8 @@ import { openSpool } from '../../src/spool/spool.ts';
 import { startQueueRunner } from '../../src/delivery/queue-runner.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
-import { envelope, rfc822, tempDir, testConfig, until } from '../helpers/spool-fixtures.ts';
+import { envelope, rfc822, tempDir, testConfig } from '../helpers/spool-fixtures.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const smarthost = (address: string, extra = '') => `mode = "smarthost"\nretry_schedule = ["1h"]\n${extra}\n[delivery.smarthost]\nhosts = ["${address}"]`;
 const logger = silentLogger();
@@ -22,7 +23,7 @@ test('a process SIGKILLed right after accept() resolved: the next start delivers
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../helpers/spool-writer.ts', import.meta.url)), dir, '3'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  await until(() => out.includes('\n'), 20_000, 'writer accepted');
+  await waitFor(() => out.includes('\n'), 20_000, 'writer accepted');
   child.kill('SIGKILL');
   await new Promise((resolve) => child.once('exit', resolve));
   const ids = JSON.parse(out) as string[];
@@ -34,7 +35,7 @@ test('a process SIGKILLed right after accept() resolved: the next start delivers
     await spool.close();
   });
   await sink.waitFor(3);
-  await until(() => spool.stats().size === 0, 5000, 'spool empty');
+  await waitFor(() => spool.stats().size === 0, 5000, 'spool empty');
   await new Promise((r) => setTimeout(r, 300));
   assert.deepEqual(sink.messages.map((m) => m.raw.toString().match(/Subject: (crash \d)/)?.[1]).sort(), ['crash 0', 'crash 1', 'crash 2']);
 });
@@ -49,7 +50,7 @@ test('stop() waits for an attempt in flight; with a short grace it cuts it and t
   const config = testConfig(dir, smarthost(sink.address));
   const runner = startQueueRunner({ spool, config, logger });
   await spool.accept(envelope(), rfc822('inflight'));
-  await until(() => runner.stats().active === 1, 5000, 'attempt started');
+  await waitFor(() => runner.stats().active === 1, 5000, 'attempt started');
   await runner.stop(10_000);
   assert.equal(sink.messages.length, 1, 'the attempt finished before stop() resolved');
   assert.equal(spool.stats().size, 0, 'and its outcome was recorded');
@@ -57,7 +58,7 @@ test('stop() waits for an attempt in flight; with a short grace it cuts it and t
   sink.dataDelay(5_000);
   const second = startQueueRunner({ spool, config, logger });
   const id = await spool.accept(envelope(), rfc822('cut'));
-  await until(() => second.stats().active === 1, 5000, 'attempt started');
+  await waitFor(() => second.stats().active === 1, 5000, 'attempt started');
   await second.stop(50);
   assert.equal(spool.has(id), true, 'still spooled for the next start');
 });
@@ -105,7 +106,7 @@ test('a delay warning is sent once after delay_warning, then the message keeps b
   assert.match(text, /Status: 4\.4\.0/);
   assert.match(text, /Will-Retry-Until: /);
   const deferrals = runner.stats().deferred;
-  await until(() => runner.stats().deferred >= deferrals + 3, 5000, 'more retries');
+  await waitFor(() => runner.stats().deferred >= deferrals + 3, 5000, 'more retries');
   assert.equal(sink.messages.length, 1, 'one warning only');
   assert.equal((await spool.load(id))?.state.warned, true);
 });

@@ -13,7 +13,8 @@ import type { CliIo } from '../../src/cli/io.ts';
 import { openSpool, spoolDirOf } from '../../src/spool/spool.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
-import { envelope, rfc822, tempDir, until } from '../helpers/spool-fixtures.ts';
+import { envelope, rfc822, tempDir } from '../helpers/spool-fixtures.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 interface Run {
   code: number;
@@ -116,9 +117,9 @@ test('queue retry/delete/bounce reach a server running in another process, which
   });
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  await until(() => stdout.includes('ready'), 20_000, 'server ready');
+  await waitFor(() => stdout.includes('ready'), 20_000, 'server ready');
   // All three were tried once and deferred (the journal says so).
-  await until(() => existsSync(path.join(spoolDir, 'queue', `${retried}.state`)) && existsSync(path.join(spoolDir, 'queue', `${bounced}.state`)), 10_000, 'first attempts');
+  await waitFor(() => existsSync(path.join(spoolDir, 'queue', `${retried}.state`)) && existsSync(path.join(spoolDir, 'queue', `${bounced}.state`)), 10_000, 'first attempts');
 
   sink.rcptReply('bob@dest.test', undefined);
   const retry = await queue(['retry', retried, '--config', file]);

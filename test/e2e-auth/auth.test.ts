@@ -5,7 +5,8 @@
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
-import { HARNESS_LISTENERS, eventually, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
+import { HARNESS_LISTENERS, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { usersToml } from '../helpers/auth-fixtures.ts';
 import { authPlainLine, openSession, replyLine, submit } from '../helpers/e2e-auth-clients.ts';
 import { runBin } from '../helpers/cli-run.ts';
@@ -76,7 +77,7 @@ describe('AUTH through the relay', () => {
     } finally {
       talk.close();
     }
-    await eventually(() => decisionLines(harness, 'auth.tls_required').length >= 2, 2000, 'auth.tls_required decisions');
+    await waitFor(() => decisionLines(harness, 'auth.tls_required').length >= 2, 2000, 'auth.tls_required decisions');
     const line = decisionLines(harness, 'auth.tls_required')[0] as Record<string, unknown>;
     assert.equal(line.decision, 'reject');
     assert.equal(line.stage, 'auth');
@@ -156,7 +157,7 @@ describe('AUTH through the relay', () => {
       }
     }
     assert.deepEqual(replies, ['535 5.7.8 Authentication credentials invalid', '535 5.7.8 Authentication credentials invalid']);
-    await eventually(() => decisionLines(harness, 'auth.failed').length >= before + 4, 2000, 'four auth.failed decisions');
+    await waitFor(() => decisionLines(harness, 'auth.failed').length >= before + 4, 2000, 'four auth.failed decisions');
     const failed = decisionLines(harness, 'auth.failed').slice(before);
     assert.ok(failed.every((line) => line.stage === 'auth' && line.client === '127.0.0.1'));
   });
@@ -191,7 +192,7 @@ describe('AUTH through the relay', () => {
     });
     assert.ok(outcome.ok, outcome.response);
     const queueId = /queued as (\S+)/.exec(outcome.response)?.[1] as string;
-    await eventually(() => sink.messages.some((m) => m.raw.toString().includes('Subject: relayed')), 10_000, 'the message at the sink');
+    await waitFor(() => sink.messages.some((m) => m.raw.toString().includes('Subject: relayed')), 10_000, 'the message at the sink');
     const arrived = sink.messages.slice(already).find((m) => m.raw.toString().includes('Subject: relayed'));
     assert.ok(arrived);
     assert.equal(arrived.from, 'bob@sales.example.test');
@@ -223,7 +224,7 @@ describe('AUTH through the relay', () => {
 
   it('no password ever reaches the logs', async () => {
     // Every test above ran against this harness: successes, failures, LOGIN, PLAIN.
-    await eventually(() => harness.logs.some((line) => line.msg === 'connection closed'), 2000, 'connection lines');
+    await waitFor(() => harness.logs.some((line) => line.msg === 'connection closed'), 2000, 'connection lines');
     assert.ok(decisionLines(harness, 'auth.ok').length >= 5, 'successful logins were logged');
     assertNoSecretsLogged(harness);
     // Nor the dashboard's JSON and metrics.

@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
-import { HARNESS_LISTENERS, eventually, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
+import { HARNESS_LISTENERS, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { connectFrom, data, envelope, sendFrom } from '../helpers/abuse-clients.ts';
 
 const OUTSIDE = '127.0.0.3';
@@ -116,7 +117,7 @@ test('smuggling payloads are refused with 550 5.6.0 and nothing of them reaches 
   assert.equal((await data(talk, 'Subject: honest\r\n\r\nfine')).code, 250);
   talk.close();
   await sink.waitFor(1);
-  await eventually(() => harness.relay.spool.stats().size === 0, 5000, 'delivered');
+  await waitFor(() => harness.relay.spool.stats().size === 0, 5000, 'delivered');
   assert.equal(sink.messages.length, 1);
   assert.doesNotMatch(sink.messages[0]?.raw.toString('latin1') ?? '', /smuggled/);
   assert.ok(!sink.messages.some((m) => m.from === 'evil@other.example'));
@@ -132,7 +133,7 @@ test('with bare_line_endings = "normalize" each payload arrives as exactly one m
   }
   talk.close();
   await sink.waitFor(3);
-  await eventually(() => harness.relay.spool.stats().size === 0, 5000, 'delivered');
+  await waitFor(() => harness.relay.spool.stats().size === 0, 5000, 'delivered');
   assert.equal(sink.messages.length, 3, 'three messages, not six');
   for (const message of sink.messages) {
     assert.equal(message.from, 'a@other.example');

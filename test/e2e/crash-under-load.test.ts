@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import nodemailer from 'nodemailer';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
-import { HARNESS_LISTENERS, eventually, smarthostTo } from '../helpers/relay-harness.ts';
+import { HARNESS_LISTENERS, smarthostTo } from '../helpers/relay-harness.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { makeTestConfig } from '../helpers/test-config.ts';
 import { listenerPort, serve } from '../helpers/relay-process.ts';
 
@@ -64,7 +65,7 @@ test('SIGKILL under load: every message that got a 250 arrives after the restart
   t.after(() => void second.child.kill('SIGKILL'));
   await second.started;
   const arrivedIds = () => sink.messages.map((m) => /Message-ID: <([^@>]+)@load\.test>/.exec(m.raw.toString('latin1'))?.[1]);
-  await eventually(() => [...acked].every((id) => arrivedIds().includes(id)), 20_000, 'every acknowledged message at the sink');
+  await waitFor(() => [...acked].every((id) => arrivedIds().includes(id)), 20_000, 'every acknowledged message at the sink');
   // Give duplicates a moment to show, then count.
   await new Promise((resolve) => setTimeout(resolve, 500));
   const counts = new Map<string, number>();

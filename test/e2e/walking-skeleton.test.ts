@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import nodemailer from 'nodemailer';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
-import { HARNESS_LISTENERS, eventually, smarthostTo, startHarness } from '../helpers/relay-harness.ts';
+import { HARNESS_LISTENERS, smarthostTo, startHarness } from '../helpers/relay-harness.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { makeTestConfig } from '../helpers/test-config.ts';
 import { listenerPort, serve } from '../helpers/relay-process.ts';
 
@@ -51,7 +52,7 @@ test('a message goes through byte for byte, with a Received header and its envel
   assert.ok(received, `starts with our Received header: ${text.slice(0, 200)}`);
   assert.equal(received[1], queueId, 'the Received header names the queue id');
   assert.ok(arrived.raw.subarray(received[0].length).equals(message), 'the rest is the message exactly');
-  await eventually(() => harness.relay.spool.stats().size === 0, 5000, 'delivered messages leave the spool');
+  await waitFor(() => harness.relay.spool.stats().size === 0, 5000, 'delivered messages leave the spool');
   assert.ok(harness.logs.some((l) => l.msg === 'delivery attempt' && l.queueId === queueId));
 });
 
@@ -64,11 +65,11 @@ test('upstream down: the message waits in the spool, is retried, and arrives onc
     await sink.close();
   });
   await send(harness.port('mx'), { from: 'alice@sender.test', to: ['bob@example.test'] }, raw('retry'));
-  await eventually(() => harness.logs.filter((l) => l.msg === 'delivery attempt').length >= 2, 5000, 'two failed attempts');
+  await waitFor(() => harness.logs.filter((l) => l.msg === 'delivery attempt').length >= 2, 5000, 'two failed attempts');
   assert.equal(harness.relay.spool.stats().size, 1, 'still spooled');
   await sink.up();
   await sink.waitFor(1, 10_000);
-  await eventually(() => harness.relay.spool.stats().size === 0, 5000, 'spool empty');
+  await waitFor(() => harness.relay.spool.stats().size === 0, 5000, 'spool empty');
   assert.equal(sink.messages.length, 1);
 });
 

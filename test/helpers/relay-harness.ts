@@ -89,15 +89,8 @@ export async function startHarness(options: HarnessOptions): Promise<RelayHarnes
   };
 }
 
-/** Polls `predicate` every 25 ms for at most `timeoutMs`. */
-export async function eventually(predicate: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+/** @deprecated test/helpers/wait-for.ts's waitFor under its old name, for tests written on other branches before it existed. */
+export { waitFor as eventually } from './wait-for.ts';
 
 /**
  * The traffic dashboard tests watch: one message accepted from 127.0.0.1 to a
