@@ -36,7 +36,8 @@ test('a process SIGKILLed right after accept() resolved: the next start delivers
   });
   await sink.waitFor(3);
   await waitFor(() => spool.stats().size === 0, 5000, 'spool empty');
-  await new Promise((r) => setTimeout(r, 300));
+  // stop() waits for attempts in flight: after it no delivery can start or finish.
+  await runner.stop(1000);
   assert.deepEqual(sink.messages.map((m) => m.raw.toString().match(/Subject: (crash \d)/)?.[1]).sort(), ['crash 0', 'crash 1', 'crash 2']);
 });
 

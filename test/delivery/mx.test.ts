@@ -70,8 +70,6 @@ const mx = (dns: TestDnsServer, domain: string, records: Array<[number, string, 
   }
 };
 
-const settle = (ms = 300) => new Promise((r) => setTimeout(r, ms));
-
 test('MX records are tried by preference; a CNAME exchange is skipped', async (t) => {
   const w = await world(t);
   mx(w.dns, 'dest.test', [[20, 'mx2.dest.test', '127.0.0.3'], [10, 'mx1.dest.test', '127.0.0.2'], [5, 'alias.dest.test']]);
@@ -135,7 +133,8 @@ test('one recipient 550, one 250: one RFC 3464 DSN for the failed one, parsed an
   const bounceSink = w.sinks[2] as SmtpSink;
   await bounceSink.waitFor(1);
   await waitFor(() => w.spool.stats().size === 0, 5000, 'spool empty');
-  await settle();
+  // stop() waits for attempts in flight: after it no delivery can start or finish.
+  await w.runner.stop(2000);
   assert.equal(bounceSink.messages.length, 1, 'exactly one DSN');
   assert.deepEqual(w.sinks[0]?.messages[0]?.to, ['here@dest.test']);
   const raw = bounceSink.messages[0]?.raw as Buffer;
@@ -195,7 +194,8 @@ test('no bounce for the null sender <>', async (t) => {
   w.sinks[0]?.rcptReply('gone@dest.test', '550 5.1.1 unknown');
   await w.spool.accept(envelope({ sender: '', recipients: ['gone@dest.test'] }), rfc822('nullsender'));
   await waitFor(() => w.spool.stats().size === 0, 5000, 'spool empty');
-  await settle();
+  // stop() waits for attempts in flight: after it no delivery can start or finish.
+  await w.runner.stop(2000);
   assert.equal(w.sinks[2]?.messages.length, 0);
   assert.ok(w.log.lines.some((l) => l.msg === 'failed recipients of a null-sender message: no bounce'));
 });
@@ -214,7 +214,8 @@ test('a restart in the middle keeps recipient state: the delivered domain is not
   await w.runner.retry(id);
   await sinkB.waitFor(1);
   await waitFor(() => w.spool.stats().size === 0, 5000, 'spool empty');
-  await settle();
+  // stop() waits for attempts in flight: after it no delivery can start or finish.
+  await w.runner.stop(2000);
   assert.equal(sinkA.messages.length, 1);
   assert.deepEqual(sinkB.messages[0]?.to, ['y@b.test']);
 });

@@ -68,7 +68,8 @@ test('upstream down: the message stays spooled, is retried on the schedule, and 
   await sink.up();
   await sink.waitFor(1);
   await waitFor(() => spool.stats().size === 0, 5000, 'message removed');
-  await new Promise((r) => setTimeout(r, 400));
+  // stop() waits for attempts in flight: after it no delivery can start or finish.
+  await runner.stop(1000);
   assert.equal(sink.messages.length, 1, 'delivered exactly once');
 });
 
@@ -97,7 +98,8 @@ test('4xx for one recipient and 250 for another: only the deferred one is retrie
   await sink.waitFor(2);
   assert.deepEqual(sink.messages[1]?.to, ['busy@dest.test']);
   await waitFor(() => spool.stats().size === 0, 5000, 'message removed');
-  await new Promise((r) => setTimeout(r, 300));
+  // stop() waits for attempts in flight: after it no delivery can start or finish.
+  await runner.stop(1000);
   assert.equal(sink.messages.length, 2);
 });
 
@@ -120,7 +122,8 @@ test('a restart (new spool on the same directory) resumes pending messages exact
   });
   await sink.waitFor(2);
   await waitFor(() => second.stats().size === 0, 5000, 'spool empty');
-  await new Promise((r) => setTimeout(r, 300));
+  // stop() waits for attempts in flight: after it no delivery can start or finish.
+  await runner.stop(1000);
   assert.equal(sink.messages.length, 2);
   const byRecipients = sink.messages.map((m) => m.to.join(',')).sort();
   assert.deepEqual(byRecipients, ['a@dest.test,b@dest.test', 'left@dest.test']);

@@ -9,7 +9,7 @@ import { startSmtpSink } from '../helpers/smtp-sink.ts';
 import { HARNESS_LISTENERS, smarthostTo, startHarness } from '../helpers/relay-harness.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { makeTestConfig } from '../helpers/test-config.ts';
-import { listenerPort, serve } from '../helpers/relay-process.ts';
+import { listenerPort, queuedOf, serve } from '../helpers/relay-process.ts';
 
 const POLICIES = { 'local-domains': 'example.test\n', 'relay-networks': '127.0.0.1\n' };
 
@@ -90,10 +90,10 @@ test('SIGKILL right after 250: after a restart the message arrives, exactly once
   await sink.up();
   const second = serve(dir.configFile);
   t.after(() => void second.child.kill('SIGKILL'));
-  await second.started;
+  const running = await second.started;
   await sink.waitFor(1, 10_000);
-  // Give a duplicate every chance to show up before counting.
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  // A duplicate can only come from a message still in the spool: count once it is empty.
+  await waitFor(async () => (await queuedOf(running)) === 0, 10_000, "the restarted relay's spool to empty");
   assert.equal(sink.messages.length, 1);
   assert.deepEqual([...(sink.messages[0]?.to ?? [])].sort(), ['bob@example.test', 'carol@example.test']);
   second.child.kill('SIGTERM');
