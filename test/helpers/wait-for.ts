@@ -34,9 +34,10 @@ export async function waitFor(
 }
 
 /**
- * For "this does not happen" where only a timer could make it happen: watches
- * for `sign` (what would show that it happened) for `withinMs`, the time it
- * would take, and returns as soon as it shows. The test's assertion follows.
+ * Watches for `sign` for at most `withinMs` and returns as soon as it shows,
+ * without failing: the assertion that follows decides. For "this does not
+ * happen" where only a timer could make it happen, `sign` is what would show
+ * that it happened and `withinMs` the time it would take.
  */
 export async function watchFor(sign: () => boolean | Promise<boolean>, withinMs: number, intervalMs = 20): Promise<void> {
   await poll(sign, withinMs, intervalMs);

@@ -6,7 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { SmtpTalk } from '../helpers/smtp-talk.ts';
 import { startDoor } from '../helpers/front-door-harness.ts';
-import { waitFor } from '../helpers/wait-for.ts';
+import { waitFor, watchFor } from '../helpers/wait-for.ts';
 
 test('a client that talks before the greeting is refused; a patient one is served', async (t) => {
   const relay = await startDoor('[smtp]\ngreet_delay = "400ms"\n');
@@ -62,13 +62,16 @@ test('commands pipelined in plaintext after STARTTLS are discarded, never run af
   const onPlain = (chunk: Buffer) => (plain += chunk.toString('latin1'));
   socket.on('data', onPlain);
   await new Promise((resolve) => socket.once('connect', resolve));
-  const got = () => `a reply; got ${JSON.stringify(plain)}`;
-  await waitFor(() => plain.includes('220 '), 2000, got);
+  const replied = async (predicate: () => boolean) => {
+    await watchFor(predicate, 2000);
+    assert.ok(predicate(), `timed out; got ${JSON.stringify(plain)}`);
+  };
+  await replied(() => plain.includes('220 '));
   socket.write('EHLO client.test\r\n');
-  await waitFor(() => plain.includes('250 '), 2000, got);
+  await replied(() => plain.includes('250 '));
   plain = '';
   socket.write('STARTTLS\r\nMAIL FROM:<injected@evil.test>\r\n');
-  await waitFor(() => plain.includes('220 '), 2000, got);
+  await replied(() => plain.includes('220 '));
   socket.off('data', onPlain);
   const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
     const s = tls.connect({ socket, rejectUnauthorized: false }, () => resolve(s));
