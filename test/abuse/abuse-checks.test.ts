@@ -22,6 +22,7 @@ async function relayWith(t: { after: (fn: () => Promise<void>) => void }, option
   dns.servfail('broken.example');
   const sink = await startSmtpSink();
   const harness = await startHarness({
+    deliveryWorker: false,
     config: `${HARNESS_LISTENERS}${smarthostTo(sink.port)}[dns]\nservers = ["${dns.address}"]\ntimeout = "500ms"\ntries = 1\n${options.config ?? ''}`,
     policies: { 'local-domains': 'example.test\n', 'relay-networks': '127.0.0.1\n', 'checks.toml': options.checks ?? '' },
   });

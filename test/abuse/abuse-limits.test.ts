@@ -19,6 +19,7 @@ const NO_DNS_CHECKS = '[sender_domain]\nreject_unknown = false\n';
 async function relayWith(t: { after: (fn: () => Promise<void>) => void }, limits: string, extra: { config?: string; policies?: Record<string, string> } = {}): Promise<{ harness: RelayHarness; sink: SmtpSink }> {
   const sink = await startSmtpSink();
   const harness = await startHarness({
+    deliveryWorker: false,
     config: HARNESS_LISTENERS + smarthostTo(sink.port) + (extra.config ?? ''),
     policies: { 'local-domains': 'example.test\n', 'relay-networks': '127.0.0.1\n', 'limits.toml': limits, 'checks.toml': NO_DNS_CHECKS, ...extra.policies },
   });

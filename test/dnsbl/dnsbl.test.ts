@@ -47,6 +47,7 @@ async function setup(
   options.records?.(dns);
   const sink = await startSmtpSink();
   const harness = await startHarness({
+    deliveryWorker: false,
     config: `${HARNESS_LISTENERS}${options.listeners ?? ''}${smarthostTo(sink.port)}
 [dns]
 servers = ["${dns.address}"]

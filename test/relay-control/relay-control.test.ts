@@ -23,7 +23,7 @@ const NO_ERROR_CAP = '\n[smtp]\nmax_errors = 10000\ntarpit_after_errors = 10000\
 
 async function start(t: { after: (fn: () => Promise<void>) => void }, smtp = NO_ERROR_CAP): Promise<{ harness: RelayHarness; sink: SmtpSink }> {
   const sink = await startSmtpSink();
-  const harness = await startHarness({ config: HARNESS_LISTENERS + smarthostTo(sink.port) + smtp, policies: POLICIES });
+  const harness = await startHarness({ deliveryWorker: false, config: HARNESS_LISTENERS + smarthostTo(sink.port) + smtp, policies: POLICIES });
   t.after(async () => {
     await harness.stop();
     await sink.close();

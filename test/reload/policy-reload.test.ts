@@ -25,7 +25,7 @@ const BASE_POLICIES = {
 
 async function start(t: { after: (fn: () => Promise<void>) => void }, policies: Record<string, string> = BASE_POLICIES): Promise<{ harness: RelayHarness; sink: SmtpSink }> {
   const sink = await startSmtpSink();
-  const harness = await startHarness({ config: HARNESS_LISTENERS + smarthostTo(sink.port), policies });
+  const harness = await startHarness({ deliveryWorker: false, config: HARNESS_LISTENERS + smarthostTo(sink.port), policies });
   t.after(async () => {
     await harness.stop();
     await sink.close();

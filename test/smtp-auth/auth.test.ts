@@ -53,6 +53,7 @@ describe('AUTH through the relay', () => {
   before(async () => {
     sink = await startSmtpSink();
     harness = await startHarness({
+      deliveryWorker: false,
       config: HARNESS_LISTENERS + smarthostTo(sink.port) + RELAXED_AUTH,
       policies: { ...POLICIES_BASE, 'users.toml': await usersToml([ALICE, BOB]) },
       // Everything the relay logs, debug included, is searched for passwords at the end.
@@ -241,6 +242,7 @@ describe('AUTH through the relay', () => {
 test('lockout: after repeated failures 454 4.7.0 even for the right password, and it ends after its period', async (t) => {
   const sink = await startSmtpSink();
   const harness = await startHarness({
+    deliveryWorker: false,
     config:
       HARNESS_LISTENERS +
       smarthostTo(sink.port) +
