@@ -12,7 +12,8 @@ import { startRedisServer } from '../helpers/cluster-servers.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
 import { openSession, authPlainLine } from '../helpers/e2e-auth-clients.ts';
 import { usersToml } from '../helpers/auth-fixtures.ts';
-import { eventually, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
+import { smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const POLICIES = {
   'local-domains': 'example.test\n',
@@ -32,7 +33,7 @@ test('Redis stopped mid-traffic: both instances keep accepting and delivering, s
   await sink.waitFor(1);
 
   await redis.stop();
-  await eventually(() => !redisUp(a) && !redisUp(b), 5000, 'both instances to see the outage');
+  await waitFor(() => !redisUp(a) && !redisUp(b), 5000, 'both instances to see the outage');
 
   // Fail open: each instance now counts 127.0.0.9 on its own (3 each), and delivers.
   const onA: string[] = [];
@@ -62,7 +63,7 @@ test('Redis stopped mid-traffic: both instances keep accepting and delivering, s
   }
 
   await redis.start();
-  await eventually(() => redisUp(a) && redisUp(b), 15_000, 'both instances to reconnect');
+  await waitFor(() => redisUp(a) && redisUp(b), 15_000, 'both instances to reconnect');
   for (const relay of [a, b]) assert.equal(redisEvents(relay, 'cluster.redis.up'), 1);
 
   // Shared again: 3 in all for a new client across both instances.
@@ -92,7 +93,7 @@ test('fail_open = false: with Redis down, counted commands get 4xx and AUTH 454;
   assert.match(await auth(a), /^235 /);
 
   await redis.stop();
-  await eventually(() => !redisUp(a) && !redisUp(b), 5000, 'both instances to see the outage');
+  await waitFor(() => !redisUp(a) && !redisUp(b), 5000, 'both instances to see the outage');
   for (const relay of [a, b]) {
     assert.equal(await sendOne(relay.port('mx'), '127.0.0.12', 'refused'), '451 4.3.0 Temporary local problem, try again later');
     assert.equal(await auth(relay), '454 4.7.0 Temporary authentication failure');
@@ -102,7 +103,7 @@ test('fail_open = false: with Redis down, counted commands get 4xx and AUTH 454;
   }
 
   await redis.start();
-  await eventually(() => redisUp(a) && redisUp(b), 15_000, 'both instances to reconnect');
+  await waitFor(() => redisUp(a) && redisUp(b), 15_000, 'both instances to reconnect');
   for (const relay of [a, b]) {
     assert.match(await sendOne(relay.port('mx'), '127.0.0.12', 'back'), ACCEPTED);
     assert.match(await auth(relay), /^235 /);
@@ -127,7 +128,7 @@ test('Redis unreachable at start: the relay starts anyway, says why once, accept
   assert.match(String(down[0]?.error), /not connected within \d+ ms: .*ECONNREFUSED/);
   assert.match(await sendOne(harness.port('mx'), '127.0.0.13', 'no redis yet'), /^250 2\.0\.0 Ok: queued as late-/);
   await redis.start();
-  await eventually(() => harness.relay.cluster?.status().up === true, 15_000, 'the relay to connect');
+  await waitFor(() => harness.relay.cluster?.status().up === true, 15_000, 'the relay to connect');
   assert.equal(harness.logs.filter((line) => line.event === 'cluster.redis.up').length, 1);
   await sink.waitFor(1);
 });

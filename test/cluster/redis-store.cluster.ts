@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedisServer, type RedisServer } from '../helpers/cluster-servers.ts';
 import { captureLogger } from '../helpers/dnsbl-fixtures.ts';
-import { eventually } from '../helpers/relay-harness.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { startDnsServer } from '../helpers/dns-server.ts';
 import { openRedisLink, redactRedisUrl } from '../../src/cluster/redis-link.ts';
 import { RedisAuthFailureStore, SharedAuthFailureStore } from '../../src/cluster/redis-auth-failure-store.ts';
@@ -81,7 +81,7 @@ test('AUTH failures in Redis follow the in-process store step by step: count, lo
   const store = new RedisAuthFailureStore(l.client, 'ttl:');
   await store.recordFailure('ip:192.0.2.9', { windowMs: 200, lockAfter: 5, lockMs: 200 });
   assert.ok((await l.client.pttl('ttl:auth:fail:ip:192.0.2.9')) > 0);
-  await eventually(async () => (await store.peek('ip:192.0.2.9')).failures === 0, 3000, 'the failure window to end');
+  await waitFor(async () => (await store.peek('ip:192.0.2.9')).failures === 0, 3000, 'the failure window to end');
 });
 
 test('two instances count rates in one place; a refund through either takes the event back', async (t) => {
@@ -114,7 +114,7 @@ test('Redis down: fail open counts in process at once, with ONE log line; fail c
   assert.equal((await counterClosed.add('k', 60_000)).count, 2);
 
   await redis.stop();
-  await eventually(() => !open.link.health.usable && !closed.link.health.usable, 5000, 'both links to see the outage');
+  await waitFor(() => !open.link.health.usable && !closed.link.health.usable, 5000, 'both links to see the outage');
   // Many operations during the outage: each falls back (or fails) at once.
   const counts: number[] = [];
   for (let i = 0; i < 20; i++) counts.push((await counterOpen.add('k', 60_000)).count);
@@ -127,7 +127,7 @@ test('Redis down: fail open counts in process at once, with ONE log line; fail c
   assert.equal(open.link.health.status().up, false);
 
   await redis.start();
-  await eventually(() => open.link.health.usable && closed.link.health.usable, 10_000, 'both links back up');
+  await waitFor(() => open.link.health.usable && closed.link.health.usable, 10_000, 'both links back up');
   assert.equal(events(open.log, 'cluster.redis.up'), 1);
   assert.equal(events(open.log, 'cluster.redis.down'), 1);
   // The restarted server is empty; both count in it again, together.
@@ -153,7 +153,7 @@ test('a hung Redis (SIGSTOP) costs at most the command timeout once, then nothin
   assert.equal((await counter.add('k', 60_000)).count, 1, 'the fallback counted it');
   assert.equal(events(log, 'cluster.redis.down'), 1);
   redis.resume();
-  await eventually(() => l.health.usable, 5000, 'the probe to find it answering again');
+  await waitFor(() => l.health.usable, 5000, 'the probe to find it answering again');
   assert.equal((await counter.add('k', 60_000)).count, 2, 'the shared count was kept');
 });
 
@@ -172,7 +172,7 @@ test('the DNSBL cache second level in Redis: another instance gets the answer wi
   assert.equal(evaluateDnsbl(await a.check('192.0.2.3'), a.policy).verdict, 'reject');
   // The write is fire and forget: wait until it landed.
   const { link: reader } = await link(t, redis, { instance: 'reader' });
-  await eventually(async () => (await reader.client.exists(`${prefix}dnsbl:A 3.2.0.192.bl.test`)) === 1, 3000, 'the shared entry');
+  await waitFor(async () => (await reader.client.exists(`${prefix}dnsbl:A 3.2.0.192.bl.test`)) === 1, 3000, 'the shared entry');
   assert.ok((await reader.client.pttl(`${prefix}dnsbl:A 3.2.0.192.bl.test`)) > 250_000, 'kept for the answer TTL');
   assert.equal(evaluateDnsbl(await b.check('192.0.2.3'), b.policy).verdict, 'reject');
   assert.equal(dns.queries('3.2.0.192.bl.test', 'A'), 1);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { decisions, getJson, getText, sendOne, startClusterPair } from '../helpers/cluster-relays.ts';
 import { openSession, authPlainLine } from '../helpers/e2e-auth-clients.ts';
 import { usersToml } from '../helpers/auth-fixtures.ts';
-import { eventually } from '../helpers/relay-harness.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const POLICIES = {
   'local-domains': 'example.test\n',
@@ -25,7 +25,7 @@ test('through HAProxy: the client address from the PROXY header reaches policy, 
   const port = haproxy.port;
   const CLIENT = '127.0.0.7';
   // HAProxy's /healthz checks (as in the README) find both instances up.
-  await eventually(async () => {
+  await waitFor(async () => {
     const servers = (await haproxy.stats()).filter((row) => row.pxname === 'relayguard' && /^relay\d$/.test(row.svname ?? ''));
     return servers.length === 2 && servers.every((row) => row.status === 'UP' && row.check_status === 'L7OK');
   }, 10_000, 'both servers UP with L7OK checks');
@@ -118,5 +118,5 @@ test('the dashboard, /api/status and /metrics name the instance and show that Re
     const page = await getText(http.port, '/');
     assert.match(page, /id="cluster"/);
   }
-  await eventually(() => cluster.a.relay.cluster?.status().up === true, 1000, 'up');
+  await waitFor(() => cluster.a.relay.cluster?.status().up === true, 1000, 'up');
 });

@@ -7,6 +7,7 @@ import { ConfigError } from '../../src/config/errors.ts';
 import { openPolicyStore, type PolicyStore } from '../../src/config/policy-store.ts';
 import type { PolicySnapshot } from '../../src/config/snapshot.ts';
 import { createPolicyFixture, MINIMAL_CONFIG } from '../helpers/policy-files.ts';
+import { waitFor, watchFor } from '../helpers/wait-for.ts';
 
 function recordingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
@@ -34,13 +35,9 @@ function nextSwap(store: PolicyStore, ms = 10_000): Promise<PolicySnapshot> {
   });
 }
 
-/** Polls (bounded) until the last reload attempt is newer than `since`. */
+/** Waits (bounded) until the last reload attempt is newer than `since`. */
 async function nextAttempt(store: PolicyStore, since: Date, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (store.lastReload.at.getTime() <= since.getTime()) {
-    if (Date.now() > deadline) throw new Error(`no reload attempt within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await waitFor(() => store.lastReload.at.getTime() > since.getTime(), ms, 'a reload attempt');
 }
 
 test('a valid edit swaps in a new snapshot; the old one is unchanged for connections holding it', async (t) => {
@@ -224,7 +221,8 @@ test('watch: a burst of writes is one reload', async (t) => {
   for (let i = 1; i <= 5; i++) await fixture.write('allowlist', `192.0.2.${i}\n`);
   const next = await swap;
   assert.equal(next.allowlist.contains('192.0.2.5'), true, 'the reload saw the last write');
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  // A second reload would come from the debounce timer, within debounceMs (1 s) of the last write event.
+  await watchFor(() => reloads > 1, 1500);
   assert.equal(reloads, 1);
   assert.equal(store.current().generation, 2);
 });

@@ -10,7 +10,8 @@ import { delivererConfig } from '../../src/delivery/deliverer.ts';
 import { createWorkerDeliverer } from '../../src/delivery/worker-deliverer.ts';
 import { workerEntryUrl } from '../../src/delivery/worker-entry.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
-import { captureLogger, envelope, rfc822, tempDir, testConfig, until } from '../helpers/spool-fixtures.ts';
+import { captureLogger, envelope, rfc822, tempDir, testConfig } from '../helpers/spool-fixtures.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const smarthost = (address: string, tls = 'none') => `mode = "smarthost"\nretry_schedule = ["1m"]\n[delivery.smarthost]\nhosts = ["${address}"]\ntls = "${tls}"`;
 
@@ -40,7 +41,7 @@ test('the worker delivers byte for byte and keeps the connection for the next me
   // Byte for byte, in either order: the two attempts may run at once, on two connections.
   assert.deepEqual(sink.messages.map((m) => m.raw).sort(Buffer.compare), [...bodies].sort(Buffer.compare));
   assert.deepEqual(sink.messages[0]?.to, ['a@dest.test', 'b@dest.test']);
-  await until(() => spool.stats().size === 0, 5000, 'both removed');
+  await waitFor(() => spool.stats().size === 0, 5000, 'both removed');
   assert.equal(runner.stats().delivered, 4);
   assert.ok(runner.stats().idleConnections >= 1, 'the worker reports its idle connection');
   assert.equal(lines.filter((l) => l.msg === 'delivery attempt').length, 2);
@@ -56,10 +57,7 @@ test('a worker that dies during an attempt: the message is deferred, kept, and d
   const first = startQueueRunner({ spool, config, logger, deliverer: crashing, control: false });
   const id = await spool.accept(envelope({ recipients: ['c@dest.test'] }), rfc822('survives'));
   let loaded = await spool.load(id);
-  for (let i = 0; i < 200 && loaded?.state.attempts !== 1; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    loaded = await spool.load(id);
-  }
+  await waitFor(async () => (loaded = await spool.load(id))?.state.attempts === 1, 10_000, 'the crashed attempt in the journal');
   assert.equal(loaded?.state.attempts, 1, 'the attempt is recorded');
   assert.equal(loaded?.state.recipients.get('c@dest.test')?.status, 'deferred');
   assert.ok(lines.some((l) => l.msg === 'the delivery worker exited; attempts in flight will be retried'));
@@ -71,7 +69,7 @@ test('a worker that dies during an attempt: the message is deferred, kept, and d
   await second.retry(id);
   await sink.waitFor(1);
   assert.deepEqual(sink.messages[0]?.raw, rfc822('survives'));
-  await until(() => spool.stats().size === 0, 5000, 'removed after delivery');
+  await waitFor(() => spool.stats().size === 0, 5000, 'removed after delivery');
 });
 
 test("the worker's log lines reach the main logger, and its TLS memory holds across messages", async (t) => {

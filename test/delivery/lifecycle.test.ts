@@ -1,43 +1,18 @@
-// Lifecycle over real sockets and processes: a SIGKILLed writer loses
-// nothing, stop() waits for attempts in flight (bounded), large messages are
-// streamed from disk, delay warnings are sent once.
+// Lifecycle over real sockets: stop() waits for attempts in flight (bounded),
+// large messages are streamed from disk, delay warnings are sent once. A
+// SIGKILLed writer loses nothing: lifecycle.slow.ts (a child process).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { openSpool } from '../../src/spool/spool.ts';
 import { startQueueRunner } from '../../src/delivery/queue-runner.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
-import { envelope, rfc822, tempDir, testConfig, until } from '../helpers/spool-fixtures.ts';
+import { envelope, rfc822, tempDir, testConfig } from '../helpers/spool-fixtures.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const smarthost = (address: string, extra = '') => `mode = "smarthost"\nretry_schedule = ["1h"]\n${extra}\n[delivery.smarthost]\nhosts = ["${address}"]`;
 const logger = silentLogger();
-
-test('a process SIGKILLed right after accept() resolved: the next start delivers each message exactly once', async (t) => {
-  const dir = await tempDir(t);
-  const sink = await startSmtpSink();
-  t.after(() => sink.close());
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../helpers/spool-writer.ts', import.meta.url)), dir, '3'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  await until(() => out.includes('\n'), 20_000, 'writer accepted');
-  child.kill('SIGKILL');
-  await new Promise((resolve) => child.once('exit', resolve));
-  const ids = JSON.parse(out) as string[];
-  const spool = await openSpool({ dir, logger });
-  assert.deepEqual([...spool.entries()].map(([id]) => id), ids);
-  const runner = startQueueRunner({ spool, config: testConfig(dir, smarthost(sink.address)), logger });
-  t.after(async () => {
-    await runner.stop(1000);
-    await spool.close();
-  });
-  await sink.waitFor(3);
-  await until(() => spool.stats().size === 0, 5000, 'spool empty');
-  await new Promise((r) => setTimeout(r, 300));
-  assert.deepEqual(sink.messages.map((m) => m.raw.toString().match(/Subject: (crash \d)/)?.[1]).sort(), ['crash 0', 'crash 1', 'crash 2']);
-});
 
 test('stop() waits for an attempt in flight; with a short grace it cuts it and the message stays spooled', async (t) => {
   const dir = await tempDir(t);
@@ -49,7 +24,7 @@ test('stop() waits for an attempt in flight; with a short grace it cuts it and t
   const config = testConfig(dir, smarthost(sink.address));
   const runner = startQueueRunner({ spool, config, logger });
   await spool.accept(envelope(), rfc822('inflight'));
-  await until(() => runner.stats().active === 1, 5000, 'attempt started');
+  await waitFor(() => runner.stats().active === 1, 5000, 'attempt started');
   await runner.stop(10_000);
   assert.equal(sink.messages.length, 1, 'the attempt finished before stop() resolved');
   assert.equal(spool.stats().size, 0, 'and its outcome was recorded');
@@ -57,7 +32,7 @@ test('stop() waits for an attempt in flight; with a short grace it cuts it and t
   sink.dataDelay(5_000);
   const second = startQueueRunner({ spool, config, logger });
   const id = await spool.accept(envelope(), rfc822('cut'));
-  await until(() => second.stats().active === 1, 5000, 'attempt started');
+  await waitFor(() => second.stats().active === 1, 5000, 'attempt started');
   await second.stop(50);
   assert.equal(spool.has(id), true, 'still spooled for the next start');
 });
@@ -105,7 +80,7 @@ test('a delay warning is sent once after delay_warning, then the message keeps b
   assert.match(text, /Status: 4\.4\.0/);
   assert.match(text, /Will-Retry-Until: /);
   const deferrals = runner.stats().deferred;
-  await until(() => runner.stats().deferred >= deferrals + 3, 5000, 'more retries');
+  await waitFor(() => runner.stats().deferred >= deferrals + 3, 5000, 'more retries');
   assert.equal(sink.messages.length, 1, 'one warning only');
   assert.equal((await spool.load(id))?.state.warned, true);
 });

@@ -8,7 +8,8 @@ import { openSpool, type Spool } from '../../src/spool/spool.ts';
 import { startQueueRunner, type QueueRunner } from '../../src/delivery/queue-runner.ts';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
 import { startSinksOnOnePort, type SmtpSink } from '../helpers/smtp-sink.ts';
-import { captureLogger, envelope, rfc822, tempDir, testConfig, until, type CapturedLogger } from '../helpers/spool-fixtures.ts';
+import { captureLogger, envelope, rfc822, tempDir, testConfig, type CapturedLogger } from '../helpers/spool-fixtures.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import type { Config } from '../../src/config/schema.ts';
 
 interface World {
@@ -69,15 +70,13 @@ const mx = (dns: TestDnsServer, domain: string, records: Array<[number, string, 
   }
 };
 
-const settle = (ms = 300) => new Promise((r) => setTimeout(r, ms));
-
 test('MX records are tried by preference; a CNAME exchange is skipped', async (t) => {
   const w = await world(t);
   mx(w.dns, 'dest.test', [[20, 'mx2.dest.test', '127.0.0.3'], [10, 'mx1.dest.test', '127.0.0.2'], [5, 'alias.dest.test']]);
   w.dns.add({ name: 'alias.dest.test', type: 'CNAME', data: 'mx2.dest.test' });
   await w.spool.accept(envelope({ recipients: ['bob@dest.test', 'carol@dest.test'] }), rfc822('pref'));
   await w.sinks[0]?.waitFor(1);
-  await until(() => w.spool.stats().size === 0, 5000, 'spool empty');
+  await waitFor(() => w.spool.stats().size === 0, 5000, 'spool empty');
   assert.deepEqual(w.sinks[0]?.messages[0]?.to, ['bob@dest.test', 'carol@dest.test'], 'one transaction for the domain');
   assert.equal(w.sinks[1]?.messages.length, 0);
   assert.ok(w.log.lines.some((l) => l.msg === 'MX exchange is a CNAME (RFC 5321 §5.1), skipped' && l.exchange === 'alias.dest.test'));
@@ -98,7 +97,7 @@ test('the next MX is used when the first refuses connections, answers 421 at the
   first.rcptReply('bob@dest.test', '451 4.7.1 greylisted');
   await w.spool.accept(envelope(), rfc822('greylisted'));
   await second.waitFor(3);
-  await until(() => w.spool.stats().size === 0, 5000, 'spool empty');
+  await waitFor(() => w.spool.stats().size === 0, 5000, 'spool empty');
   assert.equal(first.messages.length, 0);
   assert.deepEqual(second.messages.map((m) => m.raw.toString().match(/Subject: (\w+)/)?.[1]), ['refused', 'greeting', 'greylisted']);
 });
@@ -122,7 +121,7 @@ test('null MX: bounced at once with 5.1.10, no connection attempted', async (t) 
   assert.equal(dsn?.from, '');
   assert.match(dsn?.raw.toString() ?? '', /Status: 5\.1\.10/);
   assert.equal(w.sinks[0]?.connections, 0);
-  await until(() => w.spool.stats().size === 0, 5000, 'spool empty');
+  await waitFor(() => w.spool.stats().size === 0, 5000, 'spool empty');
 });
 
 test('one recipient 550, one 250: one RFC 3464 DSN for the failed one, parsed and checked', async (t) => {
@@ -133,8 +132,9 @@ test('one recipient 550, one 250: one RFC 3464 DSN for the failed one, parsed an
   await w.sinks[0]?.waitFor(1);
   const bounceSink = w.sinks[2] as SmtpSink;
   await bounceSink.waitFor(1);
-  await until(() => w.spool.stats().size === 0, 5000, 'spool empty');
-  await settle();
+  await waitFor(() => w.spool.stats().size === 0, 5000, 'spool empty');
+  // stop() waits for attempts in flight: after it no delivery can start or finish.
+  await w.runner.stop(2000);
   assert.equal(bounceSink.messages.length, 1, 'exactly one DSN');
   assert.deepEqual(w.sinks[0]?.messages[0]?.to, ['here@dest.test']);
   const raw = bounceSink.messages[0]?.raw as Buffer;
@@ -168,10 +168,10 @@ test('4xx is retried on the (shortened) schedule and then delivered', async (t) 
   const sink = w.sinks[0] as SmtpSink;
   sink.rcptReply('bob@dest.test', '452 4.2.2 mailbox full');
   await w.spool.accept(envelope(), rfc822('retry'));
-  await until(() => w.runner.stats().deferred >= 2, 5000, 'two deferrals');
+  await waitFor(() => w.runner.stats().deferred >= 2, 5000, 'two deferrals');
   sink.rcptReply('bob@dest.test', undefined);
   await sink.waitFor(1);
-  await until(() => w.spool.stats().size === 0, 5000, 'spool empty');
+  await waitFor(() => w.spool.stats().size === 0, 5000, 'spool empty');
 });
 
 test('past queue_lifetime the message fails and the sender gets a DSN', async (t) => {
@@ -185,7 +185,7 @@ test('past queue_lifetime the message fails and the sender gets a DSN', async (t
   assert.match(text, /Action: failed/);
   assert.match(text, /delivery time expired/);
   assert.match(text, /Status: 4\.4\.1/);
-  await until(() => w.spool.stats().size === 0, 5000, 'spool empty');
+  await waitFor(() => w.spool.stats().size === 0, 5000, 'spool empty');
 });
 
 test('no bounce for the null sender <>', async (t) => {
@@ -193,8 +193,9 @@ test('no bounce for the null sender <>', async (t) => {
   mx(w.dns, 'dest.test', [[10, 'mx1.dest.test', '127.0.0.2']]);
   w.sinks[0]?.rcptReply('gone@dest.test', '550 5.1.1 unknown');
   await w.spool.accept(envelope({ sender: '', recipients: ['gone@dest.test'] }), rfc822('nullsender'));
-  await until(() => w.spool.stats().size === 0, 5000, 'spool empty');
-  await settle();
+  await waitFor(() => w.spool.stats().size === 0, 5000, 'spool empty');
+  // stop() waits for attempts in flight: after it no delivery can start or finish.
+  await w.runner.stop(2000);
   assert.equal(w.sinks[2]?.messages.length, 0);
   assert.ok(w.log.lines.some((l) => l.msg === 'failed recipients of a null-sender message: no bounce'));
 });
@@ -207,13 +208,14 @@ test('a restart in the middle keeps recipient state: the delivered domain is not
   sinkB.rcptReply('y@b.test', '451 4.3.0 later');
   const id = await w.spool.accept(envelope({ recipients: ['x@a.test', 'y@b.test'] }), rfc822('restart'));
   await sinkA.waitFor(1);
-  await until(() => w.runner.stats().deferred >= 1 && (w.spool.dueOf(id) ?? 0) > Date.now() + 60_000, 5000, 'deferral recorded');
+  await waitFor(() => w.runner.stats().deferred >= 1 && (w.spool.dueOf(id) ?? 0) > Date.now() + 60_000, 5000, 'deferral recorded');
   sinkB.rcptReply('y@b.test', undefined);
   await w.restart('retry_schedule = ["1h"]');
   await w.runner.retry(id);
   await sinkB.waitFor(1);
-  await until(() => w.spool.stats().size === 0, 5000, 'spool empty');
-  await settle();
+  await waitFor(() => w.spool.stats().size === 0, 5000, 'spool empty');
+  // stop() waits for attempts in flight: after it no delivery can start or finish.
+  await w.runner.stop(2000);
   assert.equal(sinkA.messages.length, 1);
   assert.deepEqual(sinkB.messages[0]?.to, ['y@b.test']);
 });

@@ -5,9 +5,8 @@ import assert from 'node:assert/strict';
 import { openSpool } from '../../src/spool/spool.ts';
 import { startQueueRunner } from '../../src/delivery/queue-runner.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
-import { captureLogger, envelope, rfc822, tempDir, testConfig, until } from '../helpers/spool-fixtures.ts';
-
-const settle = (ms = 300) => new Promise((r) => setTimeout(r, ms));
+import { captureLogger, envelope, rfc822, tempDir, testConfig } from '../helpers/spool-fixtures.ts';
+import { waitFor, watchFor } from '../helpers/wait-for.ts';
 
 test('a route fails over to its next host and authenticates over TLS; the password never reaches a log line', async (t) => {
   const dir = await tempDir(t);
@@ -44,7 +43,7 @@ test('a route fails over to its next host and authenticates over TLS; the passwo
   assert.equal(upstream.messages[0]?.user, 'relay');
   assert.equal(upstream.messages[0]?.secure, true);
   assert.deepEqual(other.messages[0]?.to, ['c@elsewhere.test']);
-  await until(() => spool.stats().size === 0, 5000, 'spool empty');
+  await waitFor(() => spool.stats().size === 0, 5000, 'spool empty');
   const attempt = lines.find((l) => l.msg === 'delivery attempt' && l.destination === 'route:0');
   assert.deepEqual(attempt?.tried, [`${down.host}[${down.host}]:${down.port}`, `${upstream.host}[${upstream.host}]:${upstream.port}`]);
   assert.ok(!JSON.stringify(lines).includes('s3cret-pass'));
@@ -63,7 +62,7 @@ test('required TLS: a host without STARTTLS gets nothing, the message is deferre
     await spool.close();
   });
   const id = await spool.accept(envelope(), rfc822('required'));
-  await until(() => runner.stats().deferred === 1 && runner.stats().loaded === 0, 5000, 'deferral');
+  await waitFor(() => runner.stats().deferred === 1 && runner.stats().loaded === 0, 5000, 'deferral');
   assert.equal(plain.messages.length, 0);
   const state = (await spool.load(id))?.state;
   assert.equal(state?.recipients.get('bob@dest.test')?.status, 'deferred');
@@ -108,7 +107,9 @@ test('per-destination rate: at most N messages a minute to one destination, the 
   });
   for (let i = 0; i < 4; i++) await spool.accept(envelope(), rfc822(`rate${i}`));
   await sink.waitFor(2);
-  await settle(500);
+  await waitFor(() => runner.stats().delivered >= 2 && runner.stats().active === 0, 5000, 'the two attempts recorded');
+  // Nothing announces "held back by the rate": a third delivery would start at once, so give it 500 ms to show.
+  await watchFor(() => sink.messages.length > 2, 500);
   assert.equal(sink.messages.length, 2);
   assert.equal(spool.stats().size, 2);
 });
@@ -131,11 +132,11 @@ test('a rate-limited destination with a backlog does not starve the others (its 
     await spool.close();
   });
   await slow.waitFor(2);
-  await until(() => runner.stats().parked > 0, 5000, 'parked messages');
+  await waitFor(() => runner.stats().parked > 0, 5000, 'parked messages');
   assert.ok(runner.stats().loaded <= 8);
   await spool.accept(envelope({ recipients: ['x@fast.test'] }), rfc822('fast1'));
   await spool.accept(envelope({ recipients: ['y@fast.test'] }), rfc822('fast2'));
   await fast.waitFor(2);
-  await until(() => spool.stats().size === 18, 5000, 'fast messages removed');
+  await waitFor(() => spool.stats().size === 18, 5000, 'fast messages removed');
   assert.equal(slow.messages.length, 2);
 });

@@ -8,7 +8,8 @@ import { openSpool } from '../../src/spool/spool.ts';
 import { startQueueRunner } from '../../src/delivery/queue-runner.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
-import { captureLogger, envelope, rfc822, tempDir, testConfig, until } from '../helpers/spool-fixtures.ts';
+import { captureLogger, envelope, rfc822, tempDir, testConfig } from '../helpers/spool-fixtures.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const smarthost = (address: string, retry = '["1m"]', extra = '') =>
   `mode = "smarthost"\nretry_schedule = ${retry}\n${extra}\n[delivery.smarthost]\nhosts = ["${address}"]\ntls = "opportunistic"`;
@@ -35,7 +36,7 @@ test('a message reaches the smarthost byte for byte with all its recipients, the
   assert.equal(got.from, 'alice@sender.test');
   assert.deepEqual(got.to, recipients);
   assert.equal(got.secure, true, 'STARTTLS with a self-signed certificate');
-  await until(() => spool.stats().size === 0, 5000, 'message removed');
+  await waitFor(() => spool.stats().size === 0, 5000, 'message removed');
   assert.deepEqual(await readdir(path.join(dir, 'queue')), []);
   const attempt = lines.filter((l) => l.msg === 'delivery attempt');
   assert.equal(attempt.length, 1);
@@ -59,15 +60,16 @@ test('upstream down: the message stays spooled, is retried on the schedule, and 
     await spool.close();
   });
   const id = await spool.accept(envelope(), rfc822('down'));
-  await until(() => runner.stats().deferred >= 2, 5000, 'two deferred attempts');
+  await waitFor(() => runner.stats().deferred >= 2, 5000, 'two deferred attempts');
   assert.equal(spool.stats().size, 1);
   const state = (await spool.load(id))?.state;
   assert.equal(state?.recipients.get('bob@dest.test')?.status, 'deferred');
   assert.match(state?.recipients.get('bob@dest.test')?.reply ?? '', /ECONNREFUSED|connect/i);
   await sink.up();
   await sink.waitFor(1);
-  await until(() => spool.stats().size === 0, 5000, 'message removed');
-  await new Promise((r) => setTimeout(r, 400));
+  await waitFor(() => spool.stats().size === 0, 5000, 'message removed');
+  // stop() waits for attempts in flight: after it no delivery can start or finish.
+  await runner.stop(1000);
   assert.equal(sink.messages.length, 1, 'delivered exactly once');
 });
 
@@ -88,18 +90,16 @@ test('4xx for one recipient and 250 for another: only the deferred one is retrie
   assert.deepEqual(sink.messages[0]?.to, ['ok@dest.test']);
   // The journal is written after the attempt is counted: poll the spool, not the counters.
   let state = (await spool.load(id))?.state;
-  for (let i = 0; i < 250 && (state?.attempts ?? 0) < 1; i++) {
-    await new Promise((r) => setTimeout(r, 20));
-    state = (await spool.load(id))?.state;
-  }
+  await waitFor(async () => ((state = (await spool.load(id))?.state)?.attempts ?? 0) >= 1, 5000, 'the first attempt in the journal');
   assert.equal(state?.recipients.get('ok@dest.test')?.status, 'delivered');
   assert.equal(state?.recipients.get('busy@dest.test')?.status, 'deferred');
   assert.equal(state?.recipients.get('busy@dest.test')?.enhanced, '4.2.1');
   sink.rcptReply('busy@dest.test', undefined);
   await sink.waitFor(2);
   assert.deepEqual(sink.messages[1]?.to, ['busy@dest.test']);
-  await until(() => spool.stats().size === 0, 5000, 'message removed');
-  await new Promise((r) => setTimeout(r, 300));
+  await waitFor(() => spool.stats().size === 0, 5000, 'message removed');
+  // stop() waits for attempts in flight: after it no delivery can start or finish.
+  await runner.stop(1000);
   assert.equal(sink.messages.length, 2);
 });
 
@@ -121,8 +121,9 @@ test('a restart (new spool on the same directory) resumes pending messages exact
     await second.close();
   });
   await sink.waitFor(2);
-  await until(() => second.stats().size === 0, 5000, 'spool empty');
-  await new Promise((r) => setTimeout(r, 300));
+  await waitFor(() => second.stats().size === 0, 5000, 'spool empty');
+  // stop() waits for attempts in flight: after it no delivery can start or finish.
+  await runner.stop(1000);
   assert.equal(sink.messages.length, 2);
   const byRecipients = sink.messages.map((m) => m.to.join(',')).sort();
   assert.deepEqual(byRecipients, ['a@dest.test,b@dest.test', 'left@dest.test']);
@@ -149,5 +150,5 @@ test('5xx from the smarthost: the recipient fails, the sender gets a DSN, the me
   assert.deepEqual(dsn.to, ['alice@sender.test']);
   assert.match(dsn.raw.toString(), /Final-Recipient: rfc822; nobody@dest\.test/);
   assert.match(dsn.raw.toString(), /Status: 5\.1\.1/);
-  await until(() => spool.stats().size === 0, 5000, 'spool empty');
+  await waitFor(() => spool.stats().size === 0, 5000, 'spool empty');
 });

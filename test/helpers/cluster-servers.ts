@@ -10,6 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { waitFor } from './wait-for.ts';
 
 /** Binaries (override with REDIS_SERVER=valkey-server, HAPROXY=...); Debian puts haproxy in /usr/sbin, not always on PATH. */
 const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server';
@@ -28,20 +29,21 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 
 /** Resolves once something accepts TCP connections on host:port (bounded). */
 export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 10_000, alive: () => boolean = () => true): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!alive()) throw new Error(`the process for ${host}:${port} exited`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host, port }, () => {
-        socket.destroy();
-        resolve(true);
+  await waitFor(
+    async () => {
+      if (!alive()) throw new Error(`the process for ${host}:${port} exited`);
+      return new Promise<boolean>((resolve) => {
+        const socket = net.connect({ host, port }, () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once('error', () => resolve(false));
       });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`nothing listening on ${host}:${port} after ${timeoutMs} ms`);
+    },
+    timeoutMs,
+    `something listening on ${host}:${port}`,
+    50,
+  );
 }
 
 interface Managed {
@@ -168,8 +170,7 @@ export async function startHaproxy(backends: readonly HaproxyBackend[]): Promise
     try {
       await waitForPort(port, '127.0.0.1', 10_000, () => !started.exited);
       // The stats socket may appear a moment after the port listens: ready means both.
-      for (let i = 0; i < 200 && !existsSync(socket); i++) await new Promise((resolve) => setTimeout(resolve, 25));
-      if (!existsSync(socket)) throw new Error(`haproxy listens on ${port} but its stats socket ${socket} did not appear within 5 s`);
+      await waitFor(() => existsSync(socket), 5000, `haproxy (listening on ${port}) to create its stats socket ${socket}`);
       return {
         port,
         config,

@@ -1,4 +1,4 @@
-// Raw SMTP conversations for the relay end-to-end tests (test/e2e-relay):
+// Raw SMTP conversations for the relay end-to-end tests (test/relay-control, test/reload, test/lifecycle):
 // open a session from a chosen 127.x source address, run transactions with
 // exact command bytes, and build messages the sink can count by Message-ID.
 // Every wait is bounded by SmtpTalk's timeout.

@@ -1,4 +1,4 @@
-// The open-relay tricks sent over the wire by test/e2e-relay, with the reply
+// The open-relay tricks sent over the wire by test/relay-control, with the reply
 // each must get from a client OUTSIDE relay-networks, when local-domains holds
 // example.test and bücher.example and the relay listens on 127.0.0.1.
 // `rcpt` is the exact text after "RCPT TO:". `reason` is the policy's reason

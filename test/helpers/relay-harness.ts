@@ -21,6 +21,15 @@ export interface HarnessOptions {
   readonly config: string;
   readonly policies?: Record<string, string>;
   readonly logLevel?: string;
+  /**
+   * false: attempts run in the main thread ([delivery] worker = false), for
+   * tests of what the front door decides. From the sources every delivery
+   * worker registers tsx again, about 0.5 s of CPU per relay started; the
+   * worker itself is tested in test/delivery/delivery-worker.test.ts, by
+   * test/mail-flow, test/lifecycle and test/dashboard, and by every test that
+   * runs `relayguard serve`.
+   */
+  readonly deliveryWorker?: boolean;
 }
 
 /** Listeners on 127.0.0.1:0 named mx, submission (STARTTLS) and submissions (implicit TLS), dashboard on port 0. */
@@ -49,8 +58,17 @@ tls = "opportunistic"
  */
 const NO_SENDER_DOMAIN_CHECK = '[sender_domain]\nreject_unknown = false\n';
 
+/** `worker = false` in the config's [delivery] table (added if there is none). */
+function withoutDeliveryWorker(config: string): string {
+  if (/^worker\s*=/m.test(config)) throw new Error('deliveryWorker: false, and the config sets [delivery] worker itself');
+  return /^\[delivery\]$/m.test(config) ? config.replace(/^\[delivery\]$/m, '[delivery]\nworker = false') : `${config}\n[delivery]\nworker = false\n`;
+}
+
 export async function startHarness(options: HarnessOptions): Promise<RelayHarness> {
-  const dir = await makeTestConfig(options.config, { 'checks.toml': NO_SENDER_DOMAIN_CHECK, ...options.policies });
+  const dir = await makeTestConfig(options.deliveryWorker === false ? withoutDeliveryWorker(options.config) : options.config, {
+    'checks.toml': NO_SENDER_DOMAIN_CHECK,
+    ...options.policies,
+  });
   const logs: Array<Record<string, unknown>> = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -89,15 +107,8 @@ export async function startHarness(options: HarnessOptions): Promise<RelayHarnes
   };
 }
 
-/** Polls `predicate` every 25 ms for at most `timeoutMs`. */
-export async function eventually(predicate: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+/** @deprecated test/helpers/wait-for.ts's waitFor under its old name, for tests written on other branches before it existed. */
+export { waitFor as eventually } from './wait-for.ts';
 
 /**
  * The traffic dashboard tests watch: one message accepted from 127.0.0.1 to a

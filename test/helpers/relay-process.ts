@@ -38,3 +38,13 @@ export function serve(configFile: string): RelayProcess {
 export function listenerPort(started: Record<string, unknown>, name = 'mx'): number {
   return (started.smtp as Array<{ name: string; port: number }>).find((s) => s.name === name)?.port as number;
 }
+
+/** How many messages the running relay's spool holds, from its GET /api/status (the [http] listener named in relay.started). */
+export async function queuedOf(started: Record<string, unknown>): Promise<number> {
+  const http = started.http as { host: string; port: number } | undefined;
+  if (!http) throw new Error('the relay has no [http] listener to ask');
+  const response = await fetch(`http://127.0.0.1:${http.port}/api/status`, { signal: AbortSignal.timeout(10_000) });
+  const status = (await response.json()) as { queue?: { size?: number; error?: string } };
+  if (typeof status.queue?.size !== 'number') throw new Error(`GET /api/status: no queue size (${JSON.stringify(status.queue)})`);
+  return status.queue.size;
+}

@@ -1,4 +1,4 @@
-// A process entry for test/build/production-build.test.ts: starts
+// A process entry for test/build/production-build.slow.ts: starts
 // worker-entry-echo.ts the way relay code starts a worker (workerEntryUrl),
 // from the sources or from a build, and prints the worker's answer as JSON.
 import { Worker } from 'node:worker_threads';

@@ -6,6 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { SmtpTalk } from '../helpers/smtp-talk.ts';
 import { startDoor } from '../helpers/front-door-harness.ts';
+import { waitFor, watchFor } from '../helpers/wait-for.ts';
 
 test('a client that talks before the greeting is refused; a patient one is served', async (t) => {
   const relay = await startDoor('[smtp]\ngreet_delay = "400ms"\n');
@@ -61,16 +62,16 @@ test('commands pipelined in plaintext after STARTTLS are discarded, never run af
   const onPlain = (chunk: Buffer) => (plain += chunk.toString('latin1'));
   socket.on('data', onPlain);
   await new Promise((resolve) => socket.once('connect', resolve));
-  const waitFor = async (predicate: () => boolean) => {
-    for (let i = 0; i < 100 && !predicate(); i++) await new Promise((r) => setTimeout(r, 20));
+  const replied = async (predicate: () => boolean) => {
+    await watchFor(predicate, 2000);
     assert.ok(predicate(), `timed out; got ${JSON.stringify(plain)}`);
   };
-  await waitFor(() => plain.includes('220 '));
+  await replied(() => plain.includes('220 '));
   socket.write('EHLO client.test\r\n');
-  await waitFor(() => plain.includes('250 '));
+  await replied(() => plain.includes('250 '));
   plain = '';
   socket.write('STARTTLS\r\nMAIL FROM:<injected@evil.test>\r\n');
-  await waitFor(() => plain.includes('220 '));
+  await replied(() => plain.includes('220 '));
   socket.off('data', onPlain);
   const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
     const s = tls.connect({ socket, rejectUnauthorized: false }, () => resolve(s));
@@ -79,11 +80,12 @@ test('commands pipelined in plaintext after STARTTLS are discarded, never run af
   let encrypted = '';
   secure.on('data', (chunk: Buffer) => (encrypted += chunk.toString('latin1')));
   secure.write('EHLO client.test\r\n');
-  await new Promise((r) => setTimeout(r, 200));
+  // The EHLO reply is complete at its last line ("250 ..."); a reply to the injected MAIL would come before it.
+  await waitFor(() => /(^|\r\n)250 [^\r\n]*\r\n/.test(encrypted), 2000, () => `the EHLO reply; got ${JSON.stringify(encrypted)}`);
   assert.match(encrypted, /^250[- ]/, 'the first reply after the handshake is the one for EHLO');
   encrypted = '';
   secure.write('RCPT TO:<bob@example.test>\r\n');
-  for (let i = 0; i < 100 && !encrypted.includes('\r\n'); i++) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => encrypted.includes('\r\n'), 2000, () => `the RCPT reply; got ${JSON.stringify(encrypted)}`);
   assert.match(encrypted, /^503 /, `no MAIL transaction exists, so RCPT is out of sequence; got ${encrypted}`);
   assert.ok(!relay.events.some((e) => e.sender === 'injected@evil.test'));
   secure.destroy();

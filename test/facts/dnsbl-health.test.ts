@@ -2,10 +2,10 @@
 // breaker, resumption, stats and loud logs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
 import { checkerFor, policyFrom } from '../helpers/dnsbl-fixtures.ts';
 import { evaluateDnsbl } from '../../src/policy/dnsbl-rule.ts';
+import { waitFor, watchFor } from '../helpers/wait-for.ts';
 
 const HEALTH = '[health]\nfailures_to_suspend = 3\nhealthy_probes_to_resume = 2\nsuspended_probe_interval = "1s"\n';
 
@@ -111,14 +111,16 @@ test('startHealthChecks probes at once and again on the suspended interval; clos
   t.after(() => checker.close());
   checker.startHealthChecks();
   const probes = (): number => checker.stats().zones[0]?.probes ?? 0;
-  for (let i = 0; i < 100 && checker.stats().zones[0]?.health.state !== 'suspended'; i++) await sleep(20);
+  await waitFor(() => checker.stats().zones[0]?.health.state === 'suspended', 2000, 'the zone to be suspended');
   assert.equal(checker.stats().zones[0]?.health.reason, 'test_entry_missing');
-  for (let i = 0; i < 150 && probes() < 2; i++) await sleep(20);
+  await waitFor(() => probes() >= 2, 3000, () => `a second probe (probed ${probes()} times)`);
   assert.ok(probes() >= 2, `probed ${probes()} times`);
   checker.close();
-  await sleep(300); // a probe already in flight still finishes
+  // A probe already in flight still finishes: every probe started has asked its two names.
+  await waitFor(() => dns.queries() >= probes() * 2, 2000, () => `${probes() * 2} probe queries (the DNS server has ${dns.queries()})`);
   const after = dns.queries();
-  await sleep(1200);
+  // A probe timer left running would fire within suspended_probe_interval (1s).
+  await watchFor(() => dns.queries() > after, 1200);
   assert.equal(dns.queries(), after);
 });
 

@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
-import { HARNESS_LISTENERS, eventually, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
+import { HARNESS_LISTENERS, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { codeOf, message, messageIds, openSession, transaction } from '../helpers/e2e-relay-client.ts';
 import { RELAY_TRICKS } from '../helpers/e2e-relay-tricks.ts';
 import { SmtpTalk } from '../helpers/smtp-talk.ts';
@@ -22,7 +23,7 @@ const NO_ERROR_CAP = '\n[smtp]\nmax_errors = 10000\ntarpit_after_errors = 10000\
 
 async function start(t: { after: (fn: () => Promise<void>) => void }, smtp = NO_ERROR_CAP): Promise<{ harness: RelayHarness; sink: SmtpSink }> {
   const sink = await startSmtpSink();
-  const harness = await startHarness({ config: HARNESS_LISTENERS + smarthostTo(sink.port) + smtp, policies: POLICIES });
+  const harness = await startHarness({ deliveryWorker: false, config: HARNESS_LISTENERS + smarthostTo(sink.port) + smtp, policies: POLICIES });
   t.after(async () => {
     await harness.stop();
     await sink.close();
@@ -39,7 +40,7 @@ function rcptDecisions(harness: RelayHarness, client: string): Array<Record<stri
 async function onlyTheMarkerArrives(harness: RelayHarness, sink: SmtpSink, queued: string | undefined, marker: string): Promise<void> {
   assert.match(queued ?? '', /^250 2\.0\.0 Ok: queued as /, 'the marker message is queued');
   await sink.waitFor(1);
-  await eventually(() => harness.relay.spool.stats().size === 0, 10_000, 'the spool drains');
+  await waitFor(() => harness.relay.spool.stats().size === 0, 10_000, 'the spool drains');
   assert.equal(sink.messages.length, 1, `exactly one message reached the sink: ${sink.messages.map((m) => m.to.join(',')).join(' | ')}`);
   assert.deepEqual(sink.messages[0]?.to, [marker]);
 }
@@ -59,7 +60,7 @@ test('from outside, every foreign recipient and address trick gets a permanent 5
 
   // The policy decided every row it was given, with the expected reason and rule.
   const expectedReasons = RELAY_TRICKS.filter((r) => r.reason !== undefined).map((r) => `${r.name}: ${r.reason}`);
-  await eventually(() => rcptDecisions(harness, OUTSIDE).length >= expectedReasons.length, 5000, 'every decision logged');
+  await waitFor(() => rcptDecisions(harness, OUTSIDE).length >= expectedReasons.length, 5000, 'every decision logged');
   const decided = rcptDecisions(harness, OUTSIDE);
   assert.deepEqual(
     decided.map((l, i) => `${RELAY_TRICKS.filter((r) => r.reason !== undefined)[i]?.name}: ${String(l.reason)}`),

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 import { startDnsServer } from '../helpers/dns-server.ts';
-import { HARNESS_LISTENERS, eventually, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
+import { HARNESS_LISTENERS, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { connectFrom, data, envelope, sendFrom } from '../helpers/abuse-clients.ts';
 import { SmtpTalk } from '../helpers/smtp-talk.ts';
 import { usersToml } from '../helpers/auth-fixtures.ts';
@@ -18,6 +19,7 @@ const NO_DNS_CHECKS = '[sender_domain]\nreject_unknown = false\n';
 async function relayWith(t: { after: (fn: () => Promise<void>) => void }, limits: string, extra: { config?: string; policies?: Record<string, string> } = {}): Promise<{ harness: RelayHarness; sink: SmtpSink }> {
   const sink = await startSmtpSink();
   const harness = await startHarness({
+    deliveryWorker: false,
     config: HARNESS_LISTENERS + smarthostTo(sink.port) + (extra.config ?? ''),
     policies: { 'local-domains': 'example.test\n', 'relay-networks': '127.0.0.1\n', 'limits.toml': limits, 'checks.toml': NO_DNS_CHECKS, ...extra.policies },
   });
@@ -57,7 +59,7 @@ test('a flood from one address is refused at connect while another address is se
   assert.equal(sink.messages[0]?.from, 'alice@other.example');
   assert.match(sink.messages[0]?.raw.toString('latin1') ?? '', /Subject: during the flood/);
   // The log names the rule and the client.
-  await eventually(() => decisionsOf(harness, 'conn.limit').length === 27, 2000, 'decisions logged');
+  await waitFor(() => decisionsOf(harness, 'conn.limit').length === 27, 2000, 'decisions logged');
   assert.ok(decisionsOf(harness, 'conn.limit').every((line) => line.client === FLOODER), JSON.stringify(decisionsOf(harness, 'conn.limit')[0]));
   for (const { talk } of greeted) talk.close();
 });
@@ -89,7 +91,7 @@ test('the global connection cap holds for everyone, relay networks included; a c
   assert.match(trusted.greeting?.lines[0] ?? '', /^421 4\.7\.0 /);
   one.talk.close();
   // Released when the front door sees the close.
-  await eventually(async () => {
+  await waitFor(async () => {
     const next = await connectFrom(port, '127.0.0.1');
     next.talk.close();
     return next.greeting?.code === 220;
@@ -139,7 +141,7 @@ test('an authenticated user\'s quota from users.toml: 450 4.7.1 at MAIL once use
   assert.deepEqual(await envelope(talk, 'alice@example.test', ['carol@foreign.example'], ''), ['450 4.7.1 Rate limit exceeded, try again later']);
   await sink.waitFor(2);
   talk.close();
-  await eventually(() => decisionsOf(harness, 'quota.exceeded').length === 1, 2000, 'quota decision logged');
+  await waitFor(() => decisionsOf(harness, 'quota.exceeded').length === 1, 2000, 'quota decision logged');
 });
 
 test('message limits: SIZE advertised, declared and actual size 552 5.3.4, too many recipients 452 4.5.3', async (t) => {
@@ -156,7 +158,7 @@ test('message limits: SIZE advertised, declared and actual size 552 5.3.4, too m
   assert.equal((await data(talk, 'Subject: small\r\n\r\nfits')).code, 250);
   talk.close();
   await sink.waitFor(1);
-  await eventually(() => harness.relay.spool.stats().size === 0, 5000, 'delivered');
+  await waitFor(() => harness.relay.spool.stats().size === 0, 5000, 'delivered');
   assert.equal(sink.messages.length, 1);
   assert.match(sink.messages[0]?.raw.toString('latin1') ?? '', /Subject: small/);
 });

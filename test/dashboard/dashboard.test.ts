@@ -3,7 +3,8 @@
 // /metrics (token required) show the numbers move.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, sendAcceptedAndRefused, startDashboardHarness } from '../helpers/relay-harness.ts';
+import { sendAcceptedAndRefused, startDashboardHarness } from '../helpers/relay-harness.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const TOKEN = 'e2e-dashboard-token-93ab';
 
@@ -33,7 +34,7 @@ test('counts on /api/status and /metrics follow real SMTP traffic; the token is 
 
   type Status = { traffic: { totals: Record<string, number>; topRefused: Array<{ ip: string; rule: string; reason: string }> }; queue: { size: number } };
   let status: Status | undefined;
-  await eventually(async () => {
+  await waitFor(async () => {
     status = JSON.parse((await api(base, '/api/status', TOKEN)).body) as Status;
     // The delivery is counted when the upstream says 250; the message leaves the
     // queue a moment later, once its done mark is written.

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 import { SmtpTalk } from '../helpers/smtp-talk.ts';
-import { HARNESS_LISTENERS, eventually, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
+import { HARNESS_LISTENERS, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { usersToml } from '../helpers/auth-fixtures.ts';
 import { authPlainLine, replyLine, submit } from '../helpers/e2e-auth-clients.ts';
 
@@ -46,6 +47,7 @@ async function setup(
   options.records?.(dns);
   const sink = await startSmtpSink();
   const harness = await startHarness({
+    deliveryWorker: false,
     config: `${HARNESS_LISTENERS}${options.listeners ?? ''}${smarthostTo(sink.port)}
 [dns]
 servers = ["${dns.address}"]
@@ -110,7 +112,7 @@ test('a listed client hears 554 5.7.1 naming the zone at RCPT, nothing reaches t
   const early = await SmtpTalk.connect({ port, localAddress: '127.0.0.10' });
   try {
     assert.equal((await early.read())?.code, 220);
-    await eventually(() => dns.queries(queryName('127.0.0.10', 'bl.test'), 'A') === 1, 5000, 'a query at connect');
+    await waitFor(() => dns.queries(queryName('127.0.0.10', 'bl.test'), 'A') === 1, 5000, 'a query at connect');
     await early.command('EHLO client.test');
     await early.command('MAIL FROM:<someone@sender.test>');
     assert.equal(replyLine(await early.command('RCPT TO:<bob@example.test>')), '250 2.1.5 Accepted');
@@ -127,7 +129,7 @@ test('a listed client hears 554 5.7.1 naming the zone at RCPT, nothing reaches t
   const clean = await sendFrom(harness, '127.0.0.4', 'from-clean');
   assert.ok(clean.ok, clean.response);
   await sink.waitFor(1);
-  await eventually(() => harness.relay.spool.stats().size === 0, 5000, 'spool empty');
+  await waitFor(() => harness.relay.spool.stats().size === 0, 5000, 'spool empty');
   assert.deepEqual(subjects(sink), ['from-clean'], 'only the clean client reached the sink');
   assert.ok(dns.queries(queryName('127.0.0.4', 'bl.test'), 'A') >= 1, 'the clean client was looked up');
   const line = harness.logs.find((l) => l.msg === 'decision' && l.reason === 'dnsbl.listed' && l.client === LISTED);
@@ -206,7 +208,7 @@ test('a zone answering 127.255.255.254 for everything is suspended by the health
   // The zone breaks: every name now answers the "error" code.
   dns.clear();
   dns.add({ name: '*.bl.test', type: 'A', data: '127.255.255.254' });
-  await eventually(() => harness.logs.some((l) => l.zone === 'bl.test' && /SUSPENDED/.test(String(l.msg))), 5000, 'the zone to be suspended');
+  await waitFor(() => harness.logs.some((l) => l.zone === 'bl.test' && /SUSPENDED/.test(String(l.msg))), 5000, 'the zone to be suspended');
   const suspended = harness.logs.find((l) => l.zone === 'bl.test' && /SUSPENDED/.test(String(l.msg)));
   assert.equal(suspended?.reason, 'error_code');
   assert.equal(suspended?.level, 50, 'logged loudly (error)');
@@ -226,7 +228,7 @@ test('a zone answering 127.255.255.254 for everything is suspended by the health
   // Repaired: the next probe resumes it, and it refuses listed clients again.
   dns.clear();
   listZone(dns, 'bl.test', ['127.0.0.3']);
-  await eventually(() => harness.logs.some((l) => l.zone === 'bl.test' && /resumed/.test(String(l.msg))), 5000, 'the zone to resume');
+  await waitFor(() => harness.logs.some((l) => l.zone === 'bl.test' && /resumed/.test(String(l.msg))), 5000, 'the zone to resume');
   assert.equal(await rcptFrom(port, '127.0.0.3'), '554 5.7.1 Service unavailable; client [127.0.0.3] blocked using bl.test');
 });
 

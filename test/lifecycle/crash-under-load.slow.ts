@@ -8,9 +8,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import nodemailer from 'nodemailer';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
-import { HARNESS_LISTENERS, eventually, smarthostTo } from '../helpers/relay-harness.ts';
+import { HARNESS_LISTENERS, smarthostTo } from '../helpers/relay-harness.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { makeTestConfig } from '../helpers/test-config.ts';
-import { listenerPort, serve } from '../helpers/relay-process.ts';
+import { listenerPort, queuedOf, serve } from '../helpers/relay-process.ts';
 
 const POLICIES = { 'local-domains': 'example.test\n', 'relay-networks': '127.0.0.1\n' };
 const CLIENTS = 12;
@@ -62,11 +63,11 @@ test('SIGKILL under load: every message that got a 250 arrives after the restart
 
   const second = serve(dir.configFile);
   t.after(() => void second.child.kill('SIGKILL'));
-  await second.started;
+  const running = await second.started;
   const arrivedIds = () => sink.messages.map((m) => /Message-ID: <([^@>]+)@load\.test>/.exec(m.raw.toString('latin1'))?.[1]);
-  await eventually(() => [...acked].every((id) => arrivedIds().includes(id)), 20_000, 'every acknowledged message at the sink');
-  // Give duplicates a moment to show, then count.
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  await waitFor(() => [...acked].every((id) => arrivedIds().includes(id)), 20_000, 'every acknowledged message at the sink');
+  // A duplicate can only come from a message still in the spool: count once it is empty.
+  await waitFor(async () => (await queuedOf(running)) === 0, 20_000, "the restarted relay's spool to empty");
   const counts = new Map<string, number>();
   for (const id of arrivedIds()) if (id) counts.set(id, (counts.get(id) ?? 0) + 1);
   const missing = [...acked].filter((id) => !counts.has(id));

@@ -1,14 +1,15 @@
 // Issue 5 end to end: SASL AUTH through the whole relay (startRelay) over real
 // sockets, with nodemailer as the TLS mail client and smtp-talk where the
 // exact reply matters. Users come from a real users.toml with real scrypt
-// hashes; authenticated mail goes out to a recording upstream sink.
+// hashes; authenticated mail goes out to a recording upstream sink. The lines
+// `relayguard passwd` prints, used for a login: auth.slow.ts (a child process).
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
-import { HARNESS_LISTENERS, eventually, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
+import { HARNESS_LISTENERS, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { usersToml } from '../helpers/auth-fixtures.ts';
 import { authPlainLine, openSession, replyLine, submit } from '../helpers/e2e-auth-clients.ts';
-import { runBin } from '../helpers/cli-run.ts';
 
 const ALICE = { name: 'alice@example.test', password: 'correct horse battery staple', senders: ['alice@example.test'] };
 const BOB = { name: 'bob@example.test', password: 'b0b-s3cret-pw', senders: ['bob@example.test', '*@sales.example.test'] };
@@ -52,6 +53,7 @@ describe('AUTH through the relay', () => {
   before(async () => {
     sink = await startSmtpSink();
     harness = await startHarness({
+      deliveryWorker: false,
       config: HARNESS_LISTENERS + smarthostTo(sink.port) + RELAXED_AUTH,
       policies: { ...POLICIES_BASE, 'users.toml': await usersToml([ALICE, BOB]) },
       // Everything the relay logs, debug included, is searched for passwords at the end.
@@ -76,7 +78,7 @@ describe('AUTH through the relay', () => {
     } finally {
       talk.close();
     }
-    await eventually(() => decisionLines(harness, 'auth.tls_required').length >= 2, 2000, 'auth.tls_required decisions');
+    await waitFor(() => decisionLines(harness, 'auth.tls_required').length >= 2, 2000, 'auth.tls_required decisions');
     const line = decisionLines(harness, 'auth.tls_required')[0] as Record<string, unknown>;
     assert.equal(line.decision, 'reject');
     assert.equal(line.stage, 'auth');
@@ -156,7 +158,7 @@ describe('AUTH through the relay', () => {
       }
     }
     assert.deepEqual(replies, ['535 5.7.8 Authentication credentials invalid', '535 5.7.8 Authentication credentials invalid']);
-    await eventually(() => decisionLines(harness, 'auth.failed').length >= before + 4, 2000, 'four auth.failed decisions');
+    await waitFor(() => decisionLines(harness, 'auth.failed').length >= before + 4, 2000, 'four auth.failed decisions');
     const failed = decisionLines(harness, 'auth.failed').slice(before);
     assert.ok(failed.every((line) => line.stage === 'auth' && line.client === '127.0.0.1'));
   });
@@ -191,7 +193,7 @@ describe('AUTH through the relay', () => {
     });
     assert.ok(outcome.ok, outcome.response);
     const queueId = /queued as (\S+)/.exec(outcome.response)?.[1] as string;
-    await eventually(() => sink.messages.some((m) => m.raw.toString().includes('Subject: relayed')), 10_000, 'the message at the sink');
+    await waitFor(() => sink.messages.some((m) => m.raw.toString().includes('Subject: relayed')), 10_000, 'the message at the sink');
     const arrived = sink.messages.slice(already).find((m) => m.raw.toString().includes('Subject: relayed'));
     assert.ok(arrived);
     assert.equal(arrived.from, 'bob@sales.example.test');
@@ -223,7 +225,7 @@ describe('AUTH through the relay', () => {
 
   it('no password ever reaches the logs', async () => {
     // Every test above ran against this harness: successes, failures, LOGIN, PLAIN.
-    await eventually(() => harness.logs.some((line) => line.msg === 'connection closed'), 2000, 'connection lines');
+    await waitFor(() => harness.logs.some((line) => line.msg === 'connection closed'), 2000, 'connection lines');
     assert.ok(decisionLines(harness, 'auth.ok').length >= 5, 'successful logins were logged');
     assertNoSecretsLogged(harness);
     // Nor the dashboard's JSON and metrics.
@@ -240,6 +242,7 @@ describe('AUTH through the relay', () => {
 test('lockout: after repeated failures 454 4.7.0 even for the right password, and it ends after its period', async (t) => {
   const sink = await startSmtpSink();
   const harness = await startHarness({
+    deliveryWorker: false,
     config:
       HARNESS_LISTENERS +
       smarthostTo(sink.port) +
@@ -294,36 +297,4 @@ lockout = "3s"
   assert.match(last, /^235 2\.7\.0 /, 'the lockout ended');
   const sent = await submit({ port, implicitTls: true, user: ALICE.name, pass: ALICE.password, from: ALICE.name, to: ['carol@example.test'] });
   assert.ok(sent.ok, sent.response);
-});
-
-
-/** Runs `relayguard passwd ARGS` in a child process with `input` on stdin. */
-const runPasswd = (args: readonly string[], input: string) => runBin(['passwd', ...args], input);
-
-test('the lines printed by `relayguard passwd`, pasted into users.toml, work for a login', async (t) => {
-  const password = 'pa$$ "quoted" wörd';
-  // `passwd alice`: a bare user name; the admin fills in senders as told.
-  const bare = await runPasswd(['alice'], `${password}\n`);
-  assert.equal(bare.code, 0, bare.stderr);
-  assert.match(bare.stdout, /^\[\[users\]\]\nname = "alice"\nhash = "\$scrypt\$ln=\d+,r=\d+,p=\d+\$[^"]+"\nsenders = \[\]\n$/);
-  assert.match(bare.stderr, /fill in senders/);
-  assert.ok(!bare.stdout.includes(password) && !bare.stderr.includes(password), 'passwd never prints the password');
-  // `passwd carol@example.test`: an address is its own sender; pasted as printed.
-  const address = await runPasswd(['carol@example.test'], `${password}\n`);
-  assert.equal(address.code, 0, address.stderr);
-  const usersFile = `${bare.stdout.replace('senders = []', 'senders = ["alice@example.test"]')}\n${address.stdout}`;
-
-  const sink = await startSmtpSink();
-  const harness = await startHarness({ config: HARNESS_LISTENERS + smarthostTo(sink.port), policies: { ...POLICIES_BASE, 'users.toml': usersFile } });
-  t.after(async () => {
-    await harness.stop();
-    await sink.close();
-  });
-  for (const [user, from] of [['alice', 'alice@example.test'], ['carol@example.test', 'carol@example.test']] as const) {
-    const sent = await submit({ port: harness.port('submission'), user, pass: password, method: 'LOGIN', from, to: ['someone@foreign.test'], subject: `passwd-${user}` });
-    assert.ok(sent.ok, `${user}: ${sent.response}`);
-  }
-  await sink.waitFor(2);
-  const wrong = await submit({ port: harness.port('submission'), user: 'alice', pass: `${password}x`, from: 'alice@example.test', to: ['someone@foreign.test'] });
-  assert.equal(wrong.response, '535 5.7.8 Authentication credentials invalid');
 });

@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
-import { HARNESS_LISTENERS, eventually, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
+import { HARNESS_LISTENERS, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { connectFrom, data, envelope, sendFrom } from '../helpers/abuse-clients.ts';
 
 const OUTSIDE = '127.0.0.3';
@@ -21,6 +22,7 @@ async function relayWith(t: { after: (fn: () => Promise<void>) => void }, option
   dns.servfail('broken.example');
   const sink = await startSmtpSink();
   const harness = await startHarness({
+    deliveryWorker: false,
     config: `${HARNESS_LISTENERS}${smarthostTo(sink.port)}[dns]\nservers = ["${dns.address}"]\ntimeout = "500ms"\ntries = 1\n${options.config ?? ''}`,
     policies: { 'local-domains': 'example.test\n', 'relay-networks': '127.0.0.1\n', 'checks.toml': options.checks ?? '' },
   });
@@ -116,7 +118,7 @@ test('smuggling payloads are refused with 550 5.6.0 and nothing of them reaches 
   assert.equal((await data(talk, 'Subject: honest\r\n\r\nfine')).code, 250);
   talk.close();
   await sink.waitFor(1);
-  await eventually(() => harness.relay.spool.stats().size === 0, 5000, 'delivered');
+  await waitFor(() => harness.relay.spool.stats().size === 0, 5000, 'delivered');
   assert.equal(sink.messages.length, 1);
   assert.doesNotMatch(sink.messages[0]?.raw.toString('latin1') ?? '', /smuggled/);
   assert.ok(!sink.messages.some((m) => m.from === 'evil@other.example'));
@@ -132,7 +134,7 @@ test('with bare_line_endings = "normalize" each payload arrives as exactly one m
   }
   talk.close();
   await sink.waitFor(3);
-  await eventually(() => harness.relay.spool.stats().size === 0, 5000, 'delivered');
+  await waitFor(() => harness.relay.spool.stats().size === 0, 5000, 'delivered');
   assert.equal(sink.messages.length, 3, 'three messages, not six');
   for (const message of sink.messages) {
     assert.equal(message.from, 'a@other.example');
@@ -169,7 +171,9 @@ test('a slow client is dropped at its timeouts: idle at idle_timeout, trickling 
   assert.ok(closedAfter > 0, 'the relay closed the connection');
   assert.ok(closedAfter > 10, 'not by the idle timeout: the client was never idle that long');
   assert.match((await slow.talk.read())?.lines[0] ?? '', /^421 4\.4\.2 /, 'told why');
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  // Its "connection closed" line ends the session: it can queue nothing after that.
+  const cut = harness.logs.find((line) => line.msg === 'connection lifetime exceeded');
+  await waitFor(() => harness.logs.some((line) => line.msg === 'connection closed' && line.session === cut?.session), 5000, 'the cut session to end');
   assert.equal(sink.messages.length, 0, 'nothing of the half message went anywhere');
   assert.equal(harness.relay.spool.stats().size, 0);
   assert.ok(harness.logs.some((line) => line.msg === 'connection lifetime exceeded'));
