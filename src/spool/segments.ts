@@ -15,6 +15,7 @@ import path from 'node:path';
 import type { Logger } from '../observability/logger.ts';
 import { AppendFile } from './append-file.ts';
 import { DirSync } from './dir-sync.ts';
+import { ignoreMissing } from './missing-file.ts';
 import { decodeSpoolHeader } from './spool-file.ts';
 import { encodeRecordPrefix, readRecords } from './segment-record.ts';
 
@@ -232,8 +233,4 @@ function payloadId(payload: readonly Buffer[]): string {
   const first = payload[0];
   const parsed = first ? decodeSpoolHeader(first) : undefined;
   return parsed?.ok ? parsed.envelope.id : '';
-}
-
-function ignoreMissing(error: unknown): void {
-  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
 }
