@@ -1,12 +1,9 @@
 // Queue control on the running runner: `relayguard queue retry | delete |
 // bounce` (through queue-control.ts) and the API. A command on a message
 // whose attempt is in flight waits for that attempt to finish first.
-import type { Spool } from '../spool/spool.ts';
 import { openRecipients, type MessageState } from '../spool/state-journal.ts';
-import type { RunnerEvents } from './runner-events.ts';
 import type { Outcomes } from './runner-outcome.ts';
-import type { Schedule } from './runner-schedule.ts';
-import type { RunnerState } from './runner-state.ts';
+import type { RunnerContext } from './runner-state.ts';
 import type { RecipientResult } from './smtp-reply.ts';
 
 const DEFAULT_BOUNCE_REASON = 'removed from the queue by the administrator';
@@ -16,13 +13,8 @@ export function adminFailures(state: MessageState, reason: string): RecipientRes
   return openRecipients(state).map((r) => ({ recipient: r, status: 'failed' as const, reply: reason, enhanced: '5.0.0' }));
 }
 
-export interface QueueCommandsDeps {
-  readonly state: RunnerState;
-  readonly schedule: Schedule;
-  readonly spool: Spool;
+export interface QueueCommandsDeps extends RunnerContext {
   readonly outcomes: Outcomes;
-  readonly events: RunnerEvents;
-  readonly now: () => number;
 }
 
 export class QueueCommands {

@@ -54,10 +54,11 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
   const bouncer = createBouncer({ spool, hostname: () => state.config.hostname, now, logger });
   const events = new RunnerEvents();
   const schedule = new Schedule(spool, now, () => picker.pump());
-  const outcomes = new Outcomes({ state, schedule, spool, bouncer, events, logger, now });
-  const dispatcher = new Dispatcher({ state, schedule, limiter, deliverer, outcomes, events, logger, now });
-  const picker = new Picker({ state, schedule, spool, dispatcher, logger, now });
-  const commands = new QueueCommands({ state, schedule, spool, outcomes, events, now });
+  const context = { state, schedule, spool, events, logger, now };
+  const outcomes = new Outcomes({ ...context, bouncer });
+  const dispatcher = new Dispatcher({ ...context, limiter, deliverer, outcomes });
+  const picker = new Picker({ ...context, dispatcher });
+  const commands = new QueueCommands({ ...context, outcomes });
 
   for (const [id, due] of spool.entries()) schedule.add(id, due);
   const unsubscribe = spool.onAccepted((id, due) => {

@@ -3,30 +3,22 @@
 // (destination-limiter.ts), round-robin across destinations, hands each to
 // the deliverer, and counts and reports what comes back. When the last job
 // of a message is back, the outcome is applied (runner-outcome.ts).
-import type { Logger } from '../observability/logger.ts';
 import type { JobReport } from './deliver-job.ts';
 import type { Deliverer } from './deliverer.ts';
 import type { DestinationLimiter } from './destination-limiter.ts';
 import { logAttempt } from './in-process-deliverer.ts';
-import type { RunnerEvents } from './runner-events.ts';
 import type { Outcomes } from './runner-outcome.ts';
-import type { Schedule } from './runner-schedule.ts';
-import type { Job, RunnerState } from './runner-state.ts';
+import type { Job, RunnerContext } from './runner-state.ts';
 
 /** PURE. The report of an attempt that crashed inside the deliverer: every recipient deferred. */
 export function crashReport(recipients: readonly string[]): JobReport {
   return { results: recipients.map((r) => ({ recipient: r, status: 'deferred' as const, reply: 'internal error during delivery', enhanced: '4.3.0' })), tried: [] as string[] };
 }
 
-export interface DispatcherDeps {
-  readonly state: RunnerState;
-  readonly schedule: Schedule;
+export interface DispatcherDeps extends RunnerContext {
   readonly limiter: DestinationLimiter;
   readonly deliverer: Deliverer;
   readonly outcomes: Outcomes;
-  readonly events: RunnerEvents;
-  readonly logger: Logger;
-  readonly now: () => number;
 }
 
 export class Dispatcher {

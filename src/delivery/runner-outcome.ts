@@ -3,23 +3,14 @@
 // recipients, warn about delays, then remove the message, or record the
 // journal event and schedule the next attempt. If the spool cannot record
 // it, nothing is lost (the old journal is still on disk): try again later.
-import type { Logger } from '../observability/logger.ts';
-import type { LoadedMessage, Spool } from '../spool/spool.ts';
+import type { LoadedMessage } from '../spool/spool.ts';
 import type { Bouncer } from './bounces.ts';
 import { planOutcome } from './message-outcome.ts';
-import type { RunnerEvents } from './runner-events.ts';
-import type { Schedule } from './runner-schedule.ts';
-import type { Run, RunnerState } from './runner-state.ts';
+import type { Run, RunnerContext } from './runner-state.ts';
 import type { RecipientResult } from './smtp-reply.ts';
 
-export interface OutcomesDeps {
-  readonly state: RunnerState;
-  readonly schedule: Schedule;
-  readonly spool: Spool;
+export interface OutcomesDeps extends RunnerContext {
   readonly bouncer: Bouncer;
-  readonly events: RunnerEvents;
-  readonly logger: Logger;
-  readonly now: () => number;
 }
 
 export class Outcomes {

@@ -4,21 +4,14 @@
 // whose only destination already has a full queue is parked (its id only)
 // and loaded again when that queue has room, so a slow or dead destination
 // neither starves the others nor fills memory.
-import type { Logger } from '../observability/logger.ts';
-import type { LoadedMessage, Spool } from '../spool/spool.ts';
+import type { LoadedMessage } from '../spool/spool.ts';
 import { openRecipients } from '../spool/state-journal.ts';
 import { groupByDestination } from './routing.ts';
 import type { Dispatcher } from './runner-dispatch.ts';
-import type { Schedule } from './runner-schedule.ts';
-import { singleQueueKey, type Run, type RunnerState } from './runner-state.ts';
+import { singleQueueKey, type Run, type RunnerContext } from './runner-state.ts';
 
-export interface PickerDeps {
-  readonly state: RunnerState;
-  readonly schedule: Schedule;
-  readonly spool: Spool;
+export interface PickerDeps extends RunnerContext {
   readonly dispatcher: Dispatcher;
-  readonly logger: Logger;
-  readonly now: () => number;
 }
 
 export class Picker {

@@ -5,9 +5,22 @@
 // parts that act on them are runner-picker.ts, runner-dispatch.ts,
 // runner-outcome.ts and queue-commands.ts.
 import type { Config } from '../config/schema.ts';
-import type { LoadedMessage } from '../spool/spool.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { LoadedMessage, Spool } from '../spool/spool.ts';
+import type { RunnerEvents } from './runner-events.ts';
+import type { Schedule } from './runner-schedule.ts';
 import type { Destination } from './routing.ts';
 import type { RecipientResult } from './smtp-reply.ts';
+
+/** What every part of the runner works with. */
+export interface RunnerContext {
+  readonly state: RunnerState;
+  readonly schedule: Schedule;
+  readonly spool: Spool;
+  readonly events: RunnerEvents;
+  readonly logger: Logger;
+  readonly now: () => number;
+}
 
 /** One loaded message: its jobs (one per destination) and the results that came back. */
 export interface Run {

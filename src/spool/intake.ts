@@ -6,14 +6,11 @@
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../observability/logger.ts';
-import type { BodyCache } from './body-cache.ts';
 import { SpoolError } from './errors.ts';
-import type { MessageFiles } from './message-files.ts';
 import { isQueueId } from './queue-id.ts';
-import type { SegmentLocation, SegmentStore } from './segments.ts';
 import { encodeSpoolHeader } from './spool-file.ts';
-import type { SpoolPaths } from './spool-paths.ts';
 import type { AcceptedListener } from './spool-types.ts';
+import type { MessageHolders } from './stored-messages.ts';
 import type { AcceptOptions, Envelope } from './types.ts';
 import { exactBuffer, writeAll } from './write-all.ts';
 
@@ -22,15 +19,8 @@ export const SMALL_MESSAGE = 128 * 1024;
 /** Large messages are written in batches of about this size. */
 const WRITE_BATCH = 256 * 1024;
 
-export interface IntakeDeps {
-  readonly paths: SpoolPaths;
-  readonly files: MessageFiles;
-  readonly segments: SegmentStore;
-  /** Where each segment message is; accept() adds to it. */
-  readonly located: Map<string, SegmentLocation>;
-  /** id -> due time; accept() adds to it (due at once). */
-  readonly index: Map<string, number>;
-  readonly cache: BodyCache;
+/** accept() adds each message to `located` (segment messages), `index` (due at once) and `cache` (small bodies). */
+export interface IntakeDeps extends MessageHolders {
   readonly nextId: () => string;
   readonly logger: Logger;
 }

@@ -15,17 +15,22 @@ import type { SpoolPaths } from './spool-paths.ts';
 import type { LoadedMessage } from './spool-types.ts';
 import { initialState, type JournalEvent } from './state-journal.ts';
 
-export interface StoredMessagesDeps {
+/** Where messages are held: what both the intake and this part work on. */
+export interface MessageHolders {
   readonly paths: SpoolPaths;
-  readonly queueSync: DirSync;
   readonly files: MessageFiles;
-  readonly journals: JournalFiles;
   readonly segments: SegmentStore;
   /** Messages that live in a segment (the others have a file in queue/). */
   readonly located: Map<string, SegmentLocation>;
   /** id -> due time, oldest id first. */
   readonly index: Map<string, number>;
+  /** Just-accepted bodies. */
   readonly cache: BodyCache;
+}
+
+export interface StoredMessagesDeps extends MessageHolders {
+  readonly queueSync: DirSync;
+  readonly journals: JournalFiles;
 }
 
 export class StoredMessages {
