@@ -8,3 +8,11 @@ export function isMissing(error: unknown): boolean {
 export function ignoreMissing(error: unknown): void {
   if (!isMissing(error)) throw error;
 }
+
+/** For `.catch()` of a read at start-up: a missing file or directory reads as `value`. */
+export function ifMissing<T>(value: T): (error: unknown) => T {
+  return (error) => {
+    if (isMissing(error)) return value;
+    throw error;
+  };
+}

@@ -11,7 +11,7 @@ import type { Logger } from '../observability/logger.ts';
 import { AppendFile } from './append-file.ts';
 import { DirSync } from './dir-sync.ts';
 import { DoneLog, parseDoneMarks } from './done-log.ts';
-import { ignoreMissing } from './missing-file.ts';
+import { ifMissing, ignoreMissing } from './missing-file.ts';
 import { decodeSpoolHeader } from './spool-file.ts';
 import { encodeRecordPrefix, readRecords, type RecordSpan } from './segment-record.ts';
 
@@ -74,10 +74,7 @@ export class SegmentStore {
   /** Opens segments/ and recovers every live record, oldest segment first. */
   static async open(options: SegmentStoreOptions): Promise<{ store: SegmentStore; recovered: RecoveredRecord[] }> {
     if (options.writable) await mkdir(options.dir, { recursive: true });
-    const names = await readdir(options.dir).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return [] as string[];
-      throw error;
-    });
+    const names = await readdir(options.dir).catch(ifMissing([] as string[]));
     const seqs = [...new Set(names.map((n) => /^(\d+)\.(seg|done)$/.exec(n)?.[1]).filter((s): s is string => s !== undefined).map(Number))].sort((a, b) => a - b);
     const store = new SegmentStore(options, (seqs[seqs.length - 1] ?? 0) + 1);
     const recovered: RecoveredRecord[] = [];
@@ -89,14 +86,8 @@ export class SegmentStore {
     const file = this.#segmentFile(seq);
     // Only a missing file is empty: a segment that cannot be read (EIO, EACCES) stops the start
     // with that error instead of being taken for finished and removed.
-    const bytes = await readFile(file).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return Buffer.alloc(0);
-      throw error;
-    });
-    const doneText = await readFile(this.#doneFile(seq), 'latin1').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return '';
-      throw error;
-    });
+    const bytes = await readFile(file).catch(ifMissing(Buffer.alloc(0)));
+    const doneText = await readFile(this.#doneFile(seq), 'latin1').catch(ifMissing(''));
     const { records, skippedBytes } = readRecords(bytes);
     if (skippedBytes > 0) {
       // Usually the tail of a crash: appends that were never acknowledged (no 250 was sent for them).
