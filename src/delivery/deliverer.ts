@@ -5,18 +5,13 @@
 // (worker-deliverer.ts) so outbound SMTP runs on another core than the
 // front door. Everything crossing the boundary is plain data.
 import type { Config } from '../config/schema.ts';
-import type { JobReport } from './deliver-job.ts';
-import type { Destination } from './routing.ts';
+import type { JobInput, JobReport } from './deliver-job.ts';
 
 /** The message bytes: in memory, or where they are in a spool file (bodyOffset..end inclusive). */
 export type DeliveryBody = Buffer | { readonly file: string; readonly start: number; readonly end: number };
 
-export interface DeliveryRequest {
-  readonly queueId: string;
-  readonly sender: string;
-  readonly recipients: readonly string[];
-  readonly destination: Destination;
-  readonly size: number;
+/** One attempt as the runner asks for it: deliver-job.ts's input, with the body as data that can cross to a worker. */
+export interface DeliveryRequest extends Omit<JobInput, 'body'> {
   readonly body: DeliveryBody;
 }
 

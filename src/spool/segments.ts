@@ -2,29 +2,18 @@
 // segment file with group commit (append-file.ts) instead of one file, one
 // fdatasync, one rename and a directory fsync each. Layout under segments/:
 //   <seq>.seg    records (segment-record.ts), appended only by the running server
-//   <seq>.done   ids, one per line, of records that need no delivery any more
-//                (delivered, bounced, deleted, or moved to a file of their own)
+//   <seq>.done   done marks (done-log.ts): ids of records that need no delivery any more
 // A record is live until its id is in the .done file. A segment that is not
 // the one being written and has no live record is removed with its .done.
-// Done marks are gathered for DONE_LINGER_MS, written, but not fdatasynced
-// (the kernel writes them back within seconds; close() syncs): like Postfix's
-// unlink of a delivered queue file, a crash may lose the last ones, which
-// costs a repeated delivery, never a lost message.
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log/logger.ts';
 import { AppendFile } from './append-file.ts';
 import { DirSync } from './dir-sync.ts';
+import { DoneLog, parseDoneMarks } from './done-log.ts';
+import { ifMissing, ignoreMissing } from './missing-file.ts';
 import { decodeSpoolHeader } from './spool-file.ts';
-import { encodeRecordPrefix, readRecords } from './segment-record.ts';
-
-/**
- * Done marks gather this long before one write: nobody waits on them but the
- * queue runner's bookkeeping, and one write per batch of deliveries is a
- * hand-off to the thread pool saved per delivery. A process crash may lose
- * the last ones (repeated deliveries, as for a machine crash).
- */
-const DONE_LINGER_MS = 20;
+import { encodeRecordPrefix, readRecords, type RecordSpan } from './segment-record.ts';
 
 /** A segment is closed for appends once it reaches this size. */
 export const DEFAULT_SEGMENT_BYTES = 32 * 1024 * 1024;
@@ -41,7 +30,7 @@ interface Segment {
   readonly file: string;
   /** Read and append handle; undefined for a segment found at start-up until first needed. */
   data: AppendFile | undefined;
-  doneLog: { file: AppendFile; ready: Promise<void> } | undefined;
+  doneLog: DoneLog | undefined;
   live: number;
   /** Appended records not yet durable (the segment is not removed under them). */
   writing: number;
@@ -85,10 +74,7 @@ export class SegmentStore {
   /** Opens segments/ and recovers every live record, oldest segment first. */
   static async open(options: SegmentStoreOptions): Promise<{ store: SegmentStore; recovered: RecoveredRecord[] }> {
     if (options.writable) await mkdir(options.dir, { recursive: true });
-    const names = await readdir(options.dir).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return [] as string[];
-      throw error;
-    });
+    const names = await readdir(options.dir).catch(ifMissing([] as string[]));
     const seqs = [...new Set(names.map((n) => /^(\d+)\.(seg|done)$/.exec(n)?.[1]).filter((s): s is string => s !== undefined).map(Number))].sort((a, b) => a - b);
     const store = new SegmentStore(options, (seqs[seqs.length - 1] ?? 0) + 1);
     const recovered: RecoveredRecord[] = [];
@@ -100,28 +86,14 @@ export class SegmentStore {
     const file = this.#segmentFile(seq);
     // Only a missing file is empty: a segment that cannot be read (EIO, EACCES) stops the start
     // with that error instead of being taken for finished and removed.
-    const bytes = await readFile(file).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return Buffer.alloc(0);
-      throw error;
-    });
-    const doneText = await readFile(this.#doneFile(seq), 'latin1').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return '';
-      throw error;
-    });
-    const done = new Set(doneText.split('\n'));
+    const bytes = await readFile(file).catch(ifMissing(Buffer.alloc(0)));
+    const doneText = await readFile(this.#doneFile(seq), 'latin1').catch(ifMissing(''));
     const { records, skippedBytes } = readRecords(bytes);
     if (skippedBytes > 0) {
       // Usually the tail of a crash: appends that were never acknowledged (no 250 was sent for them).
       this.#logger.warn({ segment: file, skippedBytes }, 'skipped bytes of a spool segment that are not whole records');
     }
-    const live: RecoveredRecord[] = [];
-    for (const record of records) {
-      const parsed = decodeSpoolHeader(bytes.subarray(record.offset, record.offset + record.length));
-      if (!parsed.ok) continue;
-      const id = parsed.envelope.id;
-      if (done.has(id) || movedOut.has(id)) continue;
-      live.push({ id, location: { seq, offset: record.offset, length: record.length } });
-    }
+    const live = liveRecords(seq, bytes, records, parseDoneMarks(doneText), movedOut);
     const segment: Segment = { seq, file, data: undefined, doneLog: undefined, live: live.length, writing: 0, removing: false };
     this.#segments.set(seq, segment);
     if (live.length === 0 && this.#writable) await this.#remove(segment);
@@ -190,9 +162,8 @@ export class SegmentStore {
   }
 
   async #markDone(segment: Segment, ids: readonly string[]): Promise<void> {
-    segment.doneLog ??= { file: AppendFile.open(this.#doneFile(segment.seq), { create: false, sync: false, lingerMs: DONE_LINGER_MS }), ready: this.#dirSync.sync() };
-    const { durable } = segment.doneLog.file.append([Buffer.from(`${ids.join('\n')}\n`, 'latin1')]);
-    await Promise.all([durable, segment.doneLog.ready]);
+    segment.doneLog ??= DoneLog.open(this.#doneFile(segment.seq), this.#dirSync);
+    await segment.doneLog.mark(ids);
   }
 
   #maybeRemove(segment: Segment): void {
@@ -204,7 +175,7 @@ export class SegmentStore {
     segment.removing = true;
     this.#segments.delete(segment.seq);
     await segment.data?.close();
-    await segment.doneLog?.file.close();
+    await segment.doneLog?.close();
     // No directory fsync: if the unlink is lost, the next start finds nothing live and removes it again.
     await unlink(segment.file).catch(ignoreMissing);
     await unlink(this.#doneFile(segment.seq)).catch(ignoreMissing);
@@ -214,7 +185,7 @@ export class SegmentStore {
   async close(): Promise<void> {
     for (const segment of this.#segments.values()) {
       await segment.data?.close();
-      await segment.doneLog?.file.close();
+      await segment.doneLog?.close();
     }
     this.#current = undefined;
   }
@@ -234,6 +205,15 @@ function payloadId(payload: readonly Buffer[]): string {
   return parsed?.ok ? parsed.envelope.id : '';
 }
 
-function ignoreMissing(error: unknown): void {
-  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+/** PURE. The records of segment `seq` still to be delivered: not marked done, not moved to a file of their own. */
+export function liveRecords(seq: number, bytes: Buffer, records: readonly RecordSpan[], done: ReadonlySet<string>, movedOut: ReadonlySet<string>): RecoveredRecord[] {
+  const live: RecoveredRecord[] = [];
+  for (const record of records) {
+    const parsed = decodeSpoolHeader(bytes.subarray(record.offset, record.offset + record.length));
+    if (!parsed.ok) continue;
+    const id = parsed.envelope.id;
+    if (done.has(id) || movedOut.has(id)) continue;
+    live.push({ id, location: { seq, offset: record.offset, length: record.length } });
+  }
+  return live;
 }

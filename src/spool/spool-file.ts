@@ -1,9 +1,10 @@
 // PURE. The layout of one message file in the spool: a single header line
 //   RGSPOOL1 {"id":...,"sender":...,"recipients":[...],...}\n
-// followed by the message bytes exactly as accepted. The file is only ever
-// renamed into the queue directory once complete and fsynced, so a file there
-// is whole by construction; the header carries the envelope so one fsync
-// covers both.
+// followed by the message bytes exactly as accepted: the payload of a segment
+// record (segment-record.ts) and the content of a queue/<id>.msg file alike.
+// A file is only ever renamed into the queue directory once complete and
+// fsynced, so a file there is whole by construction (a record is checked by
+// its CRC); the header carries the envelope so one write covers both.
 import type { Envelope } from './types.ts';
 
 export const SPOOL_MAGIC = 'RGSPOOL1 ';

@@ -1,0 +1,73 @@
+// Applying outcomes: when every job of a message is back, message-outcome.ts
+// plans what it means; this part carries the plan out: bounce the failed
+// recipients, warn about delays, then remove the message, or record the
+// journal event and schedule the next attempt. If the spool cannot record
+// it, nothing is lost (the old journal is still on disk): try again later.
+import type { LoadedMessage } from '../spool/spool.ts';
+import type { Bouncer } from './bounces.ts';
+import { planOutcome } from './message-outcome.ts';
+import type { Run, RunnerContext } from './runner-state.ts';
+import type { RecipientResult } from './smtp-reply.ts';
+
+export interface OutcomesDeps extends RunnerContext {
+  readonly bouncer: Bouncer;
+}
+
+export class Outcomes {
+  readonly #d: OutcomesDeps;
+
+  constructor(deps: OutcomesDeps) {
+    this.#d = deps;
+  }
+
+  async complete(run: Run): Promise<void> {
+    const { state, schedule, spool, bouncer, events, now } = this.#d;
+    state.completing++;
+    const { msg } = run;
+    const d = state.config.delivery;
+    const plan = planOutcome({
+      envelope: msg.envelope,
+      state: msg.state,
+      results: run.results,
+      now: now(),
+      schedule: d.retry_schedule,
+      lifetime: d.queue_lifetime,
+      delayWarning: d.delay_warning,
+    });
+    try {
+      if (plan.failed.length > 0 && msg.envelope.sender !== '') {
+        await this.bounceFailed(msg, plan.failed);
+      } else if (plan.failed.length > 0) {
+        this.#d.logger.warn({ queueId: msg.id, recipients: plan.failed.map((r) => r.recipient) }, 'failed recipients of a null-sender message: no bounce');
+      }
+      if (plan.warn.length > 0) {
+        const bounceId = await bouncer.delayed(msg, plan.warn, msg.envelope.receivedAt + d.queue_lifetime);
+        events.emit({ type: 'bounce', queueId: msg.id, bounceId, kind: 'delayed', recipients: plan.warn.map((r) => r.recipient) });
+      }
+      if (plan.done) {
+        await spool.remove(msg.id);
+        events.emit({ type: 'removed', queueId: msg.id, reason: plan.failed.length > 0 ? 'failed' : 'delivered' });
+      } else {
+        await spool.record(msg.id, plan.event);
+        schedule.add(msg.id, plan.nextAttemptAt as number);
+      }
+    } catch (error) {
+      // Nothing was lost: the message and its old journal are still on disk. Try again later.
+      this.#d.logger.error({ err: error, queueId: msg.id }, 'cannot record delivery outcome; retrying later');
+      schedule.retryLater(msg.id);
+    }
+    state.runs.delete(msg.id);
+    state.loaded--;
+    state.completing--;
+    run.finish();
+    schedule.requestPump();
+    state.idleCheck();
+  }
+
+  /** Sends the bounce for recipients that failed for good (the sender is not the null sender). */
+  async bounceFailed(msg: LoadedMessage, failed: readonly RecipientResult[]): Promise<void> {
+    const bounceId = await this.#d.bouncer.failed(msg, failed);
+    this.#d.state.counters.bounces++;
+    this.#d.events.emit({ type: 'bounce', queueId: msg.id, bounceId, kind: 'failed', recipients: failed.map((r) => r.recipient) });
+  }
+}

@@ -1,0 +1,109 @@
+// A spooled message lives in a segment (segments.ts) until its first journal
+// event, then in a file of its own (message-files.ts) with its journal
+// (journal-files.ts). This part knows which, and loads, records and removes
+// accordingly. Removing a segment message is a done mark, which is not
+// awaited to the disk (segments.ts); removing a file is an unlink of the
+// message, then of its journal, then a shared directory fsync.
+import type { BodyCache } from './body-cache.ts';
+import type { DirSync } from './dir-sync.ts';
+import { SpoolError } from './errors.ts';
+import type { JournalFiles } from './journal-files.ts';
+import type { MessageFiles } from './message-files.ts';
+import type { SegmentLocation, SegmentStore } from './segments.ts';
+import { decodeSpoolHeader, encodeSpoolHeader } from './spool-file.ts';
+import type { SpoolPaths } from './spool-paths.ts';
+import type { LoadedMessage } from './spool-types.ts';
+import { initialState, type JournalEvent } from './state-journal.ts';
+
+/** Where messages are held: what both the intake and this part work on. */
+export interface MessageHolders {
+  readonly paths: SpoolPaths;
+  readonly files: MessageFiles;
+  readonly segments: SegmentStore;
+  /** Messages that live in a segment (the others have a file in queue/). */
+  readonly located: Map<string, SegmentLocation>;
+  /** id -> due time, oldest id first. */
+  readonly index: Map<string, number>;
+  /** Just-accepted bodies. */
+  readonly cache: BodyCache;
+}
+
+export interface StoredMessagesDeps extends MessageHolders {
+  readonly queueSync: DirSync;
+  readonly journals: JournalFiles;
+}
+
+export class StoredMessages {
+  readonly #deps: StoredMessagesDeps;
+
+  constructor(deps: StoredMessagesDeps) {
+    this.#deps = deps;
+  }
+
+  async load(id: string): Promise<LoadedMessage | undefined> {
+    const { segments, located, index, journals } = this.#deps;
+    const cached = this.#deps.cache.get(id);
+    const location = located.get(id);
+    if (location) {
+      if (cached && index.has(id)) {
+        // Accepted by this process and never attempted: everything is in memory.
+        const { envelope, bodyOffset, body } = cached;
+        return { id, envelope, state: initialState(envelope), size: body.length, file: segments.fileOf(location), bodyOffset: location.offset + bodyOffset, body };
+      }
+      let payload: Buffer;
+      try {
+        payload = await segments.read(location);
+      } catch (error) {
+        if (!located.has(id)) return this.load(id); // moved out or removed meanwhile
+        throw new SpoolError('SPOOL_CORRUPT', `cannot read ${id}: ${(error as Error).message}`, { cause: error });
+      }
+      const parsed = decodeSpoolHeader(payload);
+      if (!parsed.ok) throw new SpoolError('SPOOL_CORRUPT', `message ${id} has a ${parsed.reason} header`, { temporary: false });
+      const body = payload.subarray(parsed.bodyOffset);
+      return { id, envelope: parsed.envelope, state: initialState(parsed.envelope), size: body.length, file: segments.fileOf(location), bodyOffset: location.offset + parsed.bodyOffset, body };
+    }
+    const file = this.#deps.paths.msgFile(id);
+    if (cached && index.has(id) && !journals.has(id)) {
+      const { envelope, bodyOffset, body } = cached;
+      return { id, envelope, state: initialState(envelope), size: body.length, file, bodyOffset, body };
+    }
+    return this.#deps.files.read(id, file, cached?.body);
+  }
+
+  async record(id: string, event: JournalEvent): Promise<void> {
+    const location = this.#deps.located.get(id);
+    if (location) await this.#moveOut(id, location);
+    await this.#deps.journals.append(id, event);
+    const { index } = this.#deps;
+    if (event.next !== undefined && index.has(id)) index.set(id, event.next);
+    if (event.kind === 'attempt') this.#deps.cache.drop(id);
+  }
+
+  /** Gives a segment message a file of its own in queue/ (before its journal starts), then retires the segment copy. */
+  async #moveOut(id: string, location: SegmentLocation): Promise<void> {
+    const { files, segments } = this.#deps;
+    const cached = this.#deps.cache.get(id);
+    const payload = cached ? [encodeSpoolHeader(id, cached.envelope), cached.body] : [await segments.read(location)];
+    const handle = await files.openTmp(id);
+    await files.commit(id, handle, payload);
+    this.#deps.located.delete(id);
+    await segments.done(id, location);
+  }
+
+  async remove(id: string): Promise<void> {
+    const { located, journals } = this.#deps;
+    this.#deps.index.delete(id);
+    this.#deps.cache.drop(id);
+    const location = located.get(id);
+    if (location) {
+      located.delete(id);
+      await this.#deps.segments.done(id, location);
+      return;
+    }
+    // The message first: a journal without its message is cleaned up at the next scan,
+    // while a message without its journal would be sent again to everyone.
+    await this.#deps.files.unlink(id);
+    if (journals.forget(id)) await journals.unlink(id);
+    await this.#deps.queueSync.sync();
+  }
+}
