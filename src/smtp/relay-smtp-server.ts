@@ -27,6 +27,13 @@
 // - a transaction reset (RSET, EHLO, STARTTLS) is reported to the front door
 //   (_resetSession: smtp-server has no reset hook).
 // - QUIT closes the socket at once (handler_QUIT);
+// - a client that half-closes (FIN, or close_notify over TLS) after its last
+//   command still gets every reply it is owed, then the connection closes:
+//   sockets are half-open (allowHalfOpen), send() writes to a socket whose
+//   read side has ended (smtp-server writes only while readyState is 'open'),
+//   and the end of the client's input is seen when the parser finishes
+//   (_createParser). Without this a message committed to the spool after the
+//   client's FIN got no 250 and the client sent it again.
 // - no fixed 100 ms pause before onConnect: the front door's greet_delay is
 //   that wait, configurable (0 greets at once) (init; connect makes our
 //   connection class, smtp-server has no factory option for it).
@@ -82,6 +89,7 @@ export const SMTP_SERVER_SEAM = {
     _onCommand: 2,
     _parseAddressCommand: 2,
     _resetSession: 0,
+    _createParser: 0,
     handler_AUTH: 2,
     handler_QUIT: 2,
   },
@@ -98,7 +106,17 @@ export const SMTP_SERVER_SEAM = {
     /** false, or the continuation handler of an AUTH exchange */
     _nextHandler: ['boolean', 'function'],
     _handlerPending: ['boolean'],
+    /** the command parser (a Writable the socket is piped into); false once the socket closed */
+    _parser: ['object'],
+    /** false, or the message stream while DATA is received and until onData has answered */
+    _dataStream: ['boolean', 'object'],
+    _closing: ['boolean'],
   },
+  /**
+   * send() writes only while the socket's readyState is exactly this (an own
+   * property shadows the getter while a reply goes out after the client's FIN).
+   */
+  sendWritesWhen: "readyState === 'open'",
   /** SMTPServer.prototype methods overridden or called, with their arity. */
   serverMethods: {
     connect: 2,
@@ -193,8 +211,50 @@ class RelayConnection extends ImmediateConnection {
       data = data.filter((line) => !/^AUTH\b/i.test(line));
     }
     if (typeof data === 'string' && ENHANCED_PREFIX.test(data)) context = false;
-    super.send(code, data, context);
+    const socket = this._socket;
+    // The client ended its side (readyState 'writeOnly'): smtp-server would
+    // drop the reply, but the client is still reading it.
+    const halfClosed = !this._upgrading && !socket.destroyed && socket.writable && !socket.readable;
+    if (halfClosed) Object.defineProperty(socket, 'readyState', { value: 'open', configurable: true });
+    try {
+      super.send(code, data, context);
+    } finally {
+      if (halfClosed) Reflect.deleteProperty(socket, 'readyState');
+    }
     if (code >= 400 && code !== 421) this.#hooks.onErrorReply(this.id, code);
+    if (this.#clientDone) setImmediate(() => this.#closeIfAnswered());
+  }
+
+  /** Set once the client has ended its side and the parser has read all it sent. */
+  #clientDone = false;
+
+  /**
+   * The parser for the socket (a new one after STARTTLS). It finishes when the
+   * socket it is piped from ends (the client's FIN, or close_notify) and every
+   * command before that has been dispatched; a parser retired at STARTTLS or
+   * unpiped at close() never finishes.
+   */
+  override _createParser(): ReturnType<SMTPConnection['_createParser']> {
+    const parser = super._createParser();
+    parser.once('finish', () => {
+      if (this._parser !== parser) return;
+      this.#clientDone = true;
+      this.#closeIfAnswered();
+    });
+    return parser;
+  }
+
+  /**
+   * After the client's FIN: close once no reply is owed. In the middle of DATA
+   * (no final dot) the message is incomplete: closing destroys its stream, so
+   * nothing is queued and nothing is answered. While a handler or onData has
+   * not answered, wait: the reply goes out first (send() calls back here).
+   */
+  #closeIfAnswered(): void {
+    if (this._closing || this._socket.destroyed) return;
+    const midData = this._dataStream !== false && this._dataStream !== null && !this._dataStream.writableEnded;
+    if (!midData && (this._handlerPending || this._dataStream)) return;
+    this.close();
   }
 
   /**
@@ -309,7 +369,9 @@ export class RelaySmtpServer extends GreetAtOnceSmtpServer {
     const { proxyTrusted, onProxyRefused, onEarlyTalker, onErrorReply, onAuthWithoutTls, onReset, commandLineLimit, ...rest } = options;
     // The parser's own limit stays at RFC 4954's 12288 octets so AUTH lines
     // fit; every other command is held to commandLineLimit in _onCommand.
-    super({ ...rest, useProxy: false, maxCommandLength: 12_288 } as SMTPServerOptions);
+    // allowHalfOpen: a client's FIN must not end our side before its replies
+    // are written (RelayConnection closes once they are).
+    super({ ...rest, useProxy: false, maxCommandLength: 12_288, allowHalfOpen: true } as SMTPServerOptions);
     this.hooks = {
       onEarlyTalker: onEarlyTalker ?? (() => undefined),
       onErrorReply: onErrorReply ?? (() => undefined),
