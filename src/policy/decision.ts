@@ -66,6 +66,7 @@ export const REASONS = [
   'data.spool_error',
   // protocol
   'proto.too_many_errors',
+  'proto.pipelining',
   'proto.line_too_long',
   'proto.timeout',
 ] as const;

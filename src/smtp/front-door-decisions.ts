@@ -20,6 +20,15 @@ export const AUTH_TLS_REQUIRED: Decision = {
   reason: 'auth.tls_required',
   reply: { code: 538, enhanced: '5.7.11', text: 'Encryption required for requested authentication mechanism' },
 };
+// A command sent where RFC 2920 forbids pipelining (smtp.forbid_unauth_pipelining):
+// RelaySmtpServer answers with exactly this reply and disconnects.
+export const PIPELINING_VIOLATION: Decision = {
+  verdict: 'reject',
+  stage: 'connect',
+  rule: 'forbid_unauth_pipelining',
+  reason: 'proto.pipelining',
+  reply: { code: 554, enhanced: '5.5.0', text: 'Error: SMTP protocol synchronization' },
+};
 export const TOO_MANY_ERRORS: Decision = {
   verdict: 'defer',
   stage: 'rcpt',

@@ -21,6 +21,14 @@
 // - MAIL FROM / RCPT TO hand the policy the raw path (source routes and all),
 //   and refuse anything after it that is not ESMTP parameters
 //   (lenientAddressParsing still drops source routes and decodes A-labels);
+// - commands pipelined where RFC 2920 forbids it (more input after HELO,
+//   EHLO, DATA, NOOP, VRFY or EXPN) get Postfix's smtpd_forbid_unauth_pipelining
+//   answer and a close, reported through onPipelining: smtp-server's parser
+//   does not say whether more input follows a command, so the seam counts the
+//   bytes handed to the parser (_createParser) against the commands read;
+// - EXPN and VRFY are refused (502 5.5.1, Postfix's disable_vrfy_command), and
+//   HELO/EHLO without a name get 501 5.5.4 (_onCommand; smtp-server answers
+//   252 to VRFY and 500 to EXPN);
 // - a command before the greeting is reported (onEarlyTalker), command lines
 //   are held to commandLineLimit and may not carry NUL (_onCommand: the
 //   parser's maxCommandLength must leave room for AUTH lines, and answers 421);
@@ -42,10 +50,20 @@ import type net from 'node:net';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { parseProxyHeader } from './proxy-protocol.ts';
+import { UnreadInput } from './unread-input.ts';
 
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
 // Zero or more " esmtp-keyword[=esmtp-value]" (RFC 5321 4.1.2; values may be UTF-8, RFC 6531).
 const ESMTP_PARAMS = /^(?: +[A-Za-z0-9][A-Za-z0-9-]*(?:=[\x21-\x3c\x3e-\x7e\u0080-\u{10FFFF}]+)?)* *$/u;
+/**
+ * Commands that must end a group (RFC 2920 4: EHLO, DATA, VRFY, EXPN, TURN,
+ * NOOP; HELO too), as in Postfix's smtpd command table. QUIT is left out like
+ * in Postfix (nothing follows it that is read), and so is STARTTLS, whose
+ * pipelined plaintext smtp-server discards.
+ */
+const GROUP_ENDERS = new Set(['HELO', 'EHLO', 'DATA', 'NOOP', 'VRFY', 'EXPN', 'TURN']);
+/** Postfix's reply with smtpd_forbid_unauth_pipelining (then it disconnects). */
+const PIPELINING_REPLY = '5.5.0 Error: SMTP protocol synchronization';
 const PROXY_HEADER_TIMEOUT_MS = 5000;
 const PROXY_HEADER_MAX = 16 + 4096;
 /** Session ids: 9 random bytes = 12 base64url characters, cut from a pool refilled 512 ids at a time. */
@@ -156,6 +174,10 @@ export interface RelaySmtpServerOptions extends SMTPServerOptions {
   onReset?: (sessionId: string) => void;
   /** Longest command line outside AUTH exchanges (RFC 5321: 512). */
   commandLineLimit?: number;
+  /** Refuse and disconnect a client that pipelines where RFC 2920 forbids it (default true). */
+  forbidPipelining?: boolean;
+  /** A client sent more input after `command`, which must end a group; it is told 554 and disconnected. */
+  onPipelining?: (sessionId: string, clientIp: string, command: string) => void;
   /** AUTH was refused with 538 because the session is not encrypted (`method` as sent, upper-cased). */
   onAuthWithoutTls?: (sessionId: string, method: string) => void;
 }
@@ -175,6 +197,8 @@ interface RelayHooks {
   onAuthWithoutTls(sessionId: string, method: string): void;
   onReset(sessionId: string): void;
   commandLineLimit: number;
+  forbidPipelining: boolean;
+  onPipelining(sessionId: string, clientIp: string, command: string): void;
 }
 
 type SocketOptions = Parameters<Parameters<SMTPServer['_handleProxy']>[1]>[1];
@@ -227,6 +251,8 @@ class RelayConnection extends ImmediateConnection {
 
   /** Set once the client has ended its side and the parser has read all it sent. */
   #clientDone = false;
+  /** What the client sent that no command was read from yet (the pipelining check). */
+  readonly #input = new UnreadInput();
 
   /**
    * The parser for the socket (a new one after STARTTLS). It finishes when the
@@ -236,6 +262,14 @@ class RelayConnection extends ImmediateConnection {
    */
   override _createParser(): ReturnType<SMTPConnection['_createParser']> {
     const parser = super._createParser();
+    // The first parser is made inside SMTPConnection's constructor, before
+    // this class's fields exist; a later one (STARTTLS) starts a new count.
+    if (#input in this) this.#input.reset();
+    const write = parser.write.bind(parser) as (chunk: Buffer | string, ...rest: unknown[]) => boolean;
+    parser.write = ((chunk: Buffer | string, ...rest: unknown[]) => {
+      this.#input.received(chunk);
+      return write(chunk, ...rest);
+    }) as typeof parser.write;
     parser.once('finish', () => {
       if (this._parser !== parser) return;
       this.#clientDone = true;
@@ -278,6 +312,7 @@ class RelayConnection extends ImmediateConnection {
 
   override _onCommand(command: Buffer, callback?: () => void): void {
     const done = callback ?? (() => undefined);
+    this.#input.commandRead(command);
     if (!this._ready && !this._upgrading) {
       // Talking before the greeting: a bot that does not wait for the server.
       this.#hooks.onEarlyTalker(this.id, this.remoteAddress);
@@ -295,8 +330,35 @@ class RelayConnection extends ImmediateConnection {
         setImmediate(done);
         return;
       }
+      const words = command.toString('latin1').trim().split(/\s+/);
+      const name = (words[0] ?? '').toUpperCase();
+      if (this.#hooks.forbidPipelining && GROUP_ENDERS.has(name) && this.#inputFollows()) {
+        this.#hooks.onPipelining(this.id, this.remoteAddress, name);
+        this.send(554, PIPELINING_REPLY);
+        this.close();
+        return;
+      }
+      const refusal = refuseCommand(name, words.length);
+      if (refusal) {
+        this.send(refusal.code, refusal.text);
+        setImmediate(done);
+        return;
+      }
     }
+    const data = !this._nextHandler && /^DATA(\s|$)/i.test(command.toString('latin1'));
     super._onCommand(command, callback);
+    // DATA accepted (smtp-server made the message stream): the message follows.
+    if (data && this._dataStream) this.#input.messageStarted();
+  }
+
+  /**
+   * More input after the command just read: in the parser or the socket. A
+   * lone QUIT is let through: the client leaves anyway, and refusing it would
+   * only turn its 221 into a 554.
+   */
+  #inputFollows(): boolean {
+    if (this._socket.readableLength > 0) return true;
+    return this.#input.pending && !/^QUIT\r?\n$/i.test(this.#input.text);
   }
 
   /**
@@ -338,6 +400,15 @@ class RelayConnection extends ImmediateConnection {
   }
 }
 
+/** Commands refused before smtp-server sees them, as Postfix answers them. */
+function refuseCommand(name: string, words: number): { code: number; text: string } | undefined {
+  // Postfix's disable_vrfy_command = yes; Postfix has no EXPN at all. Neither
+  // may tell a stranger which addresses exist.
+  if (name === 'VRFY' || name === 'EXPN') return { code: 502, text: `5.5.1 ${name} command is disabled` };
+  if ((name === 'EHLO' || name === 'HELO') && words < 2) return { code: 501, text: `5.5.4 Syntax: ${name} hostname` };
+  return undefined;
+}
+
 /**
  * smtp-server whose sessions greet without its fixed 100 ms pause (bench/'s
  * "smtp-server alone" ceiling runs on it, as the relay does).
@@ -366,7 +437,8 @@ export class RelaySmtpServer extends GreetAtOnceSmtpServer {
   readonly #proxiedPeers = new Map<string, string>();
 
   constructor(options: RelaySmtpServerOptions) {
-    const { proxyTrusted, onProxyRefused, onEarlyTalker, onErrorReply, onAuthWithoutTls, onReset, commandLineLimit, ...rest } = options;
+    const { proxyTrusted, onProxyRefused, onEarlyTalker, onErrorReply, onAuthWithoutTls, onReset, commandLineLimit, forbidPipelining, onPipelining, ...rest } =
+      options;
     // The parser's own limit stays at RFC 4954's 12288 octets so AUTH lines
     // fit; every other command is held to commandLineLimit in _onCommand.
     // allowHalfOpen: a client's FIN must not end our side before its replies
@@ -378,6 +450,8 @@ export class RelaySmtpServer extends GreetAtOnceSmtpServer {
       onAuthWithoutTls: onAuthWithoutTls ?? (() => undefined),
       onReset: onReset ?? (() => undefined),
       commandLineLimit: commandLineLimit ?? 512,
+      forbidPipelining: forbidPipelining ?? true,
+      onPipelining: onPipelining ?? (() => undefined),
     };
     this.#proxyTrusted = proxyTrusted ?? (() => false);
     this.#onProxyRefused = onProxyRefused ?? (() => undefined);

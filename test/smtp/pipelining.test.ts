@@ -1,0 +1,115 @@
+// RFC 2920 pipelining over real sockets: a group may hold MAIL, RCPT and a
+// final DATA (and a message's final dot, then more), but EHLO, HELO, DATA,
+// NOOP, VRFY and EXPN must end their group. A client that sends more after
+// them gets Postfix's smtpd_forbid_unauth_pipelining reply and is
+// disconnected (smtp.forbid_unauth_pipelining, on by default). And the small
+// replies: VRFY/EXPN refused, HELO/EHLO without a name.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SmtpTalk, type SmtpReply } from '../helpers/smtp-talk.ts';
+import { startDoor } from '../helpers/front-door-harness.ts';
+
+const SYNC = '554 5.5.0 Error: SMTP protocol synchronization';
+
+/** Every reply until the server closes (bounded by SmtpTalk's timeout). */
+async function repliesUntilClose(client: SmtpTalk): Promise<string[]> {
+  const lines: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    const reply: SmtpReply | null = await client.read();
+    if (!reply) return lines;
+    lines.push(reply.lines.at(-1) ?? '');
+  }
+  throw new Error(`still open after ${lines.join(' | ')}`);
+}
+
+async function greeted(port: number): Promise<SmtpTalk> {
+  const client = await SmtpTalk.connect({ port });
+  assert.equal((await client.read())?.code, 220);
+  return client;
+}
+
+test('EHLO or HELO with more commands behind it in the same group: 554 5.5.0 and closed, the commands are never run', async (t) => {
+  const relay = await startDoor();
+  t.after(() => relay.stop());
+  for (const [opening, command] of [
+    ['EHLO', 'EHLO bot.test'],
+    ['HELO', 'HELO bot.test'],
+  ] as const) {
+    const client = await greeted(relay.port('mx'));
+    client.write(`${command}\r\nMAIL FROM:<bot@bot.test>\r\nRCPT TO:<bob@example.test>\r\n`);
+    assert.deepEqual(await repliesUntilClose(client), [SYNC], opening);
+    const event = relay.events.find((e) => e.decision.reason === 'proto.pipelining' && e.decision.detail?.command === opening);
+    assert.equal(event?.decision.verdict, 'reject');
+    assert.equal(event?.decision.stage, 'helo');
+    assert.equal(event?.decision.rule, 'forbid_unauth_pipelining');
+  }
+  assert.ok(!relay.events.some((e) => e.decision.stage === 'mail'), 'no MAIL reached the policy');
+});
+
+test('MAIL, RCPT and DATA in one group, then the message, its dot and the next transaction in one group, are all served', async (t) => {
+  const relay = await startDoor();
+  t.after(() => relay.stop());
+  const client = await greeted(relay.port('mx'));
+  assert.equal((await client.command('EHLO client.test')).code, 250);
+  client.write('MAIL FROM:<alice@sender.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n');
+  assert.deepEqual([(await client.read())?.code, (await client.read())?.code, (await client.read())?.code], [250, 250, 354]);
+  // A body line that reads like a command that must end a group is message text, not a command.
+  client.write('Subject: one\r\n\r\nNOOP\r\nEHLO x\r\n.\r\nMAIL FROM:<alice@sender.test>\r\nRCPT TO:<carol@example.test>\r\nDATA\r\n');
+  assert.deepEqual([(await client.read())?.code, (await client.read())?.code, (await client.read())?.code, (await client.read())?.code], [250, 250, 250, 354]);
+  client.write('Subject: two\r\n\r\nbody\r\n.\r\nQUIT\r\n');
+  const replies = await repliesUntilClose(client);
+  assert.match(replies[0] ?? '', /^250 2\.0\.0 Ok: queued as Q2$/);
+  assert.match(replies[1] ?? '', /^221 /);
+  assert.equal(relay.intake.messages.length, 2);
+  assert.ok(!relay.events.some((e) => e.decision.reason === 'proto.pipelining'));
+});
+
+test('a message sent without waiting for the 354, and NOOP with more behind it, are violations too; nothing is queued', async (t) => {
+  const relay = await startDoor();
+  t.after(() => relay.stop());
+  const eager = await greeted(relay.port('mx'));
+  assert.equal((await eager.command('EHLO client.test')).code, 250);
+  eager.write('MAIL FROM:<alice@sender.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nSubject: eager\r\n\r\nbody\r\n.\r\n');
+  const replies = await repliesUntilClose(eager);
+  assert.deepEqual(replies.map((l) => l.slice(0, 3)), ['250', '250', '554'], replies.join(' | '));
+  assert.equal(replies[2], SYNC);
+  assert.equal(relay.intake.messages.length, 0);
+  assert.equal(relay.events.find((e) => e.decision.reason === 'proto.pipelining')?.decision.stage, 'data');
+
+  const noop = await greeted(relay.port('mx'));
+  noop.write('NOOP\r\nNOOP\r\n');
+  assert.deepEqual(await repliesUntilClose(noop), [SYNC]);
+});
+
+test('QUIT right behind EHLO is answered, not refused: the client is leaving anyway', async (t) => {
+  const relay = await startDoor();
+  t.after(() => relay.stop());
+  const client = await greeted(relay.port('mx'));
+  client.write('EHLO client.test\r\nQUIT\r\n');
+  const replies = await repliesUntilClose(client);
+  assert.deepEqual(replies.map((l) => l.slice(0, 3)), ['250', '221'], replies.join(' | '));
+});
+
+test('with smtp.forbid_unauth_pipelining = false, commands pipelined after EHLO are served', async (t) => {
+  const relay = await startDoor('[smtp]\nforbid_unauth_pipelining = false\n');
+  t.after(() => relay.stop());
+  const client = await greeted(relay.port('mx'));
+  client.write('EHLO client.test\r\nMAIL FROM:<alice@sender.test>\r\nRCPT TO:<bob@example.test>\r\nNOOP\r\nQUIT\r\n');
+  const replies = await repliesUntilClose(client);
+  assert.deepEqual(replies.map((l) => l.slice(0, 3)), ['250', '250', '250', '250', '221'], replies.join(' | '));
+  assert.ok(!relay.events.some((e) => e.decision.reason === 'proto.pipelining'));
+});
+
+test('VRFY and EXPN get 502 5.5.1; EHLO and HELO without a host name get 501 5.5.4; the session goes on', async (t) => {
+  const relay = await startDoor();
+  t.after(() => relay.stop());
+  const client = await greeted(relay.port('mx'));
+  assert.equal((await client.command('EHLO')).lines[0], '501 5.5.4 Syntax: EHLO hostname');
+  assert.equal((await client.command('HELO  ')).lines[0], '501 5.5.4 Syntax: HELO hostname');
+  assert.equal((await client.command('EHLO client.test')).code, 250);
+  assert.equal((await client.command('VRFY bob@example.test')).lines[0], '502 5.5.1 VRFY command is disabled');
+  assert.equal((await client.command('VRFY')).lines[0], '502 5.5.1 VRFY command is disabled');
+  assert.equal((await client.command('EXPN staff')).lines[0], '502 5.5.1 EXPN command is disabled');
+  assert.equal((await client.command('NOOP')).code, 250, 'the session is still in step');
+  client.close();
+});
