@@ -13,7 +13,8 @@ import tls from 'node:tls';
 import { HARNESS_LISTENERS, eventually, smarthostTo, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 
-type Mode = 'plain' | 'starttls' | 'implicit';
+/** implicit-tls12: implicit TLS held to TLS 1.2, where a close_notify is not TLS 1.3's half-close. */
+type Mode = 'plain' | 'starttls' | 'implicit' | 'implicit-tls12';
 
 interface Outcome {
   /** Everything the server sent on the (last) socket, until it closed. */
@@ -31,8 +32,8 @@ const MESSAGE = 'Subject: half-close\r\n\r\nbody\r\n';
 async function halfClosingSession(port: number, mode: Mode, tail: string): Promise<Outcome> {
   let socket: net.Socket | tls.TLSSocket = await new Promise((resolve, reject) => {
     const s: net.Socket | tls.TLSSocket =
-      mode === 'implicit'
-        ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => resolve(s))
+      mode === 'implicit' || mode === 'implicit-tls12'
+        ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...(mode === 'implicit-tls12' ? { maxVersion: 'TLSv1.2' as const } : {}) }, () => resolve(s))
         : net.connect({ host: '127.0.0.1', port }, () => resolve(s));
     s.once('error', reject);
   });
@@ -105,6 +106,15 @@ async function relayWithSink(t: { after: (fn: () => Promise<void>) => void }): P
   });
   return { harness, sink };
 }
+
+test('implicit TLS 1.2: the client ends its side (close_notify, FIN) right after the final dot and still reads the 250', async (t) => {
+  const { harness, sink } = await relayWithSink(t);
+  const { text, closedByServer } = await halfClosingSession(harness.port('mx-tls'), 'implicit-tls12', `${MESSAGE}.\r\n`);
+  assert.match(text, /^250 2\.0\.0 Ok: queued as \S+\r\n$/, `got ${JSON.stringify(text)}`);
+  assert.ok(closedByServer);
+  await sink.waitFor(1);
+  assert.equal(sink.messages.length, 1);
+});
 
 for (const mode of ['plain', 'starttls', 'implicit'] as const) {
   const listener = mode === 'implicit' ? 'mx-tls' : 'mx';

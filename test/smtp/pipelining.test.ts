@@ -81,6 +81,17 @@ test('a message sent without waiting for the 354, and NOOP with more behind it, 
   assert.deepEqual(await repliesUntilClose(noop), [SYNC]);
 });
 
+test('after STARTTLS the count starts again: EHLO with MAIL behind it inside TLS is refused too', async (t) => {
+  const relay = await startDoor();
+  t.after(() => relay.stop());
+  const client = await greeted(relay.port('mx'));
+  assert.equal((await client.command('EHLO client.test')).code, 250);
+  assert.equal((await client.starttls()).code, 220);
+  assert.equal((await client.command('EHLO client.test')).code, 250, 'one command at a time is fine');
+  client.write('EHLO client.test\r\nMAIL FROM:<bot@bot.test>\r\n');
+  assert.deepEqual(await repliesUntilClose(client), [SYNC]);
+});
+
 test('QUIT right behind EHLO is answered, not refused: the client is leaving anyway', async (t) => {
   const relay = await startDoor();
   t.after(() => relay.stop());
