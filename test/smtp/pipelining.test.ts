@@ -7,7 +7,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SmtpTalk, type SmtpReply } from '../helpers/smtp-talk.ts';
-import { startDoor } from '../helpers/front-door-harness.ts';
+import { MemoryIntake, scriptedPolicy, startDoor } from '../helpers/front-door-harness.ts';
+import { DEFAULT_LISTENERS, makeTestConfig } from '../helpers/test-config.ts';
+import { testSnapshot } from '../helpers/policy-snapshot.ts';
+import { FrontDoor } from '../../src/smtp/front-door.ts';
+import { DecisionLog, type DecisionEvent } from '../../src/observability/decision-log.ts';
+import { silentLogger } from '../../src/log/logger.ts';
+import { loadTlsMaterial } from '../../src/smtp/tls-material.ts';
+import type { SessionState } from '../../src/smtp/stage-policy.ts';
 
 const SYNC = '554 5.5.0 Error: SMTP protocol synchronization';
 
@@ -123,4 +130,39 @@ test('VRFY and EXPN get 502 5.5.1; EHLO and HELO without a host name get 501 5.5
   assert.equal((await client.command('EXPN staff')).lines[0], '502 5.5.1 EXPN command is disabled');
   assert.equal((await client.command('NOOP')).code, 250, 'the session is still in step');
   client.close();
+});
+
+test('with greet_delay = 0 a client that talks before the greeting is refused all the same (421 4.7.0, a published Decision)', async (t) => {
+  const dir = await makeTestConfig(`${DEFAULT_LISTENERS}\n[smtp]\ngreet_delay = "0s"\n`);
+  const events: DecisionEvent[] = [];
+  const decisions = new DecisionLog();
+  decisions.subscribe((e) => events.push(e));
+  const seen: SessionState[] = [];
+  const policy = scriptedPolicy(seen);
+  let release: (() => void) | undefined;
+  const logger = silentLogger();
+  const door = new FrontDoor({
+    config: dir.config,
+    currentSnapshot: () => testSnapshot({ relayNetworks: [], allowlist: [] }),
+    // The connect stage answers only when the test says so: the greeting is not out yet.
+    policy: { ...policy, connect: (state) => new Promise((resolve) => (release = () => resolve(policy.connect(state)))) },
+    spool: new MemoryIntake(),
+    tls: await loadTlsMaterial(dir.config, logger),
+    logger,
+    decisions,
+  });
+  const bound = await door.listen();
+  t.after(async () => {
+    await door.close(200);
+    await dir.cleanup();
+  });
+  const client = await SmtpTalk.connect({ port: (bound.find((b) => b.name === 'mx') as { port: number }).port });
+  for (let i = 0; i < 200 && !release; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(release, 'the connect stage started');
+  client.write('EHLO bot.test\r\n');
+  const refused = await client.read();
+  assert.match(refused?.lines[0] ?? '', /^421 4\.7\.0 /);
+  release?.();
+  assert.equal(await client.read(), null, 'closed, and no greeting follows');
+  assert.ok(events.some((e) => e.decision.reason === 'conn.early_talker'));
 });
