@@ -245,12 +245,16 @@ class RelayConnection extends ImmediateConnection {
     } finally {
       if (halfClosed) Reflect.deleteProperty(socket, 'readyState');
     }
-    if (code >= 400 && code !== 421) this.#hooks.onErrorReply(this.id, code);
+    // A refusal that closes the session anyway (the pipelining 554) is not one
+    // more error to count: at max_errors it would be followed by a 421.
+    if (code >= 400 && code !== 421 && !this.#ending) this.#hooks.onErrorReply(this.id, code);
     if (this.#clientDone) setImmediate(() => this.#closeIfAnswered());
   }
 
   /** Set once the client has ended its side and the parser has read all it sent. */
   #clientDone = false;
+  /** The session is being refused and closed (no error counting). */
+  #ending = false;
   /** What the client sent that no command was read from yet (the pipelining check). */
   readonly #input = new UnreadInput();
 
@@ -334,6 +338,7 @@ class RelayConnection extends ImmediateConnection {
       const name = (words[0] ?? '').toUpperCase();
       if (this.#hooks.forbidPipelining && GROUP_ENDERS.has(name) && this.#inputFollows()) {
         this.#hooks.onPipelining(this.id, this.remoteAddress, name);
+        this.#ending = true;
         this.send(554, PIPELINING_REPLY);
         this.close();
         return;

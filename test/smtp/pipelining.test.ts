@@ -53,6 +53,15 @@ test('EHLO or HELO with more commands behind it in the same group: 554 5.5.0 and
   assert.ok(!relay.events.some((e) => e.decision.stage === 'mail'), 'no MAIL reached the policy');
 });
 
+test('at max_errors the pipelining refusal is still the last word: 554, not 554 and 421', async (t) => {
+  const relay = await startDoor('[smtp]\nmax_errors = 1\n');
+  t.after(() => relay.stop());
+  const client = await greeted(relay.port('mx'));
+  client.write('EHLO bot.test\r\nMAIL FROM:<bot@bot.test>\r\n');
+  assert.deepEqual(await repliesUntilClose(client), [SYNC]);
+  assert.ok(!relay.events.some((e) => e.decision.reason === 'proto.too_many_errors'));
+});
+
 test('MAIL, RCPT and DATA in one group, then the message, its dot and the next transaction in one group, are all served', async (t) => {
   const relay = await startDoor();
   t.after(() => relay.stop());
