@@ -94,6 +94,7 @@ export const configSchema = z
         idle_timeout: duration.default(300_000),
         transaction_timeout: duration.default(600_000),
         greet_delay: duration.default(0),
+        forbid_unauth_pipelining: z.boolean().default(true),
         max_errors: z.number().int().positive().default(10),
         tarpit_after_errors: z.number().int().positive().default(3),
         tarpit_delay: duration.default(1000),

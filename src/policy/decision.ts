@@ -66,6 +66,9 @@ export const REASONS = [
   'data.spool_error',
   // protocol
   'proto.too_many_errors',
+  'proto.pipelining',
+  'proto.command_disabled',
+  'proto.syntax',
   'proto.line_too_long',
   'proto.bad_command',
   'proto.timeout',

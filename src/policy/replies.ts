@@ -89,6 +89,11 @@ const TABLE = {
   'proto.timeout': { code: 421, enhanced: '4.4.2', text: 'Connection time limit exceeded, closing' },
   'proto.line_too_long': { code: 500, enhanced: '5.5.2', text: 'Line too long' },
   'proto.bad_command': { code: 500, enhanced: '5.5.2', text: 'NUL character in command' },
+  // smtp.forbid_unauth_pipelining: Postfix's words for the same refusal; the connection is closed.
+  'proto.pipelining': { code: 554, enhanced: '5.5.0', text: 'Error: SMTP protocol synchronization' },
+  // VRFY and EXPN (Postfix's disable_vrfy_command = yes): neither may tell a stranger which addresses exist.
+  'proto.command_disabled': { code: 502, enhanced: '5.5.1', text: (command: string) => `${command} command is disabled` },
+  'proto.syntax': { code: 501, enhanced: '5.5.4', text: (usage: string) => `Syntax: ${usage}` },
   // Draining for shutdown: a new or idle connection, then whatever is left after the grace period.
   'proto.shutdown': { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later' },
   'proto.shutdown:closing': { code: 421, enhanced: '4.3.2', text: 'Service shutting down, closing connection' },

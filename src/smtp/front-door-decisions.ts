@@ -22,6 +22,15 @@ export const AUTH_TLS_REQUIRED: Decision = {
   reason: 'auth.tls_required',
   reply: replyFor('auth.tls_required'),
 };
+// A command sent where RFC 2920 forbids pipelining (smtp.forbid_unauth_pipelining):
+// RelaySmtpServer answers with exactly this reply and disconnects.
+export const PIPELINING_VIOLATION: Decision = {
+  verdict: 'reject',
+  stage: 'connect',
+  rule: 'forbid_unauth_pipelining',
+  reason: 'proto.pipelining',
+  reply: replyFor('proto.pipelining'),
+};
 export const TOO_MANY_ERRORS: Decision = {
   verdict: 'defer',
   stage: 'rcpt',

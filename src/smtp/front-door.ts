@@ -16,7 +16,7 @@ import type { SpoolIntake } from '../spool/types.ts';
 import { replyFor, replyText } from '../policy/replies.ts';
 import { RelaySmtpServer } from './relay-smtp-server.ts';
 import { takeMessage } from './message-intake.ts';
-import { AUTH_TLS_REQUIRED, EARLY_TALKER, INTERNAL_ERROR, SHUTTING_DOWN, TOO_MANY_ERRORS } from './front-door-decisions.ts';
+import { AUTH_TLS_REQUIRED, EARLY_TALKER, INTERNAL_ERROR, PIPELINING_VIOLATION, SHUTTING_DOWN, TOO_MANY_ERRORS } from './front-door-decisions.ts';
 import type { SessionRecord, SessionStages } from '../session/session-record.ts';
 import type { TlsMaterial } from './tls-material.ts';
 import { buildProxyTrust } from './proxy-trust.ts';
@@ -155,6 +155,14 @@ export class FrontDoor {
       onEarlyTalker: (sessionId, clientIp) => {
         // Often before onConnect ran (smtp-server's own 100 ms pause), so no state yet.
         this.#deps.decisions.publish({ decision: EARLY_TALKER, at: this.#now(), sessionId, clientIp: socketIp(clientIp), listener: name });
+      },
+      forbidPipelining: config.smtp.forbid_unauth_pipelining,
+      onPipelining: (sessionId, clientIp, command) => {
+        const state = this.#sessions.get(sessionId);
+        const stage = command === 'DATA' ? 'data' : command === 'EHLO' || command === 'HELO' ? 'helo' : 'connect';
+        const decision: Decision = { ...PIPELINING_VIOLATION, stage, detail: { command } };
+        if (state) this.#publish(state, decision);
+        else this.#deps.decisions.publish({ decision, at: this.#now(), sessionId, clientIp: socketIp(clientIp), listener: name });
       },
       onConnect: (session, callback) => this.#onConnect(listenerInfo, server, session, callback),
       onSecure: (_socket, session, callback) => {

@@ -21,12 +21,27 @@
 // - MAIL FROM / RCPT TO hand the policy the raw path (source routes and all),
 //   and refuse anything after it that is not ESMTP parameters
 //   (lenientAddressParsing still drops source routes and decodes A-labels);
+// - commands pipelined where RFC 2920 forbids it (more input after HELO,
+//   EHLO, DATA, NOOP, VRFY or EXPN) get Postfix's smtpd_forbid_unauth_pipelining
+//   answer and a close, reported through onPipelining: smtp-server's parser
+//   does not say whether more input follows a command, so the seam counts the
+//   bytes handed to the parser (_createParser) against the commands read;
+// - EXPN and VRFY are refused (502 5.5.1, Postfix's disable_vrfy_command), and
+//   HELO/EHLO without a name get 501 5.5.4 (_onCommand; smtp-server answers
+//   252 to VRFY and 500 to EXPN);
 // - a command before the greeting is reported (onEarlyTalker), command lines
 //   are held to commandLineLimit and may not carry NUL (_onCommand: the
 //   parser's maxCommandLength must leave room for AUTH lines, and answers 421);
 // - a transaction reset (RSET, EHLO, STARTTLS) is reported to the front door
 //   (_resetSession: smtp-server has no reset hook).
 // - QUIT closes the socket at once (handler_QUIT);
+// - a client that half-closes (FIN, or close_notify over TLS) after its last
+//   command still gets every reply it is owed, then the connection closes:
+//   sockets are half-open (allowHalfOpen), send() writes to a socket whose
+//   read side has ended (smtp-server writes only while readyState is 'open'),
+//   and the end of the client's input is seen when the parser finishes
+//   (_createParser). Without this a message committed to the spool after the
+//   client's FIN got no 250 and the client sent it again.
 // - no fixed 100 ms pause before onConnect: the front door's greet_delay is
 //   that wait, configurable (0 greets at once) (init; connect makes our
 //   connection class, smtp-server has no factory option for it).
@@ -35,11 +50,21 @@ import type net from 'node:net';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { parseProxyHeader } from './proxy-protocol.ts';
-import { sendArgs } from '../policy/replies.ts';
+import { replyFor, replyText, sendArgs } from '../policy/replies.ts';
+import type { Reply } from '../policy/decision.ts';
+import { UnreadInput } from './unread-input.ts';
 
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
 // Zero or more " esmtp-keyword[=esmtp-value]" (RFC 5321 4.1.2; values may be UTF-8, RFC 6531).
 const ESMTP_PARAMS = /^(?: +[A-Za-z0-9][A-Za-z0-9-]*(?:=[\x21-\x3c\x3e-\x7e\u0080-\u{10FFFF}]+)?)* *$/u;
+/**
+ * Commands that must end a group (RFC 2920 4: EHLO, DATA, VRFY, EXPN, TURN,
+ * NOOP; HELO too), as in Postfix's smtpd command table. QUIT is left out like
+ * in Postfix (nothing follows it that is read), and so is STARTTLS, whose
+ * pipelined plaintext smtp-server discards.
+ */
+const GROUP_ENDERS = new Set(['HELO', 'EHLO', 'DATA', 'NOOP', 'VRFY', 'EXPN', 'TURN']);
+/** Postfix's reply with smtpd_forbid_unauth_pipelining (then it disconnects). */
 const PROXY_HEADER_TIMEOUT_MS = 5000;
 const PROXY_HEADER_MAX = 16 + 4096;
 /** Session ids: 9 random bytes = 12 base64url characters, cut from a pool refilled 512 ids at a time. */
@@ -83,6 +108,7 @@ export const SMTP_SERVER_SEAM = {
     _onCommand: 2,
     _parseAddressCommand: 2,
     _resetSession: 0,
+    _createParser: 0,
     handler_AUTH: 2,
     handler_QUIT: 2,
   },
@@ -99,7 +125,17 @@ export const SMTP_SERVER_SEAM = {
     /** false, or the continuation handler of an AUTH exchange */
     _nextHandler: ['boolean', 'function'],
     _handlerPending: ['boolean'],
+    /** the command parser (a Writable the socket is piped into); false once the socket closed */
+    _parser: ['object'],
+    /** false, or the message stream while DATA is received and until onData has answered */
+    _dataStream: ['boolean', 'object'],
+    _closing: ['boolean'],
   },
+  /**
+   * send() writes only while the socket's readyState is exactly this (an own
+   * property shadows the getter while a reply goes out after the client's FIN).
+   */
+  sendWritesWhen: "readyState === 'open'",
   /** SMTPServer.prototype methods overridden or called, with their arity. */
   serverMethods: {
     connect: 2,
@@ -139,6 +175,10 @@ export interface RelaySmtpServerOptions extends SMTPServerOptions {
   onReset?: (sessionId: string) => void;
   /** Longest command line outside AUTH exchanges (RFC 5321: 512). */
   commandLineLimit?: number;
+  /** Refuse and disconnect a client that pipelines where RFC 2920 forbids it (default true). */
+  forbidPipelining?: boolean;
+  /** A client sent more input after `command`, which must end a group; it is told 554 and disconnected. */
+  onPipelining?: (sessionId: string, clientIp: string, command: string) => void;
   /** AUTH was refused with 538 because the session is not encrypted (`method` as sent, upper-cased). */
   onAuthWithoutTls?: (sessionId: string, method: string) => void;
 }
@@ -158,6 +198,8 @@ interface RelayHooks {
   onAuthWithoutTls(sessionId: string, method: string): void;
   onReset(sessionId: string): void;
   commandLineLimit: number;
+  forbidPipelining: boolean;
+  onPipelining(sessionId: string, clientIp: string, command: string): void;
 }
 
 type SocketOptions = Parameters<Parameters<SMTPServer['_handleProxy']>[1]>[1];
@@ -194,8 +236,64 @@ class RelayConnection extends ImmediateConnection {
       data = data.filter((line) => !/^AUTH\b/i.test(line));
     }
     if (typeof data === 'string' && ENHANCED_PREFIX.test(data)) context = false;
-    super.send(code, data, context);
-    if (code >= 400 && code !== 421) this.#hooks.onErrorReply(this.id, code);
+    const socket = this._socket;
+    // The client ended its side (readyState 'writeOnly'): smtp-server would
+    // drop the reply, but the client is still reading it.
+    const halfClosed = !this._upgrading && !socket.destroyed && socket.writable && !socket.readable;
+    if (halfClosed) Object.defineProperty(socket, 'readyState', { value: 'open', configurable: true });
+    try {
+      super.send(code, data, context);
+    } finally {
+      if (halfClosed) Reflect.deleteProperty(socket, 'readyState');
+    }
+    // A refusal that closes the session anyway (the pipelining 554) is not one
+    // more error to count: at max_errors it would be followed by a 421.
+    if (code >= 400 && code !== 421 && !this.#ending) this.#hooks.onErrorReply(this.id, code);
+    if (this.#clientDone) setImmediate(() => this.#closeIfAnswered());
+  }
+
+  /** Set once the client has ended its side and the parser has read all it sent. */
+  #clientDone = false;
+  /** The session is being refused and closed (no error counting). */
+  #ending = false;
+  /** What the client sent that no command was read from yet (the pipelining check). */
+  readonly #input = new UnreadInput();
+
+  /**
+   * The parser for the socket (a new one after STARTTLS). It finishes when the
+   * socket it is piped from ends (the client's FIN, or close_notify) and every
+   * command before that has been dispatched; a parser retired at STARTTLS or
+   * unpiped at close() never finishes.
+   */
+  override _createParser(): ReturnType<SMTPConnection['_createParser']> {
+    const parser = super._createParser();
+    // The first parser is made inside SMTPConnection's constructor, before
+    // this class's fields exist; a later one (STARTTLS) starts a new count.
+    if (#input in this) this.#input.reset();
+    const write = parser.write.bind(parser) as (chunk: Buffer | string, ...rest: unknown[]) => boolean;
+    parser.write = ((chunk: Buffer | string, ...rest: unknown[]) => {
+      this.#input.received(chunk);
+      return write(chunk, ...rest);
+    }) as typeof parser.write;
+    parser.once('finish', () => {
+      if (this._parser !== parser) return;
+      this.#clientDone = true;
+      this.#closeIfAnswered();
+    });
+    return parser;
+  }
+
+  /**
+   * After the client's FIN: close once no reply is owed. In the middle of DATA
+   * (no final dot) the message is incomplete: closing destroys its stream, so
+   * nothing is queued and nothing is answered. While a handler or onData has
+   * not answered, wait: the reply goes out first (send() calls back here).
+   */
+  #closeIfAnswered(): void {
+    if (this._closing || this._socket.destroyed) return;
+    const midData = this._dataStream !== false && this._dataStream !== null && !this._dataStream.writableEnded;
+    if (!midData && (this._handlerPending || this._dataStream)) return;
+    this.close();
   }
 
   /**
@@ -219,6 +317,7 @@ class RelayConnection extends ImmediateConnection {
 
   override _onCommand(command: Buffer, callback?: () => void): void {
     const done = callback ?? (() => undefined);
+    this.#input.commandRead(command);
     if (!this._ready && !this._upgrading) {
       // Talking before the greeting: a bot that does not wait for the server.
       this.#hooks.onEarlyTalker(this.id, this.remoteAddress);
@@ -236,8 +335,36 @@ class RelayConnection extends ImmediateConnection {
         setImmediate(done);
         return;
       }
+      const words = command.toString('latin1').trim().split(/\s+/);
+      const name = (words[0] ?? '').toUpperCase();
+      if (this.#hooks.forbidPipelining && GROUP_ENDERS.has(name) && this.#inputFollows()) {
+        this.#hooks.onPipelining(this.id, this.remoteAddress, name);
+        this.#ending = true;
+        this.send(...sendArgs('proto.pipelining'));
+        this.close();
+        return;
+      }
+      const refusal = refuseCommand(name, words.length);
+      if (refusal) {
+        this.send(refusal.code, refusal.text);
+        setImmediate(done);
+        return;
+      }
     }
+    const data = !this._nextHandler && /^DATA(\s|$)/i.test(command.toString('latin1'));
     super._onCommand(command, callback);
+    // DATA accepted (smtp-server made the message stream): the message follows.
+    if (data && this._dataStream) this.#input.messageStarted();
+  }
+
+  /**
+   * More input after the command just read: in the parser or the socket. A
+   * lone QUIT is let through: the client leaves anyway, and refusing it would
+   * only turn its 221 into a 554.
+   */
+  #inputFollows(): boolean {
+    if (this._socket.readableLength > 0) return true;
+    return this.#input.pending && !/^QUIT\r?\n$/i.test(this.#input.text);
   }
 
   /**
@@ -279,6 +406,17 @@ class RelayConnection extends ImmediateConnection {
   }
 }
 
+const sendReply = (reply: Reply): { code: number; text: string } => ({ code: reply.code, text: replyText(reply) });
+
+/** Commands refused before smtp-server sees them, as Postfix answers them. */
+function refuseCommand(name: string, words: number): { code: number; text: string } | undefined {
+  // Postfix's disable_vrfy_command = yes; Postfix has no EXPN at all. Neither
+  // may tell a stranger which addresses exist.
+  if (name === 'VRFY' || name === 'EXPN') return sendReply(replyFor('proto.command_disabled', name));
+  if ((name === 'EHLO' || name === 'HELO') && words < 2) return sendReply(replyFor('proto.syntax', `${name} hostname`));
+  return undefined;
+}
+
 /**
  * smtp-server whose sessions greet without its fixed 100 ms pause (bench/'s
  * "smtp-server alone" ceiling runs on it, as the relay does).
@@ -307,16 +445,21 @@ export class RelaySmtpServer extends GreetAtOnceSmtpServer {
   readonly #proxiedPeers = new Map<string, string>();
 
   constructor(options: RelaySmtpServerOptions) {
-    const { proxyTrusted, onProxyRefused, onEarlyTalker, onErrorReply, onAuthWithoutTls, onReset, commandLineLimit, ...rest } = options;
+    const { proxyTrusted, onProxyRefused, onEarlyTalker, onErrorReply, onAuthWithoutTls, onReset, commandLineLimit, forbidPipelining, onPipelining, ...rest } =
+      options;
     // The parser's own limit stays at RFC 4954's 12288 octets so AUTH lines
     // fit; every other command is held to commandLineLimit in _onCommand.
-    super({ ...rest, useProxy: false, maxCommandLength: 12_288 } as SMTPServerOptions);
+    // allowHalfOpen: a client's FIN must not end our side before its replies
+    // are written (RelayConnection closes once they are).
+    super({ ...rest, useProxy: false, maxCommandLength: 12_288, allowHalfOpen: true } as SMTPServerOptions);
     this.hooks = {
       onEarlyTalker: onEarlyTalker ?? (() => undefined),
       onErrorReply: onErrorReply ?? (() => undefined),
       onAuthWithoutTls: onAuthWithoutTls ?? (() => undefined),
       onReset: onReset ?? (() => undefined),
       commandLineLimit: commandLineLimit ?? 512,
+      forbidPipelining: forbidPipelining ?? true,
+      onPipelining: onPipelining ?? (() => undefined),
     };
     this.#proxyTrusted = proxyTrusted ?? (() => false);
     this.#onProxyRefused = onProxyRefused ?? (() => undefined);

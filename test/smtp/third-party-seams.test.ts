@@ -86,6 +86,15 @@ test("smtp-server: every prototype method the seam overrides or calls has the ar
     const proto = (owner === 'SMTPConnection' ? SMTPConnection.prototype : SMTPServer.prototype) as unknown as Proto;
     assert.equal(fingerprint(proto[name]), expected, `${where} changed upstream: read it and carry the change into the override in ${SEAM_FILES['smtp-server']}`);
   }
+  assert.ok(
+    String(SMTPConnection.prototype.send).includes(SMTP_SERVER_SEAM.sendWritesWhen),
+    `SMTPConnection.send no longer writes only when ${SMTP_SERVER_SEAM.sendWritesWhen}: the reply after a client's FIN depends on it`,
+  );
+});
+
+test('smtp-server: the options reach net.createServer, so allowHalfOpen keeps our side open after a client\'s FIN', () => {
+  const server = new SMTPServer({ allowHalfOpen: true, logger: false } as ConstructorParameters<typeof SMTPServer>[0]);
+  assert.equal((server.server as unknown as { allowHalfOpen?: boolean }).allowHalfOpen, true);
 });
 
 test('smtp-server: a live connection has the fields the seam reads, _handlerPending is set while a handler owes a reply, and RSET goes through _resetSession', async (t) => {
