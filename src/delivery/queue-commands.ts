@@ -45,7 +45,7 @@ export class QueueCommands {
     await this.#waitFor(id);
     if (!spool.has(id)) return false;
     await spool.remove(id);
-    this.#d.events.emit({ type: 'removed', queueId: id, reason: 'deleted' });
+    this.#d.events.publish({ type: 'removed', queueId: id, reason: 'deleted' });
     return true;
   }
 
@@ -58,7 +58,7 @@ export class QueueCommands {
     const failed = adminFailures(msg.state, reason);
     if (failed.length > 0 && msg.envelope.sender !== '') await this.#d.outcomes.bounceFailed(msg, failed);
     await spool.remove(id);
-    this.#d.events.emit({ type: 'removed', queueId: id, reason: 'bounced' });
+    this.#d.events.publish({ type: 'removed', queueId: id, reason: 'bounced' });
     return true;
   }
 

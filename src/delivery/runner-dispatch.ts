@@ -81,7 +81,7 @@ export class Dispatcher {
       .then((report) => {
         const durationMs = now() - began;
         for (const r of report.results) state.counters[r.status]++;
-        this.#d.events.emit({ type: 'attempt', at: now(), queueId: msg.id, destination: job.destination.key, tried: report.tried, results: report.results, durationMs });
+        this.#d.events.publish({ type: 'attempt', at: now(), queueId: msg.id, destination: job.destination.key, tried: report.tried, results: report.results, durationMs });
         job.run.results.push(...report.results);
         state.active--;
         job.run.activeJobs--;

@@ -42,11 +42,11 @@ export class Outcomes {
       }
       if (plan.warn.length > 0) {
         const bounceId = await bouncer.delayed(msg, plan.warn, msg.envelope.receivedAt + d.queue_lifetime);
-        events.emit({ type: 'bounce', queueId: msg.id, bounceId, kind: 'delayed', recipients: plan.warn.map((r) => r.recipient) });
+        events.publish({ type: 'bounce', queueId: msg.id, bounceId, kind: 'delayed', recipients: plan.warn.map((r) => r.recipient) });
       }
       if (plan.done) {
         await spool.remove(msg.id);
-        events.emit({ type: 'removed', queueId: msg.id, reason: plan.failed.length > 0 ? 'failed' : 'delivered' });
+        events.publish({ type: 'removed', queueId: msg.id, reason: plan.failed.length > 0 ? 'failed' : 'delivered' });
       } else {
         await spool.record(msg.id, plan.event);
         schedule.add(msg.id, plan.nextAttemptAt as number);
@@ -68,6 +68,6 @@ export class Outcomes {
   async bounceFailed(msg: LoadedMessage, failed: readonly RecipientResult[]): Promise<void> {
     const bounceId = await this.#d.bouncer.failed(msg, failed);
     this.#d.state.counters.bounces++;
-    this.#d.events.emit({ type: 'bounce', queueId: msg.id, bounceId, kind: 'failed', recipients: failed.map((r) => r.recipient) });
+    this.#d.events.publish({ type: 'bounce', queueId: msg.id, bounceId, kind: 'failed', recipients: failed.map((r) => r.recipient) });
   }
 }

@@ -2,6 +2,7 @@
 // dashboard subscribe; the SMTP adapter and the CLI publish. Publishing never
 // throws: a broken subscriber must not turn into an SMTP failure.
 import type { Decision } from '../policy/decision.ts';
+import { Subscribers } from './subscribers.ts';
 
 export interface DecisionEvent {
   readonly decision: Decision;
@@ -17,23 +18,4 @@ export interface DecisionEvent {
   readonly queueId?: string;
 }
 
-export type DecisionListener = (event: DecisionEvent) => void;
-
-export class DecisionLog {
-  readonly #listeners = new Set<DecisionListener>();
-
-  subscribe(listener: DecisionListener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  publish(event: DecisionEvent): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(event);
-      } catch {
-        // A subscriber's bug is not the client's problem; see header comment.
-      }
-    }
-  }
-}
+export class DecisionLog extends Subscribers<DecisionEvent> {}

@@ -3,6 +3,7 @@
 // (delivered, deferred for a retry, bounced); the dashboard, the metrics
 // registry and the logger subscribe. Publishing never throws: a broken
 // subscriber must not break delivery.
+import { Subscribers } from './subscribers.ts';
 
 export type DeliveryResult = 'delivered' | 'deferred' | 'bounced';
 
@@ -20,23 +21,4 @@ export interface DeliveryEvent {
   readonly detail?: string;
 }
 
-export type DeliveryListener = (event: DeliveryEvent) => void;
-
-export class DeliveryLog {
-  readonly #listeners = new Set<DeliveryListener>();
-
-  subscribe(listener: DeliveryListener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  publish(event: DeliveryEvent): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(event);
-      } catch {
-        // See the header comment: delivery goes on.
-      }
-    }
-  }
-}
+export class DeliveryLog extends Subscribers<DeliveryEvent> {}
