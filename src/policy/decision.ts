@@ -105,26 +105,26 @@ export function permit(stage: Stage, rule: string, reason: ReasonCode, detail?: 
   return detail ? { verdict: 'permit', stage, rule, reason, detail } : { verdict: 'permit', stage, rule, reason };
 }
 
-export function reject(
-  stage: Stage,
-  rule: string,
-  reason: ReasonCode,
-  reply: Reply,
-  detail?: Record<string, DetailValue>,
-): Decision {
-  if (reply.code < 500 || reply.code > 599) throw new RangeError(`reject needs a 5xx reply, got ${reply.code}`);
-  return detail ? { verdict: 'reject', stage, rule, reason, reply, detail } : { verdict: 'reject', stage, rule, reason, reply };
+export function reject(stage: Stage, rule: string, reason: ReasonCode, reply: Reply, detail?: Record<string, DetailValue>): Decision {
+  return decisive('reject', stage, rule, reason, reply, detail);
 }
 
-export function defer(
+export function defer(stage: Stage, rule: string, reason: ReasonCode, reply: Reply, detail?: Record<string, DetailValue>): Decision {
+  return decisive('defer', stage, rule, reason, reply, detail);
+}
+
+/** A reject carries a 5xx reply and a defer a 4xx, or it is a bug: thrown, so the engine answers 451. */
+function decisive(
+  verdict: 'reject' | 'defer',
   stage: Stage,
   rule: string,
   reason: ReasonCode,
   reply: Reply,
-  detail?: Record<string, DetailValue>,
+  detail: Record<string, DetailValue> | undefined,
 ): Decision {
-  if (reply.code < 400 || reply.code > 499) throw new RangeError(`defer needs a 4xx reply, got ${reply.code}`);
-  return detail ? { verdict: 'defer', stage, rule, reason, reply, detail } : { verdict: 'defer', stage, rule, reason, reply };
+  const digit = verdict === 'reject' ? 5 : 4;
+  if (Math.floor(reply.code / 100) !== digit) throw new RangeError(`${verdict} needs a ${digit}xx reply, got ${reply.code}`);
+  return detail ? { verdict, stage, rule, reason, reply, detail } : { verdict, stage, rule, reason, reply };
 }
 
 /** First decisive (non-dunno) decision wins, as in Postfix restriction lists. */
