@@ -36,6 +36,7 @@ export const REASONS = [
   'mail.bad_address',
   'mail.unknown_domain',
   'mail.null_mx',
+  'mail.special_use_domain',
   'mail.rate',
   // rcpt
   'rcpt.bad_address',
