@@ -47,6 +47,7 @@ export const REASONS = [
   'rcpt.quoted_route',
   'rcpt.multiple_at',
   'rcpt.local_domain',
+  'rcpt.postmaster',
   'relay.trusted_network',
   'relay.authenticated',
   'relay.denied',

@@ -67,6 +67,8 @@ const TABLE = {
   'rcpt.percent_hack': { code: 550, enhanced: '5.7.1', text: 'Address routing (%) is not accepted' },
   'rcpt.bang_path': { code: 550, enhanced: '5.7.1', text: 'Address routing (!) is not accepted' },
   'rcpt.address_literal': { code: 550, enhanced: '5.7.1', text: 'Address literal is not one of ours' },
+  // One of our own literals: the next hop could not read it (the mail would loop back to us).
+  'rcpt.address_literal:ours': { code: 550, enhanced: '5.7.1', text: 'Address literals are not accepted here, use a domain name' },
   'relay.denied': { code: 554, enhanced: '5.7.1', text: (rcpt: string) => `<${rcpt}>: Relay access denied` },
   'rcpt.too_many': { code: 452, enhanced: '4.5.3', text: 'Too many recipients' },
   'rcpt.rate': { code: 450, enhanced: '4.7.1', text: 'Rate limit exceeded, try again later' },
