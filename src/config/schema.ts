@@ -75,6 +75,11 @@ const route = upstream.extend({ domains: z.array(z.string().min(1)).min(1) }).st
 export const configSchema = z
   .object({
     hostname,
+    // Where the domainless RCPT TO:<postmaster> goes (RFC 5321 4.5.1); default postmaster@ the first local domain.
+    postmaster: z
+      .string()
+      .regex(/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+@(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, 'postmaster must be a plain address, local@domain')
+      .optional(),
     data_dir: z.string().default('./data'),
     policies_dir: z.string().default('./policies'),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),

@@ -9,6 +9,8 @@ import { validAsciiDomain } from './ascii-domain.ts';
 /** Normalised (lower-case, punycode, no trailing dot) domain names. */
 export interface DomainSet {
   readonly size: number;
+  /** The first name as listed (the default postmaster domain), when the set keeps its order. */
+  readonly first?: string | undefined;
   has(domain: string): boolean;
 }
 
@@ -49,6 +51,11 @@ class NormalisedDomainSet implements DomainSet {
 
   get size(): number {
     return this.names.size;
+  }
+
+  get first(): string | undefined {
+    for (const name of this.names) return name;
+    return undefined;
   }
 
   has(domain: string): boolean {

@@ -37,6 +37,8 @@ export interface Mailbox {
   readonly literal?: string;
   /** local@domain, normalised: what goes into the envelope we store and log. */
   readonly address: string;
+  /** Set when the client wrote the domainless `<postmaster>` (any case) and this is the address it stands for. */
+  readonly barePostmaster?: true;
 }
 
 export interface NullSender {
@@ -63,6 +65,11 @@ export interface AddressOptions {
   readonly localDomains: { has(domain: string): boolean };
   /** Domain for the domainless `RCPT TO:<postmaster>` RFC 5321 4.5.1 requires; absent = refused. */
   readonly postmasterDomain?: string;
+  /**
+   * The whole address the domainless `<postmaster>` is delivered to (config.toml `postmaster`);
+   * takes precedence over postmasterDomain. Parsed like any recipient.
+   */
+  readonly postmasterAddress?: string;
 }
 
 export const MAX_LOCAL_OCTETS = 64;
@@ -153,8 +160,9 @@ function parseMailbox(path: string, role: 'sender' | 'recipient', options: Addre
   const domainText = path.slice(local.raw.length + 1);
   if (local.raw.length < path.length && path[local.raw.length] !== '@') return refuse('syntax', 'text after quoted local part');
   if (local.raw.length === path.length) {
-    if (role === 'recipient' && options.postmasterDomain && /^postmaster$/i.test(path)) {
-      return finish(path, path, false, options.postmasterDomain, role, options);
+    if (role === 'recipient' && /^postmaster$/i.test(path)) {
+      if (options.postmasterAddress !== undefined) return barePostmaster(options.postmasterAddress, options);
+      if (options.postmasterDomain) return finish(path, path, false, options.postmasterDomain, role, options);
     }
     return refuse('missing_domain', 'no @domain');
   }
@@ -166,6 +174,12 @@ function parseMailbox(path: string, role: 'sender' | 'recipient', options: Addre
     return refuse('syntax', 'invalid local part');
   }
   return finish(local.raw, local.text, local.quoted, domainText, role, options);
+}
+
+/** The configured postmaster address, marked as what a bare `<postmaster>` stands for. */
+function barePostmaster(address: string, options: AddressOptions): MailboxResult {
+  const parsed = parseMailbox(address, 'recipient', { ...options, postmasterAddress: undefined, postmasterDomain: undefined });
+  return parsed.ok ? { ok: true, value: { ...parsed.value, barePostmaster: true } } : parsed;
 }
 
 type Local = { ok: true; raw: string; text: string; quoted: boolean } | { ok: false; refusal: AddressRefusal };

@@ -36,6 +36,7 @@ export const REASONS = [
   'mail.bad_address',
   'mail.unknown_domain',
   'mail.null_mx',
+  'mail.special_use_domain',
   'mail.rate',
   // rcpt
   'rcpt.bad_address',
@@ -46,6 +47,7 @@ export const REASONS = [
   'rcpt.quoted_route',
   'rcpt.multiple_at',
   'rcpt.local_domain',
+  'rcpt.postmaster',
   'relay.trusted_network',
   'relay.authenticated',
   'relay.denied',

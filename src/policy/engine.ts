@@ -51,8 +51,21 @@ function evaluate<C>(stage: Stage, rules: RuleList<C>, ctx: C, snapshot: PolicyS
   }
 }
 
+/**
+ * Where the domainless `<postmaster>` goes: config.toml `postmaster`, else
+ * postmaster@ the first local domain, else postmaster@ our hostname.
+ */
+export function postmasterAddress(ctx: SessionContext, snapshot: PolicySnapshot): string {
+  return snapshot.config.postmaster ?? `postmaster@${snapshot.localDomains.first ?? ctx.ours.hostname}`;
+}
+
 export function addressOptions(ctx: SessionContext, snapshot: PolicySnapshot): AddressOptions {
-  return { ourAddresses: ctx.ours.addresses, localDomains: snapshot.localDomains, postmasterDomain: ctx.ours.hostname };
+  return {
+    ourAddresses: ctx.ours.addresses,
+    localDomains: snapshot.localDomains,
+    postmasterDomain: ctx.ours.hostname,
+    postmasterAddress: postmasterAddress(ctx, snapshot),
+  };
 }
 
 export function evaluateConnect(ctx: SessionContext, snapshot: PolicySnapshot, facts: Facts, rules: RuleLists = DEFAULT_RULES): Decision {

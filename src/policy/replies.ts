@@ -55,6 +55,8 @@ const TABLE = {
   'mail.unknown_domain:temporary': { code: 450, enhanced: '4.1.8', text: (who: string) => `${who}: Sender address rejected: Domain not found` },
   'mail.unknown_domain:lookup': { code: 450, enhanced: '4.1.8', text: (who: string) => `${who}: Sender address rejected: Domain lookup failed, try again later` },
   'mail.null_mx': { code: 550, enhanced: '5.7.27', text: (who: string) => `${who}: Sender address rejected: Domain does not accept mail` },
+  // RFC 6761 special-use names (localhost, invalid and their subdomains): no DNS asked, never a mailbox.
+  'mail.special_use_domain': { code: 550, enhanced: '5.7.1', text: (who: string) => `${who}: Sender address rejected: special-use domain (RFC 6761) cannot receive mail` },
   'mail.rate': { code: 450, enhanced: '4.7.1', text: 'Rate limit exceeded, try again later' },
 
   // rcpt: strict address parsing (a routing trick is 550 5.7.1, syntax 553 5.1.3)
@@ -65,6 +67,8 @@ const TABLE = {
   'rcpt.percent_hack': { code: 550, enhanced: '5.7.1', text: 'Address routing (%) is not accepted' },
   'rcpt.bang_path': { code: 550, enhanced: '5.7.1', text: 'Address routing (!) is not accepted' },
   'rcpt.address_literal': { code: 550, enhanced: '5.7.1', text: 'Address literal is not one of ours' },
+  // One of our own literals: the next hop could not read it (the mail would loop back to us).
+  'rcpt.address_literal:ours': { code: 550, enhanced: '5.7.1', text: 'Address literals are not accepted here, use a domain name' },
   'relay.denied': { code: 554, enhanced: '5.7.1', text: (rcpt: string) => `<${rcpt}>: Relay access denied` },
   'rcpt.too_many': { code: 452, enhanced: '4.5.3', text: 'Too many recipients' },
   'rcpt.rate': { code: 450, enhanced: '4.7.1', text: 'Rate limit exceeded, try again later' },

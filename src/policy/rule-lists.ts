@@ -15,8 +15,11 @@ import { submissionAuthRule } from './rules/submission-auth.ts';
 import { senderOwnershipRule } from './rules/sender-ownership.ts';
 import { declaredSizeRule } from './rules/declared-size.ts';
 import { senderDomainRule } from './rules/sender-domain.ts';
+import { specialUseSenderRule } from './rules/special-use-sender.ts';
 import { rateLimitsRule } from './rules/rate-limits.ts';
 import { relayLocalDomainRule } from './rules/relay-local-domain.ts';
+import { ownLiteralRule } from './rules/own-literal.ts';
+import { barePostmasterRule } from './rules/bare-postmaster.ts';
 import { relayNetworksRule } from './rules/relay-networks.ts';
 import { relayAuthenticatedRule } from './rules/relay-authenticated.ts';
 import { relayDenyRule } from './rules/relay-deny.ts';
@@ -47,8 +50,8 @@ export const DEFAULT_RULES: RuleLists = Object.freeze({
   helo: [heloImpersonationRule, heloInvalidRule, heloNonFqdnRule],
   authAttempt: [authOfferedRule, authTlsRule, authMechanismRule],
   auth: [authCredentialsRule],
-  mail: [submissionAuthRule, senderOwnershipRule, declaredSizeRule, senderDomainRule, rateLimitsRule('mail')],
-  relay: [relayLocalDomainRule, relayNetworksRule, relayAuthenticatedRule, relayDenyRule],
+  mail: [submissionAuthRule, senderOwnershipRule, declaredSizeRule, specialUseSenderRule, senderDomainRule, rateLimitsRule('mail')],
+  relay: [ownLiteralRule, barePostmasterRule, relayLocalDomainRule, relayNetworksRule, relayAuthenticatedRule, relayDenyRule],
   rcpt: [recipientLimitRule, dnsblRule, rateLimitsRule('rcpt')],
   // End of data, on what the front door measured while the body streamed in.
   data: [dataSizeRule, bareLineEndingsRule, nulBytesRule, lineLengthRule],

@@ -43,6 +43,8 @@ interface Expect {
 }
 
 const PERMIT_LOCAL: Expect = { verdict: 'permit', reason: 'rcpt.local_domain' };
+const PERMIT_POSTMASTER: Expect = { verdict: 'permit', reason: 'rcpt.postmaster' };
+const OWN_LITERAL: Expect = { verdict: 'reject', reason: 'rcpt.address_literal', code: 550, enhanced: '5.7.1' };
 const RELAY_DENIED: Expect = { verdict: 'reject', reason: 'relay.denied', code: 554, enhanced: '5.7.1' };
 const trick = (reason: ReasonCode): Expect => ({ verdict: 'reject', reason, code: 550, enhanced: '5.7.1' });
 const SYNTAX: Expect = { verdict: 'reject', reason: 'rcpt.bad_address', code: 553, enhanced: '5.1.3' };
@@ -56,8 +58,9 @@ const ROWS: readonly Row[] = [
   ['outside -> local IDN domain (U-label)', OUTSIDE, '<user@Bücher.example>', PERMIT_LOCAL],
   ['outside -> local domain in fullwidth letters', OUTSIDE, '<user@ｅｘａｍｐｌｅ.test>', PERMIT_LOCAL],
   ['outside -> postmaster@local', OUTSIDE, '<postmaster@example.test>', PERMIT_LOCAL],
-  ['outside -> our own address literal', OUTSIDE, '<user@[192.0.2.25]>', PERMIT_LOCAL],
-  ['outside -> our own IPv6 literal', OUTSIDE, '<user@[IPv6:2001:db8::25]>', PERMIT_LOCAL],
+  // issue 16 item 3: our own literals are refused (the next hop cannot read them); they were permitted before
+  ['outside -> our own address literal', OUTSIDE, '<user@[192.0.2.25]>', trick('rcpt.address_literal')],
+  ['outside -> our own IPv6 literal', OUTSIDE, '<user@[IPv6:2001:db8::25]>', trick('rcpt.address_literal')],
   ['outside -> foreign domain', OUTSIDE, '<user@foreign.test>', RELAY_DENIED],
   ['outside IPv6 -> foreign domain', OUTSIDE_V6, '<user@foreign.test>', RELAY_DENIED],
   ['outside -> foreign domain, upper case + trailing dot', OUTSIDE, '<user@FOREIGN.TEST.>', RELAY_DENIED],
@@ -65,7 +68,8 @@ const ROWS: readonly Row[] = [
   ['outside -> local domain as a prefix', OUTSIDE, '<user@example.test.foreign.test>', RELAY_DENIED],
   ['outside -> local domain as a suffix', OUTSIDE, '<user@notexample.test>', RELAY_DENIED],
   ['outside -> foreign with % in local part', OUTSIDE, '<user%example.test@foreign.test>', RELAY_DENIED],
-  ['outside -> domainless postmaster (hostname not local)', OUTSIDE, '<postmaster>', RELAY_DENIED],
+  // issue 16 item 4: the domainless postmaster is accepted from anyone (RFC 5321 4.5.1); it was relay-denied before
+  ['outside -> domainless postmaster (hostname not local)', OUTSIDE, '<postmaster>', PERMIT_POSTMASTER],
   ['outside -> bare address form', OUTSIDE, 'user@foreign.test', RELAY_DENIED],
   // the open-relay tricks, from outside
   ['% hack via local domain', OUTSIDE, '<user%foreign.test@example.test>', trick('rcpt.percent_hack')],
@@ -140,6 +144,26 @@ const ROWS: readonly Row[] = [
   ['user quota exceeded', AUTHED, '<user@foreign.test>', { verdict: 'defer', reason: 'quota.exceeded', code: 450, enhanced: '4.7.1' }, { rate: { exceeded: [{ scope: 'user', limit: 'alice', quota: true }] } }],
   ['shared counters unavailable (fail closed)', OUTSIDE, '<user@example.test>', { verdict: 'defer', reason: 'limits.unavailable', code: 451, enhanced: '4.3.0' }, { rate: { exceeded: [], unavailable: true } }],
   ['shared counters unavailable, relay refusal comes first', OUTSIDE, '<user@foreign.test>', RELAY_DENIED, { rate: { exceeded: [], unavailable: true } }],
+  // issue 16 item 3: our own literals, from every client (no literal is mapped to a domain)
+  ['relay network -> our own literal', TRUSTED, '<user@[192.0.2.25]>', OWN_LITERAL],
+  ['authenticated -> our own literal', AUTHED, '<user@[192.0.2.25]>', OWN_LITERAL],
+  ['allowlisted -> our own IPv6 literal', ALLOWLISTED, '<user@[IPv6:2001:db8::25]>', OWN_LITERAL],
+  ['outside -> postmaster at our own literal', OUTSIDE, '<postmaster@[192.0.2.25]>', OWN_LITERAL],
+  // issue 16 item 4: postmaster, bare (any case) and at a local domain
+  ['outside -> POSTMASTER (upper case)', OUTSIDE, '<POSTMASTER>', PERMIT_POSTMASTER],
+  ['outside -> PostMaster, bare address form', OUTSIDE, 'PostMaster', PERMIT_POSTMASTER],
+  ['relay network -> bare postmaster', TRUSTED, '<postmaster>', PERMIT_POSTMASTER],
+  ['DNSBL-listed -> bare postmaster (exempt)', OUTSIDE, '<postmaster>', PERMIT_POSTMASTER, LISTED],
+  ['DNSBL-listed -> postmaster@local (exempt)', OUTSIDE, '<postmaster@example.test>', PERMIT_LOCAL, LISTED],
+  ['DNSBL-listed -> PostMaster@local IDN (exempt)', OUTSIDE, '<PostMaster@Bücher.example>', PERMIT_LOCAL, LISTED],
+  ['DNSBL-listed -> postmaster@foreign: relay refusal stays', OUTSIDE, '<postmaster@foreign.test>', RELAY_DENIED, LISTED],
+  ['DNSBL-listed -> quoted "postmaster"@local is not exempt', OUTSIDE, '<"postmaster"@example.test>', { verdict: 'reject', reason: 'dnsbl.listed', code: 554, enhanced: '5.7.1' }, LISTED],
+  ['DNSBL-listed -> abuse@local is not exempt', OUTSIDE, '<abuse@example.test>', { verdict: 'reject', reason: 'dnsbl.listed', code: 554, enhanced: '5.7.1' }, LISTED],
+  ['DNSBL zone unanswered -> postmaster (exempt)', OUTSIDE, '<postmaster>', PERMIT_POSTMASTER, { dnsbl: dnsblFacts('192.0.2.200', [], ['strict.example']) }],
+  ['per-IP rate exceeded -> postmaster@local (exempt)', OUTSIDE, '<postmaster@example.test>', PERMIT_LOCAL, { rate: { exceeded: [{ scope: 'ip', limit: 'rcpt-per-ip' }] } }],
+  ['per-IP rate exceeded -> bare postmaster (exempt)', OUTSIDE, '<postmaster>', PERMIT_POSTMASTER, { rate: { exceeded: [{ scope: 'ip', limit: 'rcpt-per-ip' }] } }],
+  ['shared counters unavailable -> postmaster (exempt)', OUTSIDE, '<postmaster>', PERMIT_POSTMASTER, { rate: { exceeded: [], unavailable: true } }],
+  ['too many recipients -> postmaster: the recipient limit still applies', OUTSIDE, '<postmaster>', { verdict: 'defer', reason: 'rcpt.too_many', code: 452, enhanced: '4.5.3' }, {}, 2],
 ];
 
 describe('RCPT decision', () => {
@@ -172,6 +196,26 @@ describe('RCPT decision', () => {
   it('names the DNSBL zone and client in a DNSBL refusal', () => {
     const decision = decide(OUTSIDE, '<user@example.test>', { dnsbl: dnsblFacts('192.0.2.200', [['zen.example', 1], ['bl.example', 1]]) });
     assert.equal(decision.reply?.text, 'Service unavailable; client [192.0.2.200] blocked using zen.example, bl.example');
+  });
+
+  it('names our literal in the detail of an own-literal refusal, and says why in the reply', () => {
+    const decision = decide(TRUSTED, '<user@[192.0.2.25]>');
+    assert.equal(decision.rule, 'own-literal');
+    assert.deepEqual(decision.detail, { literal: '192.0.2.25' });
+    assert.equal(decision.reply?.text, 'Address literals are not accepted here, use a domain name');
+  });
+
+  it('rewrites the bare postmaster to the configured postmaster address', () => {
+    const configured = testSnapshot({ config: { ...testConfig(), postmaster: 'hostmaster@example.test' } });
+    for (const spelling of ['<postmaster>', '<POSTMASTER>', '<Postmaster> NOTIFY=NEVER', 'postmaster']) {
+      const prepared = prepareRcpt(sessionWithSender(OUTSIDE, configured), configured, { address: spelling });
+      assert.ok(prepared.ok, spelling);
+      assert.equal(prepared.ctx.recipient.address, 'hostmaster@example.test', spelling);
+      assert.equal(prepared.ctx.recipient.barePostmaster, true, spelling);
+      const decision = evaluateRcpt(prepared.ctx, configured, LISTED);
+      assert.equal(decision.rule, 'postmaster');
+      assert.deepEqual(decision.detail, { address: 'hostmaster@example.test' });
+    }
   });
 
   it('never echoes a refused address in the reply', () => {

@@ -90,8 +90,7 @@ test('from outside, recipients in a local domain (any spelling) are accepted and
     ['<dave@Bücher.example>', 'dave@xn--bcher-kva.example'],
     ['<erin@xn--bcher-kva.example>', 'erin@xn--bcher-kva.example'],
     ['<postmaster@example.test>', 'postmaster@example.test'],
-    ['<frank@[127.0.0.1]>', 'frank@[127.0.0.1]'],
-    ['<grace@[IPv6:::ffff:127.0.0.1]>', 'grace@[127.0.0.1]'],
+    // (our own literals, user@[127.0.0.1], are refused since issue 16: test/e2e-relay/postmaster-and-literals.test.ts)
     ['<"j.doe"@example.test>', '"j.doe"@example.test'],
     ['<heidi@example.test> NOTIFY=NEVER', 'heidi@example.test'],
     [' <ivan@example.test>', 'ivan@example.test'],

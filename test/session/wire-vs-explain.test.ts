@@ -58,6 +58,15 @@ const TABLE: readonly Session[] = [
   { name: 'too-big SIZE', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'a@other.test', size: 999_999_999, rcpt: ['user@example.test'] },
   { name: 'routing tricks in recipients', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: '', rcpt: ['user%foreign.test@example.test', '@example.test:user@foreign.test', 'user@example.test'] },
   { name: 'postmaster', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'a@other.test', rcpt: ['postmaster', 'Postmaster@example.test'] },
+  // issue 16 items 3-5
+  { name: 'our own literal from outside', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'a@other.test', rcpt: ['user@[127.0.0.1]', 'user@example.test'] },
+  { name: 'our own literal from relay-networks', ip: OFFICE, listener: 'mx', helo: 'pc.office.test', from: 'clerk@example.test', rcpt: ['user@[IPv6:::ffff:127.0.0.1]', 'x@foreign.test'] },
+  { name: 'DNSBL-listed IP writes to postmaster', ip: LISTED, listener: 'mx', helo: 'mail.client.test', from: 'a@other.test', rcpt: ['POSTMASTER', 'postmaster@example.test', 'user@example.test'] },
+  { name: 'bare postmaster from outside, foreign next to it', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'a@other.test', rcpt: ['PostMaster', 'victim@foreign.test'] },
+  { name: 'localhost sender from outside', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'postmaster@localhost', rcpt: ['user@example.test'] },
+  { name: '.invalid sender from outside', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'x@relay.invalid', rcpt: ['user@example.test'] },
+  { name: 'localhost sender from relay-networks', ip: OFFICE, listener: 'mx', helo: 'pc.office.test', from: 'root@localhost', rcpt: ['x@foreign.test'] },
+  { name: 'local-domain sender from outside', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'ceo@example.test', rcpt: ['user@example.test'] },
 ];
 
 /** One client command and the reply it got: "rcpt 554 5.7.1". */
@@ -167,6 +176,23 @@ describe('the same session over the wire and through explain', () => {
       assert.deepEqual(explained, wire, `${session.name}: explain ${JSON.stringify(explained)} vs wire ${JSON.stringify(wire)}`);
     });
   }
+
+  it('issue 16 rows: explain names the new rules', async () => {
+    const rows: ReadonlyArray<readonly [string, string]> = [
+      ['our own literal from outside', 'rcpt 550 5.7.1'],
+      ['our own literal from relay-networks', 'rcpt 550 5.7.1'],
+      ['localhost sender from outside', 'mail 550 5.7.1'],
+      ['.invalid sender from outside', 'mail 550 5.7.1'],
+    ];
+    for (const [name, step] of rows) {
+      const session = TABLE.find((row) => row.name === name);
+      assert.ok(session, name);
+      assert.ok((await throughExplain(session)).includes(step), `${name}: ${step}`);
+    }
+    const listed = TABLE.find((row) => row.name === 'DNSBL-listed IP writes to postmaster');
+    assert.ok(listed);
+    assert.deepEqual(await throughExplain(listed), ['connect 220', 'mail 250', 'rcpt 250', 'rcpt 250', 'rcpt 554 5.7.1']);
+  });
 
   it('the table covers refusals at every client command', async () => {
     const all = (await Promise.all(TABLE.map((session) => throughExplain(session)))).flat();

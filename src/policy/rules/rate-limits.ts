@@ -4,6 +4,8 @@
 // either (their own quota applies, and is never exempt). Counters that could
 // not be asked (a shared store down with fail_open = false) defer with 451
 // 4.3.0; the limits module asks only the counters that apply to the client.
+// At RCPT, a postmaster recipient (bare-postmaster.ts) is never refused by
+// this rule, as in Postfix and Exim: a throttled sender may still complain.
 import { replyFor } from '../replies.ts';
 import { defer, dunno, type Decision, type ReasonCode } from '../decision.ts';
 import type { Rule } from '../rule.ts';
@@ -11,6 +13,10 @@ import type { SessionContext } from '../context.ts';
 import type { RateExceeded } from '../facts.ts';
 import type { PolicySnapshot } from '../../config/snapshot.ts';
 import { inRelayNetworks, isAllowlisted } from '../../config/trust.ts';
+import type { RcptContext } from '../context.ts';
+import { isPostmasterRecipient } from './bare-postmaster.ts';
+
+const isRcpt = (ctx: SessionContext): ctx is RcptContext => 'recipient' in ctx;
 
 function applies(limit: RateExceeded, ctx: SessionContext, snapshot: PolicySnapshot): boolean {
   if (limit.scope === 'user') return true;
@@ -23,6 +29,7 @@ export function rateLimitsRule(stage: 'mail' | 'rcpt'): Rule<SessionContext> {
   return {
     name: rule,
     evaluate(ctx, snapshot, facts): Decision {
+      if (stage === 'rcpt' && isRcpt(ctx) && isPostmasterRecipient(ctx.recipient, snapshot)) return dunno(stage, rule);
       const hit = facts.rate?.exceeded.find((limit) => applies(limit, ctx, snapshot));
       if (!hit && facts.rate?.unavailable) {
         return defer(stage, rule, 'limits.unavailable', replyFor('limits.unavailable'));
