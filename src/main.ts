@@ -111,6 +111,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     store.onSwap((next, previous) => {
       runner?.updateConfig(next.config);
       factsRuntime.update(next);
+      // A changed http.token ends every dashboard session (src/http/auth.ts).
+      dashboard?.server.setToken(next.config.http.token);
       logger.info({ event: 'policy.swapped', generation: next.generation, previous: previous.generation }, 'policy reloaded');
     });
     store.watch();
