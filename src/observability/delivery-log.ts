@@ -22,8 +22,34 @@ export interface DeliveryEvent {
 
 export type DeliveryListener = (event: DeliveryEvent) => void;
 
+/** One delivery attempt (one connection's worth of recipients for one destination), for latency. */
+export interface AttemptEvent {
+  readonly durationMs: number;
+  /** delivered: every recipient was; otherwise the attempt left some deferred or bounced. */
+  readonly result: 'delivered' | 'failed';
+}
+
+export type AttemptListener = (event: AttemptEvent) => void;
+
 export class DeliveryLog {
   readonly #listeners = new Set<DeliveryListener>();
+  readonly #attemptListeners = new Set<AttemptListener>();
+
+  /** Attempts as a whole (one event per attempt, not per recipient). */
+  subscribeAttempts(listener: AttemptListener): () => void {
+    this.#attemptListeners.add(listener);
+    return () => this.#attemptListeners.delete(listener);
+  }
+
+  publishAttempt(event: AttemptEvent): void {
+    for (const listener of this.#attemptListeners) {
+      try {
+        listener(event);
+      } catch {
+        // See the header comment: delivery goes on.
+      }
+    }
+  }
 
   subscribe(listener: DeliveryListener): () => void {
     this.#listeners.add(listener);

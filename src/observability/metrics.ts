@@ -5,7 +5,7 @@
 // prom-client's global one), so tests and several instances stay isolated.
 // A scrape reads each source once (single flight across the metrics that need
 // it); a failing source leaves its metrics empty instead of failing /metrics.
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DecisionLog } from './decision-log.ts';
 import type { DeliveryLog } from './delivery-log.ts';
 import type { ClusterStatus, DashboardSources } from './sources.ts';
@@ -93,6 +93,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
     labelNames: ['result'] as const, registers,
   });
   for (const result of ['delivered', 'deferred', 'bounced']) deliveries.inc({ result }, 0);
+  const attemptSeconds = new Histogram({
+    name: 'relayguard_delivery_attempt_duration_seconds',
+    help: 'How long one delivery attempt took (connect to the last reply, all its recipients), by whether every recipient was delivered.',
+    labelNames: ['result'] as const, buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300], registers,
+  });
+  for (const result of ['delivered', 'failed']) attemptSeconds.zero({ result });
 
   // The numbers an operator looks for first, derived from the same decisions
   // (one more increment per event, no new work on the SMTP path).
@@ -250,6 +256,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     else if (decision.reason === 'auth.locked') auth.inc({ result: 'lockout' });
   });
   const offDeliveries = options.deliveries?.subscribe((event) => deliveries.inc({ result: event.result }));
+  const offAttempts = options.deliveries?.subscribeAttempts((event) => attemptSeconds.observe({ result: event.result }, event.durationMs / 1000));
 
   // prom-client cannot take a histogram's buckets ready-made, and the DNSBL
   // engine already keeps them (fixed buckets, no allocation per query): this
@@ -284,6 +291,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     close() {
       offDecisions();
       offDeliveries?.();
+      offAttempts?.();
     },
   };
 }

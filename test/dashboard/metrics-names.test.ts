@@ -53,6 +53,9 @@ test('/metrics after real SMTP traffic: the operator counters move, process metr
   assert.ok(bytes >= 'Subject: metered\r\n\r\nhi\r\n'.length, `bytes received: ${bytes}`);
   for (const result of ['success', 'failure', 'lockout']) assert.equal(value(text, 'relayguard_auth_total', `result="${result}"`), 0, result);
   assert.match(text, /^# TYPE relayguard_dnsbl_lookup_duration_seconds histogram$/m);
+  assert.equal(value(text, 'relayguard_delivery_attempt_duration_seconds_count', 'result="delivered"'), 1);
+  assert.equal(value(text, 'relayguard_delivery_attempt_duration_seconds_bucket', 'le="+Inf"', 'result="delivered"'), 1);
+  assert.equal(value(text, 'relayguard_delivery_attempt_duration_seconds_count', 'result="failed"'), 0);
   // The old names stay next to the new ones.
   assert.equal(value(text, 'relayguard_decisions_total', 'reason="data.queued"'), 1);
 

@@ -148,3 +148,16 @@ test('operator counters: accepted messages, refusals by stage and reason, AUTH r
   assert.equal(sample(text, 'relayguard_auth_total{result="lockout"}'), 1);
   metrics.close();
 });
+
+test('delivery attempt latency is a histogram (one observation per attempt, not per recipient)', async () => {
+  const { deliveries, metrics } = setup();
+  deliveries.publishAttempt({ durationMs: 80, result: 'delivered' });
+  deliveries.publishAttempt({ durationMs: 3000, result: 'failed' });
+  const text = await metrics.render();
+  assert.equal(sample(text, 'relayguard_delivery_attempt_duration_seconds_bucket{le="0.1",result="delivered"}'), 1);
+  assert.equal(sample(text, 'relayguard_delivery_attempt_duration_seconds_count{result="delivered"}'), 1);
+  assert.equal(sample(text, 'relayguard_delivery_attempt_duration_seconds_bucket{le="2.5",result="failed"}'), 0);
+  assert.equal(sample(text, 'relayguard_delivery_attempt_duration_seconds_bucket{le="5",result="failed"}'), 1);
+  assert.equal(sample(text, 'relayguard_delivery_attempt_duration_seconds_sum{result="failed"}'), 3);
+  metrics.close();
+});
