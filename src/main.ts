@@ -26,6 +26,7 @@ import { MemoryAuthFailureStore } from './auth/failure-store.ts';
 import { createSessionDriver } from './session/session-driver.ts';
 import { forwardDeliveryEvents, DeferralTracker } from './delivery/delivery-events.ts';
 import { FrontDoor } from './smtp/front-door.ts';
+import { LATENCY_BUCKETS_MS } from './facts/dnsbl/zone-stats.ts';
 import { loadTlsMaterial } from './smtp/tls-material.ts';
 import { createDashboard, type Dashboard } from './http/dashboard.ts';
 import type { DashboardSources } from './observability/sources.ts';
@@ -111,6 +112,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     store.onSwap((next, previous) => {
       runner?.updateConfig(next.config);
       factsRuntime.update(next);
+      // A changed http.token ends every dashboard session (src/http/auth.ts).
+      dashboard?.server.setToken(next.config.http.token);
       logger.info({ event: 'policy.swapped', generation: next.generation, previous: previous.generation }, 'policy reloaded');
     });
     store.watch();
@@ -196,6 +199,7 @@ function dashboardSources(parts: SourceParts): DashboardSources {
         errors: zone.errors + zone.zoneProblems,
         timeouts: zone.timeouts,
         meanLatencyMs: zone.latency.count > 0 ? zone.latency.avgMs : null,
+        latency: { boundsMs: LATENCY_BUCKETS_MS, buckets: zone.latency.buckets, sumMs: zone.latency.totalMs },
         suspended: zone.health.state === 'suspended',
       })),
     cache: () => {
@@ -205,6 +209,7 @@ function dashboardSources(parts: SourceParts): DashboardSources {
     },
     ready: async () => ({ listeners: parts.frontDoor.listening, spoolWritable: await writable(parts.spool.dir) }),
     cluster: (): ClusterStatus => (parts.cluster ? { shared: true, redis: parts.cluster.status() } : { shared: false }),
+    smtp: () => parts.frontDoor.counters,
   };
 }
 

@@ -153,6 +153,8 @@ export const configSchema = z
       .object({
         address: hostPort().default({ host: '127.0.0.1', port: 8025 }),
         token: z.string().optional(),
+        // How long a dashboard login lasts (fixed from login, not sliding).
+        session_ttl: duration.default(12 * 3_600_000),
         enabled: z.boolean().default(true),
       })
       .strict()

@@ -43,6 +43,7 @@ export function forwardDeliveryEvents(runner: QueueRunner, log: DeliveryLog, def
       return;
     }
     if (event.type !== 'attempt') return;
+    log.publishAttempt({ durationMs: event.durationMs, result: event.results.every((r) => RESULT[r.status] === 'delivered') ? 'delivered' : 'failed' });
     for (const result of event.results) {
       const outcome = RESULT[result.status];
       if (!outcome) continue;

@@ -21,7 +21,9 @@ import { buildStatus } from './status.ts';
 
 export interface HttpServerOptions {
   /** The [http] section of config.toml. */
-  readonly http: { readonly address: HostPort; readonly token?: string | undefined };
+  readonly http: { readonly address: HostPort; readonly token?: string | undefined; readonly session_ttl?: number | undefined };
+  /** Most browser sessions held at once; default 1000 (see auth.ts). */
+  readonly maxSessions?: number;
   readonly sources: DashboardSources;
   readonly traffic: TrafficStats;
   readonly metrics: Metrics;
@@ -37,6 +39,11 @@ export interface HttpServer {
   close(): Promise<void>;
   /** The bound address, null before listen(). */
   readonly address: HostPort | null;
+  /**
+   * A reloaded http.token: a different token ends every browser session.
+   * False when the change needs a restart (turning the token on or off).
+   */
+  setToken(token: string | undefined): boolean;
 }
 
 const SECURITY_HEADERS = {
@@ -57,6 +64,28 @@ function hostName(header: string | undefined): string {
   return colon > 0 && header.indexOf(':') === colon ? header.slice(0, colon) : header;
 }
 
+/** The cookie gets Secure when the request came over TLS. */
+function secure(request: FastifyRequest): { secure: boolean } {
+  return { secure: request.protocol === 'https' };
+}
+
+/**
+ * False for a request a browser marks as sent by another site: Sec-Fetch-Site
+ * other than same-origin/none, or an Origin whose host is not the Host header.
+ * Requests without either header (scripts, old browsers) pass.
+ */
+function sameOrigin(request: FastifyRequest): boolean {
+  const site = request.headers['sec-fetch-site'];
+  if (typeof site === 'string' && site !== 'same-origin' && site !== 'none') return false;
+  const origin = request.headers.origin;
+  if (origin === undefined) return true;
+  try {
+    return new URL(origin).host === request.headers.host;
+  } catch {
+    return false;
+  }
+}
+
 function tokenParam(request: FastifyRequest): string | undefined {
   const value = (request.query as Record<string, unknown> | undefined)?.token;
   return typeof value === 'string' ? value : undefined;
@@ -69,7 +98,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     throw new ConfigError([{ file: 'config', line: 0, message: 'http.address: a dashboard on a non-loopback address needs http.token' }]);
   }
   const now = options.now ?? Date.now;
-  const auth = createTokenAuth(token);
+  const auth = createTokenAuth(token, {
+    now,
+    ...(http.session_ttl !== undefined ? { ttlMs: http.session_ttl } : {}),
+    ...(options.maxSessions !== undefined ? { maxSessions: options.maxSessions } : {}),
+  });
   const log = options.logger.child({ component: 'http' });
   const pollIntervalMs = options.pollIntervalMs ?? 2000;
   let assets: Promise<Map<string, Asset>> | undefined;
@@ -122,11 +155,14 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       log.warn({ ip: request.ip }, 'dashboard login refused');
       return sendLogin(reply, 401, 'That token is not right.');
     }
-    return reply.code(303).header('set-cookie', auth.sessionCookie()).header('location', '/').send();
+    return reply.code(303).header('set-cookie', auth.sessionCookie(secure(request))).header('location', '/').send();
   });
 
-  app.post('/logout', async (_request, reply) => {
-    if (auth.enabled) reply.header('set-cookie', auth.clearCookie());
+  app.post('/logout', async (request, reply) => {
+    // The cookie is SameSite=Strict, so another site cannot make a browser send
+    // it; on top of that a cross-origin form post is refused outright.
+    if (!sameOrigin(request)) return reply.code(403).send({ error: 'cross-origin request refused' });
+    if (auth.enabled) reply.header('set-cookie', auth.revoke(request.headers.cookie, secure(request)));
     return reply.code(303).header('location', '/').send();
   });
 
@@ -134,7 +170,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     const candidate = tokenParam(request);
     if (candidate !== undefined && auth.enabled) {
       // Redirect so the token leaves the address bar (and the history entry the page lives in).
-      if (auth.matches(candidate)) return reply.code(303).header('set-cookie', auth.sessionCookie()).header('location', '/').send();
+      if (auth.matches(candidate)) return reply.code(303).header('set-cookie', auth.sessionCookie(secure(request))).header('location', '/').send();
       if (!auth.allows({ authorization: request.headers.authorization, cookie: request.headers.cookie })) {
         return sendLogin(reply, 401, 'That token is not right.');
       }
@@ -175,6 +211,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     },
     get address() {
       return bound;
+    },
+    setToken(next) {
+      const applied = auth.setToken(next || undefined);
+      if (!applied) log.warn({ event: 'http.token_needs_restart' }, 'http.token turned on or off: restart to apply');
+      return applied;
     },
   };
 }

@@ -21,4 +21,22 @@ export interface DeliveryEvent {
   readonly detail?: string;
 }
 
-export class DeliveryLog extends Subscribers<DeliveryEvent> {}
+/** One delivery attempt (one connection's worth of recipients for one destination), for latency. */
+export interface AttemptEvent {
+  readonly durationMs: number;
+  /** delivered: every recipient was; otherwise the attempt left some deferred or bounced. */
+  readonly result: 'delivered' | 'failed';
+}
+
+/** Recipient outcomes (publish/subscribe) and, apart, attempts as a whole (one event per attempt). */
+export class DeliveryLog extends Subscribers<DeliveryEvent> {
+  readonly #attempts = new Subscribers<AttemptEvent>();
+
+  subscribeAttempts(listener: (event: AttemptEvent) => void): () => void {
+    return this.#attempts.subscribe(listener);
+  }
+
+  publishAttempt(event: AttemptEvent): void {
+    this.#attempts.publish(event);
+  }
+}

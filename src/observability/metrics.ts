@@ -5,7 +5,7 @@
 // prom-client's global one), so tests and several instances stay isolated.
 // A scrape reads each source once (single flight across the metrics that need
 // it); a failing source leaves its metrics empty instead of failing /metrics.
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DecisionLog } from './decision-log.ts';
 import type { DeliveryLog } from './delivery-log.ts';
 import type { ClusterStatus, DashboardSources } from './sources.ts';
@@ -82,6 +82,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   const reload = singleFlight(() => sources.lastReload());
   const ready = singleFlight(() => sources.ready());
   const cluster = singleFlight(async () => (sources.cluster ? await sources.cluster() : { shared: false }));
+  const smtp = singleFlight(async () => (sources.smtp ? await sources.smtp() : undefined));
 
   const decisions = new Counter({
     name: 'relayguard_decisions_total', help: 'Policy decisions by stage, verdict, rule and reason.',
@@ -92,6 +93,39 @@ export function createMetrics(options: MetricsOptions): Metrics {
     labelNames: ['result'] as const, registers,
   });
   for (const result of ['delivered', 'deferred', 'bounced']) deliveries.inc({ result }, 0);
+  const attemptSeconds = new Histogram({
+    name: 'relayguard_delivery_attempt_duration_seconds',
+    help: 'How long one delivery attempt took (connect to the last reply, all its recipients), by whether every recipient was delivered.',
+    labelNames: ['result'] as const, buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300], registers,
+  });
+  for (const result of ['delivered', 'failed']) attemptSeconds.zero({ result });
+
+  // The numbers an operator looks for first, derived from the same decisions
+  // (one more increment per event, no new work on the SMTP path).
+  const accepted = new Counter({
+    name: 'relayguard_messages_accepted_total', help: 'Messages accepted and queued (250 after DATA).', registers,
+  });
+  const refusals = new Counter({
+    name: 'relayguard_refusals_total', help: 'Refusals (reject or defer) by stage and reason code.',
+    labelNames: ['stage', 'verdict', 'reason'] as const, registers,
+  });
+  const auth = new Counter({
+    name: 'relayguard_auth_total', help: 'AUTH attempts by result (success, failure, lockout: refused because the client or account is locked out).',
+    labelNames: ['result'] as const, registers,
+  });
+  for (const result of ['success', 'failure', 'lockout']) auth.inc({ result }, 0);
+
+  // SMTP running totals live in the front door; at scrape time they are copied here.
+  const smtpCounter = (name: string, help: string, fill: (c: Counter<string>, t: NonNullable<Awaited<ReturnType<typeof smtp>>>) => void, labelNames: readonly string[] = []) =>
+    new Counter({
+      name, help, labelNames, registers,
+      async collect() { await fillFrom(this, smtp, 'keep', (t) => { if (t) fill(this, t); }); },
+    });
+  smtpCounter('relayguard_connections_opened_total', 'SMTP connections accepted by the listeners (before any policy).', (c, t) => c.inc(t.connectionsOpened));
+  smtpCounter('relayguard_connections_refused_total', 'SMTP connections refused at connect (policy reject/defer, or shutting down).', (c, t) => c.inc(t.connectionsRefused));
+  smtpCounter('relayguard_connections_closed_total', 'Closed SMTP connections by whether they had TLS (implicit or STARTTLS) at the end: the TLS share.',
+    (c, t) => { c.inc({ tls: 'yes' }, t.closedWithTls); c.inc({ tls: 'no' }, t.closedWithoutTls); }, ['tls']);
+  smtpCounter('relayguard_received_bytes_total', 'DATA bytes received from clients (queued or refused).', (c, t) => c.inc(t.bytesReceived));
 
   new Gauge({
     name: 'relayguard_info', help: 'Always 1; labels name the instance and version.', labelNames: ['instance', 'version'] as const, registers,
@@ -206,20 +240,58 @@ export function createMetrics(options: MetricsOptions): Metrics {
   redisCounter('relayguard_redis_failed_operations_total', 'Redis operations that failed (timeout, connection, error reply).', (r) => r.failedOperations);
   redisCounter('relayguard_redis_skipped_operations_total', 'Redis operations not tried because Redis was down (served by the fallback or refused).', (r) => r.skippedOperations);
 
-  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'relayguard_' });
+  if (options.processMetrics ?? true) {
+    // Standard names (process_*, nodejs_*) so stock Node.js dashboards work;
+    // the relayguard_-prefixed copies stay for dashboards built on them.
+    collectDefaultMetrics({ register: registry });
+    collectDefaultMetrics({ register: registry, prefix: 'relayguard_' });
+  }
 
   const offDecisions = options.decisions.subscribe(({ decision }) => {
     decisions.inc({ stage: decision.stage, verdict: decision.verdict, rule: decision.rule, reason: decision.reason });
+    if (decision.verdict === 'reject' || decision.verdict === 'defer') refusals.inc({ stage: decision.stage, verdict: decision.verdict, reason: decision.reason });
+    if (decision.reason === 'data.queued') accepted.inc();
+    else if (decision.reason === 'auth.ok') auth.inc({ result: 'success' });
+    else if (decision.reason === 'auth.failed') auth.inc({ result: 'failure' });
+    else if (decision.reason === 'auth.locked') auth.inc({ result: 'lockout' });
   });
   const offDeliveries = options.deliveries?.subscribe((event) => deliveries.inc({ result: event.result }));
+  const offAttempts = options.deliveries?.subscribeAttempts((event) => attemptSeconds.observe({ result: event.result }, event.durationMs / 1000));
+
+  // prom-client cannot take a histogram's buckets ready-made, and the DNSBL
+  // engine already keeps them (fixed buckets, no allocation per query): this
+  // family is written out here, after the registry's text.
+  const DNSBL_LATENCY = 'relayguard_dnsbl_lookup_duration_seconds';
+  const zoneHistogram = async (): Promise<string> => {
+    let list: Awaited<ReturnType<typeof zones>>;
+    try {
+      list = await zones();
+    } catch {
+      return '';
+    }
+    const lines = [`# HELP ${DNSBL_LATENCY} DNSBL query latency per zone (queries sent; cache hits excluded).`, `# TYPE ${DNSBL_LATENCY} histogram`];
+    for (const z of list) {
+      if (!z.latency) continue;
+      const zone = z.zone.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+      const { boundsMs, buckets, sumMs } = z.latency;
+      boundsMs.forEach((bound, i) => lines.push(`${DNSBL_LATENCY}_bucket{le="${bound / 1000}",zone="${zone}"} ${buckets[i] ?? 0}`));
+      const count = buckets[boundsMs.length] ?? 0;
+      lines.push(`${DNSBL_LATENCY}_bucket{le="+Inf",zone="${zone}"} ${count}`, `${DNSBL_LATENCY}_sum{zone="${zone}"} ${sumMs / 1000}`, `${DNSBL_LATENCY}_count{zone="${zone}"} ${count}`);
+    }
+    return `${lines.join('\n')}\n`;
+  };
 
   return {
     registry,
     contentType: registry.contentType,
-    render: () => registry.metrics(),
+    render: async () => {
+      const [text, histogram] = await Promise.all([registry.metrics(), zoneHistogram()]);
+      return text.endsWith('\n') || text === '' ? text + histogram : `${text}\n${histogram}`;
+    },
     close() {
       offDecisions();
       offDeliveries?.();
+      offAttempts?.();
     },
   };
 }

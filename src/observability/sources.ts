@@ -38,6 +38,11 @@ export interface ZoneStats {
   readonly timeouts: number;
   /** Mean lookup latency over the engine's window, null before the first answer. */
   readonly meanLatencyMs: number | null;
+  /**
+   * The latency histogram of sent queries: cumulative counts per upper bound
+   * (ms, ascending; the last count is +Inf), and the sum. Absent: no histogram.
+   */
+  readonly latency?: { readonly boundsMs: readonly number[]; readonly buckets: readonly number[]; readonly sumMs: number };
   /** True while the engine skips the zone (e.g. after repeated errors). */
   readonly suspended: boolean;
 }
@@ -74,4 +79,15 @@ export interface DashboardSources {
   ready(): MaybePromise<Readiness>;
   /** Shared state (Redis); absent means a single instance. */
   cluster?(): MaybePromise<ClusterStatus>;
+  /** The SMTP listeners' running totals (FrontDoor.counters); absent in tests without a front door. */
+  smtp?(): MaybePromise<SmtpTotals>;
+}
+
+/** Running totals since start, copied into counters at scrape time. */
+export interface SmtpTotals {
+  readonly connectionsOpened: number;
+  readonly connectionsRefused: number;
+  readonly closedWithTls: number;
+  readonly closedWithoutTls: number;
+  readonly bytesReceived: number;
 }

@@ -44,8 +44,25 @@ export function replyError(reply: Reply): SmtpCallbackError {
   return error;
 }
 
+/**
+ * Running totals for /metrics, read at scrape time: plain numbers bumped once
+ * per event (no allocation on the SMTP path).
+ */
+export interface FrontDoorCounters {
+  /** Connections smtp-server handed to us (before any policy). */
+  connectionsOpened: number;
+  /** Of those, refused at connect (policy reject/defer, or shutting down). */
+  connectionsRefused: number;
+  /** Closed connections that had TLS (implicit or STARTTLS) by the end, and those that did not. */
+  closedWithTls: number;
+  closedWithoutTls: number;
+  /** DATA bytes received from clients (whether the message was then queued or refused). */
+  bytesReceived: number;
+}
+
 export class FrontDoor {
   readonly #deps: FrontDoorDeps;
+  readonly counters: FrontDoorCounters = { connectionsOpened: 0, connectionsRefused: 0, closedWithTls: 0, closedWithoutTls: 0, bytesReceived: 0 };
   readonly #sessions = new Map<string, SessionRecord>();
   readonly #listeners: Listener[] = [];
   #draining = false;
@@ -235,7 +252,9 @@ export class FrontDoor {
     callback: (err?: Error | null) => void,
   ): void {
     const proxiedPeer = server.takeProxiedPeer(session.id);
+    this.counters.connectionsOpened++;
     if (this.#draining) {
+      this.counters.connectionsRefused++;
       callback(replyError(SHUTTING_DOWN));
       return;
     }
@@ -269,6 +288,7 @@ export class FrontDoor {
       if (result instanceof Error) return callback(result);
       this.#publish(state, result);
       const error = this.#toCallbackError(state, result);
+      if (error) this.counters.connectionsRefused++;
       // Greet delay (postscreen's greet wait): bots that talk before our banner
       // give themselves away. Trusted clients (relay networks, allowlist) and
       // submission listeners skip it.
@@ -372,6 +392,7 @@ export class FrontDoor {
       }
     };
     const { decision, queueId } = await takeMessage({ ...this.#deps, now: () => this.#now() }, state, stream, endOfData);
+    this.counters.bytesReceived += stream.byteLength;
     this.#publish(state, decision, queueId ? { sender, queueId } : { sender });
     if (decision.verdict === 'permit' && queueId) return queueId;
     return replyError(decision.reply ?? INTERNAL_ERROR);
@@ -381,6 +402,8 @@ export class FrontDoor {
     const state = this.#sessions.get(session.id);
     if (!state) return;
     this.#sessions.delete(session.id);
+    if (state.tls || session.secure) this.counters.closedWithTls++;
+    else this.counters.closedWithoutTls++;
     state.inData = false;
     clearTimeout(state.lifetime);
     try {

@@ -107,3 +107,57 @@ test('every instance has its own registry', async () => {
   assert.notEqual(a.metrics.registry, b.metrics.registry);
   assert.equal(sample(await b.metrics.render(), 'relayguard_decisions_total{stage="data",verdict="permit",rule="spool",reason="data.queued"}'), undefined);
 });
+
+test('DNSBL latency is a histogram per zone (buckets in seconds, cumulative, +Inf, sum and count)', async () => {
+  const { state, metrics } = setup();
+  state.zones = [{
+    zone: 'zen.test', queries: 4, listed: 0, errors: 0, timeouts: 0, meanLatencyMs: 30, suspended: false,
+    latency: { boundsMs: [10, 50, 100], buckets: [1, 3, 3, 4], sumMs: 1120 },
+  }];
+  const text = await metrics.render();
+  assert.match(text, /^# TYPE relayguard_dnsbl_lookup_duration_seconds histogram$/m);
+  const expected: Record<string, number> = {
+    'relayguard_dnsbl_lookup_duration_seconds_bucket{le="0.01",zone="zen.test"}': 1,
+    'relayguard_dnsbl_lookup_duration_seconds_bucket{le="0.05",zone="zen.test"}': 3,
+    'relayguard_dnsbl_lookup_duration_seconds_bucket{le="0.1",zone="zen.test"}': 3,
+    'relayguard_dnsbl_lookup_duration_seconds_bucket{le="+Inf",zone="zen.test"}': 4,
+    'relayguard_dnsbl_lookup_duration_seconds_sum{zone="zen.test"}': 1.12,
+    'relayguard_dnsbl_lookup_duration_seconds_count{zone="zen.test"}': 4,
+    'relayguard_dnsbl_latency_mean_seconds{zone="zen.test"}': 0.03,
+  };
+  for (const [series, value] of Object.entries(expected)) assert.equal(sample(text, series), value, series);
+  metrics.close();
+});
+
+test('operator counters: accepted messages, refusals by stage and reason, AUTH results', async () => {
+  const { decisions, metrics } = setup();
+  decisions.publish(decisionEvent(queued(), '192.0.2.1', T0));
+  decisions.publish(decisionEvent(relayDenied(), '192.0.2.9', T0));
+  const auth = (reason: 'auth.ok' | 'auth.failed' | 'auth.locked', verdict: 'permit' | 'reject') =>
+    decisions.publish(decisionEvent({ stage: 'auth', verdict, rule: 'auth', reason }, '192.0.2.5', T0));
+  auth('auth.ok', 'permit');
+  auth('auth.failed', 'reject');
+  auth('auth.failed', 'reject');
+  auth('auth.locked', 'reject');
+  const text = await metrics.render();
+  assert.equal(sample(text, 'relayguard_messages_accepted_total'), 1);
+  assert.equal(sample(text, 'relayguard_refusals_total{stage="rcpt",verdict="reject",reason="relay.denied"}'), 1);
+  assert.equal(sample(text, 'relayguard_refusals_total{stage="auth",verdict="reject",reason="auth.failed"}'), 2);
+  assert.equal(sample(text, 'relayguard_auth_total{result="success"}'), 1);
+  assert.equal(sample(text, 'relayguard_auth_total{result="failure"}'), 2);
+  assert.equal(sample(text, 'relayguard_auth_total{result="lockout"}'), 1);
+  metrics.close();
+});
+
+test('delivery attempt latency is a histogram (one observation per attempt, not per recipient)', async () => {
+  const { deliveries, metrics } = setup();
+  deliveries.publishAttempt({ durationMs: 80, result: 'delivered' });
+  deliveries.publishAttempt({ durationMs: 3000, result: 'failed' });
+  const text = await metrics.render();
+  assert.equal(sample(text, 'relayguard_delivery_attempt_duration_seconds_bucket{le="0.1",result="delivered"}'), 1);
+  assert.equal(sample(text, 'relayguard_delivery_attempt_duration_seconds_count{result="delivered"}'), 1);
+  assert.equal(sample(text, 'relayguard_delivery_attempt_duration_seconds_bucket{le="2.5",result="failed"}'), 0);
+  assert.equal(sample(text, 'relayguard_delivery_attempt_duration_seconds_bucket{le="5",result="failed"}'), 1);
+  assert.equal(sample(text, 'relayguard_delivery_attempt_duration_seconds_sum{result="failed"}'), 3);
+  metrics.close();
+});
