@@ -186,7 +186,7 @@ function dashboardSources(parts: SourceParts): DashboardSources {
     },
     lastReload: () => {
       const last = parts.store.lastReload;
-      return { at: last.at.getTime(), ok: last.ok, generation: last.generation, errors: last.problems };
+      return { at: last.at.getTime(), ok: last.ok, generation: last.generation, errors: last.problems, restartNeeded: last.restartNeeded };
     },
     dnsbl: () =>
       parts.facts.dnsbl.stats().zones.map((zone) => ({

@@ -132,8 +132,43 @@ function isoTimeOncePerMs(): () => string {
 /** Every logger made by createLogger, and every child of one, → the destination its lines go to. */
 const destinations = new WeakMap<Logger, DestinationStream>();
 
+/** A root logger and its descendants (weakly: per-connection children come and go). */
+interface Family {
+  members: Array<WeakRef<Logger>>;
+  pruneAt: number;
+}
+/** Every logger made by createLogger, and every child of one, → its family. */
+const families = new WeakMap<Logger, Family>();
+
+function join(family: Family, logger: Logger): void {
+  families.set(logger, family);
+  family.members.push(new WeakRef(logger));
+  if (family.members.length >= family.pruneAt) {
+    family.members = family.members.filter((ref) => ref.deref() !== undefined);
+    family.pruneAt = Math.max(64, family.members.length * 2);
+  }
+}
+
+/**
+ * Sets the level of a logger made by createLogger, of its root and of every
+ * child made so far (pino children keep the level they were born with), so a
+ * reload that changes log_level applies it to every line from then on.
+ */
+export function setLogLevel(logger: Logger, level: string): void {
+  const family = families.get(logger);
+  if (!family) {
+    logger.level = level;
+    return;
+  }
+  for (const ref of family.members) {
+    const member = ref.deref();
+    if (member) member.level = level;
+  }
+}
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   const dest = destination ?? stdout();
+  const family: Family = { members: [], pruneAt: 64 };
   const logger = pino(
     {
       level,
@@ -141,11 +176,15 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       timestamp: isoTimeOncePerMs(),
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       // pino calls this for children of children too.
-      onChild: (child) => void destinations.set(child, dest),
+      onChild: (child) => {
+        destinations.set(child, dest);
+        join(family, child);
+      },
     },
     dest,
   );
   destinations.set(logger, dest);
+  join(family, logger);
   return logger;
 }
 
