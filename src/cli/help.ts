@@ -34,8 +34,9 @@ export const COMMAND_HELP = {
 
 Runs the relay: the SMTP listeners of config.toml, the queue runner that
 delivers what was accepted (in a worker thread), and the dashboard/metrics
-HTTP server when [http] is configured. Logs are JSON lines on stdout; the
-level is log_level in config.toml.
+HTTP server when [http] is configured. Logs go to stdout: one readable line
+per event on a terminal, JSON lines otherwise (log_format in config.toml:
+auto, json or pretty); the level is log_level (a reload applies it).
 
 options:
 ${CONFIG_OPTION}

@@ -15,6 +15,7 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadEffect>> = {
   data_dir: 'restart',
   policies_dir: 'reload',
   log_level: 'reload',
+  log_format: 'restart',
   'listeners[].name': 'restart',
   'listeners[].address': 'restart',
   'listeners[].role': 'restart',
