@@ -13,7 +13,7 @@ import type { DestinationStream } from 'pino';
 import { loadConfig } from './config/load-config.ts';
 import { openPolicyStore, type PolicyStore } from './config/policy-store.ts';
 import type { Config } from './config/schema.ts';
-import { createLogger, type Logger } from './log/logger.ts';
+import { chooseLogFormat, createLogger, type Logger } from './log/logger.ts';
 import { DecisionLog } from './observability/decision-log.ts';
 import { logDecisions } from './observability/decision-logger.ts';
 import { DeliveryLog } from './observability/delivery-log.ts';
@@ -68,7 +68,9 @@ export function version(): string {
 export async function startRelay(options: RelayOptions): Promise<Relay> {
   const startedAt = Date.now();
   const initialConfig = await loadConfig(options.configFile);
-  const logger = options.logger ?? createLogger(initialConfig.log_level, options.logDestination);
+  const logger =
+    options.logger ??
+    createLogger(initialConfig.log_level, options.logDestination, chooseLogFormat(initialConfig.log_format, process.stdout.isTTY === true));
   const store = await openPolicyStore({ configFile: options.configFile, logger });
   const config = store.current().config;
 
@@ -189,7 +191,7 @@ function dashboardSources(parts: SourceParts): DashboardSources {
     },
     lastReload: () => {
       const last = parts.store.lastReload;
-      return { at: last.at.getTime(), ok: last.ok, generation: last.generation, errors: last.problems };
+      return { at: last.at.getTime(), ok: last.ok, generation: last.generation, errors: last.problems, restartNeeded: last.restartNeeded };
     },
     dnsbl: () =>
       parts.facts.dnsbl.stats().zones.map((zone) => ({

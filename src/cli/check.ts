@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR, type CliIo } from './io.ts';
-import { formatProblem, type FileProblem } from '../config/errors.ts';
+import { adminProblem, type FileProblem } from '../config/errors.ts';
 import { formatSummary, loadPolicy } from '../config/load-policy.ts';
 import { commandHelp, usageLine } from './help.ts';
 
@@ -56,7 +56,7 @@ export async function runCheck(argv: string[], io: CliIo): Promise<number> {
   }
   const load = await loadPolicy(configFile);
   if (!load.ok) {
-    for (const problem of load.problems) io.stderr.write(`${formatProblem(display(problem, cwd))}\n`);
+    for (const problem of load.problems) io.stderr.write(`${adminProblem(display(problem, cwd))}\n`);
     const count = load.problems.length;
     io.stderr.write(`check failed: ${count} problem${count === 1 ? '' : 's'}; a reload with these files would be refused\n`);
     return EXIT_USER_ERROR;

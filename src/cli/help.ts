@@ -4,6 +4,23 @@
 // commands' own usage lines. Written to stand in for a man page: what it does,
 // every option, files, environment, exit status.
 
+import { restartOnlyKeys } from '../config/reload-keys.ts';
+
+/** The keys of RELOAD_KEYS a reload cannot apply, wrapped and indented for help text. */
+function restartOnlyList(indent = '  ', width = 78): string {
+  const lines: string[] = [];
+  let line = indent;
+  for (const key of restartOnlyKeys()) {
+    const piece = line === indent ? key : ` ${key}`;
+    if (line.length + piece.length > width && line !== indent) {
+      lines.push(line);
+      line = indent + key;
+    } else line += piece;
+  }
+  if (line !== indent) lines.push(line);
+  return lines.join('\n');
+}
+
 export const EXIT_STATUS = `exit status:
   0  success
   1  a user error (bad file, unknown queue ID, ...), with a message on stderr
@@ -17,8 +34,9 @@ export const COMMAND_HELP = {
 
 Runs the relay: the SMTP listeners of config.toml, the queue runner that
 delivers what was accepted (in a worker thread), and the dashboard/metrics
-HTTP server when [http] is configured. Logs are JSON lines on stdout; the
-level is log_level in config.toml.
+HTTP server when [http] is configured. Logs go to stdout: one readable line
+per event on a terminal, JSON lines otherwise (log_format in config.toml:
+auto, json or pretty); the level is log_level (a reload applies it).
 
 options:
 ${CONFIG_OPTION}
@@ -27,7 +45,9 @@ ${CONFIG_OPTION}
 signals:
   SIGHUP             reload config.toml and the policy files (a change to any
                      of them is also picked up by itself); an invalid edit is
-                     refused, logged with file:line, and the running policy kept
+                     refused, logged with file:line, and the running policy kept;
+                     a changed key that only a restart applies is logged by name
+                     (the list: relayguard help check)
   SIGTERM, SIGINT    stop accepting, let transactions in flight finish (within
                      smtp.shutdown_grace), tell idle clients 421, wait for
                      delivery attempts, exit 0
@@ -53,6 +73,12 @@ ${EXIT_STATUS}
 Validates config.toml and every policy file exactly as a reload would, without
 starting anything. Prints a one-line summary (what each file holds), or every
 problem as file:line: problem.
+
+A reload applies every key of config.toml except these, which are read once
+at start: a reload that changes one logs and reports it by name
+("listeners[0].address changed: needs a restart"), and it takes effect at the
+next restart ([] is any index):
+${restartOnlyList()}
 
 options:
 ${CONFIG_OPTION}

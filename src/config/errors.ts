@@ -6,12 +6,19 @@ export interface FileProblem {
   /** 1-based; 0 when the problem concerns the whole file (missing, unreadable). */
   readonly line: number;
   readonly message: string;
+  /** The same problem in an administrator's words, when `message` is a schema library's (src/config/admin-wording.ts). */
+  readonly admin?: string;
 }
 
 export function formatProblem(problem: FileProblem): string {
   return problem.line > 0
     ? `${problem.file}:${problem.line}: ${problem.message}`
     : `${problem.file}: ${problem.message}`;
+}
+
+/** `file:line: problem` in an administrator's words (what `relayguard check` prints). */
+export function adminProblem(problem: FileProblem): string {
+  return formatProblem({ file: problem.file, line: problem.line, message: problem.admin ?? problem.message });
 }
 
 export class ConfigError extends Error {

@@ -7,6 +7,7 @@ import ipaddr from 'ipaddr.js';
 import { configSchema, type Config } from './schema.ts';
 import { ConfigError, type FileProblem, type ParseResult } from './errors.ts';
 import { locateTomlPath } from './toml-locate.ts';
+import { adminWording, type IssueLike } from './admin-wording.ts';
 
 /** Parses TOML text and validates it against a zod schema; problems carry lines. */
 export function parseTomlWith<T>(
@@ -35,6 +36,7 @@ export function parseTomlWith<T>(
       file,
       line: locateTomlPath(text, where.length === 0 && unknown !== undefined ? [unknown] : where),
       message: key ? `${key}: ${issue.message}` : issue.message,
+      admin: adminWording(issue as IssueLike),
     };
   });
   return { ok: false, problems };

@@ -11,11 +11,15 @@
 //   are merged into one more reload after it (so a later edit is never missed).
 // - `watch()` reloads after a change to any policy file or config.toml
 //   (debounced); `handleSighup()` is what the composition root binds to SIGHUP.
-// - What of config.toml can change without a restart (listeners, data_dir...)
-//   is the composition root's business: the snapshot simply carries the new Config.
+// - What of config.toml a reload applies is in reload-keys.ts: a successful
+//   reload that changes a restart-only key (listeners, data_dir...) still swaps
+//   the snapshot, and names each such key in `restartNeeded` and in the log
+//   ("listeners[0].address changed: needs a restart"). log_level is applied
+//   here, to the store's logger and every child of it.
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Logger } from '../log/logger.ts';
+import { setLogLevel, type Logger } from '../log/logger.ts';
+import { restartNeeded } from './reload-keys.ts';
 import { ConfigError, formatProblem, type FileProblem } from './errors.ts';
 import { createSnapshot, formatSummary, loadPolicy, type FileSummary, type PolicyLoad, type PolicyReader } from './load-policy.ts';
 import { POLICY_FILES, policyFileNames, type PolicyFileRegistry } from './policy-files.ts';
@@ -33,6 +37,12 @@ export interface ReloadResult {
   /** The generation in effect after this attempt (unchanged when it failed). */
   readonly generation: number;
   readonly durationMs: number;
+  /**
+   * Changes to config.toml this reload could not apply, one per key path, as
+   * "listeners[0].address changed: needs a restart"; they take effect at the
+   * next restart. Empty when nothing of the kind changed (and on failure).
+   */
+  readonly restartNeeded: readonly string[];
 }
 
 export type SwapListener = (next: PolicySnapshot, previous: PolicySnapshot) => void;
@@ -62,6 +72,7 @@ export async function openPolicyStore(options: PolicyStoreOptions): Promise<Poli
     problems: [],
     generation: 1,
     durationMs: performance.now() - started,
+    restartNeeded: [],
   };
   options.logger.info({ event: 'policy.loaded', generation: 1 }, `policy loaded: ${formatSummary(load.files)}`);
   return new PolicyStore(options, createSnapshot(load, 1, at), load.files, first);
@@ -197,17 +208,20 @@ export class PolicyStore {
         { event: 'policy.reload_failed', reason, generation: this.snapshot.generation, problems: errors.length },
         `policy reload refused (${errors.length} problem${errors.length === 1 ? '' : 's'}); generation ${this.snapshot.generation} keeps running`,
       );
-      this.last = { at, reason, ok: false, errors, problems: load.problems, generation: this.snapshot.generation, durationMs };
+      this.last = { at, reason, ok: false, errors, problems: load.problems, generation: this.snapshot.generation, durationMs, restartNeeded: [] };
       return this.last;
     }
     const previous = this.snapshot;
     this.snapshot = createSnapshot(load, previous.generation + 1, at);
     this.summary = load.files;
-    this.last = { at, reason, ok: true, errors: [], problems: [], generation: this.snapshot.generation, durationMs };
+    const restart = restartNeeded(previous.config, this.snapshot.config);
+    if (this.snapshot.config.log_level !== previous.config.log_level) setLogLevel(this.logger, this.snapshot.config.log_level);
+    this.last = { at, reason, ok: true, errors: [], problems: [], generation: this.snapshot.generation, durationMs, restartNeeded: restart };
     this.logger.info(
       { event: 'policy.reloaded', reason, generation: this.snapshot.generation, durationMs: Math.round(durationMs) },
       `policy reloaded (generation ${this.snapshot.generation}): ${formatSummary(load.files)}`,
     );
+    for (const line of restart) this.logger.warn({ event: 'policy.restart_needed', reason, generation: this.snapshot.generation }, line);
     if (this.watcher) this.updateWatchTargets();
     for (const listener of this.listeners) {
       try {

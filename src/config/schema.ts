@@ -83,6 +83,7 @@ export const configSchema = z
     data_dir: z.string().default('./data'),
     policies_dir: z.string().default('./policies'),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    log_format: z.enum(['auto', 'json', 'pretty']).default('auto'),
     listeners: z.array(listener).min(1, 'at least one [[listeners]] is needed'),
     tls: z
       .object({ cert: z.string().optional(), key: z.string().optional() })

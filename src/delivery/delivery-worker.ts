@@ -3,7 +3,7 @@
 // use; its log lines go to the main thread, which writes them with its own,
 // so one process has one writer of stdout.
 import { parentPort, workerData } from 'node:worker_threads';
-import { createLogger } from '../log/logger.ts';
+import { createLogger, setLogLevel } from '../log/logger.ts';
 import type { DeliveryRequest } from './deliverer.ts';
 import { createInProcessDeliverer } from './in-process-deliverer.ts';
 import { batchedPoster, type Batch, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.ts';
@@ -38,6 +38,7 @@ const handle = (message: ToWorker): void => {
     case 'config':
       ownAddresses = message.ownAddresses;
       deliverer.updateConfig(message.config);
+      if (message.logLevel !== undefined && message.logLevel !== baseLogger.level) setLogLevel(baseLogger, message.logLevel);
       break;
     case 'cut':
       deliverer.cutActive();

@@ -175,7 +175,8 @@ export function createWorkerDeliverer(options: WorkerDelivererOptions): Delivere
     },
     updateConfig(next) {
       config = next;
-      send({ type: 'config', config: next, ownAddresses: ownAddresses() });
+      // logger.level follows log_level on reload (setLogLevel in the policy store).
+      send({ type: 'config', config: next, ownAddresses: ownAddresses(), logLevel: logger.level });
     },
     idleConnections: () => idle,
     cutActive() {

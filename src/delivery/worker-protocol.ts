@@ -17,7 +17,7 @@ export interface WorkerInit {
 
 export type ToWorker =
   | { readonly type: 'job'; readonly seq: number; readonly request: DeliveryRequest }
-  | { readonly type: 'config'; readonly config: DelivererConfig; readonly ownAddresses: WorkerInit['ownAddresses'] }
+  | { readonly type: 'config'; readonly config: DelivererConfig; readonly ownAddresses: WorkerInit['ownAddresses']; readonly logLevel?: string }
   | { readonly type: 'cut' }
   | { readonly type: 'ping'; readonly seq: number }
   | { readonly type: 'close' };

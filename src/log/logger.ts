@@ -129,11 +129,94 @@ function isoTimeOncePerMs(): () => string {
   };
 }
 
+export type LogFormat = 'json' | 'pretty';
+
+/** config's log_format → what stdout gets: 'auto' is pretty on a terminal, JSON otherwise (piped, a file, journald). */
+export function chooseLogFormat(setting: 'auto' | 'json' | 'pretty', stdoutIsTerminal: boolean): LogFormat {
+  if (setting === 'auto') return stdoutIsTerminal ? 'pretty' : 'json';
+  return setting;
+}
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO ', 40: 'WARN ', 50: 'ERROR', 60: 'FATAL' };
+const OMITTED = new Set(['level', 'time', 'msg', 'service']);
+
+/**
+ * One JSON log line → `12:00:01.234 INFO  message key=value ...` for a person
+ * at a terminal. A line that is not JSON passes through unchanged.
+ */
+export function prettyLine(line: string): string {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line.endsWith('\n') ? line : `${line}\n`;
+  }
+  if (typeof record !== 'object' || record === null) return `${line}\n`;
+  const time = typeof record.time === 'string' ? record.time.slice(11, 23) : '';
+  const level = LEVEL_NAMES[record.level as number] ?? String(record.level ?? '');
+  const rest = Object.entries(record)
+    .filter(([key]) => !OMITTED.has(key))
+    .map(([key, value]) => `${key}=${typeof value === 'string' && !/[\s"=]/.test(value) ? value : JSON.stringify(value)}`);
+  return `${[time, level, typeof record.msg === 'string' ? record.msg : '', ...rest].filter((part) => part !== '').join(' ')}\n`;
+}
+
+/** A destination that writes each JSON line it is given as prettyLine() to `inner`. */
+function prettyDestination(inner: StdoutDestination): StdoutDestination {
+  return {
+    write(chunk: string) {
+      for (const line of chunk.split('\n')) if (line !== '') inner.write(prettyLine(line));
+    },
+    flush: (cb) => inner.flush(cb),
+    flushSync: () => inner.flushSync(),
+  };
+}
+
 /** Every logger made by createLogger, and every child of one, → the destination its lines go to. */
 const destinations = new WeakMap<Logger, DestinationStream>();
 
-export function createLogger(level: string, destination?: DestinationStream): Logger {
-  const dest = destination ?? stdout();
+/** A root logger and its descendants (weakly: per-connection children come and go). */
+interface Family {
+  members: Array<WeakRef<Logger>>;
+  pruneAt: number;
+}
+/** Every logger made by createLogger, and every child of one, → its family. */
+const families = new WeakMap<Logger, Family>();
+
+function join(family: Family, logger: Logger): void {
+  families.set(logger, family);
+  family.members.push(new WeakRef(logger));
+  if (family.members.length >= family.pruneAt) {
+    family.members = family.members.filter((ref) => ref.deref() !== undefined);
+    family.pruneAt = Math.max(64, family.members.length * 2);
+  }
+}
+
+/**
+ * Sets the level of a logger made by createLogger, of its root and of every
+ * child made so far (pino children keep the level they were born with), so a
+ * reload that changes log_level applies it to every line from then on.
+ */
+export function setLogLevel(logger: Logger, level: string): void {
+  const family = families.get(logger);
+  if (!family) {
+    logger.level = level;
+    return;
+  }
+  for (const ref of family.members) {
+    const member = ref.deref();
+    if (member) member.level = level;
+  }
+}
+
+/**
+ * A pino logger at `level` writing to `destination`, or to stdout (batched, see
+ * stdout()); `format` 'pretty' applies to stdout only: a destination given
+ * gets JSON. Lines written verbatim through destinationOf() (the delivery
+ * worker's) are made pretty too.
+ */
+export function createLogger(level: string, destination?: DestinationStream, format: LogFormat = 'json'): Logger {
+  const dest = destination ?? (format === 'pretty' ? prettyDestination(stdout()) : stdout());
+  const family: Family = { members: [], pruneAt: 64 };
   const logger = pino(
     {
       level,
@@ -141,11 +224,15 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       timestamp: isoTimeOncePerMs(),
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       // pino calls this for children of children too.
-      onChild: (child) => void destinations.set(child, dest),
+      onChild: (child) => {
+        destinations.set(child, dest);
+        join(family, child);
+      },
     },
     dest,
   );
   destinations.set(logger, dest);
+  join(family, logger);
   return logger;
 }
 

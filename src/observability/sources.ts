@@ -25,6 +25,8 @@ export interface ReloadSummary {
   readonly generation: number;
   /** Empty when ok; otherwise every problem of the refused edit (file:line: message). */
   readonly errors: readonly FileProblem[];
+  /** Changes the last reload could not apply ("listeners[0].address changed: needs a restart"). */
+  readonly restartNeeded?: readonly string[];
 }
 
 export interface ZoneStats {

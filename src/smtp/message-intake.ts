@@ -46,7 +46,9 @@ export async function takeMessage(
   const guard = new DataGuard({
     header,
     maxBytes: config.smtp.max_message_size,
-    bareLineEndings: config.smtp.bare_line_endings,
+    // From the connection's snapshot, like the bare-line-endings rule that
+    // decides on it: a reload applies to connections opened after it.
+    bareLineEndings: state.snapshot.config.smtp.bare_line_endings,
     maxLineLength: config.smtp.max_line_length,
     decide,
   });

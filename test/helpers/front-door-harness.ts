@@ -14,6 +14,7 @@ import { permit, reject, dunno } from '../../src/policy/decision.ts';
 import { evaluateData } from '../../src/policy/engine.ts';
 import { createSessionContext, listenerInfo } from '../../src/policy/context.ts';
 import { makeTestConfig, DEFAULT_LISTENERS } from './test-config.ts';
+import type { Config } from '../../src/config/schema.ts';
 
 export class MemoryIntake implements SpoolIntake {
   readonly messages: Array<{ id: string; envelope: Envelope; body: Buffer }> = [];
@@ -50,7 +51,8 @@ export function scriptedPolicy(seen: SessionRecord[]): SessionStages {
   };
 }
 
-export async function startDoor(extraConfig = '') {
+/** `snapshotSmtp`: [smtp] keys of the policy snapshot only (as after a reload), not of the door's own config. */
+export async function startDoor(extraConfig = '', options: { snapshotSmtp?: Partial<Config['smtp']> } = {}) {
   const dir = await makeTestConfig(`${DEFAULT_LISTENERS}\n[[listeners]]\nname = "behind-lb"\naddress = "127.0.0.1:0"\nrole = "mx"\ntls = "none"\nproxy_protocol_from = ["127.0.0.9/32"]\n${extraConfig}`);
   const intake = new MemoryIntake();
   const events: DecisionEvent[] = [];
@@ -60,7 +62,12 @@ export async function startDoor(extraConfig = '') {
   const logger = silentLogger();
   const door = new FrontDoor({
     config: dir.config,
-    currentSnapshot: () => testSnapshot({ config: dir.config, relayNetworks: [], allowlist: [] }),
+    currentSnapshot: () =>
+      testSnapshot({
+        config: options.snapshotSmtp ? { ...dir.config, smtp: { ...dir.config.smtp, ...options.snapshotSmtp } } : dir.config,
+        relayNetworks: [],
+        allowlist: [],
+      }),
     driver: scriptedPolicy(seen),
     spool: intake,
     tls: await loadTlsMaterial(dir.config, logger),

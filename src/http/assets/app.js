@@ -271,7 +271,12 @@ function renderReload(s) {
     tag(r.ok ? 'ok' : 'bad', r.ok ? 'loaded' : 'refused'),
     el('span', {}, r.ok ? `Generation ${r.generation} is running.` : `The edit was refused; generation ${r.generation} keeps running.`));
   const problems = r.errors.map((p) => el('li', { class: 'mono' }, p.line > 0 ? `${p.file}:${p.line}: ${p.message}` : `${p.file}: ${p.message}`));
-  box.replaceChildren(state, problems.length ? el('ul', { class: 'problems' }, ...problems) : el('p', { class: 'muted' }, 'No problems in config.toml or policies/.'));
+  const restart = (r.restartNeeded ?? []).map((line) => el('li', { class: 'mono' }, line));
+  box.replaceChildren(
+    state,
+    problems.length ? el('ul', { class: 'problems' }, ...problems) : el('p', { class: 'muted' }, 'No problems in config.toml or policies/.'),
+    ...(restart.length ? [el('p', {}, 'Not applied until relayguard restarts:'), el('ul', { class: 'problems' }, ...restart)] : []),
+  );
 }
 
 function setBanner(text) {

@@ -1,0 +1,140 @@
+// What a reload does with each key of config.toml: 'reload' keys take effect
+// for what starts after the swap (new connections, next delivery attempt,
+// the log level at once); 'restart' keys are read once at start (sockets,
+// TLS files, the spool, the dashboard, the resolver, the cluster link), so a
+// reload that changes one reports it by name ("needs a restart") instead of
+// pretending. test/config/reload-keys.test.ts walks the schema and fails
+// when a key is missing here.
+import type { Config } from './schema.ts';
+
+export type ReloadEffect = 'reload' | 'restart';
+
+/** Key path (TOML form; `[]` stands for any array index) → what a reload does with it. */
+export const RELOAD_KEYS: Readonly<Record<string, ReloadEffect>> = {
+  hostname: 'restart',
+  data_dir: 'restart',
+  policies_dir: 'reload',
+  log_level: 'reload',
+  log_format: 'restart',
+  'listeners[].name': 'restart',
+  'listeners[].address': 'restart',
+  'listeners[].role': 'restart',
+  'listeners[].tls': 'restart',
+  'listeners[].auth': 'restart',
+  'listeners[].proxy_protocol_from': 'restart',
+  'tls.cert': 'restart',
+  'tls.key': 'restart',
+  'smtp.max_message_size': 'restart',
+  'smtp.max_recipients': 'reload',
+  'smtp.max_command_length': 'restart',
+  'smtp.max_line_length': 'restart',
+  'smtp.max_connections': 'restart',
+  'smtp.idle_timeout': 'restart',
+  'smtp.transaction_timeout': 'restart',
+  'smtp.greet_delay': 'restart',
+  'smtp.forbid_unauth_pipelining': 'restart',
+  'smtp.max_errors': 'restart',
+  'smtp.tarpit_after_errors': 'restart',
+  'smtp.tarpit_delay': 'restart',
+  'smtp.bare_line_endings': 'reload',
+  'smtp.shutdown_grace': 'restart',
+  'auth.failures_before_delay': 'reload',
+  'auth.failure_delay': 'reload',
+  'auth.failures_before_lockout': 'reload',
+  'auth.failure_window': 'reload',
+  'auth.lockout': 'reload',
+  'dns.servers': 'restart',
+  'dns.timeout': 'restart',
+  'dns.tries': 'restart',
+  'delivery.mode': 'reload',
+  'delivery.smarthost.hosts': 'reload',
+  'delivery.smarthost.tls': 'reload',
+  'delivery.smarthost.auth_user': 'reload',
+  'delivery.smarthost.auth_password': 'reload',
+  'delivery.routes[].hosts': 'reload',
+  'delivery.routes[].tls': 'reload',
+  'delivery.routes[].auth_user': 'reload',
+  'delivery.routes[].auth_password': 'reload',
+  'delivery.routes[].domains': 'reload',
+  'delivery.mx_port': 'reload',
+  'delivery.retry_schedule': 'reload',
+  'delivery.queue_lifetime': 'reload',
+  'delivery.delay_warning': 'reload',
+  'delivery.concurrency': 'reload',
+  'delivery.per_destination_concurrency': 'reload',
+  'delivery.per_destination_rate': 'reload',
+  'delivery.connect_timeout': 'reload',
+  'delivery.command_timeout': 'reload',
+  'delivery.tls_failure_memory': 'reload',
+  'delivery.worker': 'restart',
+  'http.address': 'restart',
+  'http.token': 'restart',
+  'http.enabled': 'restart',
+  'cluster.redis': 'restart',
+  'cluster.instance': 'restart',
+  'cluster.fail_open': 'restart',
+  'cluster.command_timeout': 'restart',
+  'cluster.key_prefix': 'restart',
+  'cluster.shared_dnsbl_cache': 'restart',
+};
+
+/** The keys a reload cannot apply, in table order (for `check` and the help text). */
+export function restartOnlyKeys(): string[] {
+  return Object.entries(RELOAD_KEYS)
+    .filter(([, effect]) => effect === 'restart')
+    .map(([key]) => key);
+}
+
+const CONFIG_KEYS = new Set(['configFile', 'dataDir', 'policiesDir']);
+
+/** `listeners[0].address` → `listeners[].address`. */
+export function tableKeyOf(concretePath: string): string {
+  return concretePath.replace(/\[\d+\]/g, '[]');
+}
+
+/**
+ * Every change from `previous` to `next` that a reload cannot apply, as
+ * "listeners[0].address changed: needs a restart" (one line per key path).
+ * A key missing from the table counts as restart-only: never claim a reload.
+ */
+export function restartNeeded(previous: Config, next: Config): string[] {
+  const changed: string[] = [];
+  const walk = (a: unknown, b: unknown, at: string): void => {
+    if (at !== '') {
+      const effect = RELOAD_KEYS[tableKeyOf(at)];
+      if (effect !== undefined) {
+        if (effect === 'restart' && !sameValue(a, b)) changed.push(`${at} changed: needs a restart`);
+        return;
+      }
+    }
+    if (Array.isArray(a) || Array.isArray(b)) {
+      const left = Array.isArray(a) ? a : [];
+      const right = Array.isArray(b) ? b : [];
+      if (left.length !== right.length && tableKeyOf(at) === 'listeners') {
+        changed.push(`${at} changed (${left.length} → ${right.length}): needs a restart`);
+      }
+      for (let i = 0; i < Math.min(left.length, right.length); i++) walk(left[i], right[i], `${at}[${i}]`);
+      return;
+    }
+    if (isObject(a) || isObject(b)) {
+      const left = isObject(a) ? a : {};
+      const right = isObject(b) ? b : {};
+      for (const key of new Set([...Object.keys(left), ...Object.keys(right)])) {
+        if (at === '' && CONFIG_KEYS.has(key)) continue;
+        walk(left[key], right[key], at === '' ? key : `${at}.${key}`);
+      }
+      return;
+    }
+    if (!sameValue(a, b)) changed.push(`${at} changed: needs a restart`);
+  };
+  walk(previous, next, '');
+  return changed;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
