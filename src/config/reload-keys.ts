@@ -15,6 +15,8 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadEffect>> = {
   data_dir: 'restart',
   policies_dir: 'reload',
   log_level: 'reload',
+  // Read from the snapshot at every bare <postmaster> (policy/engine.ts).
+  postmaster: 'reload',
   log_format: 'restart',
   'listeners[].name': 'restart',
   'listeners[].address': 'restart',
@@ -70,6 +72,8 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadEffect>> = {
   'http.address': 'restart',
   'http.token': 'restart',
   'http.enabled': 'restart',
+  // The login's lifetime is fixed when the dashboard starts.
+  'http.session_ttl': 'restart',
   'cluster.redis': 'restart',
   'cluster.instance': 'restart',
   'cluster.fail_open': 'restart',
