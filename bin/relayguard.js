@@ -11,6 +11,8 @@
 //   dist     dist/ or nothing: exit 1 if it is missing or out of date
 //            (a service that must run the build it was deployed with)
 //   sources  always the sources (the tests; debugging with stack traces in src/)
+// An installed package (`npm pack` then `npm install`: no src/, no tsx, whose
+// dist/ was built by `prepack`) always runs its dist/, whatever the stamp says.
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { distStatus } from '../scripts/build-stamp.js';
@@ -26,6 +28,11 @@ async function cli() {
   if (wanted !== 'sources') {
     const dist = distStatus(root);
     if (dist.usable) return import(pathToFileURL(dist.main).href);
+    if (dist.installed) {
+      // An installed package ships dist/ and no sources (and no tsx to run them).
+      process.stderr.write(`relayguard: this installed package has no dist/ build in ${root}: reinstall it from a tarball made by \`npm pack\` (which builds dist/)\n`);
+      process.exit(1);
+    }
     const why = dist.reason === 'stale' ? 'dist/ is out of date with the sources' : 'there is no dist/';
     if (wanted === 'dist') {
       process.stderr.write(`relayguard: RELAYGUARD_RUN=dist but ${why}: run \`npm run build\` in ${root}\n`);
@@ -34,7 +41,14 @@ async function cli() {
     // Only a stale build is worth a word: no dist/ at all is the ordinary development checkout.
     if (dist.reason === 'stale') process.stderr.write(`relayguard: ${why}, running the sources (\`npm run build\` to update it)\n`);
   }
-  const { register } = await import('tsx/esm/api');
+  let register;
+  try {
+    ({ register } = await import('tsx/esm/api'));
+  } catch (error) {
+    if (error?.code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    process.stderr.write(`relayguard: running the sources needs tsx (a development dependency): run \`npm ci\` in ${root}, or \`npm run build\` and RELAYGUARD_RUN=dist\n`);
+    process.exit(1);
+  }
   register();
   return import('../src/cli/main.ts');
 }

@@ -53,6 +53,16 @@ export function sourceFingerprint(root) {
   return hash.digest('hex');
 }
 
+/** Is `root` a checkout (src/ is there) rather than an installed package (dist/ only)? */
+export function hasSources(root) {
+  try {
+    return readdirSync(path.join(root, 'src')).length > 0;
+  } catch (error) {
+    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return false;
+    throw error;
+  }
+}
+
 /** The stamp of `distDir`, or undefined when there is none (never built, or a build that did not finish). */
 export function readStamp(distDir) {
   try {
@@ -66,12 +76,18 @@ export function readStamp(distDir) {
  * Can the command run `<root>/dist`? { usable: true, main } with the path of
  * dist's CLI module, or { usable: false, reason } with reason 'missing' (no
  * build) or 'stale' (built from other sources than the ones here now).
+ * `installed` is true in an installed package (no src/): its dist/ is used
+ * as it is, and without one there is nothing to run.
  */
 export function distStatus(root) {
   const distDir = path.join(root, 'dist');
   const stamp = readStamp(distDir);
   const main = stamp?.entries?.main;
-  if (typeof main !== 'string') return { usable: false, reason: 'missing' };
+  const installed = !hasSources(root);
+  if (typeof main !== 'string') return { usable: false, reason: 'missing', installed };
+  // An installed package (`npm pack`, then `npm install`) has no src/ and no
+  // package-lock.json: there is nothing to compare with, dist/ is the only copy.
+  if (installed) return { usable: true, main: path.join(distDir, main), installed };
   if (stamp.fingerprint !== sourceFingerprint(root)) return { usable: false, reason: 'stale' };
   return { usable: true, main: path.join(distDir, main) };
 }

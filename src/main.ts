@@ -28,6 +28,7 @@ import { forwardDeliveryEvents, DeferralTracker } from './delivery/delivery-even
 import { FrontDoor } from './smtp/front-door.ts';
 import { LATENCY_BUCKETS_MS } from './facts/dnsbl/zone-stats.ts';
 import { loadTlsMaterial } from './smtp/tls-material.ts';
+import { assumeServiceUser } from './privileges.ts';
 import { createDashboard, type Dashboard } from './http/dashboard.ts';
 import type { DashboardSources } from './observability/sources.ts';
 import { createFactsRuntime, type FactsRuntime } from './facts/providers.ts';
@@ -71,6 +72,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const logger =
     options.logger ??
     createLogger(initialConfig.log_level, options.logDestination, chooseLogFormat(initialConfig.log_format, process.stdout.isTTY === true));
+  // Started as root with [service] user: from here on as that user, root again only to bind.
+  const privileges = assumeServiceUser(initialConfig.service);
   const store = await openPolicyStore({ configFile: options.configFile, logger });
   const config = store.current().config;
 
@@ -94,7 +97,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   let runner: QueueRunner | undefined;
   let dashboard: Dashboard | undefined;
   try {
-    const smtp = await frontDoor.listen();
+    const smtp = await privileges.bindThenDrop(() => frontDoor.listen());
+    if (privileges.target) logger.info({ event: 'relay.privileges', user: privileges.target.user, group: privileges.target.group }, 'ports bound; running as the service user');
     const ownAddresses = () => frontDoor.addresses();
     const deliverer = config.delivery.worker
       ? createWorkerDeliverer({ config: delivererConfig(config), logger: logger.child({ component: 'delivery' }), ownAddresses })

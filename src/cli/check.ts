@@ -7,6 +7,7 @@ import { EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR, type CliIo } from './io.ts';
 import { adminProblem, type FileProblem } from '../config/errors.ts';
 import { formatSummary, loadPolicy } from '../config/load-policy.ts';
 import { commandHelp, usageLine } from './help.ts';
+import { secretFileWarnings } from './secret-modes.ts';
 
 const USAGE = usageLine('check');
 
@@ -61,6 +62,8 @@ export async function runCheck(argv: string[], io: CliIo): Promise<number> {
     io.stderr.write(`check failed: ${count} problem${count === 1 ? '' : 's'}; a reload with these files would be refused\n`);
     return EXIT_USER_ERROR;
   }
+  // Warnings, not problems: the exit status stays 0.
+  for (const warning of secretFileWarnings(load.config)) io.stderr.write(`${warning}\n`);
   io.stdout.write(`ok ${configFile}: ${formatSummary(load.files)}\n`);
   return EXIT_OK;
 }

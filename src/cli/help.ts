@@ -52,6 +52,13 @@ signals:
                      smtp.shutdown_grace), tell idle clients 421, wait for
                      delivery attempts, exit 0
 
+as root:
+  With [service] user (and group) in config.toml, serve reads its files as
+  that user, binds the ports as root, then runs as that user for good before
+  accepting a connection. As a systemd service, contrib/relayguard.service
+  runs it as User=relayguard with CAP_NET_BIND_SERVICE instead (README
+  "Installing as a service").
+
 files:
   config.toml        infrastructure: listeners, TLS, limits, delivery, data_dir,
                      policies_dir (config.example.toml documents every key)

@@ -18,6 +18,9 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadEffect>> = {
   // Read from the snapshot at every bare <postmaster> (policy/engine.ts).
   postmaster: 'reload',
   log_format: 'restart',
+  // The process switches users once, at start.
+  'service.user': 'restart',
+  'service.group': 'restart',
   'listeners[].name': 'restart',
   'listeners[].address': 'restart',
   'listeners[].role': 'restart',

@@ -84,6 +84,12 @@ export const configSchema = z
     policies_dir: z.string().default('./policies'),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
     log_format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+    // Started as root: bind, then run as this user and group (src/privileges.ts).
+    service: z
+      .object({ user: z.string().min(1).optional(), group: z.string().min(1).optional() })
+      .strict()
+      .refine((s) => s.group === undefined || s.user !== undefined, 'service.group needs service.user')
+      .prefault({}),
     listeners: z.array(listener).min(1, 'at least one [[listeners]] is needed'),
     tls: z
       .object({ cert: z.string().optional(), key: z.string().optional() })
