@@ -8,6 +8,7 @@ import { emptyCidrSet } from '../net/cidr-set.ts';
 import { parseAllowlistFile, parseDenylistFile, parseRelayNetworksFile } from './cidr-files.ts';
 import { createDomainSet } from '../net/domain-set.ts';
 import { parseLocalDomainsFile } from './local-domains-file.ts';
+import { emptyRecipientMap, parseRecipientsFile } from './recipients-file.ts';
 import { parseChecksFile, defaultChecksPolicy, countChecks } from './checks-file.ts';
 import { countLimits, defaultLimitsPolicy, parseLimitsFile } from './limits-file.ts';
 import { defaultDnsblPolicy, parseDnsblFile } from './dnsbl-file.ts';
@@ -43,6 +44,7 @@ export const POLICY_FILES: PolicyFileRegistry = {
   allowlist: cidrKind('allowlist', parseAllowlistFile),
   denylist: cidrKind('denylist', parseDenylistFile),
   localDomains: { fileName: 'local-domains', parse: parseLocalDomainsFile, empty: () => createDomainSet([]), count: (s) => s.size, noun: 'domains' },
+  recipients: { fileName: 'recipients', parse: parseRecipientsFile, empty: emptyRecipientMap, count: (r) => r.size, noun: 'recipients' },
   users: { fileName: 'users.toml', parse: parseUsersFile, empty: emptyUserDirectory, count: (u) => u.size, noun: 'users' },
   dnsbl: { fileName: 'dnsbl.toml', parse: parseDnsblFile, empty: defaultDnsblPolicy, count: (d) => d.zones.length, noun: 'zones' },
   limits: { fileName: 'limits.toml', parse: parseLimitsFile, empty: defaultLimitsPolicy, count: countLimits, noun: 'limits' },

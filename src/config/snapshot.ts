@@ -3,6 +3,7 @@
 // reload builds a new one and swaps it in for new connections.
 import type { Config } from './schema.ts';
 import type { UserDirectory } from './users-file.ts';
+import type { RecipientMap } from './recipients-file.ts';
 import type { DnsblPolicy } from './dnsbl-file.ts';
 import type { LimitsPolicy } from './limits-file.ts';
 import type { ChecksPolicy } from './checks-file.ts';
@@ -21,6 +22,8 @@ export interface PolicySnapshot {
   readonly allowlist: CidrSet;
   readonly denylist: CidrSet;
   readonly localDomains: DomainSet;
+  /** Static recipient verification for local domains (policies/recipients). */
+  readonly recipients: RecipientMap;
   readonly users: UserDirectory;
   readonly dnsbl: DnsblPolicy;
   readonly limits: LimitsPolicy;

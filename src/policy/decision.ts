@@ -48,6 +48,7 @@ export const REASONS = [
   'rcpt.multiple_at',
   'rcpt.local_domain',
   'rcpt.postmaster',
+  'rcpt.unknown_user',
   'relay.trusted_network',
   'relay.authenticated',
   'relay.denied',

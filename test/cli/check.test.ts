@@ -15,7 +15,7 @@ test('valid files: exit 0 and a one-line summary with counts per file', async (t
   assert.equal(await runCheck(['--config', fixture.configFile], io), 0);
   assert.equal(err(), '');
   assert.equal(out().split('\n').length, 2, 'one line');
-  assert.match(out(), /^ok .*config\.toml: relay-networks 2 networks, allowlist absent, denylist absent, local-domains 1 domain, users\.toml absent, dnsbl\.toml absent, limits\.toml absent, checks\.toml absent\n$/);
+  assert.match(out(), /^ok .*config\.toml: relay-networks 2 networks, allowlist absent, denylist absent, local-domains 1 domain, recipients absent, users\.toml absent, dnsbl\.toml absent, limits\.toml absent, checks\.toml absent\n$/);
 });
 
 test('invalid files: exit 1 and every problem as file:line: problem', async (t) => {
@@ -71,4 +71,17 @@ test('the shipped example configuration passes', async () => {
   const { io, out, err } = captureIo();
   assert.equal(await runCheck(['--config', path.resolve('config.example.toml')], io), 0, err());
   assert.match(out(), /relay-networks \d+ network/);
+});
+
+test('policies/recipients: counted in the summary, bad lines as file:line', async (t) => {
+  const good = await createPolicyFixture({ 'local-domains': 'example.test\n', recipients: 'alice@example.test\nbob@example.test\n@catchall.test\n' });
+  t.after(() => good.cleanup());
+  const ok = captureIo();
+  assert.equal(await runCheck(['--config', good.configFile], ok.io), 0);
+  assert.match(ok.out(), /local-domains 1 domain, recipients 3 recipients, /);
+  const bad = await createPolicyFixture({ 'local-domains': 'example.test\n', recipients: '# list\nalice@example.test\nnot-an-address\n' });
+  t.after(() => bad.cleanup());
+  const failed = captureIo();
+  assert.equal(await runCheck(['--config', bad.configFile], failed.io), 1);
+  assert.match(failed.err(), new RegExp(`^${bad.policiesDir}/recipients:3: `, 'm'));
 });

@@ -28,7 +28,7 @@ test('every registered file kind loads; missing files are empty', async (t) => {
   assert.deepEqual(load.parts.checks, POLICY_FILES.checks.empty(), 'the default checks');
   assert.equal(
     formatSummary(load.files),
-    'relay-networks 2 networks, allowlist absent, denylist 1 network, local-domains 1 domain, users.toml 1 user, dnsbl.toml absent, limits.toml absent, checks.toml absent',
+    'relay-networks 2 networks, allowlist absent, denylist 1 network, local-domains 1 domain, recipients absent, users.toml 1 user, dnsbl.toml absent, limits.toml absent, checks.toml absent',
   );
   assert.deepEqual(load.files.map((f) => f.fileName), policyFileNames());
 
@@ -88,5 +88,5 @@ test('a policy file that cannot be read (a directory here) is reported', async (
 test('the registry has one kind per snapshot field and distinct file names', () => {
   const names = policyFileNames();
   assert.equal(new Set(names).size, names.length);
-  assert.deepEqual(Object.keys(POLICY_FILES).sort(), ['allowlist', 'checks', 'denylist', 'dnsbl', 'limits', 'localDomains', 'relayNetworks', 'users']);
+  assert.deepEqual(Object.keys(POLICY_FILES).sort(), ['allowlist', 'checks', 'denylist', 'dnsbl', 'limits', 'localDomains', 'recipients', 'relayNetworks', 'users']);
 });

@@ -9,6 +9,7 @@ import type { CidrSet, DomainSet, PolicySnapshot } from '../../src/config/snapsh
 import { parseAllowlistFile, parseDenylistFile, parseRelayNetworksFile } from '../../src/config/cidr-files.ts';
 import { formatProblem, type ParseResult } from '../../src/config/errors.ts';
 import { parseLocalDomainsFile } from '../../src/config/local-domains-file.ts';
+import { parseRecipientsFile } from '../../src/config/recipients-file.ts';
 import { POLICY_FILES } from '../../src/config/policy-files.ts';
 import { MINIMAL_CONFIG } from './policy-files.ts';
 import { defaultDnsblPolicy } from '../../src/config/dnsbl-file.ts';
@@ -71,6 +72,8 @@ export interface SnapshotOptions {
   readonly allowlist?: readonly string[];
   readonly denylist?: readonly string[];
   readonly localDomains?: readonly string[];
+  /** policies/recipients lines; none = no domain verified. */
+  readonly recipients?: readonly string[];
   readonly users?: ReadonlyArray<UserRecord | { readonly name: string; readonly senders: readonly string[] }>;
   readonly dnsblThreshold?: number;
   readonly limits?: PolicySnapshot['limits'];
@@ -87,6 +90,7 @@ export function testSnapshot(options: SnapshotOptions = {}): PolicySnapshot {
     allowlist: testCidrSet(options.allowlist ?? ['198.51.100.7'], 'allowlist'),
     denylist: testCidrSet(options.denylist ?? ['203.0.113.0/24 known spam source', '203.0.113.99'], 'denylist'),
     localDomains: testDomainSet(options.localDomains ?? ['example.test', 'xn--bcher-kva.example']),
+    recipients: must(parseRecipientsFile('recipients', (options.recipients ?? []).join('\n'))),
     users,
     dnsbl: { ...defaultDnsblPolicy(), threshold: options.dnsblThreshold ?? 1 },
     limits: options.limits ?? POLICY_FILES.limits.empty(),
@@ -104,6 +108,7 @@ export interface SnapshotLines {
   readonly allowlist?: readonly string[];
   readonly denylist?: readonly string[];
   readonly localDomains?: readonly string[];
+  readonly recipients?: readonly string[];
   /** config.toml text; defaults to a minimal valid one. */
   readonly configText?: string;
   readonly generation?: number;
@@ -123,6 +128,7 @@ export function makePolicySnapshot(lines: SnapshotLines = {}): PolicySnapshot {
     allowlist: must(parseAllowlistFile('allowlist', join(lines.allowlist))),
     denylist: must(parseDenylistFile('denylist', join(lines.denylist))),
     localDomains: must(parseLocalDomainsFile('local-domains', join(lines.localDomains))),
+    recipients: must(parseRecipientsFile('recipients', join(lines.recipients))),
     users: lines.users ?? POLICY_FILES.users.empty(),
     dnsbl: lines.dnsbl ?? POLICY_FILES.dnsbl.empty(),
     limits: lines.limits ?? POLICY_FILES.limits.empty(),

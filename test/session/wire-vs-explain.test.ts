@@ -26,7 +26,8 @@ const DENIED = '127.0.0.66'; // denylist
 const LISTED = '127.0.0.77'; // listed by bl.test
 
 const POLICIES = {
-  'local-domains': 'example.test\n',
+  'local-domains': 'example.test\nverified.test\n',
+  recipients: 'known@verified.test\n',
   'relay-networks': `${OFFICE}/32\n`,
   denylist: `${DENIED}/32   known spam source\n`,
   'dnsbl.toml': 'threshold = 1\ncheck_private_clients = true\n\n[[zones]]\nzone = "bl.test"\n',
@@ -66,6 +67,9 @@ const TABLE: readonly Session[] = [
   { name: 'localhost sender from outside', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'postmaster@localhost', rcpt: ['user@example.test'] },
   { name: '.invalid sender from outside', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'x@relay.invalid', rcpt: ['user@example.test'] },
   { name: 'localhost sender from relay-networks', ip: OFFICE, listener: 'mx', helo: 'pc.office.test', from: 'root@localhost', rcpt: ['x@foreign.test'] },
+  // issue 16 item 1, static recipient verification (verified.test is verified; example.test is not)
+  { name: 'unknown user of a verified domain from outside', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'a@other.test', rcpt: ['nobody@verified.test', 'Known@verified.test', 'anyone@example.test'] },
+  { name: 'unknown user of a verified domain from relay-networks', ip: OFFICE, listener: 'mx', helo: 'pc.office.test', from: 'clerk@example.test', rcpt: ['nobody@verified.test'] },
   { name: 'local-domain sender from outside', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'ceo@example.test', rcpt: ['user@example.test'] },
 ];
 
