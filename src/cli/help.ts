@@ -63,7 +63,8 @@ files:
   config.toml        infrastructure: listeners, TLS, limits, delivery, data_dir,
                      policies_dir (config.example.toml documents every key)
   policies_dir/      who may do what: relay-networks, allowlist, denylist,
-                     local-domains, users.toml, dnsbl.toml, limits.toml, checks.toml
+                     local-domains, recipients, users.toml, dnsbl.toml, limits.toml,
+                     checks.toml
   data_dir/spool/    the queue (see relayguard queue)
 
 environment:
