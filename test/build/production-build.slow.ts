@@ -11,6 +11,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import nodemailer from 'nodemailer';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
+import { watchRelay } from '../helpers/relay-process.ts';
 import { HARNESS_LISTENERS, smarthostTo } from '../helpers/relay-harness.ts';
 import { makeTestConfig } from '../helpers/test-config.ts';
 
@@ -111,17 +112,8 @@ test('the built relay serves without node_modules: SMTP in, delivery out, the da
     await sink.close();
     await dir.cleanup();
   });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const started = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    let buffer = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const line = buffer.split('\n').find((l) => l.includes('"relay.started"'));
-      if (line) resolve(JSON.parse(line) as Record<string, unknown>);
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code} before starting: ${stderr}`)));
-  });
+  const relay = watchRelay(child);
+  const started = await relay.started;
   const { version } = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
   assert.equal(started.msg, `relayguard ${version} started`);
   const mx = (started.smtp as Array<{ name: string; port: number }>).find((s) => s.name === 'mx')?.port as number;
@@ -148,8 +140,8 @@ test('the built relay serves without node_modules: SMTP in, delivery out, the da
   assert.match(await metrics.text(), /^# HELP /m);
 
   child.kill('SIGTERM');
-  assert.equal(await exited, 0, `SIGTERM drains and exits 0: ${stderr}`);
-  assert.equal(stderr, '');
+  assert.equal(await exited, 0, `SIGTERM drains and exits 0: ${relay.stderr()}`);
+  assert.equal(relay.stderr(), '');
 });
 
 test('bin runs dist/ only while it is a build of the sources here; RELAYGUARD_RUN chooses', async () => {

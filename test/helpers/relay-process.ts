@@ -15,7 +15,11 @@ export interface RelayProcess {
 }
 
 export function serve(configFile: string): RelayProcess {
-  const child = spawn(process.execPath, [BIN, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return watchRelay(spawn(process.execPath, [BIN, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** A `relayguard serve` started some other way (an installed package, another user, the build): its start and exit. */
+export function watchRelay(child: ChildProcess): RelayProcess {
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   let buffer = '';

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { chown, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_LISTENERS, makeTestConfig } from '../helpers/test-config.ts';
+import { watchRelay } from '../helpers/relay-process.ts';
 import { SmtpTalk } from '../helpers/smtp-talk.ts';
 
 const root = process.geteuid?.() === 0;
@@ -46,17 +47,8 @@ test('started as root, serve binds and then runs as [service] user before the gr
     if (child.exitCode === null) child.kill('SIGKILL');
     await exited;
   });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const started = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    let buffer = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const line = buffer.split('\n').find((l) => l.includes('"relay.started"'));
-      if (line) resolve(JSON.parse(line) as Record<string, unknown>);
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code} before starting: ${stderr}`)));
-  });
+  const relay = watchRelay(child);
+  const started = await relay.started;
   const mx = (started.smtp as Array<{ name: string; port: number }>).find((s) => s.name === 'mx')?.port as number;
 
   const talk = await SmtpTalk.connect({ port: mx, timeoutMs: 10_000 });
@@ -81,5 +73,5 @@ test('started as root, serve binds and then runs as [service] user before the gr
     assert.equal((await stat(path.join(dir.dir, 'data', name))).uid, 65534, `data/${name} belongs to nobody`);
   }
   child.kill('SIGTERM');
-  assert.equal(await exited, 0, `SIGTERM drains and exits 0: ${stderr}`);
+  assert.equal(await exited, 0, `SIGTERM drains and exits 0: ${relay.stderr()}`);
 });

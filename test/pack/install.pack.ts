@@ -10,6 +10,7 @@ import { cp, mkdtemp, readdir, readFile, rm, stat, symlink } from 'node:fs/promi
 import os from 'node:os';
 import path from 'node:path';
 import { HARNESS_LISTENERS } from '../helpers/relay-harness.ts';
+import { watchRelay } from '../helpers/relay-process.ts';
 import { SmtpTalk } from '../helpers/smtp-talk.ts';
 import { makeTestConfig } from '../helpers/test-config.ts';
 
@@ -109,17 +110,8 @@ test('the installed command: check, then serve answering SMTP until SIGTERM', as
     if (child.exitCode === null) child.kill('SIGKILL');
     await exited;
   });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const started = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    let buffer = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const line = buffer.split('\n').find((l) => l.includes('"relay.started"'));
-      if (line) resolve(JSON.parse(line) as Record<string, unknown>);
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code} before starting: ${stderr}`)));
-  });
+  const relay = watchRelay(child);
+  const started = await relay.started;
   const mx = (started.smtp as Array<{ name: string; port: number }>).find((s) => s.name === 'mx')?.port as number;
   const talk = await SmtpTalk.connect({ port: mx });
   try {
@@ -131,5 +123,5 @@ test('the installed command: check, then serve answering SMTP until SIGTERM', as
     talk.close();
   }
   child.kill('SIGTERM');
-  assert.equal(await exited, 0, `SIGTERM drains and exits 0: ${stderr}`);
+  assert.equal(await exited, 0, `SIGTERM drains and exits 0: ${relay.stderr()}`);
 });
