@@ -15,6 +15,35 @@ export interface Envelope {
   readonly receivedAt: number;
   /** The SMTP session id, to tie spool entries to connection logs. */
   readonly sessionId?: string;
+  /** The ESMTP parameters the client declared on MAIL FROM (issue 21); absent when none. */
+  readonly esmtp?: EsmtpParameters;
+  /**
+   * Per-recipient DSN parameters (RFC 3461), parallel to `recipients` (same
+   * index); `null` where that RCPT carried none. Absent when no RCPT did.
+   */
+  readonly recipientDsn?: readonly (RecipientDsn | null)[];
+}
+
+/** MAIL FROM parameters that travel with the message (validated by the front door). */
+export interface EsmtpParameters {
+  /** SMTPUTF8 (RFC 6531) was declared. */
+  readonly smtputf8?: true;
+  /** BODY= (RFC 6152); absent means the client did not say (treat as 7BIT). */
+  readonly body?: '7BIT' | '8BITMIME';
+  /** RET= (RFC 3461 4.3). */
+  readonly ret?: 'FULL' | 'HDRS';
+  /** ENVID= (RFC 3461 4.4), xtext-decoded. */
+  readonly envid?: string;
+  /** REQUIRETLS (RFC 8689) was declared. */
+  readonly requiretls?: true;
+}
+
+/** RCPT TO parameters of RFC 3461. */
+export interface RecipientDsn {
+  /** NOTIFY=: either ['NEVER'] or a non-empty subset of SUCCESS, FAILURE, DELAY. */
+  readonly notify?: readonly ('NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY')[];
+  /** ORCPT=: address type and xtext-decoded address, e.g. { type: 'rfc822', address: 'a@b' }. */
+  readonly orcpt?: { readonly type: string; readonly address: string };
 }
 
 export interface AcceptOptions {
