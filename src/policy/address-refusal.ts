@@ -25,11 +25,27 @@ function detail(refusal: AddressRefusal): Record<string, string> {
 }
 
 export function recipientRefusal(refusal: AddressRefusal): Decision {
+  if (refusal.problem === 'not_nfc') return reject('rcpt', ADDRESS_RULE, 'rcpt.utf8_not_nfc', replyFor('rcpt.utf8_not_nfc'), detail(refusal));
   const trick = RECIPIENT_TRICKS[refusal.problem];
   if (trick) return reject('rcpt', ADDRESS_RULE, trick, replyFor(trick), detail(refusal));
   return reject('rcpt', ADDRESS_RULE, 'rcpt.bad_address', replyFor('rcpt.bad_address'), detail(refusal));
 }
 
 export function senderRefusal(refusal: AddressRefusal): Decision {
+  if (refusal.problem === 'not_nfc') return reject('mail', ADDRESS_RULE, 'mail.utf8_not_nfc', replyFor('mail.utf8_not_nfc'), detail(refusal));
   return reject('mail', ADDRESS_RULE, 'mail.bad_address', replyFor('mail.bad_address'), detail(refusal));
+}
+
+export const SMTPUTF8_RULE = 'smtputf8';
+
+/**
+ * RFC 6531 3.4: a mailbox written with non-ASCII characters needs a
+ * transaction that declared SMTPUTF8 on MAIL FROM; 553 5.6.7 otherwise.
+ * Asked after the relay decision for recipients, so every routing trick and
+ * foreign spelling is still judged (and refused) as such first.
+ */
+export function undeclaredUtf8(stage: 'mail' | 'rcpt', mailbox: { readonly utf8?: true }, smtputf8: boolean | undefined): Decision | undefined {
+  if (!mailbox.utf8 || smtputf8 === true) return undefined;
+  const reason = stage === 'mail' ? 'mail.utf8_undeclared' : 'rcpt.utf8_undeclared';
+  return reject(stage, SMTPUTF8_RULE, reason, replyFor(reason), { problem: 'utf8_undeclared' });
 }

@@ -22,7 +22,8 @@ export type AddressProblem =
   | 'quoted_route'
   | 'percent_hack'
   | 'bang_path'
-  | 'literal_not_ours';
+  | 'literal_not_ours'
+  | 'not_nfc';
 
 export interface Mailbox {
   readonly kind: 'mailbox';
@@ -39,6 +40,12 @@ export interface Mailbox {
   readonly address: string;
   /** Set when the client wrote the domainless `<postmaster>` (any case) and this is the address it stands for. */
   readonly barePostmaster?: true;
+  /**
+   * The mailbox as written has non-ASCII characters (a UTF-8 local part or a
+   * U-label domain): it may only be used in a transaction that declared
+   * SMTPUTF8 (RFC 6531 3.4).
+   */
+  readonly utf8?: true;
 }
 
 export interface NullSender {
@@ -97,6 +104,7 @@ export function parseSender(text: string, options: AddressOptions): PathResult<S
   const split = splitPath(text);
   if (!split.ok) return split;
   if (split.path === '') return { ok: true, value: { kind: 'null', address: '' }, params: split.params };
+  if (!isNfc(split.path)) return refuse('not_nfc', 'UTF-8 address not in normalization form C');
   const mailbox = parseMailbox(split.path, 'sender', options);
   return mailbox.ok ? { ok: true, value: mailbox.value, params: split.params } : mailbox;
 }
@@ -106,11 +114,15 @@ export function parseRecipient(text: string, options: AddressOptions): PathResul
   const split = splitPath(text);
   if (!split.ok) return split;
   if (split.path === '') return refuse('null_recipient', 'empty recipient <>');
+  if (!isNfc(split.path)) return refuse('not_nfc', 'UTF-8 address not in normalization form C');
   const mailbox = parseMailbox(split.path, 'recipient', options);
   return mailbox.ok ? { ok: true, value: mailbox.value, params: split.params } : mailbox;
 }
 
 type Split = { ok: true; path: string; params: readonly string[] } | { ok: false; refusal: AddressRefusal };
+
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\x00-\x7f]/;
 
 /** "<path> PARAMS" or a bare path -> the path between the brackets and the parameters. */
 function splitPath(input: string): Split {
@@ -129,6 +141,16 @@ function splitPath(input: string): Split {
   const params = rest.split(' ').filter((p) => p !== '');
   if (!params.every((p) => ESMTP_PARAM.test(p))) return refuse('syntax', 'invalid parameter after <path>');
   return { ok: true, path: text.slice(1, end), params };
+}
+
+/**
+ * RFC 6532 3.1 (via RFC 6531 3.3): UTF-8 in addresses is NFC. Another
+ * normalisation of the same characters would be a second spelling of one
+ * mailbox to every comparison made on it (recipient lists, sender
+ * ownership), so it is refused rather than normalised behind the client's back.
+ */
+function isNfc(path: string): boolean {
+  return !NON_ASCII.test(path) || path.normalize('NFC') === path;
 }
 
 /** Index of the ">" closing the path, skipping quoted strings; -1 if none or a stray "<". */
@@ -234,6 +256,8 @@ function finish(
     if (localText.includes('%')) return refuse('percent_hack', '% routing in the local part of a local address');
     if (localText.includes('!')) return refuse('bang_path', '! (UUCP) routing in the local part of a local address');
   }
-  const base = { kind: 'mailbox', local, localText, quoted, domain: domain.domain, address } as const;
+  const plain = { kind: 'mailbox', local, localText, quoted, domain: domain.domain, address } as const;
+  const base = NON_ASCII.test(local) || NON_ASCII.test(domainText) ? { ...plain, utf8: true as const } : plain;
   return { ok: true, value: literal === undefined ? base : { ...base, literal } };
 }
+

@@ -37,6 +37,8 @@ export interface SessionContext {
   readonly sender?: Sender;
   /** Recipients accepted so far in this transaction. */
   readonly recipients: readonly Mailbox[];
+  /** The current transaction declared SMTPUTF8 on MAIL FROM (RFC 6531). */
+  readonly smtputf8?: boolean;
   readonly ours: OurIdentity;
 }
 

@@ -38,6 +38,14 @@ export const REASONS = [
   'mail.null_mx',
   'mail.special_use_domain',
   'mail.rate',
+  // mail/rcpt: SMTPUTF8 (RFC 6531): a UTF-8 mailbox in a transaction that did not declare it, or not in NFC
+  'mail.utf8_undeclared',
+  'mail.utf8_not_nfc',
+  'rcpt.utf8_undeclared',
+  'rcpt.utf8_not_nfc',
+  // mail/rcpt: ESMTP parameters judged against the extension table (src/smtp/extensions.ts)
+  'param.not_offered',
+  'param.malformed',
   // rcpt
   'rcpt.bad_address',
   'rcpt.source_route',
@@ -74,6 +82,7 @@ export const REASONS = [
   'proto.syntax',
   'proto.line_too_long',
   'proto.bad_command',
+  'proto.bad_utf8',
   'proto.timeout',
   'proto.shutdown',
 ] as const;

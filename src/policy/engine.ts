@@ -24,6 +24,8 @@ export interface MailCommand {
   readonly address: string;
   /** The SIZE= parameter, when declared. */
   readonly size?: number;
+  /** SMTPUTF8 was declared (also read from the parameters after the path, for `explain`). */
+  readonly smtputf8?: boolean;
 }
 
 export interface RcptCommand {
@@ -105,7 +107,8 @@ export function prepareMail(ctx: SessionContext, snapshot: PolicySnapshot, comma
   try {
     const parsed = parseSender(command.address, addressOptions(ctx, snapshot));
     if (!parsed.ok) return { ok: false, decision: senderRefusal(parsed.refusal) };
-    const mailCtx: MailContext = { ...ctx, sender: parsed.value, recipients: [] };
+    const smtputf8 = command.smtputf8 === true || parsed.params.some((p) => p.toUpperCase() === 'SMTPUTF8');
+    const mailCtx: MailContext = { ...ctx, sender: parsed.value, recipients: [], smtputf8 };
     return { ok: true, ctx: command.size === undefined ? mailCtx : { ...mailCtx, declaredSize: command.size } };
   } catch (error) {
     return { ok: false, decision: internalError('mail', error) };

@@ -59,6 +59,18 @@ const TABLE = {
   'mail.special_use_domain': { code: 550, enhanced: '5.7.1', text: (who: string) => `${who}: Sender address rejected: special-use domain (RFC 6761) cannot receive mail` },
   'mail.rate': { code: 450, enhanced: '4.7.1', text: 'Rate limit exceeded, try again later' },
 
+  // SMTPUTF8 (RFC 6531 3.4 / 3.7.4.1): a UTF-8 mailbox needs MAIL FROM ... SMTPUTF8 (Postfix's words);
+  // one not in Unicode NFC (RFC 6532 3.1) is a second spelling of another mailbox, refused alike.
+  'mail.utf8_undeclared': { code: 553, enhanced: '5.6.7', text: 'Must declare SMTPUTF8 to send unicode address' },
+  'rcpt.utf8_undeclared': { code: 553, enhanced: '5.6.7', text: 'Must declare SMTPUTF8 to send unicode address' },
+  'mail.utf8_not_nfc': { code: 553, enhanced: '5.6.7', text: 'Unicode address must be in normalization form C' },
+  'rcpt.utf8_not_nfc': { code: 553, enhanced: '5.6.7', text: 'Unicode address must be in normalization form C' },
+
+  // MAIL/RCPT parameters (src/smtp/extensions.ts): not offered to this session, or malformed.
+  // The argument is the parameter keyword ([A-Za-z0-9-] only).
+  'param.not_offered': { code: 555, enhanced: '5.5.4', text: (keyword: string) => `Unsupported option: ${keyword}` },
+  'param.malformed': { code: 501, enhanced: '5.5.4', text: (keyword: string) => `Bad ${keyword} parameter syntax` },
+
   // rcpt: strict address parsing (a routing trick is 550 5.7.1, syntax 553 5.1.3)
   'rcpt.bad_address': { code: 553, enhanced: '5.1.3', text: 'Bad recipient address syntax' },
   'rcpt.source_route': { code: 550, enhanced: '5.7.1', text: 'Source routes are not accepted' },
@@ -95,6 +107,8 @@ const TABLE = {
   'proto.timeout': { code: 421, enhanced: '4.4.2', text: 'Connection time limit exceeded, closing' },
   'proto.line_too_long': { code: 500, enhanced: '5.5.2', text: 'Line too long' },
   'proto.bad_command': { code: 500, enhanced: '5.5.2', text: 'NUL character in command' },
+  // A command line that is not valid UTF-8 (Postfix with smtputf8_enable): refused, never decoded into U+FFFD.
+  'proto.bad_utf8': { code: 500, enhanced: '5.5.2', text: 'Error: bad UTF-8 syntax' },
   // smtp.forbid_unauth_pipelining: Postfix's words for the same refusal; the connection is closed.
   'proto.pipelining': { code: 554, enhanced: '5.5.0', text: 'Error: SMTP protocol synchronization' },
   // VRFY and EXPN (Postfix's disable_vrfy_command = yes): neither may tell a stranger which addresses exist.

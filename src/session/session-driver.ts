@@ -19,6 +19,7 @@ import type { Logger } from '../log/logger.ts';
 import type { AuthRequest, CredentialCheck } from '../auth/authenticator.ts';
 import { AuthError } from '../auth/errors.ts';
 import { createSessionContext, listenerInfo, type AuthContext, type SessionContext } from '../policy/context.ts';
+import { undeclaredUtf8 } from '../policy/address-refusal.ts';
 import type { Decision, Stage } from '../policy/decision.ts';
 import type { AuthFacts } from '../policy/facts.ts';
 import {
@@ -125,12 +126,16 @@ export function createSessionDriver(deps: SessionDriverDeps): SessionStages {
         if (refused(helo)) return { decision: helo };
       }
       const size = typeof params.SIZE === 'string' ? Number(params.SIZE) : undefined;
-      const prepared = prepareMail(ctx, session.snapshot, size !== undefined && Number.isFinite(size) ? { address: raw, size } : { address: raw });
+      const command = { address: raw, smtputf8: params.SMTPUTF8 === true };
+      const prepared = prepareMail(ctx, session.snapshot, size !== undefined && Number.isFinite(size) ? { ...command, size } : command);
       if (!prepared.ok) return { decision: note(session, prepared.decision) };
+      const { sender } = prepared.ctx;
+      const utf8 = sender.kind === 'mailbox' ? undeclaredUtf8('mail', sender, prepared.ctx.smtputf8) : undefined;
+      if (utf8) return { decision: note(session, utf8) };
       const decision = decide(session, engine, 'mail', prepared.ctx, evaluateMail(prepared.ctx, session.snapshot, await engine.facts.gather('mail', prepared.ctx)));
       if (refused(decision)) return { decision };
       engine.ctx = { ...prepared.ctx, recipients: [] };
-      return { decision, sender: prepared.ctx.sender.address };
+      return { decision, sender: sender.address };
     },
 
     async rcpt(session, raw) {
@@ -138,7 +143,10 @@ export function createSessionDriver(deps: SessionDriverDeps): SessionStages {
       const ctx = engine.ctx;
       const prepared = prepareRcpt(ctx, session.snapshot, { address: raw });
       if (!prepared.ok) return { decision: note(session, prepared.decision) };
-      const decision = decide(session, engine, 'rcpt', prepared.ctx, evaluateRcpt(prepared.ctx, session.snapshot, await engine.facts.gather('rcpt', prepared.ctx)));
+      const evaluated = evaluateRcpt(prepared.ctx, session.snapshot, await engine.facts.gather('rcpt', prepared.ctx));
+      // After the relay decision: every spelling of a trick is judged as one first.
+      const utf8 = refused(evaluated) ? undefined : undeclaredUtf8('rcpt', prepared.ctx.recipient, ctx.smtputf8);
+      const decision = decide(session, engine, 'rcpt', prepared.ctx, utf8 ?? evaluated);
       if (refused(decision)) return { decision };
       engine.ctx = { ...ctx, recipients: [...ctx.recipients, prepared.ctx.recipient] };
       return { decision, recipient: prepared.ctx.recipient.address };

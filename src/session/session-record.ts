@@ -10,6 +10,7 @@ import type { MessageFacts } from '../policy/facts.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 import type { ListenerConfig } from '../config/schema.ts';
 import type { SessionFacts } from '../facts/session-facts.ts';
+import type { EsmtpParameters, RecipientDsn } from '../spool/types.ts';
 
 export interface SessionRecord {
   readonly sessionId: string;
@@ -33,6 +34,15 @@ export interface SessionRecord {
   declaredSize?: number;
   /** Recipients accepted in the current transaction (normalised). */
   recipients: string[];
+  /** The MAIL FROM parameters of the current transaction that travel with the message (issue 21). */
+  mailParams?: EsmtpParameters;
+  /** DSN parameters of the accepted recipients, index-parallel to `recipients` (null: none given). */
+  recipientDsn?: (RecipientDsn | null)[];
+  /**
+   * The parameters of the MAIL FROM / RCPT TO command being run, as the
+   * front door's parameter check parsed them; taken by its MAIL/RCPT handler.
+   */
+  pendingParams?: { readonly esmtp: EsmtpParameters } | { readonly dsn: RecipientDsn | null };
   rejectedRecipients: number;
   /** Errors so far (refused commands and recipients), for tarpitting. */
   errors: number;

@@ -22,6 +22,8 @@ import type { TlsMaterial } from './tls-material.ts';
 import { buildProxyTrust } from './proxy-trust.ts';
 import { Listener } from './listener.ts';
 import { socketIp } from '../net/ip-text.ts';
+import { offeredExtensions, parseMailParams, parseRcptParams, smtpServerHideOptions, type ExtensionKeyword, type OfferContext } from './extensions.ts';
+import { reject } from '../policy/decision.ts';
 
 export interface FrontDoorDeps {
   readonly config: Config;
@@ -117,6 +119,10 @@ export class FrontDoor {
     const authOffered = listener.auth ?? listener.role === 'submission';
     const listenerInfo = { ...listener, name, authOffered };
     const proxyTrusted = buildProxyTrust(listener.proxy_protocol_from);
+    // The extensions offered on this listener, before and after TLS (the table is pure; two sets per listener).
+    const offerFor = (tls: boolean): OfferContext => ({ starttlsListener: listener.tls === 'starttls', tls, authOffered });
+    const offeredSets = [offeredExtensions(offerFor(false)), offeredExtensions(offerFor(true))] as const;
+    const offered = (secure: boolean): ReadonlySet<ExtensionKeyword> => offeredSets[secure ? 1 : 0];
     const server = new RelaySmtpServer({
       name: config.hostname,
       banner: 'relayguard',
@@ -131,10 +137,11 @@ export class FrontDoor {
         ...(listener.tls === 'starttls' ? [] : ['STARTTLS']),
       ],
       hideSTARTTLS: listener.tls !== 'starttls',
-      hideENHANCEDSTATUSCODES: false,
-      hideSMTPUTF8: true,
-      hideDSN: true,
-      hideREQUIRETLS: true,
+      // What smtp-server may advertise and parse comes from the extension
+      // table (src/smtp/extensions.ts); ehloOffered cuts it per session state.
+      ...smtpServerHideOptions(),
+      ehloOffered: (secure) => offered(secure),
+      onAddressParameters: (sessionId, verb, command) => this.#checkParameters(sessionId, verb, command, offered),
       disableReverseLookup: true,
       maxClients: config.smtp.max_connections,
       socketTimeout: config.smtp.idle_timeout,
@@ -167,6 +174,8 @@ export class FrontDoor {
         if (state && !state.inData) {
           state.sender = undefined;
           state.recipients = [];
+          state.mailParams = undefined;
+          state.recipientDsn = undefined;
         }
       },
       onEarlyTalker: (sessionId, clientIp) => {
@@ -318,6 +327,39 @@ export class FrontDoor {
     });
   }
 
+  /**
+   * The parameters after the path of MAIL FROM / RCPT TO, judged against the
+   * extensions this session was offered (extensions.ts): the refusal reply
+   * (published as a Decision), or undefined with the parsed values kept for
+   * the handler that runs next. A command whose path or parameter grammar is
+   * broken is left to smtp-server's parser and the policy (their 501/553).
+   */
+  #checkParameters(
+    sessionId: string,
+    verb: 'MAIL' | 'RCPT',
+    command: string,
+    offered: (secure: boolean) => ReadonlySet<ExtensionKeyword>,
+  ): { code: number; text: string } | undefined {
+    const state = this.#sessions.get(sessionId);
+    if (!state) return undefined;
+    state.pendingParams = undefined;
+    // Parameters are " keyword[=value]" words (an empty value is the parser's to refuse, 501 5.5.4).
+    const match = /^[^:]*:\s*<[^<>]*>((?: +[A-Za-z0-9][A-Za-z0-9-]*(?:=[^ ]*)?)*) *$/.exec(command);
+    if (!match) return undefined;
+    const text = match[1] ?? '';
+    const extensions = offered(state.tls);
+    const parsed = verb === 'MAIL' ? parseMailParams(text, extensions) : parseRcptParams(text, extensions, state.mailParams?.smtputf8 === true);
+    if (parsed.ok) {
+      state.pendingParams = 'esmtp' in parsed ? { esmtp: parsed.esmtp } : { dsn: parsed.dsn };
+      return undefined;
+    }
+    const reason = parsed.problem === 'not_offered' ? 'param.not_offered' : 'param.malformed';
+    const reply = replyFor(reason, parsed.keyword);
+    const stage = verb === 'MAIL' ? 'mail' : 'rcpt';
+    this.#publish(state, reject(stage, 'esmtp-parameters', reason, reply, { parameter: parsed.keyword, problem: parsed.message }));
+    return { code: reply.code, text: replyText(reply) };
+  }
+
   #onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
     const state = this.#sessions.get(session.id);
     if (!state) return callback(replyError(INTERNAL_ERROR));
@@ -326,6 +368,10 @@ export class FrontDoor {
     state.tls = Boolean(session.secure);
     state.recipients = [];
     state.sender = undefined;
+    state.recipientDsn = undefined;
+    const pending = state.pendingParams;
+    state.pendingParams = undefined;
+    state.mailParams = pending && 'esmtp' in pending ? pending.esmtp : undefined;
     const params: Record<string, string | true> = {};
     for (const [key, value] of Object.entries(address.args || {})) params[key.toUpperCase()] = value as string | true;
     const size = typeof params.SIZE === 'string' ? Number(params.SIZE) : undefined;
@@ -335,6 +381,7 @@ export class FrontDoor {
       this.#publish(state, result.decision, { sender: address.address });
       const error = this.#toCallbackError(state, result.decision);
       if (!error) state.sender = result.sender ?? address.address;
+      else state.mailParams = undefined;
       this.#respond(state, callback, error);
     });
   }
@@ -342,6 +389,9 @@ export class FrontDoor {
   #onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
     const state = this.#sessions.get(session.id);
     if (!state) return callback(replyError(INTERNAL_ERROR));
+    const pending = state.pendingParams;
+    state.pendingParams = undefined;
+    const dsn = pending && 'dsn' in pending ? pending.dsn : null;
     void this.#guarded(state, 'rcpt', () => this.#deps.driver.rcpt(state, address.address)).then((result) => {
       if (result instanceof Error) return this.#respond(state, callback, result);
       this.#publish(state, result.decision, { sender: state.sender ?? '', recipient: address.address });
@@ -351,7 +401,12 @@ export class FrontDoor {
         return this.#respond(state, callback, error);
       }
       const recipient = result.recipient ?? address.address;
-      if (!state.recipients.includes(recipient)) state.recipients.push(recipient);
+      if (!state.recipients.includes(recipient)) {
+        // The DSN parameters stay index-parallel to the recipients: a refused
+        // RCPT adds to neither, a repeated one keeps its first parameters.
+        state.recipients.push(recipient);
+        state.recipientDsn = [...(state.recipientDsn ?? []), dsn];
+      }
       callback(null);
     });
   }
@@ -364,6 +419,8 @@ export class FrontDoor {
       state.inData = false;
       state.sender = undefined;
       state.recipients = [];
+      state.mailParams = undefined;
+      state.recipientDsn = undefined;
       callback(err, message);
     };
     void this.#guarded(state, 'data', async () => {

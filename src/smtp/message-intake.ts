@@ -66,6 +66,9 @@ export async function takeMessage(
     receivedAt,
     sessionId: state.sessionId,
     ...(state.user ? { authUser: state.user } : {}),
+    // Issue 21: what the client declared, for delivery to honour (absent when nothing was).
+    ...(state.mailParams && Object.keys(state.mailParams).length > 0 ? { esmtp: { ...state.mailParams } } : {}),
+    ...(state.recipientDsn?.some((dsn) => dsn !== null) ? { recipientDsn: [...state.recipientDsn] } : {}),
   };
   try {
     await deps.spool.accept(envelope, guard as Readable, { id: queueId });

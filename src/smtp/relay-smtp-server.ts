@@ -35,6 +35,17 @@
 // - a transaction reset (RSET, EHLO, STARTTLS) is reported to the front door
 //   (_resetSession: smtp-server has no reset hook).
 // - QUIT closes the socket at once (handler_QUIT);
+// - the EHLO reply lists exactly the extensions the front door's table
+//   (src/smtp/extensions.ts) offers this session (send; smtp-server's hide*
+//   options are per server, not per session state), and every MAIL FROM /
+//   RCPT TO parameter is judged by the front door against that same table
+//   before smtp-server reads it (handler_MAIL, handler_RCPT: smtp-server
+//   accepts and drops any parameter it does not know, with 250), once the
+//   command is in the state where smtp-server would run it (session.envelope:
+//   a nested MAIL or a RCPT before MAIL keeps smtp-server's 503);
+// - a command line that is not valid UTF-8 is refused (500 5.5.2, as Postfix
+//   with smtputf8_enable), never decoded: smtp-server's toString() would turn
+//   a 0xFF byte into U+FFFD, a different address (_onCommand);
 // - a client that half-closes (FIN, or close_notify over TLS) after its last
 //   command still gets every reply it is owed, then the connection closes:
 //   sockets are half-open (allowHalfOpen), send() writes to a socket whose
@@ -45,6 +56,7 @@
 // - no fixed 100 ms pause before onConnect: the front door's greet_delay is
 //   that wait, configurable (0 greets at once) (init; connect makes our
 //   connection class, smtp-server has no factory option for it).
+import { isUtf8 } from 'node:buffer';
 import crypto from 'node:crypto';
 import type net from 'node:net';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
@@ -107,6 +119,8 @@ export const SMTP_SERVER_SEAM = {
     _setListeners: 1,
     _onCommand: 2,
     _parseAddressCommand: 2,
+    handler_MAIL: 2,
+    handler_RCPT: 2,
     _resetSession: 0,
     _createParser: 0,
     handler_AUTH: 2,
@@ -130,6 +144,8 @@ export const SMTP_SERVER_SEAM = {
     /** false, or the message stream while DATA is received and until onData has answered */
     _dataStream: ['boolean', 'object'],
     _closing: ['boolean'],
+    /** the session object handed to the handlers; session.envelope.mailFrom is false until MAIL FROM was accepted */
+    session: ['object'],
   },
   /**
    * send() writes only while the socket's readyState is exactly this (an own
@@ -181,6 +197,16 @@ export interface RelaySmtpServerOptions extends SMTPServerOptions {
   onPipelining?: (sessionId: string, clientIp: string, command: string) => void;
   /** AUTH was refused with 538 because the session is not encrypted (`method` as sent, upper-cased). */
   onAuthWithoutTls?: (sessionId: string, method: string) => void;
+  /**
+   * The extension keywords offered to a session in this state (src/smtp/extensions.ts);
+   * the EHLO reply keeps only the lines that name one. Absent: smtp-server's list as is.
+   */
+  ehloOffered?: (secure: boolean) => ReadonlySet<string>;
+  /**
+   * A MAIL FROM or RCPT TO command (valid UTF-8, as sent) about to be run:
+   * the reply that refuses its parameters, or undefined to let it through.
+   */
+  onAddressParameters?: (sessionId: string, verb: 'MAIL' | 'RCPT', command: string) => { code: number; text: string } | undefined;
 }
 
 /** One open session, as the listener sees it at shutdown. */
@@ -200,6 +226,8 @@ interface RelayHooks {
   commandLineLimit: number;
   forbidPipelining: boolean;
   onPipelining(sessionId: string, clientIp: string, command: string): void;
+  ehloOffered: ((secure: boolean) => ReadonlySet<string>) | undefined;
+  onAddressParameters(sessionId: string, verb: 'MAIL' | 'RCPT', command: string): { code: number; text: string } | undefined;
 }
 
 type SocketOptions = Parameters<Parameters<SMTPServer['_handleProxy']>[1]>[1];
@@ -231,9 +259,16 @@ class RelayConnection extends ImmediateConnection {
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
-    if (Array.isArray(data) && code === 250 && !this.secure) {
-      // The EHLO reply: never advertise AUTH over plaintext.
-      data = data.filter((line) => !/^AUTH\b/i.test(line));
+    if (Array.isArray(data) && code === 250) {
+      // The EHLO reply (the only multi-line 250): never AUTH over plaintext,
+      // and only what the extension table offers this session.
+      const offered = this.#hooks.ehloOffered?.(this.secure);
+      data = data.filter((line, i) => {
+        if (i === 0) return true;
+        if (!this.secure && /^AUTH\b/i.test(line)) return false;
+        const keyword = line.trim().split(/\s+/)[0]?.toUpperCase() ?? '';
+        return offered === undefined || offered.has(keyword);
+      });
     }
     if (typeof data === 'string' && ENHANCED_PREFIX.test(data)) context = false;
     const socket = this._socket;
@@ -335,6 +370,11 @@ class RelayConnection extends ImmediateConnection {
         setImmediate(done);
         return;
       }
+      if (!isUtf8(command)) {
+        this.send(...sendArgs('proto.bad_utf8'));
+        setImmediate(done);
+        return;
+      }
       const words = command.toString('latin1').trim().split(/\s+/);
       const name = (words[0] ?? '').toUpperCase();
       if (this.#hooks.forbidPipelining && GROUP_ENDERS.has(name) && this.#inputFollows()) {
@@ -385,6 +425,26 @@ class RelayConnection extends ImmediateConnection {
     const parsed = super._parseAddressCommand(rawName, withPlaceholder);
     if (!parsed) return false;
     return { ...parsed, address: match[1] as string };
+  }
+
+  /** MAIL FROM: its parameters judged against the extension table first (no nested MAIL: smtp-server's 503 stands). */
+  override handler_MAIL(command: Buffer, callback: () => void): void {
+    if (!this.session.envelope.mailFrom && this.#parametersRefused('MAIL', command, callback)) return;
+    super.handler_MAIL(command, callback);
+  }
+
+  /** RCPT TO: the same, once MAIL FROM was accepted (before it, smtp-server's 503 stands). */
+  override handler_RCPT(command: Buffer, callback: () => void): void {
+    if (this.session.envelope.mailFrom && this.#parametersRefused('RCPT', command, callback)) return;
+    super.handler_RCPT(command, callback);
+  }
+
+  #parametersRefused(verb: 'MAIL' | 'RCPT', command: Buffer, callback: () => void): boolean {
+    const refusal = this.#hooks.onAddressParameters(this.id, verb, command.toString('utf8'));
+    if (!refusal) return false;
+    this.send(refusal.code, refusal.text);
+    callback();
+    return true;
   }
 
   /** smtp-server has no RSET hook: the front door must know when a transaction ends without DATA. */
@@ -445,8 +505,20 @@ export class RelaySmtpServer extends GreetAtOnceSmtpServer {
   readonly #proxiedPeers = new Map<string, string>();
 
   constructor(options: RelaySmtpServerOptions) {
-    const { proxyTrusted, onProxyRefused, onEarlyTalker, onErrorReply, onAuthWithoutTls, onReset, commandLineLimit, forbidPipelining, onPipelining, ...rest } =
-      options;
+    const {
+      proxyTrusted,
+      onProxyRefused,
+      onEarlyTalker,
+      onErrorReply,
+      onAuthWithoutTls,
+      onReset,
+      commandLineLimit,
+      forbidPipelining,
+      onPipelining,
+      ehloOffered,
+      onAddressParameters,
+      ...rest
+    } = options;
     // The parser's own limit stays at RFC 4954's 12288 octets so AUTH lines
     // fit; every other command is held to commandLineLimit in _onCommand.
     // allowHalfOpen: a client's FIN must not end our side before its replies
@@ -460,6 +532,8 @@ export class RelaySmtpServer extends GreetAtOnceSmtpServer {
       commandLineLimit: commandLineLimit ?? 512,
       forbidPipelining: forbidPipelining ?? true,
       onPipelining: onPipelining ?? (() => undefined),
+      ehloOffered,
+      onAddressParameters: onAddressParameters ?? (() => undefined),
     };
     this.#proxyTrusted = proxyTrusted ?? (() => false);
     this.#onProxyRefused = onProxyRefused ?? (() => undefined);

@@ -116,7 +116,8 @@ describe('issue 16 over the wire: our own literals and postmaster', () => {
     const talk = await openSession({ port: harness.port('mx'), from: LISTED });
     try {
       const rcpts = ['<user@example.test>', '<postmaster>', '<Postmaster@Example.Test>', '<postmaster@bücher.example>', '<abuse@example.test>'];
-      const sent = await transaction(talk, '<listed@outside.test>', rcpts, message('listed-complains'));
+      // SMTPUTF8: a U-label domain needs it since issue 21 (RFC 6531).
+      const sent = await transaction(talk, '<listed@outside.test> SMTPUTF8', rcpts, message('listed-complains'));
       assert.deepEqual(sent.rcpt.map(codeOf), ['554 5.7.1', '250 2.1.5', '250 2.1.5', '250 2.1.5', '554 5.7.1'], sent.rcpt.map((r) => r.lines[0]).join(' | '));
       assert.match(sent.queued?.lines[0] ?? '', /^250 2\.0\.0 Ok: queued as /);
     } finally {
