@@ -132,18 +132,25 @@ test('a relay-network client (127.0.0.1) may relay to a foreign domain; tricks a
   assert.deepEqual([...messageIds(sink.messages.map((m) => m.raw)).keys()], ['relayed']);
 });
 
-test('open-relay property: random trick addresses from outside never reach the sink', async (t) => {
+/**
+ * Random trick addresses from outside, on one transaction opened with
+ * `mailFrom`: every one gets a 5xx and only the marker sent after them
+ * reaches the sink. Since issue 21 the spellings include UTF-8 local parts
+ * and U-label domains (local and foreign), and the property runs both
+ * without and with SMTPUTF8 declared: no UTF-8 spelling may open the relay.
+ */
+async function relayProperty(t: { after: (fn: () => Promise<void> | void) => void }, mailFrom: string): Promise<void> {
   const { harness, sink } = await start(t);
   const talk = await openSession({ port: harness.port('mx'), from: OUTSIDE });
   t.after(() => talk.close());
-  assert.equal((await talk.command('MAIL FROM:<prober@outside.test>')).code, 250);
+  assert.equal((await talk.command(`MAIL FROM:${mailFrom}`)).code, 250);
 
-  const local = fc.constantFrom('user', 'postmaster', 'Abuse', 'x.y', 'a+b');
+  const local = fc.constantFrom('user', 'postmaster', 'Abuse', 'x.y', 'a+b', 'jürgen', 'Ωmega', '用户', 'postmäster');
   const foreign = fc.oneof(
-    fc.constantFrom('foreign.test', 'FOREIGN.TEST.', 'evil.example', 'sub.example.test', 'example.test.foreign.test', 'notexample.test', 'bücher.test', 'ex\u0430mple.test', 'xn--bcher-kva.test'),
+    fc.constantFrom('foreign.test', 'FOREIGN.TEST.', 'evil.example', 'sub.example.test', 'example.test.foreign.test', 'notexample.test', 'bücher.test', 'ex\u0430mple.test', 'xn--bcher-kva.test', 'exämple.test', 'пример.test', 'BÜCHER.TEST.', 'bücher.example.foreign.test', 'sub.bücher.example', 'xn--e1afmkfd.test'),
     fc.tuple(fc.stringMatching(/^[a-z][a-z0-9]{0,10}$/), fc.constantFrom('com', 'net', 'test', 'example')).map(([label, tld]) => `${label}.${tld}`).filter((d) => d !== 'example.test'),
   );
-  const localSpelling = fc.constantFrom('example.test', 'EXAMPLE.TEST', 'example.test.', 'Example.Test.', 'ｅｘａｍｐｌｅ.test', 'bücher.example', 'BÜCHER.EXAMPLE.', 'xn--bcher-kva.example', '[127.0.0.1]', '[IPv6:::ffff:127.0.0.1]');
+  const localSpelling = fc.constantFrom('example.test', 'EXAMPLE.TEST', 'example.test.', 'Example.Test.', 'ｅｘａｍｐｌｅ.test', 'bücher.example', 'BÜCHER.EXAMPLE.', 'xn--bcher-kva.example', 'ｂücher.example', 'Bücher.Example', 'XN--BCHER-KVA.EXAMPLE.', '[127.0.0.1]', '[IPv6:::ffff:127.0.0.1]');
   const foreignLiteral = fc.oneof(
     fc.ipV4().filter((ip) => ip !== '127.0.0.1').map((ip) => `[${ip}]`),
     fc.constantFrom('[IPv6:2001:db8::1]', '[IPv6:::1]', '[x-relay:foreign.test]'),
@@ -161,7 +168,8 @@ test('open-relay property: random trick addresses from outside never reach the s
     fc.tuple(local, foreignLiteral).map(([l, lit]) => `${l}@${lit}`),
     fc.tuple(local, localSpelling, foreign).map(([l, d, f]) => `${l}%${d}@${f}`),
   );
-  const command = fc.tuple(trick, fc.constantFrom('', ' NOTIFY=NEVER'), fc.constantFrom('', ' ')).map(([addr, params, space]) => `${space}<${addr}>${params}`);
+  const params = fc.constantFrom('', ' NOTIFY=NEVER', ' NOTIFY=SUCCESS ORCPT=rfc822;user+40example.test', ' ORCPT=utf-8;j\\x{FC}rgen@example.test');
+  const command = fc.tuple(trick, params, fc.constantFrom('', ' ')).map(([addr, param, space]) => `${space}<${addr}>${param}`);
 
   const tried: string[] = [];
   await fc.assert(
@@ -176,6 +184,14 @@ test('open-relay property: random trick addresses from outside never reach the s
   await talk.command('RSET');
   const sent = await transaction(talk, '<prober@outside.test>', ['<marker@example.test>'], message('after-property'));
   await onlyTheMarkerArrives(harness, sink, sent.queued?.lines[0], 'marker@example.test');
+}
+
+test('open-relay property: random trick addresses from outside never reach the sink', async (t) => {
+  await relayProperty(t, '<prober@outside.test>');
+});
+
+test('open-relay property with SMTPUTF8 declared: no UTF-8 spelling of a trick reaches the sink', async (t) => {
+  await relayProperty(t, '<prober@outside.test> SMTPUTF8');
 });
 
 test('with the default error cap, a relay tester still gets every trick refused with 5xx, then 421 and the connection closes', async (t) => {
