@@ -39,6 +39,7 @@ export async function takeMessage(
     esmtp: state.esmtp,
     tls: state.tls,
     authenticated: state.user !== undefined,
+    smtputf8: state.mailParams?.smtputf8 === true,
     queueId,
     recipients: state.recipients,
     date: new Date(receivedAt),

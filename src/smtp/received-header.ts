@@ -1,6 +1,7 @@
 // PURE. The Received: trace header we prepend (RFC 5321 §4.4), in the form
 // Postfix writes it, with the protocol keyword from RFC 3848 (ESMTP, ESMTPS,
-// ESMTPA, ESMTPSA) so a reader can see TLS and AUTH at a glance.
+// ESMTPA, ESMTPSA) so a reader can see TLS and AUTH at a glance, and its
+// UTF8SMTP forms (RFC 6531 3.7.3) when the transaction declared SMTPUTF8.
 
 export interface ReceivedInfo {
   readonly helo: string;
@@ -10,15 +11,17 @@ export interface ReceivedInfo {
   readonly esmtp: boolean;
   readonly tls: boolean;
   readonly authenticated: boolean;
+  /** The transaction declared SMTPUTF8. */
+  readonly smtputf8?: boolean;
   readonly queueId: string;
   /** Named only when there is exactly one recipient, to avoid leaking Bcc lists. */
   readonly recipients: readonly string[];
   readonly date: Date;
 }
 
-export function protocolKeyword(info: Pick<ReceivedInfo, 'esmtp' | 'tls' | 'authenticated'>): string {
+export function protocolKeyword(info: Pick<ReceivedInfo, 'esmtp' | 'tls' | 'authenticated' | 'smtputf8'>): string {
   if (!info.esmtp) return 'SMTP';
-  return `ESMTP${info.tls ? 'S' : ''}${info.authenticated ? 'A' : ''}`;
+  return `${info.smtputf8 ? 'UTF8SMTP' : 'ESMTP'}${info.tls ? 'S' : ''}${info.authenticated ? 'A' : ''}`;
 }
 
 /** RFC 5322 date-time, e.g. "Sun, 29 Nov 2026 11:28:49 +0000". */

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { HARNESS_LISTENERS, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
 import { codeOf, openSession } from '../helpers/e2e-relay-client.ts';
 import type { SmtpTalk, SmtpReply } from '../helpers/smtp-talk.ts';
@@ -50,11 +51,16 @@ tls = "none"
 
 const keywords = (ehlo: SmtpReply): string[] => ehlo.lines.slice(1).map((l) => (l.slice(4).split(' ')[0] ?? '').toUpperCase()).sort();
 
-async function envelopeOf(harness: RelayHarness, queued: SmtpReply | undefined): Promise<Envelope> {
+/** The spooled envelope of a queued message, read back from disk; `protocol`: the Received: header's "with" keyword. */
+async function envelopeOf(harness: RelayHarness, queued: SmtpReply | undefined, protocol?: string): Promise<Envelope> {
   const id = /queued as (\S+)/.exec(queued?.text ?? '')?.[1];
   assert.ok(id, `queued: ${queued?.lines.join(' | ')}`);
   const loaded = await harness.relay.spool.load(id);
   assert.ok(loaded, `message ${id} is in the spool`);
+  if (protocol !== undefined) {
+    const body = loaded.body ?? (await readFile(loaded.file)).subarray(loaded.bodyOffset);
+    assert.match(body.toString('utf8'), new RegExp(`^Received: [^]*?\\bwith ${protocol} id ${id}`), 'our Received: header');
+  }
   return loaded.envelope;
 }
 
@@ -156,7 +162,7 @@ test('declared parameters are stored in the spool envelope: BODY, SMTPUTF8, RET,
     ['<a@example.test> NOTIFY=DELAY', 250],
   ];
   for (const [rcpt, code] of rcpts) assert.equal((await talk.command(`RCPT TO:${rcpt}`)).code, code, rcpt);
-  const envelope = await envelopeOf(harness, await data(talk, 'with parameters'));
+  const envelope = await envelopeOf(harness, await data(talk, 'with parameters'), 'UTF8SMTP');
   assert.deepEqual(envelope.recipients, ['a@example.test', 'b@example.test', 'jürgen@xn--bcher-kva.example']);
   assert.deepEqual(envelope.esmtp, { body: '8BITMIME', smtputf8: true, ret: 'HDRS', envid: 'QQ+id=1' });
   assert.deepEqual(envelope.recipientDsn, [
@@ -168,7 +174,7 @@ test('declared parameters are stored in the spool envelope: BODY, SMTPUTF8, RET,
   // The next transaction on the same session starts clean.
   assert.equal((await talk.command('MAIL FROM:<sender@outside.test>')).code, 250);
   assert.equal((await talk.command('RCPT TO:<c@example.test>')).code, 250);
-  const plain = await envelopeOf(harness, await data(talk, 'no parameters'));
+  const plain = await envelopeOf(harness, await data(talk, 'no parameters'), 'ESMTP');
   assert.equal(plain.esmtp, undefined);
   assert.equal(plain.recipientDsn, undefined);
 });
@@ -200,7 +206,7 @@ test('SMTPUTF8: a UTF-8 mailbox needs the declaration (553 5.6.7), not-NFC is re
   assert.equal(codeOf(await talk.command('RCPT TO:<ju\u0308rgen@example.test>')), '553 5.6.7');
   // Still no relaying for any UTF-8 spelling of a foreign domain.
   assert.equal(codeOf(await talk.command('RCPT TO:<a@bücher.test>')), '554 5.7.1');
-  const envelope = await envelopeOf(harness, await data(talk, 'utf-8'));
+  const envelope = await envelopeOf(harness, await data(talk, 'utf-8'), 'UTF8SMTP');
   assert.equal(envelope.sender, 'jürgen@xn--bcher-kva.test');
   assert.deepEqual(envelope.recipients, ['jürgen@example.test', 'Ωmega@xn--bcher-kva.example']);
   assert.deepEqual(envelope.esmtp, { smtputf8: true });

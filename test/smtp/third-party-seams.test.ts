@@ -142,6 +142,8 @@ test('smtp-server: a live connection has the fields the seam reads, _handlerPend
   assert.equal(resets, 1, 'RSET calls _resetSession (the seam reports resets from there)');
 
   assert.equal(connection._handlerPending, false);
+  // handler_MAIL/handler_RCPT overrides read session.envelope.mailFrom: false until MAIL FROM was accepted.
+  assert.equal(connection.session.envelope.mailFrom, false, 'session.envelope.mailFrom is false before MAIL FROM');
   client.write('MAIL FROM:<a@client.test>\r\n');
   for (let i = 0; i < 200 && !release; i++) await new Promise((resolve) => setTimeout(resolve, 10));
   assert.ok(release, 'onMailFrom was called');
@@ -149,6 +151,9 @@ test('smtp-server: a live connection has the fields the seam reads, _handlerPend
   release();
   assert.equal((await client.read())?.code, 250);
   assert.equal(connection._handlerPending, false);
+  assert.equal(typeof connection.session.envelope.mailFrom, 'object', 'session.envelope.mailFrom is set once MAIL FROM was accepted');
+  assert.equal((await client.command('RSET')).code, 250);
+  assert.equal(connection.session.envelope.mailFrom, false, 'and false again after RSET');
   assert.equal((await client.command('QUIT')).code, 221);
 });
 
