@@ -56,11 +56,13 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadEffect>> = {
   'delivery.smarthost.tls': 'reload',
   // CA files are read again by the next delivery attempt after a reload (delivery/tls-trust.ts).
   'delivery.smarthost.tls_ca_file': 'reload',
+  'delivery.smarthost.last_hop': 'reload',
   'delivery.smarthost.auth_user': 'reload',
   'delivery.smarthost.auth_password': 'reload',
   'delivery.routes[].hosts': 'reload',
   'delivery.routes[].tls': 'reload',
   'delivery.routes[].tls_ca_file': 'reload',
+  'delivery.routes[].last_hop': 'reload',
   'delivery.routes[].auth_user': 'reload',
   'delivery.routes[].auth_password': 'reload',
   'delivery.routes[].domains': 'reload',

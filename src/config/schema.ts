@@ -74,6 +74,9 @@ const upstreamFields = z.object({
   tls_ca_file: z.string().min(1).optional(),
   auth_user: z.string().optional(),
   auth_password: z.string().optional(),
+  // This next hop delivers into mailboxes (no further SMTP relay): REQUIRETLS
+  // messages may go to it at level verify even if it does not offer REQUIRETLS.
+  last_hop: z.boolean().default(false),
 });
 
 const upstream = upstreamFields.strict();

@@ -11,8 +11,8 @@ import type { ConnectionCache } from './connection-cache.ts';
 import type { DeliveryError } from './errors.ts';
 import type { MxResolution } from './mx-resolver.ts';
 import type { Destination } from './routing.ts';
-import { localDeferral, localFailure, outcomeOfReply, type RecipientResult } from './smtp-reply.ts';
-import { describeHost, peerName, SmtpSession, type SessionSettings, type SessionTarget, type TlsLevel } from './smtp-session.ts';
+import { cleanReply, localDeferral, localFailure, outcomeOfReply, type RecipientResult } from './smtp-reply.ts';
+import { describeHost, peerName, SmtpSession, type SendOutcome, type SessionSettings, type SessionTarget, type TlsLevel } from './smtp-session.ts';
 import type { TlsMemory } from './tls-memory.ts';
 import type { TlsTrust } from './tls-trust.ts';
 
@@ -24,6 +24,8 @@ export interface JobInput {
   readonly size: number;
   /** A fresh body for each try: the same Buffer, or a new file stream. */
   readonly body: () => Buffer | Readable;
+  /** The message carries REQUIRETLS (RFC 8689): level verify at least, and REQUIRETLS at every hop but the last. */
+  readonly requireTls?: boolean;
 }
 
 export interface JobDeps {
@@ -62,7 +64,8 @@ export function sessionKey(t: SessionTarget): string {
 async function targetsFor(job: JobInput, deps: JobDeps): Promise<SessionTarget[] | RecipientResult[]> {
   const d = job.destination;
   const mxLevel = deps.tls?.level ?? 'opportunistic';
-  const level = d.kind === 'mx' ? mxLevel : d.upstream.tls;
+  // A REQUIRETLS message raises the level of its destination to verify, whatever is configured.
+  const level = job.requireTls ? 'verify' : d.kind === 'mx' ? mxLevel : d.upstream.tls;
   const caFile = d.kind === 'mx' ? deps.tls?.caFile : (d.upstream.tls_ca_file ?? deps.tls?.caFile);
   let ca: SessionTarget['ca'];
   if (level === 'verify' && caFile !== undefined) {
@@ -105,6 +108,30 @@ async function openFresh(target: SessionTarget, deps: JobDeps): Promise<SmtpSess
   }
 }
 
+/**
+ * Whether the destination is the last SMTP hop for RFC 8689: MX delivery
+ * (the recipient domain's own servers), or a route/smarthost configured with
+ * last_hop = true (it delivers into mailboxes). REQUIRETLS goes to a last hop
+ * when it offers it; a last hop that does not may still take the message at
+ * level verify. Every other hop must offer REQUIRETLS.
+ */
+export function isLastHop(destination: Destination): boolean {
+  return destination.kind === 'mx' || destination.upstream.last_hop;
+}
+
+/** REQUIRETLS could not be honoured with this host: the recipients fail with 5.7.10 (carried on to the next host, if any). */
+function requireTlsFailure(recipient: string, reason: string, host: string): RecipientResult {
+  return { recipient, status: 'failed', reply: cleanReply(`REQUIRETLS (RFC 8689): ${reason}`), enhanced: '5.7.10', host };
+}
+
+async function sendOnce(session: SmtpSession, job: JobInput, recipients: readonly string[]): Promise<SendOutcome> {
+  if (!job.requireTls) return session.send(job.sender, recipients, job.body(), job.size);
+  const outcome = await session.send(job.sender, recipients, job.body(), job.size, { requireTls: true });
+  // The last hop may take it without REQUIRETLS: the session is already TLS at level verify.
+  if (outcome.requireTlsNotOffered && isLastHop(job.destination)) return session.send(job.sender, recipients, job.body(), job.size);
+  return outcome;
+}
+
 export async function deliverJob(job: JobInput, deps: JobDeps): Promise<JobReport> {
   const targets = await targetsFor(job, deps);
   if (targets.length > 0 && 'status' in (targets[0] as object)) return { results: targets as RecipientResult[], tried: [] };
@@ -125,16 +152,20 @@ export async function deliverJob(job: JobInput, deps: JobDeps): Promise<JobRepor
     try {
       session ??= await openFresh(target, deps);
       deps.active.add(session);
-      let outcome = await session.send(job.sender, open, job.body(), job.size);
+      let outcome = await sendOnce(session, job, open);
       if (outcome.connectionLost && reused) {
         // An idle connection the server had already dropped: not this host's answer.
         deps.active.delete(session);
         session.close();
         session = await openFresh(target, deps);
         deps.active.add(session);
-        outcome = await session.send(job.sender, open, job.body(), job.size);
+        outcome = await sendOnce(session, job, open);
       }
       results = outcome.results;
+      // Without REQUIRETLS here, another host of the list may have it (RFC 8689 4.2.1).
+      if (outcome.requireTlsNotOffered && target !== hosts[hosts.length - 1]) {
+        results = results.map((r) => ({ ...r, status: 'deferred' as const }));
+      }
       deps.active.delete(session);
       deps.cache.put(key, session);
     } catch (error) {
@@ -145,6 +176,7 @@ export async function deliverJob(job: JobInput, deps: JobDeps): Promise<JobRepor
       const e = error as DeliveryError;
       // A refusal at greeting/EHLO/AUTH: this host will not take the mail, the next may.
       results = open.map((r) => {
+        if (e.code === 'DELIVERY_TLS' && job.requireTls) return requireTlsFailure(r, e.message, label);
         if (e.code === 'DELIVERY_TLS') return localDeferral(r, e.enhanced ? e.message : `TLS negotiation failed: ${e.message}`, e.enhanced ?? '4.7.5', label);
         if (!e.reply) return localDeferral(r, e.message, '4.4.1', label);
         const outcome = outcomeOfReply(r, e.reply, label);

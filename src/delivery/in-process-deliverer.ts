@@ -76,6 +76,7 @@ export function createInProcessDeliverer(options: InProcessDelivererOptions): De
           destination: request.destination,
           size: request.size,
           body: () => (Buffer.isBuffer(body) ? body : createReadStream(body.file, { start: body.start, end: body.end })),
+          ...(request.requireTls ? { requireTls: true } : {}),
         },
         {
           settings: { heloName: config.hostname, connectTimeout: config.delivery.connect_timeout, commandTimeout: config.delivery.command_timeout },

@@ -53,6 +53,13 @@ export interface SendOutcome {
   readonly results: RecipientResult[];
   /** The connection died without a reply to this transaction (a reused one may have timed out). */
   readonly connectionLost: boolean;
+  /** REQUIRETLS was asked for and this server does not offer it: nothing was sent, the session is still usable. */
+  readonly requireTlsNotOffered?: true;
+}
+
+export interface SendOptions {
+  /** RFC 8689: send MAIL FROM with REQUIRETLS; if the server does not offer it, nothing is sent (requireTlsNotOffered). */
+  readonly requireTls?: boolean;
 }
 
 type NodemailerError = Error & {
@@ -157,7 +164,7 @@ export class SmtpSession {
   }
 
   /** One transaction. `body` is the message as stored (CRLF lines); dot-stuffing is done here. */
-  send(sender: string, recipients: readonly string[], body: Buffer | Readable, size: number): Promise<SendOutcome> {
+  send(sender: string, recipients: readonly string[], body: Buffer | Readable, size: number, options: SendOptions = {}): Promise<SendOutcome> {
     const label = this.label;
     return new Promise<SendOutcome>((resolve) => {
       if (!this.usable) {
@@ -167,7 +174,15 @@ export class SmtpSession {
       this.#messages++;
       // BODY=8BITMIME whenever the server offers it: we relay bytes as received, and
       // declaring it for a 7-bit message is harmless (RFC 6152).
-      this.#conn.send({ from: sender, to: [...recipients], size, use8BitMime: true }, body, (error, info) => {
+      const requireTls = options.requireTls ? { requireTLSExtensionEnabled: true } : {};
+      this.#conn.send({ from: sender, to: [...recipients], size, use8BitMime: true, ...requireTls }, body, (error, info) => {
+        if (error && (error as NodemailerError).code === 'EREQUIRETLS') {
+          // nodemailer checks the EHLO reply before MAIL FROM: nothing went out.
+          const reason = `REQUIRETLS (RFC 8689): ${label} does not offer REQUIRETLS, so the message may not be relayed through it`;
+          const results = recipients.map((r) => ({ recipient: r, status: 'failed' as const, reply: reason, enhanced: '5.7.10', host: label }));
+          resolve({ results, connectionLost: false, requireTlsNotOffered: true });
+          return;
+        }
         if (!error && info) {
           const accepted = new Set(info.accepted);
           const results: RecipientResult[] = [];

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openSpool, spoolDirOf } from '../../src/spool/spool.ts';
-import { startQueueRunner } from '../../src/delivery/queue-runner.ts';
+import { startQueueRunner, type DeliveryEvent } from '../../src/delivery/queue-runner.ts';
 import { startDnsServer } from '../helpers/dns-server.ts';
 import { startSmtpSink, type SinkOptions, type SmtpSink } from '../helpers/smtp-sink.ts';
 import { captureLogger, envelope, rfc822, tempDir, testConfig } from '../helpers/spool-fixtures.ts';
@@ -40,20 +40,28 @@ interface Run {
   readonly sink: SmtpSink;
   readonly id: string;
   readonly lines: Array<Record<string, unknown>>;
-  /** The recipient's state after the first attempt. */
+  /** The recipient's outcome in the first attempt. */
   readonly status: string;
   readonly reply: string;
   readonly enhanced: string;
-  /** `relayguard queue show ID` on the spool once the runner has stopped ('' when delivered). */
+  /** `relayguard queue show ID` on the spool once the runner has stopped ('' when the message left the spool). */
   readonly shown: string;
 }
 
+interface AttemptOptions {
+  /** The message declared REQUIRETLS at our front door. */
+  readonly requireTls?: boolean;
+}
+
 /**
- * One message to bob@dest.test through a sink started with `sink`, under
- * `delivery` (the [delivery] keys; SINK stands for the sink's address).
- * mode "mx": dest.test's MX is mx.dest.test at 127.0.0.2 on the sink's port.
+ * One message from alice@sender.test to bob@dest.test through a sink started
+ * with `sinkOptions`, under `delivery` (the [delivery] keys; SINK stands for
+ * the sink's address, CA_FILE for the test CA's file). dest.test's MX (and
+ * sender.test's, for bounces) is mx.dest.test at 127.0.0.2 on the sink's
+ * port. A recipient that fails is bounced: the runner stops once the DSN
+ * reached the sink.
  */
-async function attempt(t: TestContext, sinkOptions: SinkOptions, delivery: string): Promise<Run> {
+async function attempt(t: TestContext, sinkOptions: SinkOptions, delivery: string, options: AttemptOptions = {}): Promise<Run> {
   const dir = await tempDir(t);
   const caFile = path.join(dir, 'ca.pem');
   await writeFile(caFile, ca.cert);
@@ -61,7 +69,7 @@ async function attempt(t: TestContext, sinkOptions: SinkOptions, delivery: strin
   t.after(() => sink.close());
   const dns = await startDnsServer();
   t.after(() => dns.close());
-  dns.add({ name: 'dest.test', type: 'MX', data: { preference: 10, exchange: MX_NAME } });
+  for (const domain of ['dest.test', 'sender.test']) dns.add({ name: domain, type: 'MX', data: { preference: 10, exchange: MX_NAME } });
   dns.add({ name: MX_NAME, type: 'A', data: MX_ADDRESS });
   const text = delivery.replaceAll('SINK', sink.address).replaceAll('CA_FILE', JSON.stringify(caFile));
   const config = testConfig(
@@ -72,6 +80,8 @@ async function attempt(t: TestContext, sinkOptions: SinkOptions, delivery: strin
   const { logger, lines } = captureLogger();
   const spool = await openSpool({ dir: spoolDirOf(config), logger });
   const runner = startQueueRunner({ spool, config, logger });
+  const events: DeliveryEvent[] = [];
+  runner.subscribe((event) => events.push(event));
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -80,12 +90,15 @@ async function attempt(t: TestContext, sinkOptions: SinkOptions, delivery: strin
     await spool.close();
   };
   t.after(stop);
-  const id = await spool.accept(envelope({ recipients: ['bob@dest.test'] }), rfc822('tls levels'));
-  await waitFor(() => runner.stats().delivered + runner.stats().deferred + runner.stats().failed >= 1, 10_000, 'the first attempt');
+  const esmtp = options.requireTls ? { esmtp: { requiretls: true as const } } : {};
+  const id = await spool.accept(envelope({ recipients: ['bob@dest.test'], ...esmtp }), rfc822('tls levels'));
+  const first = () => events.find((e): e is Extract<DeliveryEvent, { type: 'attempt' }> => e.type === 'attempt' && e.queueId === id);
+  await waitFor(() => first() !== undefined, 10_000, 'the first attempt');
+  const result = first()?.results[0];
   let state = (await spool.load(id))?.state;
   await waitFor(async () => (state = (await spool.load(id))?.state) === undefined || state.attempts >= 1, 5000, 'the attempt in the journal');
+  if (result?.status === 'failed') await sink.waitFor(1);
   await stop();
-  const rcpt = state?.recipients.get('bob@dest.test');
   let shown = '';
   if (state) {
     const file = await writeConfig(dir, sink.address);
@@ -93,15 +106,7 @@ async function attempt(t: TestContext, sinkOptions: SinkOptions, delivery: strin
     assert.equal(run.code, 0, run.err);
     shown = run.out;
   }
-  return {
-    sink,
-    id,
-    lines,
-    status: rcpt?.status ?? 'delivered',
-    reply: rcpt?.reply ?? '',
-    enhanced: rcpt?.enhanced ?? '',
-    shown,
-  };
+  return { sink, id, lines, status: result?.status ?? '', reply: result?.reply ?? '', enhanced: result?.enhanced ?? '', shown };
 }
 
 function attemptLine(run: Run): { status: string; reply: string } | undefined {
@@ -195,4 +200,69 @@ test('encrypt: a failed handshake is deferred, never retried in clear', async (t
   const run = await attempt(t, { brokenTls: true }, 'mode = "mx"\ntls = "encrypt"');
   assertDeferred(run, /^TLS required \(level encrypt\) but the TLS handshake failed: .* \(host mx\.dest\.test\[127\.0\.0\.2\]:\d+\)$/, '4.7.5');
   assert.equal(run.sink.connections, 1, 'no second connection in clear');
+});
+
+// REQUIRETLS (RFC 8689), delivery half: the envelope carries it (written
+// through the spool API: the front door still refuses the parameter).
+
+/** The DSN the sink received for a failed REQUIRETLS message: to the sender, naming 5.7.10. */
+function assertBounced(run: Run, reason: RegExp): void {
+  assert.equal(run.status, 'failed');
+  assert.equal(run.enhanced, '5.7.10');
+  assert.match(run.reply, reason);
+  assert.equal(run.sink.messages.length, 1, 'only the DSN reached the sink');
+  const dsn = run.sink.messages[0];
+  assert.equal(dsn?.from, '');
+  assert.deepEqual(dsn?.to, ['alice@sender.test']);
+  assert.match(dsn?.raw.toString() ?? '', /Status: 5\.7\.10/);
+  assert.equal(run.shown, '', 'the message left the queue');
+}
+
+test('REQUIRETLS, MX (the last hop): raised to verify, passed on with MAIL FROM ... REQUIRETLS when offered', async (t) => {
+  const run = await attempt(t, { certificate: good, offerRequireTls: true }, 'mode = "mx"\ntls_ca_file = CA_FILE', { requireTls: true });
+  assert.equal(run.status, 'delivered', run.reply);
+  assert.equal(run.sink.messages[0]?.secure, true);
+  assert.equal(run.sink.messages[0]?.requireTls, true);
+});
+
+test('REQUIRETLS, MX (the last hop) without REQUIRETLS: delivered at verify, without the parameter', async (t) => {
+  const run = await attempt(t, { certificate: good }, 'mode = "mx"\ntls = "none"\ntls_ca_file = CA_FILE', { requireTls: true });
+  assert.equal(run.status, 'delivered', run.reply);
+  assert.equal(run.sink.messages[0]?.secure, true, 'tls = "none" was raised to verify');
+  assert.equal(run.sink.messages[0]?.requireTls, false);
+});
+
+test('REQUIRETLS at an opportunistic MX with a certificate that does not verify: bounced with 5.7.10, never sent', async (t) => {
+  const run = await attempt(t, {}, 'mode = "mx"\ntls_ca_file = CA_FILE', { requireTls: true });
+  assertBounced(run, /^REQUIRETLS \(RFC 8689\): TLS required \(level verify\) but certificate verification failed: /);
+});
+
+test('REQUIRETLS through a smarthost (not the last hop) without REQUIRETLS: bounced with 5.7.10', async (t) => {
+  const run = await attempt(
+    t,
+    { host: '127.0.0.1', certificate: good },
+    'mode = "smarthost"\n[delivery.smarthost]\nhosts = ["SINK"]\ntls_ca_file = CA_FILE',
+    { requireTls: true },
+  );
+  assertBounced(run, /^REQUIRETLS \(RFC 8689\): 127\.0\.0\.1\[127\.0\.0\.1\]:\d+ does not offer REQUIRETLS/);
+});
+
+test('REQUIRETLS through a smarthost marked last_hop without REQUIRETLS: delivered at verify', async (t) => {
+  const run = await attempt(
+    t,
+    { host: '127.0.0.1', certificate: good },
+    'mode = "smarthost"\n[delivery.smarthost]\nhosts = ["SINK"]\ntls_ca_file = CA_FILE\nlast_hop = true',
+    { requireTls: true },
+  );
+  assert.equal(run.status, 'delivered', run.reply);
+  assert.equal(run.sink.messages[0]?.secure, true);
+  assert.equal(run.sink.messages[0]?.requireTls, false);
+});
+
+test('REQUIRETLS through a smarthost that offers it: passed on', async (t) => {
+  const run = await attempt(t, { host: '127.0.0.1', certificate: good, offerRequireTls: true }, 'mode = "smarthost"\n[delivery.smarthost]\nhosts = ["SINK"]\ntls = "encrypt"\ntls_ca_file = CA_FILE', {
+    requireTls: true,
+  });
+  assert.equal(run.status, 'delivered', run.reply);
+  assert.equal(run.sink.messages[0]?.requireTls, true);
 });

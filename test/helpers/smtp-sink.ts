@@ -11,6 +11,8 @@ export interface SinkMessage {
   readonly to: string[];
   readonly raw: Buffer;
   readonly secure: boolean;
+  /** MAIL FROM carried REQUIRETLS (RFC 8689). */
+  readonly requireTls: boolean;
   readonly user?: string;
   readonly remoteAddress: string;
 }
@@ -28,6 +30,8 @@ export interface SinkOptions {
   readonly brokenTls?: boolean;
   /** The certificate STARTTLS presents (PEM; default smtp-server's built-in self-signed one). */
   readonly certificate?: { readonly key: string; readonly cert: string };
+  /** Offer REQUIRETLS after STARTTLS (RFC 8689; smtp-server does not by default). */
+  readonly offerRequireTls?: boolean;
 }
 
 export interface SmtpSink {
@@ -81,6 +85,7 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
     closeTimeout: 100,
     ...(options.brokenTls ? { minVersion: 'TLSv1' as const, maxVersion: 'TLSv1.1' as const } : {}),
     ...(options.certificate ? { key: options.certificate.key, cert: options.certificate.cert } : {}),
+    ...(options.offerRequireTls ? { hideREQUIRETLS: false } : {}),
     onConnect(_session, callback) {
       sink.connections++;
       callback(greeting ? smtpError(greeting) : null);
@@ -107,6 +112,7 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
           to: session.envelope.rcptTo.map((r) => r.address),
           raw: Buffer.concat(chunks),
           secure: session.secure,
+          requireTls: session.envelope.requireTLS === true,
           ...(typeof session.user === 'string' ? { user: session.user } : {}),
           remoteAddress: session.remoteAddress,
         });
