@@ -2,12 +2,14 @@
 // file exactly as a reload would (same loadPolicy). Exit 0 with a one-line
 // summary; exit 1 printing every problem as `file:line: problem`; 2 on usage.
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR, type CliIo } from './io.ts';
 import { adminProblem, type FileProblem } from '../config/errors.ts';
 import { formatSummary, loadPolicy } from '../config/load-policy.ts';
 import { commandHelp, usageLine } from './help.ts';
 import { secretFileWarnings } from './secret-modes.ts';
+import { deprecatedTlsWarnings } from '../config/delivery-tls.ts';
 
 const USAGE = usageLine('check');
 
@@ -64,6 +66,8 @@ export async function runCheck(argv: string[], io: CliIo): Promise<number> {
   }
   // Warnings, not problems: the exit status stays 0.
   for (const warning of secretFileWarnings(load.config)) io.stderr.write(`${warning}\n`);
+  const text = await readFile(configFile, 'utf8').catch(() => '');
+  for (const warning of deprecatedTlsWarnings(display({ file: configFile, line: 0, message: '' }, cwd).file, text)) io.stderr.write(`${warning}\n`);
   io.stdout.write(`ok ${configFile}: ${formatSummary(load.files)}\n`);
   return EXIT_OK;
 }

@@ -65,10 +65,15 @@ export function validateConfigText(file: string, text: string): ParseResult<Conf
     seen.add(key);
   });
   if (problems.length > 0) return { ok: false, problems };
+  // CA files are named relative to config.toml, like tls.cert; delivery reads them by absolute path.
+  const caPath = <T extends { tls_ca_file?: string | undefined }>(t: T): T =>
+    t.tls_ca_file === undefined ? t : { ...t, tls_ca_file: path.resolve(base, t.tls_ca_file) };
+  const delivery = { ...caPath(raw.delivery), smarthost: raw.delivery.smarthost && caPath(raw.delivery.smarthost), routes: raw.delivery.routes.map(caPath) };
   return {
     ok: true,
     value: {
       ...raw,
+      delivery,
       configFile: path.resolve(file),
       dataDir: path.resolve(base, raw.data_dir),
       policiesDir: path.resolve(base, raw.policies_dir),

@@ -6,6 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { validateConfigText } from './load-config.ts';
+import { caFileProblems } from './delivery-tls.ts';
 import { formatProblem, type FileProblem } from './errors.ts';
 import type { Config } from './schema.ts';
 import type { PolicySnapshot } from './snapshot.ts';
@@ -82,6 +83,7 @@ export async function loadPolicy(
   const problems: FileProblem[] = [];
   const config = validateConfigText(configFile, text);
   if (!config.ok) problems.push(...config.problems);
+  else problems.push(...(await caFileProblems(configFile, text, config.value, (file) => reader.readFile(file))));
   const dir = config.ok ? config.value.policiesDir : guessPoliciesDir(configFile, text);
 
   const isDirectory = await stat(dir).then((s) => s.isDirectory(), () => false);

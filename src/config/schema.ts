@@ -59,18 +59,33 @@ const listener = z
   })
   .strict();
 
-const tlsPolicy = z.enum(['none', 'opportunistic', 'required']);
+// TLS to the next hop, Postfix's smtp_tls_security_level: none, opportunistic
+// (Postfix "may"), encrypt, verify. "required" is the old name of "encrypt",
+// still accepted (relayguard check warns, src/config/deprecations.ts).
+export const TLS_LEVELS = ['none', 'opportunistic', 'encrypt', 'verify'] as const;
+export type TlsLevel = (typeof TLS_LEVELS)[number];
+const tlsLevel = z.enum([...TLS_LEVELS, 'required']).transform((level): TlsLevel => (level === 'required' ? 'encrypt' : level));
 
-const upstream = z
-  .object({
-    hosts: z.array(hostPort(25)).min(1),
-    tls: tlsPolicy.default('opportunistic'),
-    auth_user: z.string().optional(),
-    auth_password: z.string().optional(),
-  })
-  .strict();
+const upstreamFields = z.object({
+  hosts: z.array(hostPort(25)).min(1),
+  // Unset: delivery.tls.
+  tls: tlsLevel.optional(),
+  // CA certificates (PEM) that level "verify" trusts for this next hop, instead of delivery.tls_ca_file / the built-in list.
+  tls_ca_file: z.string().min(1).optional(),
+  auth_user: z.string().optional(),
+  auth_password: z.string().optional(),
+  // This next hop delivers into mailboxes (no further SMTP relay): REQUIRETLS
+  // messages may go to it at level verify even if it does not offer REQUIRETLS.
+  last_hop: z.boolean().default(false),
+});
 
-const route = upstream.extend({ domains: z.array(z.string().min(1)).min(1) }).strict();
+const upstream = upstreamFields.strict();
+
+const route = upstreamFields.extend({ domains: z.array(z.string().min(1)).min(1) }).strict();
+
+/** An upstream (smarthost or route) whose unset tls took delivery.tls. */
+type Resolved<T extends { tls?: TlsLevel }> = Omit<T, 'tls'> & { tls: TlsLevel };
+const withLevel = <T extends { tls?: TlsLevel }>(u: T, level: TlsLevel): Resolved<T> => ({ ...u, tls: u.tls ?? level });
 
 export const configSchema = z
   .object({
@@ -148,6 +163,10 @@ export const configSchema = z
         connect_timeout: duration.default(30_000),
         command_timeout: duration.default(300_000),
         tls_failure_memory: duration.default(3_600_000),
+        // The TLS level of MX delivery, and of the smarthost and routes that set none.
+        tls: tlsLevel.default('opportunistic'),
+        // CA certificates (PEM) trusted at level "verify" instead of the built-in list (Postfix smtp_tls_CAfile).
+        tls_ca_file: z.string().min(1).optional(),
         worker: z.boolean().default(true),
       })
       .strict()
@@ -155,6 +174,11 @@ export const configSchema = z
         message: 'mode "smarthost" needs a [delivery.smarthost] table',
         path: ['mode'],
       })
+      .transform((d) => ({
+        ...d,
+        smarthost: d.smarthost ? withLevel(d.smarthost, d.tls) : undefined,
+        routes: d.routes.map((r) => withLevel(r, d.tls)),
+      }))
       .prefault({}),
     http: z
       .object({
@@ -190,8 +214,8 @@ export const configSchema = z
 
 export type RawConfig = z.infer<typeof configSchema>;
 export type ListenerConfig = RawConfig['listeners'][number];
-export type UpstreamConfig = z.infer<typeof upstream>;
-export type RouteConfig = z.infer<typeof route>;
+export type UpstreamConfig = Resolved<z.infer<typeof upstream>>;
+export type RouteConfig = Resolved<z.infer<typeof route>>;
 
 /** The validated config with paths made absolute (relative to the config file). */
 export interface Config extends RawConfig {

@@ -11,9 +11,10 @@ import type { ConnectionCache } from './connection-cache.ts';
 import type { DeliveryError } from './errors.ts';
 import type { MxResolution } from './mx-resolver.ts';
 import type { Destination } from './routing.ts';
-import { localDeferral, localFailure, outcomeOfReply, type RecipientResult } from './smtp-reply.ts';
-import { describeHost, SmtpSession, type SessionSettings, type SessionTarget } from './smtp-session.ts';
+import { cleanReply, localDeferral, localFailure, outcomeOfReply, type RecipientResult } from './smtp-reply.ts';
+import { describeHost, peerName, SmtpSession, type SendOutcome, type SessionSettings, type SessionTarget, type TlsLevel } from './smtp-session.ts';
 import type { TlsMemory } from './tls-memory.ts';
+import type { TlsTrust } from './tls-trust.ts';
 
 export interface JobInput {
   readonly queueId: string;
@@ -23,6 +24,8 @@ export interface JobInput {
   readonly size: number;
   /** A fresh body for each try: the same Buffer, or a new file stream. */
   readonly body: () => Buffer | Readable;
+  /** The message carries REQUIRETLS (RFC 8689): level verify at least, and REQUIRETLS at every hop but the last. */
+  readonly requireTls?: boolean;
 }
 
 export interface JobDeps {
@@ -31,6 +34,10 @@ export interface JobDeps {
   readonly resolveMx: (domain: string) => Promise<MxResolution>;
   readonly cache: ConnectionCache;
   readonly tlsMemory: TlsMemory;
+  /** TLS for MX delivery (delivery.tls) and the CA file level "verify" uses when a route names none (delivery.tls_ca_file). */
+  readonly tls?: { readonly level: TlsLevel; readonly caFile?: string | undefined };
+  /** Reads CA files for level "verify". */
+  readonly trust?: TlsTrust;
   readonly logger: Logger;
   /** Sessions in use, so stop() can cut them when its grace runs out. */
   readonly active: Set<SmtpSession>;
@@ -43,36 +50,86 @@ export interface JobReport {
   readonly tried: string[];
 }
 
-const sessionKey = (t: SessionTarget) => `${t.host}:${t.port}|${t.tls}|${t.auth?.user ?? ''}`;
+/**
+ * PURE. The connection cache key: a session is reused only for the same host,
+ * port, TLS level and login, and at "verify" only for the same name and CA
+ * file (a connection verified for one MX name says nothing about another
+ * name on the same address).
+ */
+export function sessionKey(t: SessionTarget): string {
+  const verified = t.tls === 'verify' ? `|${peerName(t)}|${t.ca?.file ?? ''}` : '';
+  return `${t.host}:${t.port}|${t.tls}${verified}|${t.auth?.user ?? ''}`;
+}
 
 async function targetsFor(job: JobInput, deps: JobDeps): Promise<SessionTarget[] | RecipientResult[]> {
   const d = job.destination;
+  const mxLevel = deps.tls?.level ?? 'opportunistic';
+  // A REQUIRETLS message raises the level of its destination to verify, whatever is configured.
+  const level = job.requireTls ? 'verify' : d.kind === 'mx' ? mxLevel : d.upstream.tls;
+  const caFile = d.kind === 'mx' ? deps.tls?.caFile : (d.upstream.tls_ca_file ?? deps.tls?.caFile);
+  let ca: SessionTarget['ca'];
+  if (level === 'verify' && caFile !== undefined) {
+    const load = (deps.trust ?? missingTrust).load(caFile);
+    if ('error' in load) {
+      const reason = `TLS required (level verify) but the CA file ${load.file} is unusable: ${load.error}`;
+      return job.recipients.map((r) => localDeferral(r, reason, '4.3.5'));
+    }
+    ca = load;
+  }
+  const tls = { tls: level, ...(ca ? { ca } : {}) };
   if (d.kind !== 'mx') {
     const auth = d.upstream.auth_user !== undefined ? { user: d.upstream.auth_user, pass: d.upstream.auth_password ?? '' } : undefined;
-    return d.upstream.hosts.map((h) => ({ host: h.host, port: h.port, name: h.host, tls: d.upstream.tls, ...(auth ? { auth } : {}) }));
+    return d.upstream.hosts.map((h) => ({ host: h.host, port: h.port, name: h.host, ...tls, ...(auth ? { auth } : {}) }));
   }
   const resolution = await deps.resolveMx(d.domain);
   if (resolution.kind === 'permanent') return job.recipients.map((r) => localFailure(r, resolution.reason, resolution.enhanced));
   if (resolution.kind === 'temporary') return job.recipients.map((r) => localDeferral(r, resolution.reason, '4.4.3'));
-  return resolution.hosts.map((h) => ({ host: h.address, port: deps.mxPort, name: h.name, tls: 'opportunistic' as const }));
+  return resolution.hosts.map((h) => ({ host: h.address, port: deps.mxPort, name: h.name, ...tls }));
 }
+
+const missingTrust = { load: (file: string) => ({ file, error: 'no CA loader in this deliverer' }) };
 
 async function openFresh(target: SessionTarget, deps: JobDeps): Promise<SmtpSession> {
   const key = `${target.host}:${target.port}`;
-  const skipTls = target.tls === 'opportunistic' && deps.tlsMemory.failedRecently(key);
+  const skipTls = deps.tlsMemory.skipTls(key, target.tls);
   try {
     return await SmtpSession.open(target, { ...deps.settings, skipTls });
   } catch (error) {
     const e = error as DeliveryError;
     if (e.code === 'DELIVERY_TLS' && target.tls === 'opportunistic' && !skipTls) {
-      // The handshake failed: this route allows plain text, so try again without TLS and
-      // remember it for a while so the next messages go straight to plain text.
-      deps.tlsMemory.remember(key);
+      // The handshake failed: this level allows plain text (Postfix "may" does the same),
+      // so try again without TLS and remember it for a while so the next messages go
+      // straight to plain text. Never at encrypt or verify.
+      deps.tlsMemory.remember(key, target.tls);
       deps.logger.warn({ host: describeHost(target), err: e.message }, 'TLS failed, retrying without TLS');
       return await SmtpSession.open(target, { ...deps.settings, skipTls: true });
     }
     throw error;
   }
+}
+
+/**
+ * Whether the destination is the last SMTP hop for RFC 8689: MX delivery
+ * (the recipient domain's own servers), or a route/smarthost configured with
+ * last_hop = true (it delivers into mailboxes). REQUIRETLS goes to a last hop
+ * when it offers it; a last hop that does not may still take the message at
+ * level verify. Every other hop must offer REQUIRETLS.
+ */
+export function isLastHop(destination: Destination): boolean {
+  return destination.kind === 'mx' || destination.upstream.last_hop;
+}
+
+/** REQUIRETLS could not be honoured with this host: the recipients fail with 5.7.10 (carried on to the next host, if any). */
+function requireTlsFailure(recipient: string, reason: string, host: string): RecipientResult {
+  return { recipient, status: 'failed', reply: cleanReply(`REQUIRETLS (RFC 8689): ${reason}`), enhanced: '5.7.10', host };
+}
+
+async function sendOnce(session: SmtpSession, job: JobInput, recipients: readonly string[]): Promise<SendOutcome> {
+  if (!job.requireTls) return session.send(job.sender, recipients, job.body(), job.size);
+  const outcome = await session.send(job.sender, recipients, job.body(), job.size, { requireTls: true });
+  // The last hop may take it without REQUIRETLS: the session is already TLS at level verify.
+  if (outcome.requireTlsNotOffered && isLastHop(job.destination)) return session.send(job.sender, recipients, job.body(), job.size);
+  return outcome;
 }
 
 export async function deliverJob(job: JobInput, deps: JobDeps): Promise<JobReport> {
@@ -95,16 +152,20 @@ export async function deliverJob(job: JobInput, deps: JobDeps): Promise<JobRepor
     try {
       session ??= await openFresh(target, deps);
       deps.active.add(session);
-      let outcome = await session.send(job.sender, open, job.body(), job.size);
+      let outcome = await sendOnce(session, job, open);
       if (outcome.connectionLost && reused) {
         // An idle connection the server had already dropped: not this host's answer.
         deps.active.delete(session);
         session.close();
         session = await openFresh(target, deps);
         deps.active.add(session);
-        outcome = await session.send(job.sender, open, job.body(), job.size);
+        outcome = await sendOnce(session, job, open);
       }
       results = outcome.results;
+      // Without REQUIRETLS here, another host of the list may have it (RFC 8689 4.2.1).
+      if (outcome.requireTlsNotOffered && target !== hosts[hosts.length - 1]) {
+        results = results.map((r) => ({ ...r, status: 'deferred' as const }));
+      }
       deps.active.delete(session);
       deps.cache.put(key, session);
     } catch (error) {
@@ -115,7 +176,8 @@ export async function deliverJob(job: JobInput, deps: JobDeps): Promise<JobRepor
       const e = error as DeliveryError;
       // A refusal at greeting/EHLO/AUTH: this host will not take the mail, the next may.
       results = open.map((r) => {
-        if (e.code === 'DELIVERY_TLS') return localDeferral(r, `TLS negotiation failed: ${e.message}`, '4.7.5', label);
+        if (e.code === 'DELIVERY_TLS' && job.requireTls) return requireTlsFailure(r, e.message, label);
+        if (e.code === 'DELIVERY_TLS') return localDeferral(r, e.enhanced ? e.message : `TLS negotiation failed: ${e.message}`, e.enhanced ?? '4.7.5', label);
         if (!e.reply) return localDeferral(r, e.message, '4.4.1', label);
         const outcome = outcomeOfReply(r, e.reply, label);
         return e.temporary ? { ...outcome, status: 'deferred' as const } : outcome;

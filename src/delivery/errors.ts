@@ -13,12 +13,15 @@ export class DeliveryError extends Error {
   readonly temporary: boolean;
   /** The SMTP reply that caused it, when there was one. */
   readonly reply?: string;
+  /** The RFC 3463 code for the recipients, when the failure has its own (TLS: 4.7.4, 4.7.5). */
+  readonly enhanced?: string;
 
-  constructor(code: DeliveryErrorCode, message: string, options: { temporary: boolean; reply?: string; cause?: unknown }) {
+  constructor(code: DeliveryErrorCode, message: string, options: { temporary: boolean; reply?: string; enhanced?: string; cause?: unknown }) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'DeliveryError';
     this.code = code;
     this.temporary = options.temporary;
     if (options.reply !== undefined) this.reply = options.reply;
+    if (options.enhanced !== undefined) this.enhanced = options.enhanced;
   }
 }

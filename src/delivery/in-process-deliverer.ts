@@ -11,6 +11,7 @@ import { createMxResolver, type MxDns } from './mx-resolver.ts';
 import { createDnsResolver } from '../config/dns.ts';
 import type { SmtpSession } from './smtp-session.ts';
 import { TlsMemory } from './tls-memory.ts';
+import { TlsTrust } from './tls-trust.ts';
 
 export interface InProcessDelivererOptions {
   readonly config: DelivererConfig;
@@ -48,6 +49,7 @@ export function createInProcessDeliverer(options: InProcessDelivererOptions): De
     createMxResolver({ dns, logger, port: config.delivery.mx_port, ownAddresses, ...(options.random ? { random: options.random } : {}) });
   let resolveMx = makeResolver();
   let tlsMemory = new TlsMemory(config.delivery.tls_failure_memory, now);
+  let trust = new TlsTrust();
   const cache = new ConnectionCache({
     idleMs: options.reuse?.idleMs ?? 5_000,
     maxMessages: options.reuse?.maxMessages ?? 1_000,
@@ -74,6 +76,7 @@ export function createInProcessDeliverer(options: InProcessDelivererOptions): De
           destination: request.destination,
           size: request.size,
           body: () => (Buffer.isBuffer(body) ? body : createReadStream(body.file, { start: body.start, end: body.end })),
+          ...(request.requireTls ? { requireTls: true } : {}),
         },
         {
           settings: { heloName: config.hostname, connectTimeout: config.delivery.connect_timeout, commandTimeout: config.delivery.command_timeout },
@@ -81,6 +84,8 @@ export function createInProcessDeliverer(options: InProcessDelivererOptions): De
           resolveMx,
           cache,
           tlsMemory,
+          tls: { level: config.delivery.tls, caFile: config.delivery.tls_ca_file },
+          trust,
           logger,
           active,
         },
@@ -89,6 +94,7 @@ export function createInProcessDeliverer(options: InProcessDelivererOptions): De
     updateConfig(next) {
       config = next;
       tlsMemory = new TlsMemory(next.delivery.tls_failure_memory, now);
+      trust = new TlsTrust();
       if (!options.resolver) dns = createDnsResolver(next.dns);
       resolveMx = makeResolver();
     },

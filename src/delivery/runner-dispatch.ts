@@ -70,6 +70,7 @@ export class Dispatcher {
         destination: job.destination,
         size: msg.size,
         body: msg.body ?? { file: msg.file, start: msg.bodyOffset, end: msg.bodyOffset + msg.size - 1 },
+        ...(msg.envelope.esmtp?.requiretls ? { requireTls: true } : {}),
       })
       .catch((error: unknown) => {
         logger.error({ err: error, queueId: msg.id }, 'delivery attempt crashed');

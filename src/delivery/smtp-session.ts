@@ -1,24 +1,43 @@
 // One outbound SMTP session over nodemailer's SMTPConnection: connect, EHLO,
-// STARTTLS as the route asks (opportunistic: self-signed certificates are
-// fine and a refused STARTTLS continues in clear; required: TLS or nothing),
+// STARTTLS at the target's TLS level (Postfix's smtp_tls_security_level):
+//   none           never STARTTLS;
+//   opportunistic  STARTTLS when offered, any certificate (RFC 7435: better
+//                  than clear text against passive listeners); a refused
+//                  STARTTLS continues in clear (a failed handshake is retried
+//                  in clear by deliver-job.ts, like Postfix's "may");
+//   encrypt        TLS or nothing, the certificate is not checked;
+//   verify         TLS or nothing, the chain must verify against the target's
+//                  CA file (else Node's built-in Mozilla list) and the
+//                  certificate must name the target's name (the configured
+//                  smarthost/route host, or the MX host name).
+// A failure at encrypt/verify is a DELIVERY_TLS error whose message says why
+// ("TLS required (level verify) but certificate verification failed: ...");
+// nothing is ever sent in clear at those levels.
 // AUTH only over TLS (or on a route that says tls = "none"), then any number
 // of transactions. send() never throws: every recipient gets an outcome.
 // nodemailer's internals are reached only through nodemailer-seam.ts.
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { isIP } from 'node:net';
+import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import type { Readable } from 'node:stream';
+import type { TlsLevel } from '../config/schema.ts';
 import { DeliveryError } from './errors.ts';
 import { coalesceBodyWrites, recipientRefusals } from './nodemailer-seam.ts';
 import { cleanReply, localDeferral, outcomeOfReply, type RecipientResult } from './smtp-reply.ts';
 
-export type TlsMode = 'none' | 'opportunistic' | 'required';
+export type { TlsLevel };
+/** The old name of TlsLevel. */
+export type TlsMode = TlsLevel;
 
 export interface SessionTarget {
   /** IP address or host name to connect to. */
   readonly host: string;
   readonly port: number;
-  /** The name we looked up (MX exchange, route host): SNI and logs. */
+  /** The name we looked up (MX exchange, route host): SNI, logs, and the name level "verify" matches. */
   readonly name?: string;
-  readonly tls: TlsMode;
+  readonly tls: TlsLevel;
+  /** Level "verify": the CA certificates (PEM) trusted instead of the built-in list, and their file. */
+  readonly ca?: { readonly file: string; readonly pem: string };
   readonly auth?: { readonly user: string; readonly pass: string };
 }
 
@@ -34,6 +53,13 @@ export interface SendOutcome {
   readonly results: RecipientResult[];
   /** The connection died without a reply to this transaction (a reused one may have timed out). */
   readonly connectionLost: boolean;
+  /** REQUIRETLS was asked for and this server does not offer it: nothing was sent, the session is still usable. */
+  readonly requireTlsNotOffered?: true;
+}
+
+export interface SendOptions {
+  /** RFC 8689: send MAIL FROM with REQUIRETLS; if the server does not offer it, nothing is sent (requireTlsNotOffered). */
+  readonly requireTls?: boolean;
 }
 
 type NodemailerError = Error & {
@@ -96,12 +122,9 @@ export class SmtpSession {
       greetingTimeout: settings.connectTimeout,
       socketTimeout: settings.commandTimeout,
       ignoreTLS: tls === 'none',
-      requireTLS: tls === 'required',
+      requireTLS: tls === 'encrypt' || tls === 'verify',
       opportunisticTLS: tls === 'opportunistic',
-      // Opportunistic TLS protects against passive listeners only; an unverifiable
-      // certificate is better than plain text (RFC 7435). "required" means encrypted,
-      // like Postfix's "encrypt" level; certificates are not verified either.
-      tls: { rejectUnauthorized: false, ...(target.name && !/^[\d.:]+$/.test(target.name) ? { servername: target.name } : {}) },
+      tls: tlsOptions(target, tls),
       allowInternalNetworkInterfaces: true,
       socketCloseTimeout: 1000,
       logger: false,
@@ -113,7 +136,7 @@ export class SmtpSession {
         if (settled) return;
         settled = true;
         conn.close();
-        reject(toDeliveryError(error, label));
+        reject(toDeliveryError(error, label, tls));
       };
       conn.once('error', fail);
       conn.connect((error) => {
@@ -141,7 +164,7 @@ export class SmtpSession {
   }
 
   /** One transaction. `body` is the message as stored (CRLF lines); dot-stuffing is done here. */
-  send(sender: string, recipients: readonly string[], body: Buffer | Readable, size: number): Promise<SendOutcome> {
+  send(sender: string, recipients: readonly string[], body: Buffer | Readable, size: number, options: SendOptions = {}): Promise<SendOutcome> {
     const label = this.label;
     return new Promise<SendOutcome>((resolve) => {
       if (!this.usable) {
@@ -151,7 +174,15 @@ export class SmtpSession {
       this.#messages++;
       // BODY=8BITMIME whenever the server offers it: we relay bytes as received, and
       // declaring it for a 7-bit message is harmless (RFC 6152).
-      this.#conn.send({ from: sender, to: [...recipients], size, use8BitMime: true }, body, (error, info) => {
+      const requireTls = options.requireTls ? { requireTLSExtensionEnabled: true } : {};
+      this.#conn.send({ from: sender, to: [...recipients], size, use8BitMime: true, ...requireTls }, body, (error, info) => {
+        if (error && (error as NodemailerError).code === 'EREQUIRETLS') {
+          // nodemailer checks the EHLO reply before MAIL FROM: nothing went out.
+          const reason = `REQUIRETLS (RFC 8689): ${label} does not offer REQUIRETLS, so the message may not be relayed through it`;
+          const results = recipients.map((r) => ({ recipient: r, status: 'failed' as const, reply: reason, enhanced: '5.7.10', host: label }));
+          resolve({ results, connectionLost: false, requireTlsNotOffered: true });
+          return;
+        }
         if (!error && info) {
           const accepted = new Set(info.accepted);
           const results: RecipientResult[] = [];
@@ -212,9 +243,32 @@ export class SmtpSession {
   }
 }
 
-function toDeliveryError(error: NodemailerError, label: string): DeliveryError {
+/** The name a certificate must carry at level "verify": the MX or configured host name, without a final dot. */
+export function peerName(target: Pick<SessionTarget, 'host' | 'name'>): string {
+  return (target.name ?? target.host).replace(/\.$/, '').toLowerCase();
+}
+
+function tlsOptions(target: SessionTarget, level: TlsLevel): ConnectionOptions {
+  const name = peerName(target);
+  // SNI only for a name (RFC 6066 forbids addresses), and only for one we looked up.
+  const sni = target.name !== undefined && isIP(name) === 0 ? { servername: name } : {};
+  if (level !== 'verify') return { rejectUnauthorized: false, ...sni };
+  return {
+    ...sni,
+    rejectUnauthorized: true,
+    ...(target.ca ? { ca: target.ca.pem } : {}),
+    // Match the name we chose, whatever nodemailer connects to (an MX's address).
+    checkServerIdentity: (_host, cert) => checkServerIdentity(name, cert),
+  };
+}
+
+function toDeliveryError(error: NodemailerError, label: string, level: TlsLevel): DeliveryError {
   const reply = error.response ? cleanReply(error.response) : undefined;
   const message = `${label}: ${reply ?? error.message}`;
+  if (level === 'encrypt' || level === 'verify') {
+    const tlsError = requiredTlsError(error, label, level, reply);
+    if (tlsError) return tlsError;
+  }
   if (isTlsFailure(error)) return new DeliveryError('DELIVERY_TLS', message, { temporary: true, cause: error, ...(reply ? { reply } : {}) });
   if (error.code === 'EAUTH') return new DeliveryError('DELIVERY_AUTH', message, { temporary: true, cause: error, ...(reply ? { reply } : {}) });
   if (reply && error.responseCode) {
@@ -223,9 +277,56 @@ function toDeliveryError(error: NodemailerError, label: string): DeliveryError {
   return new DeliveryError('DELIVERY_CONNECT', message, { temporary: true, cause: error });
 }
 
+/**
+ * At encrypt/verify, why TLS could not be had, in words for `queue show` and
+ * the delivery log: STARTTLS not offered (4.7.4, like Postfix's "TLS is
+ * required, but was not offered"), the certificate refused (4.7.5), or the
+ * handshake failed (4.7.5). Undefined for failures that are not TLS's.
+ */
+function requiredTlsError(error: NodemailerError, label: string, level: 'encrypt' | 'verify', reply: string | undefined): DeliveryError | undefined {
+  const required = `TLS required (level ${level})`;
+  // nodemailer sends STARTTLS at requireTLS even when it was not advertised: the refusal is the answer.
+  if (error.code === 'ETLS' && error.command === 'STARTTLS' && reply) {
+    return new DeliveryError('DELIVERY_TLS', `${required} but STARTTLS is not offered by ${label} (${reply})`, { temporary: true, enhanced: '4.7.4', cause: error, reply });
+  }
+  const detail = (error.message || String(error.code)).replace(/^Error initiating TLS - /, '');
+  if (CERTIFICATE_ERRORS.has(error.originalCode ?? '') || CERTIFICATE_ERRORS.has(error.code ?? '')) {
+    return new DeliveryError('DELIVERY_TLS', `${required} but certificate verification failed: ${detail} (host ${label})`, { temporary: true, enhanced: '4.7.5', cause: error });
+  }
+  if (isTlsFailure(error) || error.command === 'STARTTLS') {
+    return new DeliveryError('DELIVERY_TLS', `${required} but the TLS handshake failed: ${detail} (host ${label})`, { temporary: true, enhanced: '4.7.5', cause: error });
+  }
+  return undefined;
+}
+
+/** What Node (OpenSSL's X509_V_ERR_* names, and its own name check) says when it refuses a certificate. */
+const CERTIFICATE_ERRORS = new Set([
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+]);
+
 /** A handshake failure surfaces as ETLS, or as a socket error raised by OpenSSL. */
 function isTlsFailure(error: NodemailerError): boolean {
   if (error.code === 'ETLS') return true;
   const code = error.originalCode ?? '';
-  return /^ERR_(SSL|TLS)_/.test(code) || error.library === 'SSL routines' || /SSL routines/.test(error.message);
+  return /^ERR_(SSL|TLS)_/.test(code) || CERTIFICATE_ERRORS.has(code) || error.library === 'SSL routines' || /SSL routines/.test(error.message);
 }

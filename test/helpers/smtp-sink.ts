@@ -2,7 +2,7 @@
 // records the envelope and the raw bytes of every message it accepts; can be
 // told to answer per recipient (4xx/5xx), to answer the greeting or the end
 // of DATA with an error, to offer STARTTLS (its built-in self-signed
-// certificate) and AUTH, or to be down (listener closed: connection refused)
+// certificate, or one given) and AUTH, or to be down (listener closed: connection refused)
 // and come back on the same address and port.
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 
@@ -11,6 +11,8 @@ export interface SinkMessage {
   readonly to: string[];
   readonly raw: Buffer;
   readonly secure: boolean;
+  /** MAIL FROM carried REQUIRETLS (RFC 8689). */
+  readonly requireTls: boolean;
   readonly user?: string;
   readonly remoteAddress: string;
 }
@@ -26,6 +28,10 @@ export interface SinkOptions {
   readonly auth?: { readonly user: string; readonly pass: string };
   /** Offer STARTTLS but fail every handshake (TLS 1.1 at most; clients want 1.2+). */
   readonly brokenTls?: boolean;
+  /** The certificate STARTTLS presents (PEM; default smtp-server's built-in self-signed one). */
+  readonly certificate?: { readonly key: string; readonly cert: string };
+  /** Offer REQUIRETLS after STARTTLS (RFC 8689; smtp-server does not by default). */
+  readonly offerRequireTls?: boolean;
 }
 
 export interface SmtpSink {
@@ -78,6 +84,8 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
     size: 64 * 1024 * 1024,
     closeTimeout: 100,
     ...(options.brokenTls ? { minVersion: 'TLSv1' as const, maxVersion: 'TLSv1.1' as const } : {}),
+    ...(options.certificate ? { key: options.certificate.key, cert: options.certificate.cert } : {}),
+    ...(options.offerRequireTls ? { hideREQUIRETLS: false } : {}),
     onConnect(_session, callback) {
       sink.connections++;
       callback(greeting ? smtpError(greeting) : null);
@@ -104,6 +112,7 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
           to: session.envelope.rcptTo.map((r) => r.address),
           raw: Buffer.concat(chunks),
           secure: session.secure,
+          requireTls: session.envelope.requireTLS === true,
           ...(typeof session.user === 'string' ? { user: session.user } : {}),
           remoteAddress: session.remoteAddress,
         });
