@@ -7,6 +7,7 @@
 // cache when one is idle.
 import type { Readable } from 'node:stream';
 import type { Logger } from '../log/logger.ts';
+import type { EsmtpParameters, RecipientDsn } from '../spool/types.ts';
 import type { ConnectionCache } from './connection-cache.ts';
 import type { DeliveryError } from './errors.ts';
 import type { MxResolution } from './mx-resolver.ts';
@@ -14,6 +15,8 @@ import type { Destination } from './routing.ts';
 import { localDeferral, localFailure, outcomeOfReply, type RecipientResult } from './smtp-reply.ts';
 import { describeHost, SmtpSession, type SessionSettings, type SessionTarget } from './smtp-session.ts';
 import type { TlsMemory } from './tls-memory.ts';
+import { MessageForms, prepareTransaction } from './transaction.ts';
+import type { SendOutcome } from './smtp-session.ts';
 
 export interface JobInput {
   readonly queueId: string;
@@ -23,6 +26,10 @@ export interface JobInput {
   readonly size: number;
   /** A fresh body for each try: the same Buffer, or a new file stream. */
   readonly body: () => Buffer | Readable;
+  /** The MAIL FROM parameters the message came with (issue 21). */
+  readonly esmtp?: EsmtpParameters;
+  /** Per-recipient DSN parameters, parallel to `recipients`. */
+  readonly dsn?: readonly (RecipientDsn | null)[];
 }
 
 export interface JobDeps {
@@ -75,7 +82,23 @@ async function openFresh(target: SessionTarget, deps: JobDeps): Promise<SmtpSess
   }
 }
 
+/** One transaction on an open session, shaped by what its server offered (transaction.ts). */
+async function sendTo(session: SmtpSession, job: JobInput, recipients: readonly string[], forms: MessageForms): Promise<SendOutcome> {
+  const hop = session.extensions;
+  const tx = await prepareTransaction(job, recipients, hop, forms, session.label);
+  if (tx.recipients.length === 0) return { results: tx.refused, connectionLost: false };
+  const outcome = await session.send(tx.sender, tx.recipients, tx.body(), tx.size, tx.parameters);
+  const results = outcome.results.map((r) => {
+    const recipient = tx.original.get(r.recipient) ?? r.recipient;
+    const passed = hop.dsn && r.status === 'delivered';
+    return recipient === r.recipient && !passed ? r : { ...r, recipient, ...(passed ? { dsnPassed: true as const } : {}) };
+  });
+  if (tx.refused.length > 0) results.push(...tx.refused);
+  return { results, connectionLost: outcome.connectionLost };
+}
+
 export async function deliverJob(job: JobInput, deps: JobDeps): Promise<JobReport> {
+  const forms = new MessageForms(job, deps.logger);
   const targets = await targetsFor(job, deps);
   if (targets.length > 0 && 'status' in (targets[0] as object)) return { results: targets as RecipientResult[], tried: [] };
   const hosts = (targets as SessionTarget[]).slice(0, deps.maxHosts ?? 10);
@@ -95,14 +118,14 @@ export async function deliverJob(job: JobInput, deps: JobDeps): Promise<JobRepor
     try {
       session ??= await openFresh(target, deps);
       deps.active.add(session);
-      let outcome = await session.send(job.sender, open, job.body(), job.size);
+      let outcome = await sendTo(session, job, open, forms);
       if (outcome.connectionLost && reused) {
         // An idle connection the server had already dropped: not this host's answer.
         deps.active.delete(session);
         session.close();
         session = await openFresh(target, deps);
         deps.active.add(session);
-        outcome = await session.send(job.sender, open, job.body(), job.size);
+        outcome = await sendTo(session, job, open, forms);
       }
       results = outcome.results;
       deps.active.delete(session);

@@ -7,7 +7,8 @@
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Readable } from 'node:stream';
 import { DeliveryError } from './errors.ts';
-import { coalesceBodyWrites, recipientRefusals } from './nodemailer-seam.ts';
+import { hopExtensions, type HopExtensions } from './esmtp-plan.ts';
+import { coalesceBodyWrites, recipientRefusals, rewriteCommands, serverExtensions } from './nodemailer-seam.ts';
 import { cleanReply, localDeferral, outcomeOfReply, type RecipientResult } from './smtp-reply.ts';
 
 export type TlsMode = 'none' | 'opportunistic' | 'required';
@@ -28,6 +29,14 @@ export interface SessionSettings {
   readonly commandTimeout: number;
   /** Do not try STARTTLS (a remembered TLS failure on an opportunistic route). */
   readonly skipTls?: boolean;
+}
+
+/** What a transaction adds to nodemailer's own MAIL FROM and RCPT TO commands (esmtp-plan.ts). */
+export interface TransactionParameters {
+  /** Added to MAIL FROM (a keyword nodemailer already wrote is not repeated). */
+  readonly mail?: readonly string[];
+  /** Added to RCPT TO, by recipient as sent (" NOTIFY=... ORCPT=..."). */
+  readonly rcpt?: ReadonlyMap<string, string>;
 }
 
 export interface SendOutcome {
@@ -58,6 +67,7 @@ export class SmtpSession {
   readonly #conn: SMTPConnection;
   #closed = false;
   #messages = 0;
+  #rewrite: ((command: string) => string) | undefined;
   readonly openedAt = Date.now();
 
   private constructor(target: SessionTarget, conn: SMTPConnection) {
@@ -71,6 +81,12 @@ export class SmtpSession {
       this.#closed = true;
     });
     coalesceBodyWrites(conn);
+    rewriteCommands(conn, () => this.#rewrite);
+  }
+
+  /** What the server offered in its EHLO reply that decides how a message is sent (nothing, if unknown). */
+  get extensions(): HopExtensions {
+    return hopExtensions(serverExtensions(this.#conn) ?? []);
   }
 
   get secure(): boolean {
@@ -141,8 +157,9 @@ export class SmtpSession {
   }
 
   /** One transaction. `body` is the message as stored (CRLF lines); dot-stuffing is done here. */
-  send(sender: string, recipients: readonly string[], body: Buffer | Readable, size: number): Promise<SendOutcome> {
+  send(sender: string, recipients: readonly string[], body: Buffer | Readable, size: number, parameters: TransactionParameters = {}): Promise<SendOutcome> {
     const label = this.label;
+    this.#rewrite = parameters.mail?.length || parameters.rcpt?.size ? (command) => withParameters(command, parameters) : undefined;
     return new Promise<SendOutcome>((resolve) => {
       if (!this.usable) {
         resolve({ results: recipients.map((r) => localDeferral(r, `connection to ${label} closed`, '4.4.2', label)), connectionLost: true });
@@ -152,6 +169,7 @@ export class SmtpSession {
       // BODY=8BITMIME whenever the server offers it: we relay bytes as received, and
       // declaring it for a 7-bit message is harmless (RFC 6152).
       this.#conn.send({ from: sender, to: [...recipients], size, use8BitMime: true }, body, (error, info) => {
+        this.#rewrite = undefined;
         if (!error && info) {
           const accepted = new Set(info.accepted);
           const results: RecipientResult[] = [];
@@ -210,6 +228,17 @@ export class SmtpSession {
     this.#closed = true;
     this.#conn.close();
   }
+}
+
+function withParameters(command: string, parameters: TransactionParameters): string {
+  if (/^MAIL FROM:/i.test(command)) {
+    const present = new Set(command.split(' ').slice(2).map((p) => p.split('=')[0]?.toUpperCase()));
+    const extra = (parameters.mail ?? []).filter((p) => !present.has(p.split('=')[0]?.toUpperCase()));
+    return extra.length > 0 ? `${command} ${extra.join(' ')}` : command;
+  }
+  const rcpt = /^RCPT TO:<(.*)>$/i.exec(command);
+  if (rcpt) return command + (parameters.rcpt?.get(rcpt[1] as string) ?? '');
+  return command;
 }
 
 function toDeliveryError(error: NodemailerError, label: string): DeliveryError {
