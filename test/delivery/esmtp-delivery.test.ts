@@ -134,3 +134,68 @@ test('8BITMIME: 8-bit data inside multipart/signed cannot be converted: 5.6.3 an
   assert.equal(bounce?.from, '');
   assert.match(bounce?.raw.toString('latin1') ?? '', /Status: 5\.6\.3/);
 });
+
+const plain = (subject: string) => Buffer.from(`From: alice@sender.test\r\nTo: bob@dest.test\r\nSubject: ${subject}\r\nMessage-ID: <${subject}@sender.test>\r\n\r\nHello, body text.\r\n`);
+const dsnOf = (raw: Buffer | undefined) => raw?.toString('utf8') ?? '';
+
+test('DSN: RET/ENVID and each recipient\'s NOTIFY/ORCPT go to a hop that offers DSN; no "relayed" notice from us', async (t) => {
+  const s = await setup(t, { dsn: true });
+  const message = plain('dsn-pass');
+  await s.run(
+    {
+      recipients: ['one@dest.test', 'two@dest.test'],
+      esmtp: { ret: 'HDRS', envid: 'env id+1' },
+      recipientDsn: [{ notify: ['SUCCESS', 'FAILURE'], orcpt: { type: 'rfc822', address: 'orig+one@dest.test' } }, null],
+    },
+    message,
+    1,
+  );
+  const commands = s.sink.commands;
+  assert.ok(commands.includes(`MAIL FROM:<alice@sender.test> BODY=8BITMIME SIZE=${message.length} RET=HDRS ENVID=env+20id+2B1`), commands.join(' | '));
+  assert.ok(commands.includes('RCPT TO:<one@dest.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;orig+2Bone@dest.test'), commands.join(' | '));
+  assert.ok(commands.includes('RCPT TO:<two@dest.test>'), 'no parameters for a recipient that had none');
+  const got = s.sink.messages[0];
+  assert.equal((got?.dsn as { ret?: string }).ret, 'HDRS');
+  assert.deepEqual((got?.rcptDsn[0] as { notify?: string[] }).notify, ['SUCCESS', 'FAILURE']);
+});
+
+test('DSN: for a hop without DSN we honour it: NEVER no bounce, FAILURE a bounce with ORCPT/ENVID and headers only (RET=HDRS), SUCCESS a "relayed" DSN', async (t) => {
+  const s = await setup(t, {});
+  s.sink.rcptReply('never@dest.test', '550 5.1.1 no such user');
+  s.sink.rcptReply('fail@dest.test', '550 5.1.1 no such user');
+  await s.run(
+    {
+      recipients: ['never@dest.test', 'fail@dest.test', 'ok@dest.test'],
+      esmtp: { ret: 'HDRS', envid: 'ENV-42' },
+      recipientDsn: [{ notify: ['NEVER'] }, { notify: ['FAILURE'], orcpt: { type: 'rfc822', address: 'Fail@Dest.test' } }, { notify: ['SUCCESS'] }],
+    },
+    plain('dsn-honour'),
+    3,
+  );
+  assert.ok(!s.sink.commands.some((c) => /NOTIFY|ORCPT|RET=|ENVID/.test(c)), 'nothing DSN-ish to a hop that does not offer it');
+  const [original, ...notices] = s.sink.messages;
+  assert.deepEqual(original?.to, ['ok@dest.test']);
+  for (const notice of notices) {
+    assert.equal(notice.from, '');
+    assert.deepEqual(notice.to, ['alice@sender.test']);
+  }
+  const failure = notices.map((n) => dsnOf(n.raw)).find((text) => /Action: failed/.test(text)) ?? '';
+  const relayed = notices.map((n) => dsnOf(n.raw)).find((text) => /Action: relayed/.test(text)) ?? '';
+  assert.match(failure, /^Original-Envelope-Id: ENV-42\r$/m);
+  assert.match(failure, /^Original-Recipient: rfc822; Fail@Dest\.test\r\nFinal-Recipient: rfc822; fail@dest\.test\r$/m);
+  assert.doesNotMatch(failure, /never@dest\.test/, 'NOTIFY=NEVER: no notice for that recipient');
+  assert.match(failure, /Content-Type: text\/rfc822-headers\r\n\r\n[\s\S]*Subject: dsn-honour/);
+  assert.doesNotMatch(failure, /Hello, body text/, 'RET=HDRS: headers only');
+  assert.match(relayed, /^Subject: Successful Mail Delivery Report\r$/m);
+  assert.match(relayed, /^Final-Recipient: rfc822; ok@dest\.test\r\nAction: relayed\r\nStatus: 2\.\d\.\d\r$/m);
+  assert.match(relayed, /^Original-Envelope-Id: ENV-42\r$/m);
+  assert.ok(s.lines.some((l) => /no failure notice/.test(String(l.msg))), 'the silenced bounce is logged');
+});
+
+test('DSN: RET=FULL returns the whole message as message/rfc822', async (t) => {
+  const s = await setup(t, {});
+  s.sink.rcptReply('fail@dest.test', '550 5.1.1 no such user');
+  await s.run({ recipients: ['fail@dest.test'], esmtp: { ret: 'FULL' } }, plain('dsn-full'), 1);
+  const text = dsnOf(s.sink.messages[0]?.raw);
+  assert.match(text, /Content-Type: message\/rfc822\r\n\r\nFrom: alice@sender\.test\r\n[\s\S]*\r\n\r\nHello, body text\.\r\n\r\n--/);
+});
