@@ -68,6 +68,7 @@ export class SmtpSession {
   #closed = false;
   #messages = 0;
   #rewrite: ((command: string) => string) | undefined;
+  #extensions: HopExtensions | undefined;
   readonly openedAt = Date.now();
 
   private constructor(target: SessionTarget, conn: SMTPConnection) {
@@ -86,7 +87,9 @@ export class SmtpSession {
 
   /** What the server offered in its EHLO reply that decides how a message is sent (nothing, if unknown). */
   get extensions(): HopExtensions {
-    return hopExtensions(serverExtensions(this.#conn) ?? []);
+    // Read once: the EHLO (after STARTTLS, if any) is over by the time open() resolves.
+    this.#extensions ??= hopExtensions(serverExtensions(this.#conn) ?? []);
+    return this.#extensions;
   }
 
   get secure(): boolean {
