@@ -15,6 +15,7 @@ import { liveOwner } from '../spool/spool-lock.ts';
 import { openSpool, queueDirOf, spoolDirOf, type LoadedMessage, type Spool } from '../spool/spool.ts';
 import { openRecipients } from '../spool/state-journal.ts';
 import { createBouncer, originalHeaders } from '../delivery/bounces.ts';
+import { wantsNotice } from '../delivery/dsn-notify.ts';
 import { EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR, type CliIo } from './io.ts';
 import { usageLine } from './help.ts';
 
@@ -146,7 +147,11 @@ async function applyDirectly(config: Config, request: ControlRequest): Promise<C
     if (!spool.has(request.id)) return { ok: false, message: `no message ${request.id} in the queue` };
     if (request.op === 'bounce') {
       const msg = await spool.load(request.id);
-      const failed = msg ? openRecipients(msg.state).map((r) => ({ recipient: r, status: 'failed' as const, reply: 'removed from the queue by the administrator', enhanced: '5.0.0' })) : [];
+      const failed = msg
+        ? openRecipients(msg.state)
+            .filter((r) => wantsNotice(msg.envelope, r, 'FAILURE') === true)
+            .map((r) => ({ recipient: r, status: 'failed' as const, reply: 'removed from the queue by the administrator', enhanced: '5.0.0' }))
+        : [];
       if (msg && failed.length > 0 && msg.envelope.sender !== '') {
         await createBouncer({ spool, hostname: () => config.hostname, now: Date.now, logger: silentLogger() }).failed(msg, failed);
       }

@@ -7,6 +7,7 @@
 // cache when one is idle.
 import type { Readable } from 'node:stream';
 import type { Logger } from '../log/logger.ts';
+import type { EsmtpParameters, RecipientDsn } from '../spool/types.ts';
 import type { ConnectionCache } from './connection-cache.ts';
 import type { DeliveryError } from './errors.ts';
 import type { MxResolution } from './mx-resolver.ts';
@@ -15,6 +16,7 @@ import { cleanReply, localDeferral, localFailure, outcomeOfReply, type Recipient
 import { describeHost, peerName, SmtpSession, type SendOutcome, type SessionSettings, type SessionTarget, type TlsLevel } from './smtp-session.ts';
 import type { TlsMemory } from './tls-memory.ts';
 import type { TlsTrust } from './tls-trust.ts';
+import { MessageForms, prepareTransaction } from './transaction.ts';
 
 export interface JobInput {
   readonly queueId: string;
@@ -26,6 +28,10 @@ export interface JobInput {
   readonly body: () => Buffer | Readable;
   /** The message carries REQUIRETLS (RFC 8689): level verify at least, and REQUIRETLS at every hop but the last. */
   readonly requireTls?: boolean;
+  /** The MAIL FROM parameters the message came with (issue 21). */
+  readonly esmtp?: EsmtpParameters;
+  /** Per-recipient DSN parameters, parallel to `recipients`. */
+  readonly dsn?: readonly (RecipientDsn | null)[];
 }
 
 export interface JobDeps {
@@ -124,15 +130,31 @@ function requireTlsFailure(recipient: string, reason: string, host: string): Rec
   return { recipient, status: 'failed', reply: cleanReply(`REQUIRETLS (RFC 8689): ${reason}`), enhanced: '5.7.10', host };
 }
 
-async function sendOnce(session: SmtpSession, job: JobInput, recipients: readonly string[]): Promise<SendOutcome> {
-  if (!job.requireTls) return session.send(job.sender, recipients, job.body(), job.size);
-  const outcome = await session.send(job.sender, recipients, job.body(), job.size, { requireTls: true });
+/** One transaction on an open session, shaped by what its server offered (transaction.ts). */
+async function sendTo(session: SmtpSession, job: JobInput, recipients: readonly string[], forms: MessageForms, requireTls: boolean): Promise<SendOutcome> {
+  const hop = session.extensions;
+  const tx = await prepareTransaction(job, recipients, hop, forms, session.label);
+  if (tx.recipients.length === 0) return { results: tx.refused, connectionLost: false };
+  const outcome = await session.send(tx.sender, tx.recipients, tx.body(), tx.size, { ...tx.parameters, ...(requireTls ? { requireTls: true } : {}) });
+  const results = outcome.results.map((r) => {
+    const recipient = tx.original.get(r.recipient) ?? r.recipient;
+    const passed = hop.dsn && r.status === 'delivered';
+    return recipient === r.recipient && !passed ? r : { ...r, recipient, ...(passed ? { dsnPassed: true as const } : {}) };
+  });
+  if (tx.refused.length > 0) results.push(...tx.refused);
+  return { results, connectionLost: outcome.connectionLost, ...(outcome.requireTlsNotOffered ? { requireTlsNotOffered: true as const } : {}) };
+}
+
+async function sendOnce(session: SmtpSession, job: JobInput, recipients: readonly string[], forms: MessageForms): Promise<SendOutcome> {
+  if (!job.requireTls) return sendTo(session, job, recipients, forms, false);
+  const outcome = await sendTo(session, job, recipients, forms, true);
   // The last hop may take it without REQUIRETLS: the session is already TLS at level verify.
-  if (outcome.requireTlsNotOffered && isLastHop(job.destination)) return session.send(job.sender, recipients, job.body(), job.size);
+  if (outcome.requireTlsNotOffered && isLastHop(job.destination)) return sendTo(session, job, recipients, forms, false);
   return outcome;
 }
 
 export async function deliverJob(job: JobInput, deps: JobDeps): Promise<JobReport> {
+  const forms = new MessageForms(job, deps.logger);
   const targets = await targetsFor(job, deps);
   if (targets.length > 0 && 'status' in (targets[0] as object)) return { results: targets as RecipientResult[], tried: [] };
   const hosts = (targets as SessionTarget[]).slice(0, deps.maxHosts ?? 10);
@@ -152,14 +174,14 @@ export async function deliverJob(job: JobInput, deps: JobDeps): Promise<JobRepor
     try {
       session ??= await openFresh(target, deps);
       deps.active.add(session);
-      let outcome = await sendOnce(session, job, open);
+      let outcome = await sendOnce(session, job, open, forms);
       if (outcome.connectionLost && reused) {
         // An idle connection the server had already dropped: not this host's answer.
         deps.active.delete(session);
         session.close();
         session = await openFresh(target, deps);
         deps.active.add(session);
-        outcome = await sendOnce(session, job, open);
+        outcome = await sendOnce(session, job, open, forms);
       }
       results = outcome.results;
       // Without REQUIRETLS here, another host of the list may have it (RFC 8689 4.2.1).

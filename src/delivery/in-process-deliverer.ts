@@ -75,6 +75,8 @@ export function createInProcessDeliverer(options: InProcessDelivererOptions): De
           recipients: request.recipients,
           destination: request.destination,
           size: request.size,
+          ...(request.esmtp ? { esmtp: request.esmtp } : {}),
+          ...(request.dsn ? { dsn: request.dsn } : {}),
           body: () => (Buffer.isBuffer(body) ? body : createReadStream(body.file, { start: body.start, end: body.end })),
           ...(request.requireTls ? { requireTls: true } : {}),
         },

@@ -3,6 +3,7 @@
 // bounce (failed this round, or expired), and whether a delay warning is due.
 import type { JournalEvent, MessageState, RecipientStatus } from '../spool/state-journal.ts';
 import type { StoredEnvelope } from '../spool/spool-file.ts';
+import { REQUESTED_DELAY_WARNING, wantsNotice } from './dsn-notify.ts';
 import { delayWarningDue, planRetry } from './retry-schedule.ts';
 import type { RecipientResult } from './smtp-reply.ts';
 
@@ -22,8 +23,12 @@ export interface OutcomePlan {
   readonly done: boolean;
   /** Failed for good this round (5xx, local permanent failure, expiry). */
   readonly failed: readonly RecipientResult[];
-  /** Still deferred and a delay warning is due now. */
+  /** Of those, the ones that asked for a failure notice (all but NOTIFY=NEVER or NOTIFY without FAILURE). */
+  readonly bounce: readonly RecipientResult[];
+  /** Still deferred and a delay warning is due now (and wanted: NOTIFY=DELAY, or no NOTIFY and delay_warning set). */
   readonly warn: readonly RecipientResult[];
+  /** Delivered to a next hop that did not offer DSN, with NOTIFY=SUCCESS: a "relayed" DSN is due (RFC 3461 6.2). */
+  readonly relayed: readonly RecipientResult[];
   readonly nextAttemptAt?: number;
 }
 
@@ -50,9 +55,18 @@ export function planOutcome(input: OutcomeInput): OutcomePlan {
   for (const r of final) rcpt[r.recipient] = { s: r.status, x: r.reply, e: r.enhanced, ...(r.host ? { h: r.host } : {}) };
   const stillOpen = final.some((r) => r.status === 'deferred') || untouchedOpen.length > 0;
   const nextAttemptAt = stillOpen ? (retry?.kind === 'retry' ? retry.at : input.now) : undefined;
+  const env = input.envelope;
+  const stillDeferred = final.filter((r) => r.status === 'deferred');
+  const wantsDelay = (r: RecipientResult) => {
+    const wants = wantsNotice(env, r.recipient, 'DELAY');
+    return wants === 'discretion' ? input.delayWarning > 0 : wants;
+  };
+  // A recipient who asked for delay notices gets one even when the operator's setting is off.
+  const explicitDelay = env.recipientDsn !== undefined && stillDeferred.some((r) => wantsNotice(env, r.recipient, 'DELAY') === true);
+  const delayWarning = input.delayWarning > 0 ? input.delayWarning : explicitDelay ? REQUESTED_DELAY_WARNING : 0;
   const warnDue =
     stillOpen &&
-    delayWarningDue({ now: input.now, receivedAt: input.envelope.receivedAt, delayWarning: input.delayWarning, warned: input.state.warned, sender: input.envelope.sender });
+    delayWarningDue({ now: input.now, receivedAt: env.receivedAt, delayWarning, warned: input.state.warned, sender: env.sender });
   const event: JournalEvent = {
     at: input.now,
     kind: expired ? 'expired' : 'attempt',
@@ -65,7 +79,9 @@ export function planOutcome(input: OutcomeInput): OutcomePlan {
     event,
     done: !stillOpen,
     failed: final.filter((r) => r.status === 'failed'),
-    warn: warnDue ? final.filter((r) => r.status === 'deferred') : [],
+    bounce: env.recipientDsn === undefined ? final.filter((r) => r.status === 'failed') : final.filter((r) => r.status === 'failed' && wantsNotice(env, r.recipient, 'FAILURE') === true),
+    warn: warnDue ? stillDeferred.filter(wantsDelay) : [],
+    relayed: env.recipientDsn === undefined ? [] : final.filter((r) => r.status === 'delivered' && !r.dsnPassed && wantsNotice(env, r.recipient, 'SUCCESS') === true),
     ...(nextAttemptAt !== undefined ? { nextAttemptAt } : {}),
   };
 }

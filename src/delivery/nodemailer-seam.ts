@@ -17,6 +17,7 @@ export const NODEMAILER_SEAM = {
   /** SMTPConnection.prototype methods wrapped, with their arity (Function.length). */
   connectionMethods: {
     _createSendStream: 1,
+    _sendCommand: 2,
   },
   /**
    * Fields read on a connection, with the typeof of the values they take:
@@ -25,6 +26,7 @@ export const NODEMAILER_SEAM = {
   connectionFields: {
     _socket: ['boolean', 'object'],
     _envelope: ['boolean', 'object'],
+    _supportedExtensions: ['object'],
   },
   /** Fields of `_envelope` during a transaction. */
   envelopeFields: {
@@ -41,6 +43,8 @@ export interface RecipientRefusal extends Error {
 
 interface Internals {
   _createSendStream?: (...args: unknown[]) => unknown;
+  _sendCommand?: (...args: unknown[]) => unknown;
+  _supportedExtensions?: unknown;
   _socket?: { cork?: () => void; uncork?: () => void } | false | null;
   _envelope?: { rejectedErrors?: unknown } | false;
 }
@@ -79,4 +83,36 @@ export function recipientRefusals(conn: SMTPConnection): readonly RecipientRefus
   const envelope = (conn as unknown as Internals)._envelope;
   const errors = envelope ? envelope.rejectedErrors : undefined;
   return Array.isArray(errors) ? (errors as RecipientRefusal[]) : undefined;
+}
+
+/**
+ * The ESMTP keywords the server offered in its EHLO reply, as nodemailer
+ * recognised them (private _supportedExtensions: SMTPUTF8, DSN, 8BITMIME,
+ * PIPELINING, SIZE, REQUIRETLS...); undefined when there is no such list
+ * (the caller must then assume nothing is offered).
+ */
+export function serverExtensions(conn: SMTPConnection): readonly string[] | undefined {
+  const list = (conn as unknown as Internals)._supportedExtensions;
+  return Array.isArray(list) && list.every((k) => typeof k === 'string') ? (list as string[]) : undefined;
+}
+
+/**
+ * nodemailer builds MAIL FROM and RCPT TO itself and can neither declare
+ * SMTPUTF8 for an ASCII envelope nor give each RCPT its own NOTIFY/ORCPT.
+ * Wraps the private _sendCommand so every command passes through
+ * `rewrite()` (when it returns a function) before it is written; the log
+ * form is rewritten the same way. Returns whether the wrap is in place.
+ */
+export function rewriteCommands(conn: SMTPConnection, rewrite: () => ((command: string) => string) | undefined): boolean {
+  const internals = conn as unknown as Internals;
+  const send = internals._sendCommand;
+  if (typeof send !== 'function') return false;
+  internals._sendCommand = (...args: unknown[]) => {
+    const change = rewrite();
+    if (!change || typeof args[0] !== 'string') return send.apply(conn, args);
+    const command = change(args[0]);
+    const logged = typeof args[1] === 'string' && args[1] === args[0] ? command : args[1];
+    return send.apply(conn, [command, logged, ...args.slice(2)]);
+  };
+  return true;
 }

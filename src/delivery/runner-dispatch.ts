@@ -4,7 +4,8 @@
 // the deliverer, and counts and reports what comes back. When the last job
 // of a message is back, the outcome is applied (runner-outcome.ts).
 import type { JobReport } from './deliver-job.ts';
-import type { Deliverer } from './deliverer.ts';
+import type { Deliverer, DeliveryRequest } from './deliverer.ts';
+import type { Envelope, EsmtpParameters, RecipientDsn } from '../spool/types.ts';
 import type { DestinationLimiter } from './destination-limiter.ts';
 import { logAttempt } from './in-process-deliverer.ts';
 import type { Outcomes } from './runner-outcome.ts';
@@ -13,6 +14,18 @@ import type { Job, RunnerContext } from './runner-state.ts';
 /** PURE. The report of an attempt that crashed inside the deliverer: every recipient deferred. */
 export function crashReport(recipients: readonly string[]): JobReport {
   return { results: recipients.map((r) => ({ recipient: r, status: 'deferred' as const, reply: 'internal error during delivery', enhanced: '4.3.0' })), tried: [] as string[] };
+}
+
+/** PURE. The envelope's ESMTP and per-recipient DSN parameters for the recipients of one job (absent when there are none). */
+export function jobParameters(envelope: Envelope, recipients: readonly string[]): Pick<DeliveryRequest, 'esmtp' | 'dsn'> {
+  const out: { esmtp?: EsmtpParameters; dsn?: (RecipientDsn | null)[] } = {};
+  if (envelope.esmtp) out.esmtp = envelope.esmtp;
+  const all = envelope.recipientDsn;
+  if (all) {
+    const index = new Map(envelope.recipients.map((r, i) => [r, i]));
+    out.dsn = recipients.map((r) => all[index.get(r) ?? -1] ?? null);
+  }
+  return out;
 }
 
 export interface DispatcherDeps extends RunnerContext {
@@ -71,6 +84,7 @@ export class Dispatcher {
         size: msg.size,
         body: msg.body ?? { file: msg.file, start: msg.bodyOffset, end: msg.bodyOffset + msg.size - 1 },
         ...(msg.envelope.esmtp?.requiretls ? { requireTls: true } : {}),
+        ...jobParameters(msg.envelope, job.recipients),
       })
       .catch((error: unknown) => {
         logger.error({ err: error, queueId: msg.id }, 'delivery attempt crashed');

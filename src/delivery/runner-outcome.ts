@@ -5,6 +5,7 @@
 // it, nothing is lost (the old journal is still on disk): try again later.
 import type { LoadedMessage } from '../spool/spool.ts';
 import type { Bouncer } from './bounces.ts';
+import { wantsNotice } from './dsn-notify.ts';
 import { planOutcome } from './message-outcome.ts';
 import type { Run, RunnerContext } from './runner-state.ts';
 import type { RecipientResult } from './smtp-reply.ts';
@@ -35,10 +36,18 @@ export class Outcomes {
       delayWarning: d.delay_warning,
     });
     try {
-      if (plan.failed.length > 0 && msg.envelope.sender !== '') {
-        await this.bounceFailed(msg, plan.failed);
-      } else if (plan.failed.length > 0) {
+      if (plan.bounce.length > 0 && msg.envelope.sender !== '') {
+        await this.bounceFailed(msg, plan.bounce);
+      } else if (plan.failed.length > 0 && msg.envelope.sender === '') {
         this.#d.logger.warn({ queueId: msg.id, recipients: plan.failed.map((r) => r.recipient) }, 'failed recipients of a null-sender message: no bounce');
+      }
+      if (plan.bounce.length < plan.failed.length) {
+        const silent = plan.failed.filter((r) => !plan.bounce.includes(r)).map((r) => r.recipient);
+        this.#d.logger.info({ queueId: msg.id, recipients: silent }, 'failed recipients that asked for no failure notice (NOTIFY): no bounce');
+      }
+      if (plan.relayed.length > 0 && msg.envelope.sender !== '') {
+        const bounceId = await bouncer.relayed(msg, plan.relayed);
+        events.publish({ type: 'bounce', queueId: msg.id, bounceId, kind: 'relayed', recipients: plan.relayed.map((r) => r.recipient) });
       }
       if (plan.warn.length > 0) {
         const bounceId = await bouncer.delayed(msg, plan.warn, msg.envelope.receivedAt + d.queue_lifetime);
@@ -65,7 +74,10 @@ export class Outcomes {
   }
 
   /** Sends the bounce for recipients that failed for good (the sender is not the null sender). */
-  async bounceFailed(msg: LoadedMessage, failed: readonly RecipientResult[]): Promise<void> {
+  async bounceFailed(msg: LoadedMessage, all: readonly RecipientResult[]): Promise<void> {
+    // NOTIFY=NEVER, or a NOTIFY list without FAILURE: the sender asked for no failure notice.
+    const failed = all.filter((r) => wantsNotice(msg.envelope, r.recipient, 'FAILURE') === true);
+    if (failed.length === 0) return;
     const bounceId = await this.#d.bouncer.failed(msg, failed);
     this.#d.state.counters.bounces++;
     this.#d.events.publish({ type: 'bounce', queueId: msg.id, bounceId, kind: 'failed', recipients: failed.map((r) => r.recipient) });

@@ -29,7 +29,7 @@ export interface QueueRunnerOptions {
 
 export type DeliveryEvent =
   | { readonly type: 'attempt'; readonly at: number; readonly queueId: string; readonly destination: string; readonly tried: readonly string[]; readonly results: readonly RecipientResult[]; readonly durationMs: number }
-  | { readonly type: 'bounce'; readonly queueId: string; readonly bounceId: string; readonly kind: 'failed' | 'delayed'; readonly recipients: readonly string[] }
+  | { readonly type: 'bounce'; readonly queueId: string; readonly bounceId: string; readonly kind: 'failed' | 'delayed' | 'relayed'; readonly recipients: readonly string[] }
   | { readonly type: 'removed'; readonly queueId: string; readonly reason: 'delivered' | 'failed' | 'deleted' | 'bounced' };
 
 export interface RunnerStats {

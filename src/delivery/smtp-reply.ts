@@ -13,6 +13,8 @@ export interface RecipientResult {
   readonly enhanced: string;
   /** name[ip]:port of the host that answered, when one did. */
   readonly host?: string;
+  /** Accepted by a next hop that offered DSN: it took the NOTIFY request over (no "relayed" DSN from us). */
+  readonly dsnPassed?: true;
 }
 
 /** One line, printable, bounded: replies go into logs, journals and bounces. */

@@ -22,7 +22,8 @@ import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import type { Readable } from 'node:stream';
 import type { TlsLevel } from '../config/schema.ts';
 import { DeliveryError } from './errors.ts';
-import { coalesceBodyWrites, recipientRefusals } from './nodemailer-seam.ts';
+import { hopExtensions, type HopExtensions } from './esmtp-plan.ts';
+import { coalesceBodyWrites, recipientRefusals, rewriteCommands, serverExtensions } from './nodemailer-seam.ts';
 import { cleanReply, localDeferral, outcomeOfReply, type RecipientResult } from './smtp-reply.ts';
 
 export type { TlsLevel };
@@ -49,6 +50,14 @@ export interface SessionSettings {
   readonly skipTls?: boolean;
 }
 
+/** What a transaction adds to nodemailer's own MAIL FROM and RCPT TO commands (esmtp-plan.ts). */
+export interface TransactionParameters {
+  /** Added to MAIL FROM (a keyword nodemailer already wrote is not repeated). */
+  readonly mail?: readonly string[];
+  /** Added to RCPT TO, by recipient as sent (" NOTIFY=... ORCPT=..."). */
+  readonly rcpt?: ReadonlyMap<string, string>;
+}
+
 export interface SendOutcome {
   readonly results: RecipientResult[];
   /** The connection died without a reply to this transaction (a reused one may have timed out). */
@@ -57,7 +66,7 @@ export interface SendOutcome {
   readonly requireTlsNotOffered?: true;
 }
 
-export interface SendOptions {
+export interface SendOptions extends TransactionParameters {
   /** RFC 8689: send MAIL FROM with REQUIRETLS; if the server does not offer it, nothing is sent (requireTlsNotOffered). */
   readonly requireTls?: boolean;
 }
@@ -84,6 +93,8 @@ export class SmtpSession {
   readonly #conn: SMTPConnection;
   #closed = false;
   #messages = 0;
+  #rewrite: ((command: string) => string) | undefined;
+  #extensions: HopExtensions | undefined;
   readonly openedAt = Date.now();
 
   private constructor(target: SessionTarget, conn: SMTPConnection) {
@@ -97,6 +108,14 @@ export class SmtpSession {
       this.#closed = true;
     });
     coalesceBodyWrites(conn);
+    rewriteCommands(conn, () => this.#rewrite);
+  }
+
+  /** What the server offered in its EHLO reply that decides how a message is sent (nothing, if unknown). */
+  get extensions(): HopExtensions {
+    // Read once: the EHLO (after STARTTLS, if any) is over by the time open() resolves.
+    this.#extensions ??= hopExtensions(serverExtensions(this.#conn) ?? []);
+    return this.#extensions;
   }
 
   get secure(): boolean {
@@ -165,7 +184,9 @@ export class SmtpSession {
 
   /** One transaction. `body` is the message as stored (CRLF lines); dot-stuffing is done here. */
   send(sender: string, recipients: readonly string[], body: Buffer | Readable, size: number, options: SendOptions = {}): Promise<SendOutcome> {
+    const parameters: TransactionParameters = options;
     const label = this.label;
+    this.#rewrite = parameters.mail?.length || parameters.rcpt?.size ? (command) => withParameters(command, parameters) : undefined;
     return new Promise<SendOutcome>((resolve) => {
       if (!this.usable) {
         resolve({ results: recipients.map((r) => localDeferral(r, `connection to ${label} closed`, '4.4.2', label)), connectionLost: true });
@@ -176,6 +197,7 @@ export class SmtpSession {
       // declaring it for a 7-bit message is harmless (RFC 6152).
       const requireTls = options.requireTls ? { requireTLSExtensionEnabled: true } : {};
       this.#conn.send({ from: sender, to: [...recipients], size, use8BitMime: true, ...requireTls }, body, (error, info) => {
+        this.#rewrite = undefined;
         if (error && (error as NodemailerError).code === 'EREQUIRETLS') {
           // nodemailer checks the EHLO reply before MAIL FROM: nothing went out.
           const reason = `REQUIRETLS (RFC 8689): ${label} does not offer REQUIRETLS, so the message may not be relayed through it`;
@@ -260,6 +282,17 @@ function tlsOptions(target: SessionTarget, level: TlsLevel): ConnectionOptions {
     // Match the name we chose, whatever nodemailer connects to (an MX's address).
     checkServerIdentity: (_host, cert) => checkServerIdentity(name, cert),
   };
+}
+
+function withParameters(command: string, parameters: TransactionParameters): string {
+  if (/^MAIL FROM:/i.test(command)) {
+    const present = new Set(command.split(' ').slice(2).map((p) => p.split('=')[0]?.toUpperCase()));
+    const extra = (parameters.mail ?? []).filter((p) => !present.has(p.split('=')[0]?.toUpperCase()));
+    return extra.length > 0 ? `${command} ${extra.join(' ')}` : command;
+  }
+  const rcpt = /^RCPT TO:<(.*)>$/i.exec(command);
+  if (rcpt) return command + (parameters.rcpt?.get(rcpt[1] as string) ?? '');
+  return command;
 }
 
 function toDeliveryError(error: NodemailerError, label: string, level: TlsLevel): DeliveryError {

@@ -15,6 +15,13 @@ export interface SinkMessage {
   readonly requireTls: boolean;
   readonly user?: string;
   readonly remoteAddress: string;
+  /** MAIL FROM parameters as smtp-server parsed them (e.g. { BODY: '8BITMIME', SMTPUTF8: true }). */
+  readonly mailArgs: Record<string, unknown>;
+  /** RCPT TO parameters, one object per recipient. */
+  readonly rcptArgs: Record<string, unknown>[];
+  /** smtp-server's envelope.dsn (RET, ENVID) and each recipient's dsn (NOTIFY, ORCPT). */
+  readonly dsn: unknown;
+  readonly rcptDsn: unknown[];
 }
 
 export interface SinkOptions {
@@ -32,6 +39,10 @@ export interface SinkOptions {
   readonly certificate?: { readonly key: string; readonly cert: string };
   /** Offer REQUIRETLS after STARTTLS (RFC 8689; smtp-server does not by default). */
   readonly offerRequireTls?: boolean;
+  /** Extensions not to offer (smtp-server's hide* options). */
+  readonly hide?: readonly ('SMTPUTF8' | '8BITMIME' | 'PIPELINING')[];
+  /** Offer DSN (smtp-server hides it by default). */
+  readonly dsn?: boolean;
 }
 
 export interface SmtpSink {
@@ -40,6 +51,8 @@ export interface SmtpSink {
   /** "host:port" for config. */
   readonly address: string;
   readonly messages: SinkMessage[];
+  /** Every command line the clients sent, as received (for the bytes of MAIL FROM / RCPT TO). */
+  readonly commands: string[];
   /** Connections seen (including refused-at-greeting ones). */
   connections: number;
   /** Reply for one recipient, e.g. "450 4.2.0 mailbox busy"; undefined = accept. */
@@ -69,6 +82,19 @@ function smtpError(reply: string): Error {
 export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink> {
   const host = options.host ?? '127.0.0.1';
   const messages: SinkMessage[] = [];
+  const commands: string[] = [];
+  const ignore = () => undefined;
+  // smtp-server logs every command line at debug level: record them, print nothing.
+  const recorder = {
+    trace: ignore,
+    info: ignore,
+    warn: ignore,
+    error: ignore,
+    fatal: ignore,
+    debug(meta: { tnx?: string } | undefined, _format: string, line?: unknown) {
+      if (meta?.tnx === 'command' && typeof line === 'string') commands.push(line);
+    },
+  };
   const rcptReplies = new Map<string, string>();
   let greeting: string | undefined;
   let dataReply: string | undefined;
@@ -77,12 +103,14 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
 
   const serverOptions: SMTPServerOptions = {
     name: `sink.${host}`,
-    logger: false,
+    logger: recorder as unknown as SMTPServerOptions['logger'],
     disabledCommands: [...(options.starttls === false ? ['STARTTLS'] : []), ...(options.auth ? [] : ['AUTH'])],
     allowInsecureAuth: true,
     authOptional: !options.auth,
     size: 64 * 1024 * 1024,
     closeTimeout: 100,
+    ...Object.fromEntries((options.hide ?? []).map((keyword) => [`hide${keyword}`, true])),
+    ...(options.dsn ? { hideDSN: false } : {}),
     ...(options.brokenTls ? { minVersion: 'TLSv1' as const, maxVersion: 'TLSv1.1' as const } : {}),
     ...(options.certificate ? { key: options.certificate.key, cert: options.certificate.cert } : {}),
     ...(options.offerRequireTls ? { hideREQUIRETLS: false } : {}),
@@ -115,6 +143,10 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
           requireTls: session.envelope.requireTLS === true,
           ...(typeof session.user === 'string' ? { user: session.user } : {}),
           remoteAddress: session.remoteAddress,
+          mailArgs: (session.envelope.mailFrom ? session.envelope.mailFrom.args : undefined) || {},
+          rcptArgs: session.envelope.rcptTo.map((r) => r.args || {}),
+          dsn: (session.envelope as unknown as { dsn?: unknown }).dsn,
+          rcptDsn: session.envelope.rcptTo.map((r) => (r as unknown as { dsn?: unknown }).dsn),
         });
         for (const waiter of waiters) waiter();
         callback(null);
@@ -147,6 +179,7 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
     port,
     address: `${host}:${port}`,
     messages,
+    commands,
     connections: 0,
     rcptReply: (recipient, reply) => void (reply === undefined ? rcptReplies.delete(recipient) : rcptReplies.set(recipient, reply)),
     greetingReply: (reply) => void (greeting = reply),

@@ -16,7 +16,7 @@ import { SMTPServer } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import MailerConnection from 'nodemailer/lib/smtp-connection';
 import { SMTP_SERVER_SEAM } from '../../src/smtp/relay-smtp-server.ts';
-import { NODEMAILER_SEAM, coalesceBodyWrites, recipientRefusals } from '../../src/delivery/nodemailer-seam.ts';
+import { NODEMAILER_SEAM, coalesceBodyWrites, recipientRefusals, rewriteCommands, serverExtensions } from '../../src/delivery/nodemailer-seam.ts';
 import { createLogger, destinationOf } from '../../src/log/logger.ts';
 import { SmtpTalk } from '../helpers/smtp-talk.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
@@ -159,7 +159,7 @@ test('smtp-server: a live connection has the fields the seam reads, _handlerPend
 
 test('nodemailer: the members the seam wraps and reads exist with the expected shape, and the seam takes hold on a real session', async (t) => {
   assertMethods(MailerConnection.prototype as unknown as Proto, NODEMAILER_SEAM.connectionMethods, 'nodemailer SMTPConnection');
-  const sink = await startSmtpSink({ starttls: false });
+  const sink = await startSmtpSink({ starttls: false, dsn: true });
   t.after(() => sink.close());
   sink.rcptReply('refused@dest.test', '550 5.1.1 no such user');
   const conn = new MailerConnection({ host: sink.host, port: sink.port, ignoreTLS: true, logger: false });
@@ -168,6 +168,14 @@ test('nodemailer: the members the seam wraps and reads exist with the expected s
   await new Promise<void>((resolve, reject) => conn.connect((error) => (error ? reject(error) : resolve())));
   assert.equal(typeof (conn as unknown as { _socket: unknown })._socket, 'object', '_socket is the socket once connected');
   assert.equal(coalesceBodyWrites(conn), true, 'the body-write coalescing took hold (no silent fallback)');
+  const offered = serverExtensions(conn);
+  assert.ok(offered?.includes('SMTPUTF8') && offered.includes('8BITMIME') && offered.includes('DSN'), `the EHLO keywords are read: ${String(offered)}`);
+  let rewriting = true;
+  assert.equal(
+    rewriteCommands(conn, () => (rewriting ? (command) => (command.startsWith('RCPT TO:<ok@') ? `${command} NOTIFY=NEVER` : command) : undefined)),
+    true,
+    'the command rewrite took hold',
+  );
 
   const info = await new Promise<{ accepted: string[] }>((resolve, reject) =>
     conn.send({ from: 'a@src.test', to: ['ok@dest.test', 'refused@dest.test'] }, Buffer.from('Subject: x\r\n\r\nbody\r\n'), (error, sent) =>
@@ -175,7 +183,9 @@ test('nodemailer: the members the seam wraps and reads exist with the expected s
     ),
   );
   assert.deepEqual(info.accepted, ['ok@dest.test']);
+  rewriting = false;
   await sink.waitFor(1);
+  assert.ok(sink.commands.includes('RCPT TO:<ok@dest.test> NOTIFY=NEVER'), 'the rewritten command reached the server');
   assert.deepEqual(sink.messages[0]?.raw, Buffer.from('Subject: x\r\n\r\nbody\r\n'), 'the corked body arrives whole');
   const envelope = (conn as unknown as { _envelope: Record<string, unknown> })._envelope;
   assertFields(conn, NODEMAILER_SEAM.connectionFields, 'nodemailer SMTPConnection (after a send)');
