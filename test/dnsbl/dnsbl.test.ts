@@ -329,3 +329,16 @@ test('an IPv6 client is asked by reversed nibbles, only of zones marked ipv6', a
   assert.equal(dns.queries(`${nibbles}v6.test`, 'A'), 1);
   assert.equal(dns.queries(`${nibbles}v4only.test`), 0, 'an IPv4-only zone is not asked about an IPv6 client');
 });
+
+test('RHSBL: a UTF-8 sender domain (SMTPUTF8) is looked up, and refused, by its A-label (issue 21)', async (t) => {
+  const { dns, harness, sink } = await setup(t, () => dnsblToml('[[zones]]\nzone = "dbl.test"\nkind = "domain"\ncheck = ["sender"]\ntest_entry = false\ntxt = false\n'));
+  dns.add({ name: 'xn--bcher-kva.test.dbl.test', type: 'A', data: '127.0.0.2' });
+  const talk = await SmtpTalk.connect({ port: harness.port('mx'), localAddress: '127.0.0.4' });
+  t.after(() => talk.close());
+  assert.equal((await talk.read())?.code, 220);
+  await talk.command('EHLO client.test');
+  assert.equal((await talk.command('MAIL FROM:<jürgen@Bücher.TEST> SMTPUTF8')).code, 250);
+  assert.match(replyLine(await talk.command('RCPT TO:<bob@example.test>')), /^554 5\.7\.1 .*dbl\.test/);
+  assert.equal(dns.queries('xn--bcher-kva.test.dbl.test', 'A'), 1, 'asked once, by the A-label');
+  assert.equal(sink.messages.length, 0);
+});
