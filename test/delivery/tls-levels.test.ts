@@ -4,13 +4,16 @@
 // certificate that chains to the configured CA and names the MX host (or the
 // configured smarthost); every failure defers with its reason in the journal,
 // in `relayguard queue show` and in the delivery log line, and nothing is ever
-// sent in clear at encrypt or verify.
+// sent in clear at encrypt or verify. Then REQUIRETLS messages (RFC 8689):
+// verify at least, REQUIRETLS passed on, 5.7.10 and a DSN where it cannot be.
 import { before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openSpool, spoolDirOf } from '../../src/spool/spool.ts';
 import { startQueueRunner, type DeliveryEvent } from '../../src/delivery/queue-runner.ts';
+import { delivererConfig } from '../../src/delivery/deliverer.ts';
+import { createWorkerDeliverer } from '../../src/delivery/worker-deliverer.ts';
 import { startDnsServer } from '../helpers/dns-server.ts';
 import { startSmtpSink, type SinkOptions, type SmtpSink } from '../helpers/smtp-sink.ts';
 import { captureLogger, envelope, rfc822, tempDir, testConfig } from '../helpers/spool-fixtures.ts';
@@ -51,6 +54,8 @@ interface Run {
 interface AttemptOptions {
   /** The message declared REQUIRETLS at our front door. */
   readonly requireTls?: boolean;
+  /** Deliver from the delivery worker thread, as `serve` does by default. */
+  readonly worker?: boolean;
 }
 
 /**
@@ -79,7 +84,8 @@ async function attempt(t: TestContext, sinkOptions: SinkOptions, delivery: strin
   );
   const { logger, lines } = captureLogger();
   const spool = await openSpool({ dir: spoolDirOf(config), logger });
-  const runner = startQueueRunner({ spool, config, logger });
+  const deliverer = options.worker ? createWorkerDeliverer({ config: delivererConfig(config), logger }) : undefined;
+  const runner = startQueueRunner({ spool, config, logger, ...(deliverer ? { deliverer } : {}) });
   const events: DeliveryEvent[] = [];
   runner.subscribe((event) => events.push(event));
   let stopped = false;
@@ -131,6 +137,14 @@ test('verify, MX: a certificate from the configured CA naming the MX host is del
   assert.equal(run.sink.messages[0]?.secure, true);
   assert.deepEqual(run.sink.messages[0]?.to, ['bob@dest.test']);
   assert.match(run.sink.messages[0]?.raw.toString() ?? '', /Subject: tls levels/);
+});
+
+test('verify from the delivery worker thread: the same checks, the CA file read there', async (t) => {
+  const run = await attempt(t, { certificate: good }, 'mode = "mx"\ntls = "verify"\ntls_ca_file = CA_FILE', { worker: true });
+  assert.equal(run.status, 'delivered', run.reply);
+  assert.equal(run.sink.messages[0]?.secure, true);
+  const refused = await attempt(t, { certificate: wrongName }, 'mode = "mx"\ntls = "verify"\ntls_ca_file = CA_FILE', { worker: true });
+  assertDeferred(refused, /^TLS required \(level verify\) but certificate verification failed: Hostname\/IP does not match/, '4.7.5');
 });
 
 test('verify, smarthost by address: the name matched is the configured host (an IP address in subjectAltName)', async (t) => {
