@@ -26,6 +26,7 @@ import { MemoryAuthFailureStore } from './auth/failure-store.ts';
 import { createSessionDriver } from './session/session-driver.ts';
 import { forwardDeliveryEvents, DeferralTracker } from './delivery/delivery-events.ts';
 import { FrontDoor } from './smtp/front-door.ts';
+import { PolicyServer, type PolicyServerAddress } from './policy-service/policy-server.ts';
 import { LATENCY_BUCKETS_MS } from './facts/dnsbl/zone-stats.ts';
 import { loadTlsMaterial } from './smtp/tls-material.ts';
 import { assumeServiceUser } from './privileges.ts';
@@ -57,6 +58,9 @@ export interface Relay {
   /** Bound addresses: listeners by name, and the dashboard. */
   readonly smtp: ReadonlyArray<{ name: string; host: string; port: number }>;
   readonly http: { host: string; port: number } | undefined;
+  /** The Postfix policy service ([policy_service] enabled), and where it listens. */
+  readonly policyService: PolicyServer | undefined;
+  readonly policy: PolicyServerAddress | undefined;
   /** SIGTERM: stop accepting, drain transactions and deliveries (bounded), close. */
   stop(): Promise<void>;
 }
@@ -93,11 +97,14 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   );
   const driver = createSessionDriver({ hostname: config.hostname, credentials: authenticator, facts: factsRuntime.providers, logger });
   const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), driver, spool, tls, logger, decisions });
+  const policyService = config.policy_service.enabled
+    ? new PolicyServer({ config, driver, currentSnapshot: () => store.current(), logger: logger.child({ component: 'policy-service' }), decisions })
+    : undefined;
 
   let runner: QueueRunner | undefined;
   let dashboard: Dashboard | undefined;
   try {
-    const smtp = await privileges.bindThenDrop(() => frontDoor.listen());
+    const [smtp, policy] = await privileges.bindThenDrop(() => Promise.all([frontDoor.listen(), policyService?.listen()]));
     if (privileges.target) logger.info({ event: 'relay.privileges', user: privileges.target.user, group: privileges.target.group }, 'ports bound; running as the service user');
     const ownAddresses = () => frontDoor.addresses();
     const deliverer = config.delivery.worker
@@ -109,7 +116,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
 
     let http: { host: string; port: number } | undefined;
     if (config.http.enabled) {
-      const sources = dashboardSources({ config, store, spool, runner, frontDoor, deferrals, startedAt, facts: factsRuntime, cluster });
+      const sources = dashboardSources({ config, store, spool, runner, frontDoor, policyService, deferrals, startedAt, facts: factsRuntime, cluster });
       dashboard = createDashboard({ http: config.http, sources, decisions, deliveries, logger });
       http = await dashboard.server.listen();
     }
@@ -124,7 +131,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     });
     store.watch();
     logger.info(
-      { event: 'relay.started', smtp, http, spool: spool.dir, queued: spool.stats().size, ...(cluster ? { instance: cluster.instance, redis: cluster.status().address } : {}) },
+      { event: 'relay.started', smtp, http, ...(policy ? { policy } : {}), spool: spool.dir, queued: spool.stats().size, ...(cluster ? { instance: cluster.instance, redis: cluster.status().address } : {}) },
       `relayguard ${version()} started`,
     );
 
@@ -144,11 +151,13 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       cluster,
       smtp,
       http,
+      policyService,
+      policy,
       stop() {
         stopping ??= (async () => {
           logger.info({ event: 'relay.stopping' }, 'stopping: no new connections, draining transactions');
           store.close();
-          await frontDoor.close();
+          await Promise.all([frontDoor.close(), policyService?.close()]);
           await liveRunner.stop(config.smtp.shutdown_grace);
           await liveDashboard?.close();
           factsRuntime.close();
@@ -162,6 +171,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     };
   } catch (error) {
     await frontDoor.close(0).catch(() => undefined);
+    await policyService?.close().catch(() => undefined);
     await runner?.stop(0).catch(() => undefined);
     await dashboard?.close().catch(() => undefined);
     factsRuntime.close();
@@ -178,6 +188,7 @@ interface SourceParts {
   readonly spool: Spool;
   readonly runner: QueueRunner;
   readonly frontDoor: FrontDoor;
+  readonly policyService: PolicyServer | undefined;
   readonly deferrals: DeferralTracker;
   readonly startedAt: number;
   readonly facts: FactsRuntime;
@@ -213,7 +224,7 @@ function dashboardSources(parts: SourceParts): DashboardSources {
       // Answers from the cluster's shared level sent no DNS query either.
       return { hits: cache.hits + cache.secondLevelHits, misses: cache.misses };
     },
-    ready: async () => ({ listeners: parts.frontDoor.listening, spoolWritable: await writable(parts.spool.dir) }),
+    ready: async () => ({ listeners: parts.frontDoor.listening && (parts.policyService?.listening ?? true), spoolWritable: await writable(parts.spool.dir) }),
     cluster: (): ClusterStatus => (parts.cluster ? { shared: true, redis: parts.cluster.status() } : { shared: false }),
     smtp: () => parts.frontDoor.counters,
   };

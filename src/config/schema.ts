@@ -190,6 +190,26 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    // Postfix policy delegation (check_policy_service): src/policy-service. Off by default.
+    policy_service: z
+      .object({
+        enabled: z.boolean().default(false),
+        // 10040 is what postfwd and most policy daemons' examples use; loopback only by default.
+        address: hostPort().default({ host: '127.0.0.1', port: 10040 }),
+        // A Unix socket instead of TCP (check_policy_service unix:PATH); a chrooted smtpd needs it under its chroot.
+        socket: z.string().min(1).optional(),
+        socket_mode: z.string().regex(/^0?[0-7]{3}$/, 'socket_mode: an octal mode such as "0660"').default('0660'),
+        request_timeout: duration.default(10_000),
+        idle_timeout: duration.default(330_000),
+        max_connections: z.number().int().positive().default(200),
+        session_idle: duration.default(60_000),
+        max_sessions: z.number().int().positive().default(10_000),
+        ok_for_trusted: z.boolean().default(true),
+        decision_header: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/, 'decision_header: a header name such as "X-Relayguard"').optional(),
+        submission_ports: z.array(z.number().int().min(1).max(65535)).default([587, 465]),
+      })
+      .strict()
+      .prefault({}),
     cluster: z
       .object({
         redis: z

@@ -11,11 +11,16 @@ export interface DecisionEvent {
   readonly sessionId: string;
   readonly clientIp: string;
   readonly listener?: string;
+  /** Who asked: absent for the SMTP front door, "policy service" for a Postfix policy request (src/policy-service). */
+  readonly source?: DecisionSource;
   readonly helo?: string;
   readonly user?: string;
   readonly sender?: string;
   readonly recipient?: string;
   readonly queueId?: string;
 }
+
+/** Where a Decision was asked for, when not by the SMTP front door. */
+export type DecisionSource = 'policy service';
 
 export class DecisionLog extends Subscribers<DecisionEvent> {}

@@ -19,6 +19,7 @@ export function logDecisions(decisions: DecisionLog, logger: Logger): () => void
       session: event.sessionId,
       client: event.clientIp,
       listener: event.listener,
+      source: event.source,
       helo: event.helo,
       user: event.user,
       from: event.sender,

@@ -88,6 +88,11 @@ export function createMetrics(options: MetricsOptions): Metrics {
     name: 'relayguard_decisions_total', help: 'Policy decisions by stage, verdict, rule and reason.',
     labelNames: ['stage', 'verdict', 'rule', 'reason'] as const, registers,
   });
+  // The same decisions by who asked (the SMTP front door, or a Postfix through the policy service).
+  const bySource = new Counter({
+    name: 'relayguard_decisions_by_source_total', help: 'Policy decisions by who asked: smtp (the front door) or policy_service (a Postfix policy request).',
+    labelNames: ['source', 'verdict'] as const, registers,
+  });
   const deliveries = new Counter({
     name: 'relayguard_delivery_total', help: 'Delivery outcomes per recipient (delivered, deferred, bounced).',
     labelNames: ['result'] as const, registers,
@@ -247,7 +252,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
     collectDefaultMetrics({ register: registry, prefix: 'relayguard_' });
   }
 
-  const offDecisions = options.decisions.subscribe(({ decision }) => {
+  const offDecisions = options.decisions.subscribe(({ decision, source }) => {
+    bySource.inc({ source: source === 'policy service' ? 'policy_service' : 'smtp', verdict: decision.verdict });
     decisions.inc({ stage: decision.stage, verdict: decision.verdict, rule: decision.rule, reason: decision.reason });
     if (decision.verdict === 'reject' || decision.verdict === 'defer') refusals.inc({ stage: decision.stage, verdict: decision.verdict, reason: decision.reason });
     if (decision.reason === 'data.queued') accepted.inc();

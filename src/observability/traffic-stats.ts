@@ -35,6 +35,8 @@ export interface RecentRefusal {
   readonly code?: number;
   readonly sender?: string;
   readonly recipient?: string;
+  /** "policy service" when a Postfix policy request was refused (absent: the SMTP front door). */
+  readonly source?: string;
 }
 
 export interface TrafficSnapshot {
@@ -123,6 +125,7 @@ export class TrafficStats {
         ...(event.decision.reply ? { code: event.decision.reply.code } : {}),
         ...(event.sender !== undefined ? { sender: event.sender } : {}),
         ...(event.recipient !== undefined ? { recipient: event.recipient } : {}),
+        ...(event.source !== undefined ? { source: event.source } : {}),
       });
       if (this.#recent.length > this.#recentLimit) this.#recent.length = this.#recentLimit;
     }

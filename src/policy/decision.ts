@@ -85,6 +85,8 @@ export const REASONS = [
   'proto.bad_utf8',
   'proto.timeout',
   'proto.shutdown',
+  // the Postfix policy service (src/policy-service): a request that ran out of its time budget
+  'policy_service.timeout',
 ] as const;
 
 export type ReasonCode = (typeof REASONS)[number];

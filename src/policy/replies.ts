@@ -117,6 +117,11 @@ const TABLE = {
   // Draining for shutdown: a new or idle connection, then whatever is left after the grace period.
   'proto.shutdown': { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later' },
   'proto.shutdown:closing': { code: 421, enhanced: '4.3.2', text: 'Service shutting down, closing connection' },
+
+  // The Postfix policy service: a request past [policy_service] request_timeout. On the wire it is
+  // "action=DEFER_IF_PERMIT Service temporarily unavailable" (Postfix answers its client 450 4.7.1 with
+  // this text if nothing else rejects); this entry is what the decision log shows.
+  'policy_service.timeout': { code: 451, enhanced: '4.3.0', text: 'Service temporarily unavailable' },
 } as const satisfies Record<string, Entry>;
 
 export type ReplyKey = keyof typeof TABLE;

@@ -189,7 +189,7 @@ function renderRefused(s) {
   fillTable($('#recent'), s.traffic.recentRefusals.map((r) => [
     { value: clock(r.at, true), class: 'mono muted', title: stamp(r.at) },
     { value: r.clientIp, class: 'mono' },
-    r.stage,
+    r.source ? `${r.stage} · ${r.source}` : r.stage,
     tag(r.verdict, r.code ?? r.verdict),
     r.rule,
     r.reason,
