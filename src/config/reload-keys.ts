@@ -48,6 +48,8 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadEffect>> = {
   'auth.failures_before_lockout': 'reload',
   'auth.failure_window': 'reload',
   'auth.lockout': 'reload',
+  // Read from the connection's snapshot at every MAIL FROM.
+  'auth.null_sender': 'reload',
   'dns.servers': 'restart',
   'dns.timeout': 'restart',
   'dns.tries': 'restart',

@@ -122,6 +122,9 @@ export const configSchema = z
         failures_before_lockout: z.number().int().positive().default(10),
         failure_window: duration.default(900_000),
         lockout: duration.default(900_000),
+        // MAIL FROM:<> from an authenticated user: "granted" only with "*" or "<>" in the
+        // user's senders (policy/rules/sender-ownership.ts); "any" lets every user use it (Postfix).
+        null_sender: z.enum(['granted', 'any']).default('granted'),
       })
       .strict()
       .prefault({}),
