@@ -103,7 +103,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     const deliverer = config.delivery.worker
       ? createWorkerDeliverer({ config: delivererConfig(config), logger: logger.child({ component: 'delivery' }), ownAddresses })
       : undefined;
-    runner = startQueueRunner({ spool, config, logger, ownAddresses, ...(deliverer ? { deliverer } : {}) });
+    // An expired hold is bounced only to our own users: authenticated, or a relay-networks client.
+    const ownSender = (envelope: { readonly authUser?: string; readonly clientIp: string }) =>
+      envelope.authUser !== undefined || store.current().relayNetworks.contains(envelope.clientIp);
+    runner = startQueueRunner({ spool, config, logger, ownAddresses, ownSender, ...(deliverer ? { deliverer } : {}) });
     const deferrals = new DeferralTracker();
     forwardDeliveryEvents(runner, deliveries, deferrals, () => Date.now());
 
@@ -191,7 +194,7 @@ function dashboardSources(parts: SourceParts): DashboardSources {
     startedAt: parts.startedAt,
     queue: () => {
       const stats = parts.runner.stats();
-      return { size: stats.queued, oldestReceivedAt: stats.oldestReceivedAt ?? null, deferredByDomain: parts.deferrals.byDomain() };
+      return { size: stats.queued, held: stats.held, oldestReceivedAt: stats.oldestReceivedAt ?? null, deferredByDomain: parts.deferrals.byDomain() };
     },
     lastReload: () => {
       const last = parts.store.lastReload;

@@ -159,6 +159,10 @@ export function createMetrics(options: MetricsOptions): Metrics {
     async collect() { await fillFrom(this, queue, 'nan', (q) => this.set(q.size)); },
   });
   new Gauge({
+    name: 'relayguard_queue_held_messages', help: 'Held messages in the spool (counted in relayguard_queue_messages too); never delivered until released.', registers,
+    async collect() { await fillFrom(this, queue, 'nan', (q) => this.set(q.held ?? Number.NaN)); },
+  });
+  new Gauge({
     name: 'relayguard_queue_oldest_age_seconds', help: 'Age of the oldest message in the spool (0 when empty).', registers,
     async collect() {
       await fillFrom(this, queue, 'nan', (q) => this.set(q.oldestReceivedAt === null ? 0 : Math.max(0, (now() - q.oldestReceivedAt) / 1000)));

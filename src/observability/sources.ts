@@ -11,6 +11,8 @@ export type MaybePromise<T> = T | Promise<T>;
 export interface QueueStats {
   /** Messages in the spool (waiting for a first attempt or a retry). */
   readonly size: number;
+  /** Of those, held (never delivered until released; issue 19). Absent: the source does not know. */
+  readonly held?: number;
   /** Epoch ms when the oldest message in the spool was received; null when empty. */
   readonly oldestReceivedAt: number | null;
   /** Messages waiting for a retry, per recipient domain, most first. */

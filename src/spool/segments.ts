@@ -14,6 +14,7 @@ import { DoneLog, parseDoneMarks } from './done-log.ts';
 import { ifMissing, ignoreMissing } from './missing-file.ts';
 import { decodeSpoolHeader } from './spool-file.ts';
 import { encodeRecordPrefix, readRecords, type RecordSpan } from './segment-record.ts';
+import type { HoldMark } from './state-journal.ts';
 
 /** A segment is closed for appends once it reaches this size. */
 export const DEFAULT_SEGMENT_BYTES = 32 * 1024 * 1024;
@@ -40,6 +41,8 @@ interface Segment {
 export interface RecoveredRecord {
   readonly id: string;
   readonly location: SegmentLocation;
+  /** Held at accept time (its stored envelope says so). */
+  readonly held?: HoldMark;
 }
 
 export interface SegmentStoreOptions {
@@ -213,7 +216,8 @@ export function liveRecords(seq: number, bytes: Buffer, records: readonly Record
     if (!parsed.ok) continue;
     const id = parsed.envelope.id;
     if (done.has(id) || movedOut.has(id)) continue;
-    live.push({ id, location: { seq, offset: record.offset, length: record.length } });
+    const held = parsed.envelope.held;
+    live.push({ id, location: { seq, offset: record.offset, length: record.length }, ...(held ? { held } : {}) });
   }
   return live;
 }

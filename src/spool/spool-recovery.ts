@@ -17,6 +17,8 @@ export interface RecoveredSpool {
   readonly index: Map<string, number>;
   /** Messages that have a journal file. */
   readonly journaled: Set<string>;
+  /** Held messages (markers in queue/, holds in segment envelopes). */
+  readonly held: Set<string>;
 }
 
 /** `exclusive` false: read-only (the CLI looking at a running server's spool), nothing is removed. */
@@ -32,8 +34,14 @@ export async function recoverSpool(paths: SpoolPaths, logger: Logger, exclusive:
   const located = new Map<string, SegmentLocation>();
   for (const { id, location } of recovered) located.set(id, location);
   const index = mergeIndex(scanned.index, recovered.map((r) => r.id));
-  if (index.size > 0) logger.info({ messages: index.size, inSegments: located.size, deferred: scanned.journaled.size }, 'spool scanned');
-  return { segments, located, index, journaled: scanned.journaled };
+  const held = scanned.held;
+  for (const r of recovered) {
+    if (!r.held) continue;
+    held.add(r.id);
+    index.set(r.id, r.held.until); // not due before its hold expires
+  }
+  if (index.size > 0) logger.info({ messages: index.size, inSegments: located.size, deferred: scanned.journaled.size, held: held.size }, 'spool scanned');
+  return { segments, located, index, journaled: scanned.journaled, held };
 }
 
 /** PURE. Both kinds of spooled message in one index, oldest id (accept time) first; a segment message is due at its accept time. */

@@ -2,7 +2,7 @@
 // from implement pieces of it).
 import type { Logger } from '../log/logger.ts';
 import type { StoredEnvelope } from './spool-file.ts';
-import type { JournalEvent, MessageState } from './state-journal.ts';
+import type { HoldMark, JournalEvent, MessageState } from './state-journal.ts';
 import type { SpoolIntake } from './types.ts';
 
 export interface SpoolOptions {
@@ -31,6 +31,8 @@ export interface LoadedMessage {
 
 export interface SpoolStats {
   readonly size: number;
+  /** Held messages (counted in size too). */
+  readonly held: number;
   /** Accept time of the oldest message, undefined when empty. */
   readonly oldestReceivedAt: number | undefined;
 }
@@ -51,6 +53,18 @@ export interface Spool extends SpoolIntake {
   /** Removes a message and its journal (delivered, bounced or deleted). */
   remove(id: string): Promise<void>;
   onAccepted(listener: AcceptedListener): () => void;
+  /**
+   * Holds a message: journalled (durable) before this resolves, then not due
+   * before `mark.until`. false when there is no such message or it is held already.
+   */
+  hold(id: string, mark: HoldMark): Promise<boolean>;
+  /** Releases a held message: journalled, then due at `at`. false when it is not held. */
+  release(id: string, at: number): Promise<boolean>;
+  /** Held, as far as the in-memory set knows (the state a load returns is the truth). */
+  isHeld(id: string): boolean;
+  heldIds(): string[];
+  /** After a load: the in-memory set and the markers follow the message's state. */
+  reconcileHold(id: string, held: HoldMark | undefined): Promise<void>;
   stats(): SpoolStats;
   /** Readiness: a small file can be written, fsynced and removed in tmp/. */
   probe(): Promise<boolean>;

@@ -19,16 +19,33 @@ export interface RecipientState {
   readonly at?: number;
 }
 
+/**
+ * A held message: accepted and durable, never delivered until released
+ * (`relayguard queue hold`, or a rule at accept time). It expires at `until`.
+ */
+export interface HoldMark {
+  /** When it was held. */
+  readonly at: number;
+  /** When the hold expires (then the message is bounced to our own user or deleted). */
+  readonly until: number;
+  /** Why, for `queue list --held`, the log and the bounce. */
+  readonly reason: string;
+  /** Who held it: "admin" (the CLI), a rule or trigger name. */
+  readonly by: string;
+}
+
 export interface JournalEvent {
   readonly at: number;
-  /** What happened: an attempt, a command (retry, bounce), a delay warning. */
-  readonly kind: 'attempt' | 'retry' | 'bounce' | 'warned' | 'expired';
+  /** What happened: an attempt, a command (retry, bounce, hold, release), a delay warning. */
+  readonly kind: 'attempt' | 'retry' | 'bounce' | 'warned' | 'expired' | 'hold' | 'release';
   /** Attempts made so far (after this event). */
   readonly attempts?: number;
   /** Next attempt time; absent when nothing is left to deliver. */
   readonly next?: number;
   /** A delay warning was sent. */
   readonly warned?: boolean;
+  /** kind 'hold': the hold (its `at` is the event's). */
+  readonly hold?: Omit<HoldMark, 'at'>;
   /** Recipients whose state changed. */
   readonly rcpt?: Readonly<Record<string, { s: RecipientStatus; x?: string; e?: string; h?: string }>>;
 }
@@ -39,12 +56,30 @@ export interface MessageState {
   readonly warned: boolean;
   readonly recipients: ReadonlyMap<string, RecipientState>;
   readonly history: readonly JournalEvent[];
+  /** Present while the message is held: it is not delivered until released or expired. */
+  readonly held?: HoldMark;
 }
 
+/** A message held at accept time carries its hold in the stored envelope (spool-file.ts). */
 export function initialState(envelope: StoredEnvelope): MessageState {
   const recipients = new Map<string, RecipientState>();
   for (const rcpt of envelope.recipients) recipients.set(rcpt, { status: 'pending' });
-  return { attempts: 0, nextAttemptAt: envelope.receivedAt, warned: false, recipients, history: [] };
+  const held = validHold(envelope.held);
+  return {
+    attempts: 0,
+    nextAttemptAt: held ? held.until : envelope.receivedAt,
+    warned: false,
+    recipients,
+    history: [],
+    ...(held ? { held } : {}),
+  };
+}
+
+function validHold(value: unknown): HoldMark | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const h = value as Partial<HoldMark>;
+  if (typeof h.at !== 'number' || typeof h.until !== 'number') return undefined;
+  return { at: h.at, until: h.until, reason: typeof h.reason === 'string' ? h.reason : '', by: typeof h.by === 'string' ? h.by : '' };
 }
 
 export function applyEvent(state: MessageState, event: JournalEvent): MessageState {
@@ -59,12 +94,16 @@ export function applyEvent(state: MessageState, event: JournalEvent): MessageSta
       at: event.at,
     });
   }
+  let held = state.held;
+  if (event.kind === 'hold') held = validHold({ ...event.hold, at: event.at }) ?? held;
+  else if (event.kind === 'release') held = undefined;
   return {
     attempts: event.attempts ?? state.attempts,
     nextAttemptAt: event.next ?? state.nextAttemptAt,
     warned: state.warned || event.warned === true,
     recipients,
     history: [...state.history, event],
+    ...(held ? { held } : {}),
   };
 }
 

@@ -7,6 +7,7 @@
 import type { BodyCache } from './body-cache.ts';
 import type { DirSync } from './dir-sync.ts';
 import { SpoolError } from './errors.ts';
+import type { HeldMessages } from './held-messages.ts';
 import type { JournalFiles } from './journal-files.ts';
 import type { MessageFiles } from './message-files.ts';
 import type { SegmentLocation, SegmentStore } from './segments.ts';
@@ -31,6 +32,7 @@ export interface MessageHolders {
 export interface StoredMessagesDeps extends MessageHolders {
   readonly queueSync: DirSync;
   readonly journals: JournalFiles;
+  readonly held: HeldMessages;
 }
 
 export class StoredMessages {
@@ -83,7 +85,7 @@ export class StoredMessages {
   async #moveOut(id: string, location: SegmentLocation): Promise<void> {
     const { files, segments } = this.#deps;
     const cached = this.#deps.cache.get(id);
-    const payload = cached ? [encodeSpoolHeader(id, cached.envelope), cached.body] : [await segments.read(location)];
+    const payload = cached ? [encodeSpoolHeader(id, cached.envelope, cached.envelope.held), cached.body] : [await segments.read(location)];
     const handle = await files.openTmp(id);
     await files.commit(id, handle, payload);
     this.#deps.located.delete(id);
@@ -96,10 +98,12 @@ export class StoredMessages {
     this.#deps.cache.drop(id);
     const location = located.get(id);
     if (location) {
+      await this.#deps.held.drop(id);
       located.delete(id);
       await this.#deps.segments.done(id, location);
       return;
     }
+    await this.#deps.held.drop(id);
     // The message first: a journal without its message is cleaned up at the next scan,
     // while a message without its journal would be sent again to everyone.
     await this.#deps.files.unlink(id);

@@ -161,3 +161,14 @@ test('delivery attempt latency is a histogram (one observation per attempt, not 
   assert.equal(sample(text, 'relayguard_delivery_attempt_duration_seconds_sum{result="failed"}'), 3);
   metrics.close();
 });
+
+test('relayguard_queue_held_messages: the held count of the queue source, NaN when the source does not say', async () => {
+  const state = sourceState(T0);
+  const metrics = createMetrics({ sources: sourcesFrom(state, T0), decisions: new DecisionLog(), now: () => T0, processMetrics: false });
+  state.queue = { size: 5, held: 2, oldestReceivedAt: null, deferredByDomain: [] };
+  const text = await metrics.render();
+  assert.equal(sample(text, 'relayguard_queue_messages'), 5);
+  assert.equal(sample(text, 'relayguard_queue_held_messages'), 2);
+  state.queue = { size: 5, oldestReceivedAt: null, deferredByDomain: [] };
+  assert.ok(Number.isNaN(sample(await metrics.render(), 'relayguard_queue_held_messages')));
+});

@@ -250,6 +250,7 @@ function renderQueue(s) {
     fact(fmt(q.size), 'messages'),
     fact(q.oldestAgeSeconds === null ? '–' : duration(q.oldestAgeSeconds), 'oldest message'),
     fact(fmt(q.deferredByDomain.reduce((n, d) => n + d.count, 0)), 'waiting for a retry'),
+    ...(q.held === undefined ? [] : [fact(fmt(q.held), 'held (relayguard queue list --held)')]),
   );
   $('#queue-hint').textContent = q.oldestReceivedAt === null ? 'empty' : `oldest received ${stamp(q.oldestReceivedAt)}`;
   fillTable($('#domains'), q.deferredByDomain.map((d) => [
