@@ -17,7 +17,7 @@ import { chooseLogFormat, createLogger, type Logger } from './log/logger.ts';
 import { DecisionLog } from './observability/decision-log.ts';
 import { logDecisions } from './observability/decision-logger.ts';
 import { DeliveryLog } from './observability/delivery-log.ts';
-import { openSpool, spoolDirOf, type Spool } from './spool/spool.ts';
+import { openSpool, quarantineDirOf, spoolDirOf, type Spool } from './spool/spool.ts';
 import { startQueueRunner, type QueueRunner } from './delivery/queue-runner.ts';
 import { delivererConfig } from './delivery/deliverer.ts';
 import { createWorkerDeliverer } from './delivery/worker-deliverer.ts';
@@ -82,7 +82,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   logDecisions(decisions, logger);
 
   const tls = await loadTlsMaterial(config, logger);
-  const spool = await openSpool({ dir: spoolDirOf(config), logger, ...(config.cluster.instance ? { instance: config.cluster.instance } : {}) });
+  const spool = await openSpool({ dir: spoolDirOf(config), quarantineDir: quarantineDirOf(config), logger, ...(config.cluster.instance ? { instance: config.cluster.instance } : {}) });
 
   const cluster = await startCluster(config.cluster, logger);
   const authenticator = new Authenticator({ store: cluster?.authStore ?? new MemoryAuthFailureStore(), failOpen: config.cluster.fail_open });
@@ -192,9 +192,18 @@ function dashboardSources(parts: SourceParts): DashboardSources {
     instance: parts.config.cluster.instance ?? os.hostname(),
     version: version(),
     startedAt: parts.startedAt,
-    queue: () => {
+    queue: async () => {
       const stats = parts.runner.stats();
-      return { size: stats.queued, held: stats.held, oldestReceivedAt: stats.oldestReceivedAt ?? null, deferredByDomain: parts.deferrals.byDomain() };
+      const quarantined = parts.spool.stats().quarantined;
+      // The folder is read only when it holds something; the newest 20 entries are shown.
+      const entries = quarantined > 0 ? (await parts.spool.quarantined()).slice(-20) : [];
+      return {
+        size: stats.queued,
+        held: stats.held,
+        oldestReceivedAt: stats.oldestReceivedAt ?? null,
+        deferredByDomain: parts.deferrals.byDomain(),
+        quarantine: { count: quarantined, entries: entries.map((e) => ({ name: e.name, reason: e.reason, at: e.at, bytes: e.bytes })) },
+      };
     },
     lastReload: () => {
       const last = parts.store.lastReload;

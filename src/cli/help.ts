@@ -119,7 +119,7 @@ ${CONFIG_OPTION}
 
 ${EXIT_STATUS}`,
 
-  queue: `usage: relayguard queue list [--held]|show ID|retry [ID]|delete ID|bounce ID|hold SELECTION [--reason TEXT]|release SELECTION [--config FILE] [--json]
+  queue: `usage: relayguard queue list [--held|--quarantined]|show ID|retry [ID]|delete ID|bounce ID|hold SELECTION [--reason TEXT]|release SELECTION [--config FILE] [--json]
 
 Inspects and steers the spool in data_dir/spool. Reading works on the files
 directly, also while serve runs; a change is handed to the running serve (it
@@ -143,6 +143,8 @@ subcommands:
 options:
   --json             list: one JSON object per line; show: one JSON object
   --held             list: only held messages
+  --quarantined      list: the corrupt spool entries kept in data_dir/quarantine
+                     (name, size, when, why, files); nothing there is deleted
   --reason TEXT      hold: why (shown by list and show, logged, in the bounce)
 ${CONFIG_OPTION}
   -h, --help         this text

@@ -12,7 +12,7 @@ import { silentLogger } from '../log/logger.ts';
 import { sendControlRequest, type ControlReply, type ControlRequest, type ControlSelector } from '../spool/control.ts';
 import { isQueueId } from '../spool/queue-id.ts';
 import { liveOwner } from '../spool/spool-lock.ts';
-import { openSpool, queueDirOf, spoolDirOf, type LoadedMessage, type Spool } from '../spool/spool.ts';
+import { listQuarantine, openSpool, quarantineDirOf, queueDirOf, spoolDirOf, type LoadedMessage, type Spool } from '../spool/spool.ts';
 import { openRecipients } from '../spool/state-journal.ts';
 import { createBouncer, originalHeaders } from '../delivery/bounces.ts';
 import { ADMIN_HOLD_REASON, holdReply } from '../delivery/queue-control.ts';
@@ -32,6 +32,8 @@ interface Args {
   readonly json: boolean;
   /** list: only held messages. */
   readonly held: boolean;
+  /** list: the quarantine (corrupt spool entries) instead of the queue. */
+  readonly quarantined: boolean;
 }
 
 const SUBCOMMANDS = ['list', 'show', 'retry', 'delete', 'bounce', 'hold', 'release'];
@@ -41,6 +43,7 @@ function parseArgs(argv: string[]): Args | { error: string } {
   let config: string | undefined;
   let json = false;
   let held = false;
+  let quarantined = false;
   const values: { user?: string; sender?: string; reason?: string } = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -55,6 +58,8 @@ function parseArgs(argv: string[]): Args | { error: string } {
       json = true;
     } else if (arg === '--held') {
       held = true;
+    } else if (arg === '--quarantined') {
+      quarantined = true;
     } else if (arg.startsWith('-')) {
       return { error: `unknown option ${arg}` };
     } else {
@@ -73,11 +78,12 @@ function parseArgs(argv: string[]): Args | { error: string } {
     return { error: `--user and --sender go with queue hold and queue release` };
   }
   if (values.reason !== undefined && command !== 'hold') return { error: '--reason goes with queue hold' };
-  if (held && command !== 'list') return { error: '--held goes with queue list' };
+  if ((held || quarantined) && command !== 'list') return { error: `--${held ? 'held' : 'quarantined'} goes with queue list` };
+  if (held && quarantined) return { error: '--held and --quarantined do not go together' };
   const needsId = command === 'show' || command === 'delete' || command === 'bounce';
   if (needsId && !id) return { error: `queue ${command} needs a queue ID` };
   if (command === 'list' && id) return { error: 'queue list takes no ID' };
-  return { command, ...(id ? { id } : {}), ...values, ...(config ? { config } : {}), json, held };
+  return { command, ...(id ? { id } : {}), ...values, ...(config ? { config } : {}), json, held, quarantined };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -114,7 +120,17 @@ async function list(spool: Spool, io: CliIo, json: boolean, heldOnly: boolean): 
   // The spool's index (files in queue/ and live segment records), oldest first.
   let count = 0;
   for (const [id] of spool.entries()) {
-    const msg = await spool.load(id).catch(() => undefined);
+    let msg: LoadedMessage | undefined;
+    try {
+      msg = await spool.load(id);
+    } catch (error) {
+      // Never invisible: a message that cannot be read is shown (the running server quarantines it when it loads it).
+      if (heldOnly) continue;
+      count++;
+      const problem = (error as Error).message;
+      io.stdout.write(json ? `${JSON.stringify({ id, unreadable: problem })}\n` : `${id}  UNREADABLE: ${problem}\n`);
+      continue;
+    }
     if (!msg) continue;
     if (heldOnly && !msg.state.held) continue;
     count++;
@@ -122,6 +138,16 @@ async function list(spool: Spool, io: CliIo, json: boolean, heldOnly: boolean): 
   }
   if (!json && heldOnly) io.stdout.write(count === 0 ? 'No message is held.\n' : `-- ${count} held message(s)\n`);
   else if (!json) io.stdout.write(count === 0 ? 'The queue is empty.\n' : `-- ${count} message(s)\n`);
+  return EXIT_OK;
+}
+
+async function listQuarantined(dir: string, io: CliIo, json: boolean): Promise<number> {
+  const entries = await listQuarantine(dir);
+  for (const e of entries) {
+    if (json) io.stdout.write(`${JSON.stringify({ ...e, at: iso(e.at) })}\n`);
+    else io.stdout.write(`${e.name}  ${String(e.bytes).padStart(8)}  ${iso(e.at)}  ${e.reason}\n    ${e.files.map((f) => path.join(dir, f)).join('\n    ')}\n`);
+  }
+  if (!json) io.stdout.write(entries.length === 0 ? 'The quarantine is empty.\n' : `-- ${entries.length} quarantined entr${entries.length === 1 ? 'y' : 'ies'} in ${dir}\n`);
   return EXIT_OK;
 }
 
@@ -178,7 +204,7 @@ function controlRequest(args: Args): ControlRequest {
 
 /** No server runs: the CLI owns the spool for the moment and changes the files itself. */
 async function applyDirectly(config: Config, request: ControlRequest): Promise<ControlReply> {
-  const spool = await openSpool({ dir: spoolDirOf(config), logger: silentLogger(), ...(config.cluster.instance ? { instance: config.cluster.instance } : {}) });
+  const spool = await openSpool({ dir: spoolDirOf(config), quarantineDir: quarantineDirOf(config), logger: silentLogger(), ...(config.cluster.instance ? { instance: config.cluster.instance } : {}) });
   try {
     const now = Date.now();
     if (request.op === 'retry') {
@@ -247,13 +273,14 @@ export async function runQueue(argv: string[], io: CliIo): Promise<number> {
     throw error;
   }
   const dir = spoolDirOf(config);
+  if (args.command === 'list' && args.quarantined) return listQuarantined(quarantineDirOf(config), io, args.json);
   if (args.command === 'list' || args.command === 'show') {
     if (!existsSync(queueDirOf(dir))) {
       if (args.command === 'list') io.stdout.write(args.json ? '' : 'The queue is empty.\n');
       else io.stderr.write(`no message ${args.id} in the queue\n`);
       return args.command === 'list' ? EXIT_OK : EXIT_USER_ERROR;
     }
-    const spool = await openSpool({ dir, logger: silentLogger(), exclusive: false });
+    const spool = await openSpool({ dir, quarantineDir: quarantineDirOf(config), logger: silentLogger(), exclusive: false });
     try {
       return args.command === 'list' ? await list(spool, io, args.json, args.held) : await show(spool, args.id as string, io, args.json);
     } finally {

@@ -163,6 +163,10 @@ export function createMetrics(options: MetricsOptions): Metrics {
     async collect() { await fillFrom(this, queue, 'nan', (q) => this.set(q.held ?? Number.NaN)); },
   });
   new Gauge({
+    name: 'relayguard_spool_quarantined_entries', help: 'Corrupt spool entries kept in data_dir/quarantine (relayguard queue list --quarantined); never deleted by relayguard.', registers,
+    async collect() { await fillFrom(this, queue, 'nan', (q) => this.set(q.quarantine?.count ?? Number.NaN)); },
+  });
+  new Gauge({
     name: 'relayguard_queue_oldest_age_seconds', help: 'Age of the oldest message in the spool (0 when empty).', registers,
     async collect() {
       await fillFrom(this, queue, 'nan', (q) => this.set(q.oldestReceivedAt === null ? 0 : Math.max(0, (now() - q.oldestReceivedAt) / 1000)));

@@ -15,6 +15,14 @@ export interface QueueStats {
   readonly held?: number;
   /** Epoch ms when the oldest message in the spool was received; null when empty. */
   readonly oldestReceivedAt: number | null;
+  /**
+   * Corrupt spool entries kept in data_dir/quarantine (issue 19): how many,
+   * and the newest (at most 20), oldest first. Absent: the source does not know.
+   */
+  readonly quarantine?: {
+    readonly count: number;
+    readonly entries: ReadonlyArray<{ readonly name: string; readonly reason: string; readonly at: number; readonly bytes: number }>;
+  };
   /** Messages waiting for a retry, per recipient domain, most first. */
   readonly deferredByDomain: ReadonlyArray<{ readonly domain: string; readonly count: number; readonly lastError?: string }>;
 }

@@ -64,6 +64,11 @@ export class HeldMessages {
     if (this.#writable && known && !this.#located.has(id)) await unlink(this.#paths.heldFile(id)).catch(ignoreMissing);
   }
 
+  /** Forgets a message without touching its marker (the quarantine takes the files). */
+  forget(id: string): void {
+    this.#ids.delete(id);
+  }
+
   /** After a load: make the set (and marker) agree with what the message's state says. */
   async reconcile(id: string, held: HoldMark | undefined): Promise<void> {
     if (held && !this.#ids.has(id)) await this.add(id, held);

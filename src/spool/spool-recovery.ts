@@ -5,6 +5,7 @@
 // queue/ are not live), merged into one index, oldest id first.
 import type { Logger } from '../log/logger.ts';
 import { queueIdTime } from './queue-id.ts';
+import type { Quarantine } from './quarantine.ts';
 import { SegmentStore, type SegmentLocation } from './segments.ts';
 import type { SpoolPaths } from './spool-paths.ts';
 import { scan } from './spool-scan.ts';
@@ -22,7 +23,7 @@ export interface RecoveredSpool {
 }
 
 /** `exclusive` false: read-only (the CLI looking at a running server's spool), nothing is removed. */
-export async function recoverSpool(paths: SpoolPaths, logger: Logger, exclusive: boolean, maxSegmentBytes?: number): Promise<RecoveredSpool> {
+export async function recoverSpool(paths: SpoolPaths, logger: Logger, exclusive: boolean, maxSegmentBytes?: number, quarantine?: Quarantine): Promise<RecoveredSpool> {
   const scanned = await scan(paths.queueDir, paths.tmpDir, logger, !exclusive);
   const { store: segments, recovered } = await SegmentStore.open({
     dir: paths.segmentsDir,
@@ -30,6 +31,7 @@ export async function recoverSpool(paths: SpoolPaths, logger: Logger, exclusive:
     writable: exclusive,
     movedOut: new Set(scanned.index.keys()),
     ...(maxSegmentBytes ? { maxSegmentBytes } : {}),
+    ...(quarantine ? { quarantine } : {}),
   });
   const located = new Map<string, SegmentLocation>();
   for (const { id, location } of recovered) located.set(id, location);

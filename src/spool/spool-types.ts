@@ -1,6 +1,7 @@
 // The spool's public shape (spool.ts re-exports it; the parts it is built
 // from implement pieces of it).
 import type { Logger } from '../log/logger.ts';
+import type { QuarantineEntry } from './quarantine.ts';
 import type { StoredEnvelope } from './spool-file.ts';
 import type { HoldMark, JournalEvent, MessageState } from './state-journal.ts';
 import type { SpoolIntake } from './types.ts';
@@ -15,6 +16,8 @@ export interface SpoolOptions {
   readonly cacheBytes?: number;
   /** Size at which a segment file is closed for appends (tests use small ones). */
   readonly maxSegmentBytes?: number;
+  /** Where corrupt entries go: serve and the CLI pass <data_dir>/quarantine (quarantineDirOf); default <dir>/quarantine. */
+  readonly quarantineDir?: string;
 }
 
 export interface LoadedMessage {
@@ -33,6 +36,8 @@ export interface SpoolStats {
   readonly size: number;
   /** Held messages (counted in size too). */
   readonly held: number;
+  /** Entries in the quarantine (corrupt spool files kept for the administrator). */
+  readonly quarantined: number;
   /** Accept time of the oldest message, undefined when empty. */
   readonly oldestReceivedAt: number | undefined;
 }
@@ -66,6 +71,8 @@ export interface Spool extends SpoolIntake {
   /** After a load: the in-memory set and the markers follow the message's state. */
   reconcileHold(id: string, held: HoldMark | undefined): Promise<void>;
   stats(): SpoolStats;
+  /** The quarantine's entries, oldest first. */
+  quarantined(): Promise<QuarantineEntry[]>;
   /** Readiness: a small file can be written, fsynced and removed in tmp/. */
   probe(): Promise<boolean>;
   close(): Promise<void>;

@@ -24,6 +24,7 @@ import path from 'node:path';
 import { BodyCache } from './body-cache.ts';
 import { DirSync } from './dir-sync.ts';
 import { HeldMessages } from './held-messages.ts';
+import { Quarantine } from './quarantine.ts';
 import { Intake, SMALL_MESSAGE } from './intake.ts';
 import { JournalFiles } from './journal-files.ts';
 import { MessageFiles } from './message-files.ts';
@@ -35,6 +36,7 @@ import type { Spool, SpoolOptions } from './spool-types.ts';
 import { StoredMessages } from './stored-messages.ts';
 
 export { queueDirOf } from './spool-paths.ts';
+export { listQuarantine, quarantineDirOf, type QuarantineEntry } from './quarantine.ts';
 export type { AcceptedListener, LoadedMessage, Spool, SpoolOptions, SpoolStats } from './spool-types.ts';
 
 const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
@@ -56,13 +58,16 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
   const logger = options.logger.child({ component: 'spool' });
   const queueSync = new DirSync(paths.queueDir);
   const nextId = createQueueIdGenerator({ now, ...(options.instance ? { instance: options.instance } : {}) });
-  const { segments, located, index, journaled, held: heldIds } = await recoverSpool(paths, logger, exclusive, options.maxSegmentBytes);
+  const quarantine = new Quarantine(options.quarantineDir ?? path.join(dir, 'quarantine'), logger, now);
+  await quarantine.open();
+  const writableQuarantine = exclusive ? quarantine : undefined;
+  const { segments, located, index, journaled, held: heldIds } = await recoverSpool(paths, logger, exclusive, options.maxSegmentBytes, writableQuarantine);
   const cache = new BodyCache(options.cacheBytes ?? DEFAULT_CACHE_BYTES, SMALL_MESSAGE);
   const journals = new JournalFiles(paths, queueSync, exclusive, journaled);
   const files = new MessageFiles(paths, queueSync, journals);
   const held = new HeldMessages(paths, queueSync, located, exclusive, heldIds);
   const intake = new Intake({ paths, files, segments, located, index, cache, nextId, logger, held });
-  const messages = new StoredMessages({ paths, queueSync, files, journals, segments, located, index, cache, held });
+  const messages = new StoredMessages({ paths, queueSync, files, journals, segments, located, index, cache, held, quarantine: writableQuarantine });
 
   return {
     dir,
@@ -96,8 +101,9 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
     reconcileHold: (id, mark) => held.reconcile(id, mark),
     stats() {
       const first = index.keys().next();
-      return { size: index.size, held: held.size, oldestReceivedAt: first.done ? undefined : queueIdTime(first.value) };
+      return { size: index.size, held: held.size, quarantined: quarantine.count, oldestReceivedAt: first.done ? undefined : queueIdTime(first.value) };
     },
+    quarantined: () => quarantine.list(),
     async probe() {
       return (await canWriteIn(paths.tmpDir)) && !intake.closed;
     },

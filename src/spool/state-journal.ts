@@ -111,24 +111,41 @@ export function encodeEvent(event: JournalEvent): string {
   return `${JSON.stringify(event)}\n`;
 }
 
-/** Folds a journal's text; a torn or unparsable line is skipped. */
+/** Folds a journal's text; a torn or unparsable line is skipped (foldJournalChecked says which). */
 export function foldJournal(envelope: StoredEnvelope, text: string): MessageState {
+  return foldJournalChecked(envelope, text).state;
+}
+
+/**
+ * Folds a journal's text and reports the complete lines (1-based) that are
+ * not events: damage, not a crash (a crash can only tear the last line, which
+ * has no newline). A torn line that a later append continued ("{"at":1,"ki" +
+ * a whole event + newline) is the one crash trace with a newline: the whole
+ * event at its end is used and the line is not counted as damage.
+ */
+export function foldJournalChecked(envelope: StoredEnvelope, text: string): { state: MessageState; badLines: number[] } {
   let state = initialState(envelope);
+  const badLines: number[] = [];
   const lines = text.split('\n');
   // The last element is the part after the final newline: empty, or a torn line.
   lines.pop();
-  for (const line of lines) {
-    if (!line) continue;
-    let event: JournalEvent;
-    try {
-      event = JSON.parse(line) as JournalEvent;
-    } catch {
-      continue;
-    }
-    if (typeof event !== 'object' || event === null || typeof event.at !== 'number') continue;
-    state = applyEvent(state, event);
+  lines.forEach((line, i) => {
+    if (!line) return;
+    const event = parseEvent(line) ?? parseEvent(line.slice(Math.max(0, line.lastIndexOf('{"at":'))));
+    if (event) state = applyEvent(state, event);
+    else badLines.push(i + 1);
+  });
+  return { state, badLines };
+}
+
+function parseEvent(line: string): JournalEvent | undefined {
+  try {
+    const event = JSON.parse(line) as JournalEvent;
+    if (typeof event !== 'object' || event === null || typeof event.at !== 'number') return undefined;
+    return event;
+  } catch {
+    return undefined;
   }
-  return state;
 }
 
 /** Recipients still to be delivered (pending or deferred). */

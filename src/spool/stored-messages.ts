@@ -8,6 +8,7 @@ import type { BodyCache } from './body-cache.ts';
 import type { DirSync } from './dir-sync.ts';
 import { SpoolError } from './errors.ts';
 import type { HeldMessages } from './held-messages.ts';
+import type { Quarantine } from './quarantine.ts';
 import type { JournalFiles } from './journal-files.ts';
 import type { MessageFiles } from './message-files.ts';
 import type { SegmentLocation, SegmentStore } from './segments.ts';
@@ -33,6 +34,8 @@ export interface StoredMessagesDeps extends MessageHolders {
   readonly queueSync: DirSync;
   readonly journals: JournalFiles;
   readonly held: HeldMessages;
+  /** Where corrupt message files go; undefined read-only (the CLI moves nothing). */
+  readonly quarantine: Quarantine | undefined;
 }
 
 export class StoredMessages {
@@ -69,7 +72,20 @@ export class StoredMessages {
       const { envelope, bodyOffset, body } = cached;
       return { id, envelope, state: initialState(envelope), size: body.length, file, bodyOffset, body };
     }
-    return this.#deps.files.read(id, file, cached?.body);
+    try {
+      return await this.#deps.files.read(id, file, cached?.body);
+    } catch (error) {
+      const { quarantine } = this.#deps;
+      if (!(error instanceof SpoolError) || error.code !== 'SPOOL_CORRUPT' || error.temporary || !quarantine || !index.has(id)) throw error;
+      // Damage, not a passing failure: out of the queue into the quarantine, logged once, never retried forever.
+      index.delete(id);
+      this.#deps.cache.drop(id);
+      this.#deps.held.forget(id);
+      journals.forget(id);
+      const { paths } = this.#deps;
+      await quarantine.moveIn(id, [paths.msgFile(id), paths.stateFile(id), paths.heldFile(id)], error.message, paths.queueDir);
+      return undefined;
+    }
   }
 
   async record(id: string, event: JournalEvent): Promise<void> {

@@ -251,7 +251,17 @@ function renderQueue(s) {
     fact(q.oldestAgeSeconds === null ? '–' : duration(q.oldestAgeSeconds), 'oldest message'),
     fact(fmt(q.deferredByDomain.reduce((n, d) => n + d.count, 0)), 'waiting for a retry'),
     ...(q.held === undefined ? [] : [fact(fmt(q.held), 'held (relayguard queue list --held)')]),
+    ...(q.quarantine === undefined ? [] : [fact(fmt(q.quarantine.count), 'quarantined (corrupt spool files)', q.quarantine.count > 0 ? 'bad' : '')]),
   );
+  const quarantine = $('#quarantine');
+  const entries = q.quarantine?.entries ?? [];
+  quarantine.hidden = entries.length === 0;
+  fillTable(quarantine, entries.slice().reverse().map((e) => [
+    { value: e.name, class: 'mono' },
+    { value: stamp(e.at) },
+    { value: fmt(e.bytes), class: 'num' },
+    { value: e.reason, class: 'muted' },
+  ]), 'Nothing quarantined.');
   $('#queue-hint').textContent = q.oldestReceivedAt === null ? 'empty' : `oldest received ${stamp(q.oldestReceivedAt)}`;
   fillTable($('#domains'), q.deferredByDomain.map((d) => [
     { value: d.domain, class: 'mono' },
