@@ -25,6 +25,7 @@ import { Authenticator } from './auth/authenticator.ts';
 import { MemoryAuthFailureStore } from './auth/failure-store.ts';
 import { createSessionDriver } from './session/session-driver.ts';
 import { forwardDeliveryEvents, DeferralTracker } from './delivery/delivery-events.ts';
+import { RefusalStats } from './delivery/refusal-stats.ts';
 import { FrontDoor } from './smtp/front-door.ts';
 import { LATENCY_BUCKETS_MS } from './facts/dnsbl/zone-stats.ts';
 import { loadTlsMaterial } from './smtp/tls-material.ts';
@@ -108,11 +109,12 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       envelope.authUser !== undefined || store.current().relayNetworks.contains(envelope.clientIp);
     runner = startQueueRunner({ spool, config, logger, ownAddresses, ownSender, ...(deliverer ? { deliverer } : {}) });
     const deferrals = new DeferralTracker();
-    forwardDeliveryEvents(runner, deliveries, deferrals, () => Date.now());
+    const refusals = new RefusalStats();
+    forwardDeliveryEvents(runner, deliveries, deferrals, () => Date.now(), refusals);
 
     let http: { host: string; port: number } | undefined;
     if (config.http.enabled) {
-      const sources = dashboardSources({ config, store, spool, runner, frontDoor, deferrals, startedAt, facts: factsRuntime, cluster });
+      const sources = dashboardSources({ config, store, spool, runner, frontDoor, deferrals, refusals, startedAt, facts: factsRuntime, cluster });
       dashboard = createDashboard({ http: config.http, sources, decisions, deliveries, logger });
       http = await dashboard.server.listen();
     }
@@ -182,6 +184,7 @@ interface SourceParts {
   readonly runner: QueueRunner;
   readonly frontDoor: FrontDoor;
   readonly deferrals: DeferralTracker;
+  readonly refusals: RefusalStats;
   readonly startedAt: number;
   readonly facts: FactsRuntime;
   readonly cluster: ClusterRuntime | undefined;
@@ -202,6 +205,7 @@ function dashboardSources(parts: SourceParts): DashboardSources {
         held: stats.held,
         oldestReceivedAt: stats.oldestReceivedAt ?? null,
         deferredByDomain: parts.deferrals.byDomain(),
+        refusals: parts.refusals.summary(),
         quarantine: { count: quarantined, entries: entries.map((e) => ({ name: e.name, reason: e.reason, at: e.at, bytes: e.bytes })) },
       };
     },

@@ -23,6 +23,16 @@ export interface QueueStats {
     readonly count: number;
     readonly entries: ReadonlyArray<{ readonly name: string; readonly reason: string; readonly at: number; readonly bytes: number }>;
   };
+  /**
+   * Remote refusals of our mail since start, classified (issue 19): per class,
+   * per destination domain, and the block lists / providers that name us.
+   * Absent: the source does not classify.
+   */
+  readonly refusals?: {
+    readonly byClass: ReadonlyArray<{ readonly class: string; readonly count: number }>;
+    readonly byDomain: ReadonlyArray<{ readonly domain: string; readonly class: string; readonly count: number }>;
+    readonly listings: ReadonlyArray<{ readonly list: string; readonly class: string; readonly replies: number; readonly domains: number; readonly lastAt: number; readonly lastReply: string }>;
+  };
   /** Messages waiting for a retry, per recipient domain, most first. */
   readonly deferredByDomain: ReadonlyArray<{ readonly domain: string; readonly count: number; readonly lastError?: string }>;
 }
