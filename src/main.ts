@@ -17,7 +17,7 @@ import { chooseLogFormat, createLogger, type Logger } from './log/logger.ts';
 import { DecisionLog } from './observability/decision-log.ts';
 import { logDecisions } from './observability/decision-logger.ts';
 import { DeliveryLog } from './observability/delivery-log.ts';
-import { openSpool, spoolDirOf, type Spool } from './spool/spool.ts';
+import { openSpool, quarantineDirOf, spoolDirOf, type Spool } from './spool/spool.ts';
 import { startQueueRunner, type QueueRunner } from './delivery/queue-runner.ts';
 import { delivererConfig } from './delivery/deliverer.ts';
 import { createWorkerDeliverer } from './delivery/worker-deliverer.ts';
@@ -25,6 +25,7 @@ import { Authenticator } from './auth/authenticator.ts';
 import { MemoryAuthFailureStore } from './auth/failure-store.ts';
 import { createSessionDriver } from './session/session-driver.ts';
 import { forwardDeliveryEvents, DeferralTracker } from './delivery/delivery-events.ts';
+import { RefusalStats } from './delivery/refusal-stats.ts';
 import { FrontDoor } from './smtp/front-door.ts';
 import { PolicyServer, type PolicyServerAddress } from './policy-service/policy-server.ts';
 import { LATENCY_BUCKETS_MS } from './facts/dnsbl/zone-stats.ts';
@@ -86,7 +87,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   logDecisions(decisions, logger);
 
   const tls = await loadTlsMaterial(config, logger);
-  const spool = await openSpool({ dir: spoolDirOf(config), logger, ...(config.cluster.instance ? { instance: config.cluster.instance } : {}) });
+  const spool = await openSpool({ dir: spoolDirOf(config), quarantineDir: quarantineDirOf(config), logger, ...(config.cluster.instance ? { instance: config.cluster.instance } : {}) });
 
   const cluster = await startCluster(config.cluster, logger);
   const authenticator = new Authenticator({ store: cluster?.authStore ?? new MemoryAuthFailureStore(), failOpen: config.cluster.fail_open });
@@ -110,13 +111,17 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     const deliverer = config.delivery.worker
       ? createWorkerDeliverer({ config: delivererConfig(config), logger: logger.child({ component: 'delivery' }), ownAddresses })
       : undefined;
-    runner = startQueueRunner({ spool, config, logger, ownAddresses, ...(deliverer ? { deliverer } : {}) });
+    // An expired hold is bounced only to our own users: authenticated, or a relay-networks client.
+    const ownSender = (envelope: { readonly authUser?: string; readonly clientIp: string }) =>
+      envelope.authUser !== undefined || store.current().relayNetworks.contains(envelope.clientIp);
+    runner = startQueueRunner({ spool, config, logger, ownAddresses, ownSender, ...(deliverer ? { deliverer } : {}) });
     const deferrals = new DeferralTracker();
-    forwardDeliveryEvents(runner, deliveries, deferrals, () => Date.now());
+    const refusals = new RefusalStats();
+    forwardDeliveryEvents(runner, deliveries, deferrals, () => Date.now(), refusals);
 
     let http: { host: string; port: number } | undefined;
     if (config.http.enabled) {
-      const sources = dashboardSources({ config, store, spool, runner, frontDoor, policyService, deferrals, startedAt, facts: factsRuntime, cluster });
+      const sources = dashboardSources({ config, store, spool, runner, frontDoor, policyService, deferrals, refusals, startedAt, facts: factsRuntime, cluster });
       dashboard = createDashboard({ http: config.http, sources, decisions, deliveries, logger });
       http = await dashboard.server.listen();
     }
@@ -190,6 +195,7 @@ interface SourceParts {
   readonly frontDoor: FrontDoor;
   readonly policyService: PolicyServer | undefined;
   readonly deferrals: DeferralTracker;
+  readonly refusals: RefusalStats;
   readonly startedAt: number;
   readonly facts: FactsRuntime;
   readonly cluster: ClusterRuntime | undefined;
@@ -200,9 +206,19 @@ function dashboardSources(parts: SourceParts): DashboardSources {
     instance: parts.config.cluster.instance ?? os.hostname(),
     version: version(),
     startedAt: parts.startedAt,
-    queue: () => {
+    queue: async () => {
       const stats = parts.runner.stats();
-      return { size: stats.queued, oldestReceivedAt: stats.oldestReceivedAt ?? null, deferredByDomain: parts.deferrals.byDomain() };
+      const quarantined = parts.spool.stats().quarantined;
+      // The folder is read only when it holds something; the newest 20 entries are shown.
+      const entries = quarantined > 0 ? (await parts.spool.quarantined()).slice(-20) : [];
+      return {
+        size: stats.queued,
+        held: stats.held,
+        oldestReceivedAt: stats.oldestReceivedAt ?? null,
+        deferredByDomain: parts.deferrals.byDomain(),
+        refusals: parts.refusals.summary(),
+        quarantine: { count: quarantined, entries: entries.map((e) => ({ name: e.name, reason: e.reason, at: e.at, bytes: e.bytes })) },
+      };
     },
     lastReload: () => {
       const last = parts.store.lastReload;

@@ -119,7 +119,7 @@ ${CONFIG_OPTION}
 
 ${EXIT_STATUS}`,
 
-  queue: `usage: relayguard queue list|show ID|retry [ID]|delete ID|bounce ID [--config FILE] [--json]
+  queue: `usage: relayguard queue list [--held|--quarantined]|show ID|retry [ID]|delete ID|bounce ID|hold SELECTION [--reason TEXT]|release SELECTION [--config FILE] [--json]
 
 Inspects and steers the spool in data_dir/spool. Reading works on the files
 directly, also while serve runs; a change is handed to the running serve (it
@@ -133,9 +133,19 @@ subcommands:
   retry [ID]         make ID (or every message) due now
   delete ID          remove ID without telling anyone
   bounce ID          remove ID and send its sender a bounce (not to <>)
+  hold SELECTION     keep the selected messages (accepted, never delivered)
+                     until released; after [delivery] hold_lifetime they are
+                     bounced to our own user or deleted ([delivery] hold_expiry)
+  release SELECTION  deliver held messages again (due at once)
+  SELECTION is one of: ID, --user USER (the authenticated user), --sender
+  ADDRESS (the envelope sender; '<>' for the null sender)
 
 options:
   --json             list: one JSON object per line; show: one JSON object
+  --held             list: only held messages
+  --quarantined      list: the corrupt spool entries kept in data_dir/quarantine
+                     (name, size, when, why, files); nothing there is deleted
+  --reason TEXT      hold: why (shown by list and show, logged, in the bounce)
 ${CONFIG_OPTION}
   -h, --help         this text
 

@@ -48,6 +48,8 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadEffect>> = {
   'auth.failures_before_lockout': 'reload',
   'auth.failure_window': 'reload',
   'auth.lockout': 'reload',
+  // Read from the connection's snapshot at every MAIL FROM.
+  'auth.null_sender': 'reload',
   'dns.servers': 'restart',
   'dns.timeout': 'restart',
   'dns.tries': 'restart',
@@ -69,6 +71,10 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadEffect>> = {
   'delivery.mx_port': 'reload',
   'delivery.retry_schedule': 'reload',
   'delivery.queue_lifetime': 'reload',
+  // For holds made after the reload (a hold's expiry is fixed when it is made).
+  'delivery.hold_lifetime': 'reload',
+  // Read when a hold expires.
+  'delivery.hold_expiry': 'reload',
   'delivery.delay_warning': 'reload',
   'delivery.concurrency': 'reload',
   'delivery.per_destination_concurrency': 'reload',

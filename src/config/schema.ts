@@ -137,6 +137,9 @@ export const configSchema = z
         failures_before_lockout: z.number().int().positive().default(10),
         failure_window: duration.default(900_000),
         lockout: duration.default(900_000),
+        // MAIL FROM:<> from an authenticated user: "granted" only with "*" or "<>" in the
+        // user's senders (policy/rules/sender-ownership.ts); "any" lets every user use it (Postfix).
+        null_sender: z.enum(['granted', 'any']).default('granted'),
       })
       .strict()
       .prefault({}),
@@ -156,6 +159,10 @@ export const configSchema = z
         mx_port: z.number().int().min(1).max(65535).default(25),
         retry_schedule: z.array(duration).min(1).default([60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000]),
         queue_lifetime: duration.default(5 * 86_400_000),
+        // A held message (relayguard queue hold, or a rule at accept time) is kept this long,
+        // then bounced to our own user (hold_expiry = "bounce") or deleted ("delete").
+        hold_lifetime: duration.default(5 * 86_400_000),
+        hold_expiry: z.enum(['bounce', 'delete']).default('bounce'),
         delay_warning: duration.default(0),
         concurrency: z.number().int().positive().default(20),
         per_destination_concurrency: z.number().int().positive().default(5),

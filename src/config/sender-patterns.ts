@@ -5,12 +5,15 @@
 //   "*@example.com"      any address at example.com (not its subdomains)
 //   "*@*.example.com"    any address at any subdomain of example.com
 //   "*"                  any address, including the null sender <>
+//   "<>"                 the null sender <> (bounces, auto-replies, receipts)
+//                        without any other address
 // Addresses compare case-insensitively (local part too, as Postfix's lookup
 // tables do); domains are compared in their ASCII (punycode) form.
 import { validAsciiDomain } from '../net/ascii-domain.ts';
 
 export type SenderPattern =
   | { readonly kind: 'any'; readonly text: string }
+  | { readonly kind: 'null'; readonly text: string }
   | { readonly kind: 'domain'; readonly text: string; readonly domain: string }
   | { readonly kind: 'subdomains'; readonly text: string; readonly domain: string }
   | { readonly kind: 'address'; readonly text: string; readonly local: string; readonly domain: string };
@@ -27,8 +30,9 @@ function normalizeDomain(domain: string): string | null {
 /** Parses one pattern as written in users.toml; a string is the problem to report. */
 export function parseSenderPattern(text: string): SenderPattern | string {
   if (text === '*') return { kind: 'any', text };
+  if (text === '<>') return { kind: 'null', text };
   const at = text.lastIndexOf('@');
-  if (at <= 0 || at === text.length - 1) return `sender "${text}" must be an address, *@domain, *@*.domain or *`;
+  if (at <= 0 || at === text.length - 1) return `sender "${text}" must be an address, *@domain, *@*.domain, * or <>`;
   const local = text.slice(0, at);
   const domainPart = text.slice(at + 1);
   if (/\s/.test(local)) return `sender "${text}": the local part contains white space`;
@@ -57,11 +61,13 @@ export interface SenderMatcher {
 
 export function compileSenderPatterns(patterns: readonly SenderPattern[]): SenderMatcher {
   let any = false;
+  let nullSender = false;
   const addresses = new Set<string>();
   const domains = new Set<string>();
   const suffixes: string[] = [];
   for (const pattern of patterns) {
     if (pattern.kind === 'any') any = true;
+    else if (pattern.kind === 'null') nullSender = true;
     else if (pattern.kind === 'address') addresses.add(`${pattern.local}@${pattern.domain}`);
     else if (pattern.kind === 'domain') domains.add(pattern.domain);
     else suffixes.push(`.${pattern.domain}`);
@@ -69,8 +75,9 @@ export function compileSenderPatterns(patterns: readonly SenderPattern[]): Sende
   return {
     matches(address: string): boolean {
       if (any) return true;
+      if (address === '') return nullSender;
       const at = address.lastIndexOf('@');
-      if (at <= 0) return false; // the null sender and bare local parts need "*"
+      if (at <= 0) return false; // bare local parts need "*"
       const domain = normalizeDomain(address.slice(at + 1));
       if (domain === null) return false;
       if (domains.has(domain)) return true;

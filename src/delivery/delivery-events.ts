@@ -3,6 +3,7 @@
 // recipients waiting for a retry.
 import type { DeliveryLog, DeliveryResult } from '../observability/delivery-log.ts';
 import type { QueueRunner } from './queue-runner.ts';
+import type { RefusalStats } from './refusal-stats.ts';
 
 const RESULT: Record<string, DeliveryResult> = { delivered: 'delivered', deferred: 'deferred', failed: 'bounced' };
 
@@ -36,7 +37,7 @@ export class DeferralTracker {
   }
 }
 
-export function forwardDeliveryEvents(runner: QueueRunner, log: DeliveryLog, deferrals: DeferralTracker, now: () => number): () => void {
+export function forwardDeliveryEvents(runner: QueueRunner, log: DeliveryLog, deferrals: DeferralTracker, now: () => number, refusals?: RefusalStats): () => void {
   return runner.subscribe((event) => {
     if (event.type === 'removed') {
       deferrals.forget(event.queueId);
@@ -48,6 +49,7 @@ export function forwardDeliveryEvents(runner: QueueRunner, log: DeliveryLog, def
       const outcome = RESULT[result.status];
       if (!outcome) continue;
       deferrals.update(event.queueId, result.recipient, outcome, result.reply);
+      if (outcome !== 'delivered') refusals?.record(domainOf(result.recipient), result.reply, event.at);
       log.publish({
         result: outcome,
         at: now(),

@@ -24,10 +24,10 @@ export class QueueCommands {
     this.#d = deps;
   }
 
-  /** Makes one message (or every message) due now; returns how many. */
+  /** Makes one message (or every message) due now; returns how many. Held messages stay held (release them). */
   async retry(id?: string): Promise<number> {
     const { state, schedule, spool } = this.#d;
-    const ids = id === undefined ? [...spool.entries()].map(([i]) => i) : spool.has(id) ? [id] : [];
+    const ids = (id === undefined ? [...spool.entries()].map(([i]) => i) : spool.has(id) ? [id] : []).filter((i) => !spool.isHeld(i));
     const t = this.#d.now();
     for (const one of ids) {
       if (state.runs.has(one)) continue;

@@ -15,6 +15,7 @@
 //   runner-dispatch.ts  dispatching: start jobs within the limits, hand them to the deliverer
 //   runner-outcome.ts   applying outcomes: bounces, the journal, removal, the next attempt
 //   queue-commands.ts   queue control: retry, delete, bounce
+//   runner-holds.ts     held messages: hold, release, expiry
 //   runner-events.ts    the delivery events to subscribers
 import { createBouncer } from './bounces.ts';
 import { delivererConfig, type Deliverer } from './deliverer.ts';
@@ -24,6 +25,7 @@ import { QueueCommands } from './queue-commands.ts';
 import { handleControl } from './queue-control.ts';
 import { Dispatcher } from './runner-dispatch.ts';
 import { RunnerEvents } from './runner-events.ts';
+import { RunnerHolds } from './runner-holds.ts';
 import { Outcomes } from './runner-outcome.ts';
 import { Picker } from './runner-picker.ts';
 import { Schedule } from './runner-schedule.ts';
@@ -57,7 +59,10 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
   const context = { state, schedule, spool, events, logger, now };
   const outcomes = new Outcomes({ ...context, bouncer });
   const dispatcher = new Dispatcher({ ...context, limiter, deliverer, outcomes });
-  const picker = new Picker({ ...context, dispatcher });
+  // Without a judge of our own senders, only authenticated users get a bounce when a hold expires.
+  const ownSender = options.ownSender ?? ((envelope) => envelope.authUser !== undefined);
+  const holds = new RunnerHolds({ ...context, outcomes, ownSender });
+  const picker = new Picker({ ...context, dispatcher, holds });
   const commands = new QueueCommands({ ...context, outcomes });
 
   for (const [id, due] of spool.entries()) schedule.add(id, due);
@@ -73,7 +78,7 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
     stats: () => {
       const s = spool.stats();
       const { loaded, active, counters } = state;
-      return { queued: s.size, oldestReceivedAt: s.oldestReceivedAt, loaded, active, parked: state.parkedCount(), ...counters, idleConnections: deliverer.idleConnections() };
+      return { queued: s.size, held: s.held, oldestReceivedAt: s.oldestReceivedAt, loaded, active, parked: state.parkedCount(), ...counters, idleConnections: deliverer.idleConnections() };
     },
     updateConfig(next) {
       state.config = next;
@@ -85,6 +90,10 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
     retry: (id) => commands.retry(id),
     remove: (id) => commands.remove(id),
     bounce: (id, reason) => commands.bounce(id, reason),
+    hold: (selector, reason, by = 'admin') => holds.hold(selector, reason, by),
+    release: (selector) => holds.release(selector),
+    isHeld: (id) => spool.isHeld(id),
+    exists: (id) => spool.has(id),
     async stop(graceMs = 30_000) {
       if (state.stopping) return;
       state.stopping = true;

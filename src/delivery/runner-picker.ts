@@ -8,10 +8,12 @@ import type { LoadedMessage } from '../spool/spool.ts';
 import { openRecipients } from '../spool/state-journal.ts';
 import { groupByDestination } from './routing.ts';
 import type { Dispatcher } from './runner-dispatch.ts';
+import type { RunnerHolds } from './runner-holds.ts';
 import { singleQueueKey, type Run, type RunnerContext } from './runner-state.ts';
 
 export interface PickerDeps extends RunnerContext {
   readonly dispatcher: Dispatcher;
+  readonly holds: RunnerHolds;
 }
 
 export class Picker {
@@ -55,6 +57,19 @@ export class Picker {
       schedule.retryLater(id);
     } finally {
       state.loading--;
+    }
+    if (msg && !state.stopping && (msg.state.held !== undefined || spool.isHeld(id) || state.holding.has(id))) {
+      // The loaded state is the truth; the in-memory set and markers follow it.
+      await spool.reconcileHold(id, msg.state.held).catch((error: unknown) => this.#d.logger.error({ err: error, queueId: id }, 'cannot update a hold marker'));
+      const mark = msg.state.held;
+      if (mark !== undefined || state.holding.has(id)) {
+        // Held (or being held right now): never delivered from here.
+        state.loaded--;
+        if (mark !== undefined) await this.#d.holds.loadedHeld(msg, mark);
+        state.idleCheck();
+        schedule.requestPump();
+        return;
+      }
     }
     const open = msg ? openRecipients(msg.state) : [];
     const early = msg !== undefined && msg.state.nextAttemptAt > now() + 1_000 && !state.forced.has(id);

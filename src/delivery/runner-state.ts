@@ -64,6 +64,8 @@ export class RunnerState {
   readonly parked = new Map<string, Set<string>>();
   /** Made due by `queue retry`: the journal's next attempt time is ignored once. */
   readonly forced = new Set<string>();
+  /** Being held or expiring (runner-holds.ts): the picker sets these aside. */
+  readonly holding = new Set<string>();
   readonly counters = { delivered: 0, deferred: 0, failed: 0, bounces: 0 };
   /** Messages loaded (or being loaded) and not finished. */
   loaded = 0;

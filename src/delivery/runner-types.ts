@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Spool } from '../spool/spool.ts';
 import type { Deliverer } from './deliverer.ts';
+import type { HoldSelector, OwnSender } from './runner-holds.ts';
 import type { OwnAddresses } from './loop-guard.ts';
 import type { MxDns } from './mx-resolver.ts';
 import type { RecipientResult } from './smtp-reply.ts';
@@ -25,6 +26,11 @@ export interface QueueRunnerOptions {
   readonly control?: boolean;
   /** Where attempts run (default: in this thread, built from the options above). */
   readonly deliverer?: Deliverer;
+  /**
+   * Whether an expired hold may be bounced to the message's sender: our own
+   * users (authenticated, or a relay-networks client). Default: authenticated only.
+   */
+  readonly ownSender?: OwnSender;
 }
 
 export type DeliveryEvent =
@@ -34,6 +40,8 @@ export type DeliveryEvent =
 
 export interface RunnerStats {
   readonly queued: number;
+  /** Held messages (counted in queued too). */
+  readonly held: number;
   readonly oldestReceivedAt: number | undefined;
   readonly loaded: number;
   readonly active: number;
@@ -61,4 +69,11 @@ export interface QueueRunner {
   remove(id: string): Promise<boolean>;
   /** Fails every open recipient of a message with a bounce to its sender. */
   bounce(id: string, reason?: string): Promise<boolean>;
+  /** Holds the selected messages (waits for an attempt in flight); returns the ids now held. */
+  hold(selector: HoldSelector, reason: string, by?: string): Promise<string[]>;
+  /** Releases the selected held messages (due at once); returns their ids. */
+  release(selector: HoldSelector): Promise<string[]>;
+  isHeld(id: string): boolean;
+  /** The message is in the spool. */
+  exists(id: string): boolean;
 }

@@ -164,6 +164,29 @@ export function createMetrics(options: MetricsOptions): Metrics {
     async collect() { await fillFrom(this, queue, 'nan', (q) => this.set(q.size)); },
   });
   new Gauge({
+    name: 'relayguard_queue_held_messages', help: 'Held messages in the spool (counted in relayguard_queue_messages too); never delivered until released.', registers,
+    async collect() { await fillFrom(this, queue, 'nan', (q) => this.set(q.held ?? Number.NaN)); },
+  });
+  new Counter({
+    name: 'relayguard_delivery_refusals_total', help: 'Recipients refused or deferred by remote servers since start, by class (blocklist, rate_limit, reputation, greylist, recipient_unknown, mailbox_full, policy, tls_required, other).',
+    labelNames: ['class'] as const, registers,
+    async collect() { await fillFrom(this, queue, 'keep', (q) => { for (const c of q.refusals?.byClass ?? []) this.inc({ class: c.class }, c.count); }); },
+  });
+  new Gauge({
+    name: 'relayguard_delivery_refusals_by_domain', help: 'Remote refusals since start per destination domain and class (the 20 biggest).',
+    labelNames: ['domain', 'class'] as const, registers,
+    async collect() { await fillFrom(this, queue, 'drop', (q) => { for (const d of q.refusals?.byDomain ?? []) this.set({ domain: d.domain, class: d.class }, d.count); }); },
+  });
+  new Gauge({
+    name: 'relayguard_delivery_listed', help: 'Remote replies since start that name a block list, rate limit or reputation verdict about our address, per list; value = replies, see /api/status for domains.',
+    labelNames: ['list', 'class'] as const, registers,
+    async collect() { await fillFrom(this, queue, 'drop', (q) => { for (const l of q.refusals?.listings ?? []) this.set({ list: l.list, class: l.class }, l.replies); }); },
+  });
+  new Gauge({
+    name: 'relayguard_spool_quarantined_entries', help: 'Corrupt spool entries kept in data_dir/quarantine (relayguard queue list --quarantined); never deleted by relayguard.', registers,
+    async collect() { await fillFrom(this, queue, 'nan', (q) => this.set(q.quarantine?.count ?? Number.NaN)); },
+  });
+  new Gauge({
     name: 'relayguard_queue_oldest_age_seconds', help: 'Age of the oldest message in the spool (0 when empty).', registers,
     async collect() {
       await fillFrom(this, queue, 'nan', (q) => this.set(q.oldestReceivedAt === null ? 0 : Math.max(0, (now() - q.oldestReceivedAt) / 1000)));

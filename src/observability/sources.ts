@@ -11,8 +11,28 @@ export type MaybePromise<T> = T | Promise<T>;
 export interface QueueStats {
   /** Messages in the spool (waiting for a first attempt or a retry). */
   readonly size: number;
+  /** Of those, held (never delivered until released; issue 19). Absent: the source does not know. */
+  readonly held?: number;
   /** Epoch ms when the oldest message in the spool was received; null when empty. */
   readonly oldestReceivedAt: number | null;
+  /**
+   * Corrupt spool entries kept in data_dir/quarantine (issue 19): how many,
+   * and the newest (at most 20), oldest first. Absent: the source does not know.
+   */
+  readonly quarantine?: {
+    readonly count: number;
+    readonly entries: ReadonlyArray<{ readonly name: string; readonly reason: string; readonly at: number; readonly bytes: number }>;
+  };
+  /**
+   * Remote refusals of our mail since start, classified (issue 19): per class,
+   * per destination domain, and the block lists / providers that name us.
+   * Absent: the source does not classify.
+   */
+  readonly refusals?: {
+    readonly byClass: ReadonlyArray<{ readonly class: string; readonly count: number }>;
+    readonly byDomain: ReadonlyArray<{ readonly domain: string; readonly class: string; readonly count: number }>;
+    readonly listings: ReadonlyArray<{ readonly list: string; readonly class: string; readonly replies: number; readonly domains: number; readonly lastAt: number; readonly lastReply: string }>;
+  };
   /** Messages waiting for a retry, per recipient domain, most first. */
   readonly deferredByDomain: ReadonlyArray<{ readonly domain: string; readonly count: number; readonly lastError?: string }>;
 }

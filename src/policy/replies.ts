@@ -49,6 +49,8 @@ const TABLE = {
   // mail
   'mail.auth_required': { code: 530, enhanced: '5.7.0', text: 'Authentication required' },
   'mail.sender_not_owned': { code: 553, enhanced: '5.7.1', text: (user: string) => `Sender address rejected: not owned by user ${user}` },
+  // MAIL FROM:<> from a user whose senders grant neither "*" nor "<>" ([auth] null_sender = "granted").
+  'mail.sender_not_owned:null': { code: 553, enhanced: '5.7.1', text: (user: string) => `Sender address rejected: the null sender <> is not granted to user ${user}` },
   'mail.size_exceeded': { code: 552, enhanced: '5.3.4', text: 'Message size exceeds fixed maximum message size' },
   'mail.bad_address': { code: 553, enhanced: '5.1.7', text: 'Bad sender address syntax' },
   'mail.unknown_domain': { code: 550, enhanced: '5.1.8', text: (who: string) => `${who}: Sender address rejected: Domain not found` },

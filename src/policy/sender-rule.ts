@@ -26,11 +26,12 @@ export function checkSender(user: SenderOwner | undefined, mailFrom: string): De
   // A match is not a reason to accept the mail (size, quota and relay checks
   // still apply), so it is dunno, never permit: the next rule decides.
   if (user.senderMatcher.matches(mailFrom)) return dunno('mail', SENDER_RULE);
+  // The null sender has its own words, so the user is told what to ask for ("<>" in senders).
   return reject(
     'mail',
     SENDER_RULE,
     'mail.sender_not_owned',
-    replyFor('mail.sender_not_owned', user.name),
-    { user: user.name },
+    replyFor(mailFrom === '' ? 'mail.sender_not_owned:null' : 'mail.sender_not_owned', user.name),
+    { user: user.name, ...(mailFrom === '' ? { nullSender: true } : {}) },
   );
 }

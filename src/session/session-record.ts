@@ -47,6 +47,13 @@ export interface SessionRecord {
   /** Errors so far (refused commands and recipients), for tarpitting. */
   errors: number;
   messages: number;
+  /**
+   * Store this session's messages held (issue 19): accepted with the usual
+   * 250, never delivered until an administrator releases them or the hold
+   * expires. For a rule or trigger (account anomalies) that wants the mail
+   * kept without telling the client; the front door's intake reads it.
+   */
+  hold?: { readonly reason: string; readonly by: string };
   /** The front door is receiving this session's message body. */
   inData?: boolean;
   /** Already told 421 for reaching smtp.max_errors. */

@@ -72,7 +72,11 @@ export async function takeMessage(
     ...(state.recipientDsn?.some((dsn) => dsn !== null) ? { recipientDsn: [...state.recipientDsn] } : {}),
   };
   try {
-    await deps.spool.accept(envelope, guard as Readable, { id: queueId });
+    // A hold asked for by a rule or trigger is written with the message (spool AcceptOptions.hold).
+    const hold = state.hold
+      ? { at: receivedAt, until: receivedAt + state.snapshot.config.delivery.hold_lifetime, reason: state.hold.reason, by: state.hold.by }
+      : undefined;
+    await deps.spool.accept(envelope, guard as Readable, { id: queueId, ...(hold ? { hold } : {}) });
     state.messages++;
     // This decision's log line is the one line per queued message: it names
     // every recipient as spooled (normalised) and whether the client used TLS.
@@ -82,7 +86,7 @@ export async function takeMessage(
         stage: 'data',
         rule: 'spool',
         reason: 'data.queued',
-        detail: { queueId, recipients: envelope.recipients.length, to: envelope.recipients, tls: state.tls },
+        detail: { queueId, recipients: envelope.recipients.length, to: envelope.recipients, tls: state.tls, ...(hold ? { held: hold.reason, heldBy: hold.by } : {}) },
       },
       queueId,
     };

@@ -10,10 +10,15 @@ import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log/logger.ts';
 
+/** Which messages a hold or release is about: exactly one of id, user, sender. */
+export type ControlSelector = { readonly id: string } | { readonly user: string } | { readonly sender: string };
+
 export type ControlRequest =
   | { readonly op: 'retry'; readonly id?: string }
   | { readonly op: 'delete'; readonly id: string }
-  | { readonly op: 'bounce'; readonly id: string };
+  | { readonly op: 'bounce'; readonly id: string }
+  | { readonly op: 'hold'; readonly selector: ControlSelector; readonly reason?: string }
+  | { readonly op: 'release'; readonly selector: ControlSelector };
 
 export interface ControlReply {
   readonly ok: boolean;
@@ -30,12 +35,27 @@ async function writeAtomically(file: string, text: string): Promise<void> {
   await rename(tmp, file);
 }
 
+function parseSelector(value: unknown): ControlSelector | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const entries = Object.entries(value as Record<string, unknown>);
+  const [entry] = entries;
+  if (entries.length !== 1 || !entry || typeof entry[1] !== 'string') return undefined;
+  const [key, text] = entry;
+  if (key === 'id') return { id: text };
+  if (key === 'user') return { user: text };
+  if (key === 'sender') return { sender: text };
+  return undefined;
+}
+
 function parseRequest(text: string): ControlRequest | undefined {
   try {
-    const value = JSON.parse(text) as { op?: unknown; id?: unknown };
+    const value = JSON.parse(text) as { op?: unknown; id?: unknown; selector?: unknown; reason?: unknown };
     const id = typeof value.id === 'string' ? value.id : undefined;
     if (value.op === 'retry') return id === undefined ? { op: 'retry' } : { op: 'retry', id };
     if ((value.op === 'delete' || value.op === 'bounce') && id !== undefined) return { op: value.op, id };
+    const selector = parseSelector(value.selector);
+    if (value.op === 'hold' && selector) return { op: 'hold', selector, ...(typeof value.reason === 'string' ? { reason: value.reason } : {}) };
+    if (value.op === 'release' && selector) return { op: 'release', selector };
   } catch {
     // Falls through to "not a request".
   }

@@ -9,6 +9,7 @@ import type { Logger } from '../log/logger.ts';
 import { SpoolError } from './errors.ts';
 import { isQueueId } from './queue-id.ts';
 import { encodeSpoolHeader } from './spool-file.ts';
+import type { HeldMessages } from './held-messages.ts';
 import type { AcceptedListener } from './spool-types.ts';
 import type { MessageHolders } from './stored-messages.ts';
 import type { AcceptOptions, Envelope } from './types.ts';
@@ -23,6 +24,7 @@ const WRITE_BATCH = 256 * 1024;
 export interface IntakeDeps extends MessageHolders {
   readonly nextId: () => string;
   readonly logger: Logger;
+  readonly held: HeldMessages;
 }
 
 export class Intake {
@@ -43,7 +45,8 @@ export class Intake {
     const { paths, files, segments, located, logger } = this.#deps;
     const id = acceptOptions?.id ?? this.#deps.nextId();
     if (!isQueueId(id)) throw new SpoolError('SPOOL_WRITE_FAILED', `invalid queue id ${JSON.stringify(id)}`, { temporary: false });
-    const header = encodeSpoolHeader(id, envelope);
+    const hold = acceptOptions?.hold;
+    const header = encodeSpoolHeader(id, envelope, hold);
     let refused: { error: unknown } | undefined;
     const check = () => {
       try {
@@ -89,11 +92,16 @@ export class Intake {
       logger.error({ err: error, queueId: id }, 'spool write failed');
       throw new SpoolError('SPOOL_WRITE_FAILED', `spool write failed: ${(error as Error).message}`, { cause: error });
     }
-    this.#deps.index.set(id, envelope.receivedAt);
-    if (body) this.#deps.cache.put(id, { ...envelope, id }, header.length, body);
+    const due = hold ? hold.until : envelope.receivedAt;
+    if (hold) {
+      // The hold is on disk with the message; the marker only helps the next start count it.
+      await this.#deps.held.add(id, hold).catch((error: unknown) => logger.error({ err: error, queueId: id }, 'cannot write a hold marker'));
+    }
+    this.#deps.index.set(id, due);
+    if (body) this.#deps.cache.put(id, { ...envelope, id, ...(hold ? { held: hold } : {}) }, header.length, body);
     for (const listener of this.#listeners) {
       try {
-        listener(id, envelope.receivedAt);
+        listener(id, due);
       } catch (error) {
         logger.error({ err: error, queueId: id }, 'accept listener failed');
       }

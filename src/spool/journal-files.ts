@@ -8,7 +8,8 @@ import type { DirSync } from './dir-sync.ts';
 import { ignoreMissing, isMissing } from './missing-file.ts';
 import type { StoredEnvelope } from './spool-file.ts';
 import type { SpoolPaths } from './spool-paths.ts';
-import { encodeEvent, foldJournal, initialState, type JournalEvent, type MessageState } from './state-journal.ts';
+import { SpoolError } from './errors.ts';
+import { encodeEvent, foldJournalChecked, initialState, type JournalEvent, type MessageState } from './state-journal.ts';
 import { writeAll } from './write-all.ts';
 
 export class JournalFiles {
@@ -30,15 +31,26 @@ export class JournalFiles {
     return this.#journaled.has(id);
   }
 
-  /** The state of a message: its journal folded, or the initial state when it has none. */
+  /**
+   * The state of a message: its journal folded, or the initial state when it
+   * has none. A journal with complete lines that are not events is damaged:
+   * which recipients were delivered is unknown, so it is SPOOL_CORRUPT (not
+   * temporary) rather than a guess that would send the message again to all.
+   */
   async read(id: string, envelope: StoredEnvelope): Promise<MessageState> {
     if (this.#exclusive && !this.#journaled.has(id)) return initialState(envelope);
+    let text: string;
     try {
-      return foldJournal(envelope, await readFile(this.#paths.stateFile(id), 'utf8'));
+      text = await readFile(this.#paths.stateFile(id), 'utf8');
     } catch (error) {
       if (isMissing(error)) return initialState(envelope);
       throw error;
     }
+    const { state, badLines } = foldJournalChecked(envelope, text);
+    if (badLines.length > 0) {
+      throw new SpoolError('SPOOL_CORRUPT', `the journal of ${id} has lines that are not events (line ${badLines.slice(0, 5).join(', ')})`, { temporary: false });
+    }
+    return state;
   }
 
   /** Appends one event durably (and its directory entry, for a new journal). */

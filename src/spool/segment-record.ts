@@ -32,8 +32,9 @@ export interface RecordSpan {
  * be there; or damage in the middle) are skipped up to the next record whose
  * prefix and CRC are right, and counted in `skippedBytes`.
  */
-export function readRecords(segment: Buffer): { records: RecordSpan[]; skippedBytes: number } {
+export function readRecords(segment: Buffer): { records: RecordSpan[]; skippedBytes: number; skipped: RecordSpan[] } {
   const records: RecordSpan[] = [];
+  const skipped: RecordSpan[] = [];
   let skippedBytes = 0;
   let at = 0;
   while (at < segment.length) {
@@ -46,9 +47,10 @@ export function readRecords(segment: Buffer): { records: RecordSpan[]; skippedBy
     const next = segment.indexOf(RECORD_MAGIC, at + 1, 'latin1');
     const resume = next < 0 ? segment.length : next;
     skippedBytes += resume - at;
+    skipped.push({ offset: at, length: resume - at });
     at = resume;
   }
-  return { records, skippedBytes };
+  return { records, skippedBytes, skipped };
 }
 
 function recordAt(segment: Buffer, at: number): RecordSpan | undefined {

@@ -14,6 +14,8 @@ import { DoneLog, parseDoneMarks } from './done-log.ts';
 import { ifMissing, ignoreMissing } from './missing-file.ts';
 import { decodeSpoolHeader } from './spool-file.ts';
 import { encodeRecordPrefix, readRecords, type RecordSpan } from './segment-record.ts';
+import type { HoldMark } from './state-journal.ts';
+import type { Quarantine } from './quarantine.ts';
 
 /** A segment is closed for appends once it reaches this size. */
 export const DEFAULT_SEGMENT_BYTES = 32 * 1024 * 1024;
@@ -40,6 +42,8 @@ interface Segment {
 export interface RecoveredRecord {
   readonly id: string;
   readonly location: SegmentLocation;
+  /** Held at accept time (its stored envelope says so). */
+  readonly held?: HoldMark;
 }
 
 export interface SegmentStoreOptions {
@@ -50,6 +54,8 @@ export interface SegmentStoreOptions {
   /** Ids that have a file of their own in queue/: their segment copies are not live. */
   readonly movedOut: ReadonlySet<string>;
   readonly maxSegmentBytes?: number;
+  /** Where damaged bytes are copied at recovery (writable only). */
+  readonly quarantine?: Quarantine;
 }
 
 export class SegmentStore {
@@ -57,6 +63,7 @@ export class SegmentStore {
   readonly #logger: Logger;
   readonly #writable: boolean;
   readonly #maxBytes: number;
+  readonly #quarantine: Quarantine | undefined;
   readonly #segments = new Map<number, Segment>();
   readonly #dirSync: DirSync;
   #current: { segment: Segment; ready: Promise<void> } | undefined;
@@ -66,6 +73,7 @@ export class SegmentStore {
     this.dir = options.dir;
     this.#logger = options.logger;
     this.#writable = options.writable;
+    this.#quarantine = options.writable ? options.quarantine : undefined;
     this.#maxBytes = options.maxSegmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.#dirSync = new DirSync(options.dir);
     this.#nextSeq = nextSeq;
@@ -88,16 +96,47 @@ export class SegmentStore {
     // with that error instead of being taken for finished and removed.
     const bytes = await readFile(file).catch(ifMissing(Buffer.alloc(0)));
     const doneText = await readFile(this.#doneFile(seq), 'latin1').catch(ifMissing(''));
-    const { records, skippedBytes } = readRecords(bytes);
+    const { records, skippedBytes, skipped } = readRecords(bytes);
     if (skippedBytes > 0) {
       // Usually the tail of a crash: appends that were never acknowledged (no 250 was sent for them).
       this.#logger.warn({ segment: file, skippedBytes }, 'skipped bytes of a spool segment that are not whole records');
     }
-    const live = liveRecords(seq, bytes, records, parseDoneMarks(doneText), movedOut);
+    const done = parseDoneMarks(doneText);
+    const live = liveRecords(seq, bytes, records, done, movedOut);
+    await this.#quarantineDamage(file, bytes, skipped, undecodableRecords(bytes, records));
     const segment: Segment = { seq, file, data: undefined, doneLog: undefined, live: live.length, writing: 0, removing: false };
     this.#segments.set(seq, segment);
     if (live.length === 0 && this.#writable) await this.#remove(segment);
     return live;
+  }
+
+  /**
+   * Keeps a copy of what recovery cannot use: bytes that are not whole records
+   * (a torn tail of never-acknowledged appends, or damage) and records whose
+   * CRC is right but whose header does not parse. A zero-filled tail holds
+   * nothing and is only logged. Named <segment>@<offset>, so the same damage
+   * found again at the next start is not copied twice.
+   */
+  async #quarantineDamage(file: string, bytes: Buffer, skipped: readonly RecordSpan[], undecodable: readonly RecordSpan[]): Promise<void> {
+    const quarantine = this.#quarantine;
+    if (!quarantine) return;
+    const base = path.basename(file);
+    const found = [
+      ...skipped.map((span) => ({
+        span,
+        reason: span.offset + span.length === bytes.length
+          ? 'bytes at the end of a segment that are not a whole record: appends torn by a crash (never acknowledged), or damage'
+          : 'bytes inside a segment that are not a whole record (length or CRC wrong): damaged on disk; a message here may have been acknowledged',
+      })),
+      ...undecodable.map((span) => ({ span, reason: 'a segment record whose CRC is right but whose envelope header does not parse' })),
+    ];
+    for (const { span, reason } of found) {
+      const slice = bytes.subarray(span.offset, span.offset + span.length);
+      if (slice.every((b) => b === 0)) continue;
+      const name = `${base}@${span.offset}`;
+      if (await quarantine.has(name)) continue;
+      await quarantine.copyIn(name, slice, reason, file);
+    }
   }
 
   /** Appends one message; resolves once it is durable (data, and the segment's directory entry). */
@@ -205,6 +244,11 @@ function payloadId(payload: readonly Buffer[]): string {
   return parsed?.ok ? parsed.envelope.id : '';
 }
 
+/** PURE. Records whose CRC checked out but whose spool header does not parse: nothing can deliver them. */
+export function undecodableRecords(bytes: Buffer, records: readonly RecordSpan[]): RecordSpan[] {
+  return records.filter((record) => !decodeSpoolHeader(bytes.subarray(record.offset, record.offset + record.length)).ok);
+}
+
 /** PURE. The records of segment `seq` still to be delivered: not marked done, not moved to a file of their own. */
 export function liveRecords(seq: number, bytes: Buffer, records: readonly RecordSpan[], done: ReadonlySet<string>, movedOut: ReadonlySet<string>): RecoveredRecord[] {
   const live: RecoveredRecord[] = [];
@@ -213,7 +257,8 @@ export function liveRecords(seq: number, bytes: Buffer, records: readonly Record
     if (!parsed.ok) continue;
     const id = parsed.envelope.id;
     if (done.has(id) || movedOut.has(id)) continue;
-    live.push({ id, location: { seq, offset: record.offset, length: record.length } });
+    const held = parsed.envelope.held;
+    live.push({ id, location: { seq, offset: record.offset, length: record.length }, ...(held ? { held } : {}) });
   }
   return live;
 }

@@ -5,6 +5,7 @@
 // A file is only ever renamed into the queue directory once complete and
 // fsynced, so a file there is whole by construction (a record is checked by
 // its CRC); the header carries the envelope so one write covers both.
+import type { HoldMark } from './state-journal.ts';
 import type { Envelope } from './types.ts';
 
 export const SPOOL_MAGIC = 'RGSPOOL1 ';
@@ -13,10 +14,12 @@ export const MAX_HEADER_BYTES = 512 * 1024;
 
 export interface StoredEnvelope extends Envelope {
   readonly id: string;
+  /** Held at accept time (AcceptOptions.hold): written with the message, so no write can hold it later than its 250. */
+  readonly held?: HoldMark;
 }
 
-export function encodeSpoolHeader(id: string, envelope: Envelope): Buffer {
-  const stored: StoredEnvelope = { ...envelope, id };
+export function encodeSpoolHeader(id: string, envelope: Envelope, held?: HoldMark): Buffer {
+  const stored: StoredEnvelope = { ...envelope, id, ...(held ? { held } : {}) };
   return Buffer.from(`${SPOOL_MAGIC}${JSON.stringify(stored)}\n`, 'utf8');
 }
 

@@ -30,6 +30,11 @@ export class SpoolPaths {
     return path.join(this.queueDir, `${id}.state`);
   }
 
+  /** queue/<id>.held: the message is held (held-messages.ts). */
+  heldFile(id: string): string {
+    return path.join(this.queueDir, `${id}.held`);
+  }
+
   /** tmp/<id>.msg: a message file being written. */
   tmpFile(id: string): string {
     return path.join(this.tmpDir, `${id}.msg`);

@@ -10,7 +10,12 @@ import { isQueueId, queueIdTime } from './queue-id.ts';
  * every message with its due time, oldest id first. Streams the directory,
  * so 100,000 entries are never listed at once.
  */
-export async function scan(queueDir: string, tmpDir: string, logger: Logger, readOnly = false): Promise<{ index: Map<string, number>; journaled: Set<string> }> {
+export async function scan(
+  queueDir: string,
+  tmpDir: string,
+  logger: Logger,
+  readOnly = false,
+): Promise<{ index: Map<string, number>; journaled: Set<string>; held: Set<string> }> {
   let torn = 0;
   if (!readOnly) {
     for await (const entry of await opendir(tmpDir)) {
@@ -21,6 +26,7 @@ export async function scan(queueDir: string, tmpDir: string, logger: Logger, rea
   if (torn > 0) logger.warn({ count: torn }, 'discarded incomplete spool writes');
   const messages: string[] = [];
   const journals = new Set<string>();
+  const markers = new Set<string>();
   for await (const entry of await opendir(queueDir)) {
     const dot = entry.name.lastIndexOf('.');
     const id = entry.name.slice(0, dot);
@@ -28,6 +34,7 @@ export async function scan(queueDir: string, tmpDir: string, logger: Logger, rea
     if (!isQueueId(id)) continue;
     if (ext === '.msg') messages.push(id);
     else if (ext === '.state') journals.add(id);
+    else if (ext === '.held') markers.add(id);
   }
   messages.sort();
   const index = new Map<string, number>();
@@ -36,8 +43,11 @@ export async function scan(queueDir: string, tmpDir: string, logger: Logger, rea
     index.set(id, queueIdTime(id) ?? 0);
     if (journals.delete(id)) withJournal.push(id);
   }
+  const held = new Set<string>();
+  for (const id of markers) if (index.has(id)) held.add(id);
   if (!readOnly) {
     for (const orphan of journals) await unlink(path.join(queueDir, `${orphan}.state`)).catch(() => undefined);
+    for (const id of markers) if (!held.has(id)) await unlink(path.join(queueDir, `${id}.held`)).catch(() => undefined);
   }
   // The journal's mtime is the next attempt time (set by record()); stat in parallel batches.
   for (let i = 0; i < withJournal.length; i += 64) {
@@ -51,5 +61,5 @@ export async function scan(queueDir: string, tmpDir: string, logger: Logger, rea
       }),
     );
   }
-  return { index, journaled: new Set(withJournal) };
+  return { index, journaled: new Set(withJournal), held };
 }

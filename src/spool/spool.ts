@@ -23,6 +23,8 @@ import { mkdir, open, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { BodyCache } from './body-cache.ts';
 import { DirSync } from './dir-sync.ts';
+import { HeldMessages } from './held-messages.ts';
+import { Quarantine } from './quarantine.ts';
 import { Intake, SMALL_MESSAGE } from './intake.ts';
 import { JournalFiles } from './journal-files.ts';
 import { MessageFiles } from './message-files.ts';
@@ -34,6 +36,7 @@ import type { Spool, SpoolOptions } from './spool-types.ts';
 import { StoredMessages } from './stored-messages.ts';
 
 export { queueDirOf } from './spool-paths.ts';
+export { listQuarantine, quarantineDirOf, type QuarantineEntry } from './quarantine.ts';
 export type { AcceptedListener, LoadedMessage, Spool, SpoolOptions, SpoolStats } from './spool-types.ts';
 
 const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
@@ -55,12 +58,16 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
   const logger = options.logger.child({ component: 'spool' });
   const queueSync = new DirSync(paths.queueDir);
   const nextId = createQueueIdGenerator({ now, ...(options.instance ? { instance: options.instance } : {}) });
-  const { segments, located, index, journaled } = await recoverSpool(paths, logger, exclusive, options.maxSegmentBytes);
+  const quarantine = new Quarantine(options.quarantineDir ?? path.join(dir, 'quarantine'), logger, now);
+  await quarantine.open();
+  const writableQuarantine = exclusive ? quarantine : undefined;
+  const { segments, located, index, journaled, held: heldIds } = await recoverSpool(paths, logger, exclusive, options.maxSegmentBytes, writableQuarantine);
   const cache = new BodyCache(options.cacheBytes ?? DEFAULT_CACHE_BYTES, SMALL_MESSAGE);
   const journals = new JournalFiles(paths, queueSync, exclusive, journaled);
   const files = new MessageFiles(paths, queueSync, journals);
-  const intake = new Intake({ paths, files, segments, located, index, cache, nextId, logger });
-  const messages = new StoredMessages({ paths, queueSync, files, journals, segments, located, index, cache });
+  const held = new HeldMessages(paths, queueSync, located, exclusive, heldIds);
+  const intake = new Intake({ paths, files, segments, located, index, cache, nextId, logger, held });
+  const messages = new StoredMessages({ paths, queueSync, files, journals, segments, located, index, cache, held, quarantine: writableQuarantine });
 
   return {
     dir,
@@ -76,10 +83,27 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
     },
     has: (id) => index.has(id),
     onAccepted: (listener) => intake.onAccepted(listener),
+    async hold(id, mark) {
+      if (!index.has(id) || held.has(id)) return false;
+      const { at, ...rest } = mark;
+      await messages.record(id, { at, kind: 'hold', hold: rest, next: mark.until });
+      await held.add(id, mark);
+      return true;
+    },
+    async release(id, at) {
+      if (!index.has(id) || !held.has(id)) return false;
+      await messages.record(id, { at, kind: 'release', next: at });
+      await held.drop(id);
+      return true;
+    },
+    isHeld: (id) => held.has(id),
+    heldIds: () => held.ids(),
+    reconcileHold: (id, mark) => held.reconcile(id, mark),
     stats() {
       const first = index.keys().next();
-      return { size: index.size, oldestReceivedAt: first.done ? undefined : queueIdTime(first.value) };
+      return { size: index.size, held: held.size, quarantined: quarantine.count, oldestReceivedAt: first.done ? undefined : queueIdTime(first.value) };
     },
+    quarantined: () => quarantine.list(),
     async probe() {
       return (await canWriteIn(paths.tmpDir)) && !intake.closed;
     },

@@ -19,16 +19,33 @@ export interface RecipientState {
   readonly at?: number;
 }
 
+/**
+ * A held message: accepted and durable, never delivered until released
+ * (`relayguard queue hold`, or a rule at accept time). It expires at `until`.
+ */
+export interface HoldMark {
+  /** When it was held. */
+  readonly at: number;
+  /** When the hold expires (then the message is bounced to our own user or deleted). */
+  readonly until: number;
+  /** Why, for `queue list --held`, the log and the bounce. */
+  readonly reason: string;
+  /** Who held it: "admin" (the CLI), a rule or trigger name. */
+  readonly by: string;
+}
+
 export interface JournalEvent {
   readonly at: number;
-  /** What happened: an attempt, a command (retry, bounce), a delay warning. */
-  readonly kind: 'attempt' | 'retry' | 'bounce' | 'warned' | 'expired';
+  /** What happened: an attempt, a command (retry, bounce, hold, release), a delay warning. */
+  readonly kind: 'attempt' | 'retry' | 'bounce' | 'warned' | 'expired' | 'hold' | 'release';
   /** Attempts made so far (after this event). */
   readonly attempts?: number;
   /** Next attempt time; absent when nothing is left to deliver. */
   readonly next?: number;
   /** A delay warning was sent. */
   readonly warned?: boolean;
+  /** kind 'hold': the hold (its `at` is the event's). */
+  readonly hold?: Omit<HoldMark, 'at'>;
   /** Recipients whose state changed. */
   readonly rcpt?: Readonly<Record<string, { s: RecipientStatus; x?: string; e?: string; h?: string }>>;
 }
@@ -39,12 +56,30 @@ export interface MessageState {
   readonly warned: boolean;
   readonly recipients: ReadonlyMap<string, RecipientState>;
   readonly history: readonly JournalEvent[];
+  /** Present while the message is held: it is not delivered until released or expired. */
+  readonly held?: HoldMark;
 }
 
+/** A message held at accept time carries its hold in the stored envelope (spool-file.ts). */
 export function initialState(envelope: StoredEnvelope): MessageState {
   const recipients = new Map<string, RecipientState>();
   for (const rcpt of envelope.recipients) recipients.set(rcpt, { status: 'pending' });
-  return { attempts: 0, nextAttemptAt: envelope.receivedAt, warned: false, recipients, history: [] };
+  const held = validHold(envelope.held);
+  return {
+    attempts: 0,
+    nextAttemptAt: held ? held.until : envelope.receivedAt,
+    warned: false,
+    recipients,
+    history: [],
+    ...(held ? { held } : {}),
+  };
+}
+
+function validHold(value: unknown): HoldMark | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const h = value as Partial<HoldMark>;
+  if (typeof h.at !== 'number' || typeof h.until !== 'number') return undefined;
+  return { at: h.at, until: h.until, reason: typeof h.reason === 'string' ? h.reason : '', by: typeof h.by === 'string' ? h.by : '' };
 }
 
 export function applyEvent(state: MessageState, event: JournalEvent): MessageState {
@@ -59,12 +94,16 @@ export function applyEvent(state: MessageState, event: JournalEvent): MessageSta
       at: event.at,
     });
   }
+  let held = state.held;
+  if (event.kind === 'hold') held = validHold({ ...event.hold, at: event.at }) ?? held;
+  else if (event.kind === 'release') held = undefined;
   return {
     attempts: event.attempts ?? state.attempts,
     nextAttemptAt: event.next ?? state.nextAttemptAt,
     warned: state.warned || event.warned === true,
     recipients,
     history: [...state.history, event],
+    ...(held ? { held } : {}),
   };
 }
 
@@ -72,24 +111,41 @@ export function encodeEvent(event: JournalEvent): string {
   return `${JSON.stringify(event)}\n`;
 }
 
-/** Folds a journal's text; a torn or unparsable line is skipped. */
+/** Folds a journal's text; a torn or unparsable line is skipped (foldJournalChecked says which). */
 export function foldJournal(envelope: StoredEnvelope, text: string): MessageState {
+  return foldJournalChecked(envelope, text).state;
+}
+
+/**
+ * Folds a journal's text and reports the complete lines (1-based) that are
+ * not events: damage, not a crash (a crash can only tear the last line, which
+ * has no newline). A torn line that a later append continued ("{"at":1,"ki" +
+ * a whole event + newline) is the one crash trace with a newline: the whole
+ * event at its end is used and the line is not counted as damage.
+ */
+export function foldJournalChecked(envelope: StoredEnvelope, text: string): { state: MessageState; badLines: number[] } {
   let state = initialState(envelope);
+  const badLines: number[] = [];
   const lines = text.split('\n');
   // The last element is the part after the final newline: empty, or a torn line.
   lines.pop();
-  for (const line of lines) {
-    if (!line) continue;
-    let event: JournalEvent;
-    try {
-      event = JSON.parse(line) as JournalEvent;
-    } catch {
-      continue;
-    }
-    if (typeof event !== 'object' || event === null || typeof event.at !== 'number') continue;
-    state = applyEvent(state, event);
+  lines.forEach((line, i) => {
+    if (!line) return;
+    const event = parseEvent(line) ?? parseEvent(line.slice(Math.max(0, line.lastIndexOf('{"at":'))));
+    if (event) state = applyEvent(state, event);
+    else badLines.push(i + 1);
+  });
+  return { state, badLines };
+}
+
+function parseEvent(line: string): JournalEvent | undefined {
+  try {
+    const event = JSON.parse(line) as JournalEvent;
+    if (typeof event !== 'object' || event === null || typeof event.at !== 'number') return undefined;
+    return event;
+  } catch {
+    return undefined;
   }
-  return state;
 }
 
 /** Recipients still to be delivered (pending or deferred). */

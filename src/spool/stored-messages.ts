@@ -7,6 +7,8 @@
 import type { BodyCache } from './body-cache.ts';
 import type { DirSync } from './dir-sync.ts';
 import { SpoolError } from './errors.ts';
+import type { HeldMessages } from './held-messages.ts';
+import type { Quarantine } from './quarantine.ts';
 import type { JournalFiles } from './journal-files.ts';
 import type { MessageFiles } from './message-files.ts';
 import type { SegmentLocation, SegmentStore } from './segments.ts';
@@ -31,6 +33,9 @@ export interface MessageHolders {
 export interface StoredMessagesDeps extends MessageHolders {
   readonly queueSync: DirSync;
   readonly journals: JournalFiles;
+  readonly held: HeldMessages;
+  /** Where corrupt message files go; undefined read-only (the CLI moves nothing). */
+  readonly quarantine: Quarantine | undefined;
 }
 
 export class StoredMessages {
@@ -67,7 +72,20 @@ export class StoredMessages {
       const { envelope, bodyOffset, body } = cached;
       return { id, envelope, state: initialState(envelope), size: body.length, file, bodyOffset, body };
     }
-    return this.#deps.files.read(id, file, cached?.body);
+    try {
+      return await this.#deps.files.read(id, file, cached?.body);
+    } catch (error) {
+      const { quarantine } = this.#deps;
+      if (!(error instanceof SpoolError) || error.code !== 'SPOOL_CORRUPT' || error.temporary || !quarantine || !index.has(id)) throw error;
+      // Damage, not a passing failure: out of the queue into the quarantine, logged once, never retried forever.
+      index.delete(id);
+      this.#deps.cache.drop(id);
+      this.#deps.held.forget(id);
+      journals.forget(id);
+      const { paths } = this.#deps;
+      await quarantine.moveIn(id, [paths.msgFile(id), paths.stateFile(id), paths.heldFile(id)], error.message, paths.queueDir);
+      return undefined;
+    }
   }
 
   async record(id: string, event: JournalEvent): Promise<void> {
@@ -83,7 +101,7 @@ export class StoredMessages {
   async #moveOut(id: string, location: SegmentLocation): Promise<void> {
     const { files, segments } = this.#deps;
     const cached = this.#deps.cache.get(id);
-    const payload = cached ? [encodeSpoolHeader(id, cached.envelope), cached.body] : [await segments.read(location)];
+    const payload = cached ? [encodeSpoolHeader(id, cached.envelope, cached.envelope.held), cached.body] : [await segments.read(location)];
     const handle = await files.openTmp(id);
     await files.commit(id, handle, payload);
     this.#deps.located.delete(id);
@@ -96,10 +114,12 @@ export class StoredMessages {
     this.#deps.cache.drop(id);
     const location = located.get(id);
     if (location) {
+      await this.#deps.held.drop(id);
       located.delete(id);
       await this.#deps.segments.done(id, location);
       return;
     }
+    await this.#deps.held.drop(id);
     // The message first: a journal without its message is cleaned up at the next scan,
     // while a message without its journal would be sent again to everyone.
     await this.#deps.files.unlink(id);

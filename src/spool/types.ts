@@ -1,6 +1,7 @@
 // The contract between the front door and the spool. The front door never
 // delivers; the spool on disk is the only link to delivery.
 import type { Readable } from 'node:stream';
+import type { HoldMark } from './state-journal.ts';
 
 export interface Envelope {
   /** "" for the null sender <>. */
@@ -55,6 +56,12 @@ export interface AcceptOptions {
    * rejects accept() with that same error.
    */
   readonly check?: () => void;
+  /**
+   * Store the message held (accepted and durable, never delivered until
+   * released or expired): a rule or trigger that wants the mail kept without
+   * telling the client. The hold is written with the message itself.
+   */
+  readonly hold?: HoldMark;
 }
 
 export interface SpoolIntake {

@@ -82,3 +82,52 @@ test('`queue list | head`: a reader that goes away early ends the command quietl
     assert.equal(code, 0, args.join(' '));
   }
 });
+
+test('queue hold / release reach a server in another process: held mail stays out of the upstream, survives a restart, release delivers it once', async (t) => {
+  const dir = await tempDir(t);
+  const sink = await startSmtpSink();
+  t.after(() => sink.close());
+  sink.rcptReply('bob@dest.test', '450 4.2.1 busy');
+  const file = await writeConfig(dir, sink.address);
+  const spoolDir = spoolDirOf({ dataDir: path.join(dir, 'data') });
+  const seed = await openSpool({ dir: spoolDir, logger: silentLogger() });
+  const bot = await seed.accept(envelope({ authUser: 'mallory' }), rfc822('bot'));
+  const human = await seed.accept(envelope({ authUser: 'carol' }), rfc822('human'));
+  await seed.close();
+
+  const start = async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../helpers/queue-server.ts', import.meta.url)), file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    await waitFor(() => stdout.includes('ready'), 20_000, 'server ready');
+    return child;
+  };
+  let child = await start();
+  await waitFor(() => existsSync(path.join(spoolDir, 'queue', `${bot}.state`)) && existsSync(path.join(spoolDir, 'queue', `${human}.state`)), 10_000, 'first attempts');
+  const held = await queue(['hold', '--user', 'mallory', '--reason', 'burst', '--config', file]);
+  assert.equal(held.code, 0, held.err);
+  assert.match(held.out, new RegExp(`1 message\\(s\\) of user mallory held: ${bot}`));
+  assert.equal(existsSync(path.join(spoolDir, 'queue', `${bot}.held`)), true);
+
+  // A SIGKILL, then a restart: still held; everything else is retried and delivered.
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.once('exit', resolve));
+  sink.rcptReply('bob@dest.test', undefined);
+  child = await start();
+  assert.equal((await queue(['retry', '--config', file])).code, 0);
+  await sink.waitFor(1);
+  assert.match(sink.messages[0]?.raw.toString() ?? '', /Subject: human/);
+  const list = await queue(['list', '--held', '--config', file]);
+  assert.match(list.out, new RegExp(`^${bot} .*HELD since .*: burst$`, 'm'));
+
+  const released = await queue(['release', bot, '--config', file]);
+  assert.equal(released.code, 0, released.err);
+  await sink.waitFor(2);
+  assert.match(sink.messages[1]?.raw.toString() ?? '', /Subject: bot/);
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+  assert.equal(sink.messages.length, 2, 'each message exactly once');
+});

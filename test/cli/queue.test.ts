@@ -76,3 +76,44 @@ test('queue show prints header lines without CR, folded lines kept, control char
     '',
   ]);
 });
+
+test('queue hold / release / list --held on the files when no server runs; usage errors', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeConfig(dir, '127.0.0.1:9');
+  const spoolDir = spoolDirOf({ dataDir: path.join(dir, 'data') });
+  let spool = await openSpool({ dir: spoolDir, logger: silentLogger() });
+  const a = await spool.accept(envelope({ authUser: 'mallory' }), rfc822('a'));
+  const b = await spool.accept(envelope({ authUser: 'mallory' }), rfc822('b'));
+  const c = await spool.accept(envelope({ sender: '' }), rfc822('c'));
+  await spool.close();
+
+  const held = await queue(['hold', '--user', 'mallory', '--reason', 'stolen password', '--config', file]);
+  assert.equal(held.code, 0, held.err);
+  assert.match(held.out, /2 message\(s\) of user mallory held/);
+  const nullHeld = await queue(['hold', '--sender=<>', '--config', file]);
+  assert.match(nullHeld.out, new RegExp(`1 message\\(s\\) of sender <> held: ${c}`));
+  const list = await queue(['list', '--held', '--config', file]);
+  assert.equal(list.code, 0);
+  assert.match(list.out, new RegExp(`^${a} .*HELD since .* by admin, expires .*: stolen password$`, 'm'));
+  assert.match(list.out, /-- 3 held message\(s\)/);
+  const json = (await queue(['list', '--held', '--json', '--config', file])).out.trim().split('\n').map((l) => JSON.parse(l) as { id: string; held?: { reason: string } });
+  assert.deepEqual(json.map((r) => r.held?.reason), ['stolen password', 'stolen password', 'held by the administrator']);
+  assert.match((await queue(['show', a, '--config', file])).out, /^held: +since .*stolen password$/m);
+
+  assert.equal((await queue(['release', b, '--config', file])).out, `${b}: released\n`);
+  const again = await queue(['release', b, '--config', file]);
+  assert.equal(again.code, 1);
+  assert.match(again.err, /not held/);
+  const retried = await queue(['retry', a, '--config', file]);
+  assert.equal(retried.code, 1);
+  assert.match(retried.err, /held; relayguard queue release/);
+  spool = await openSpool({ dir: spoolDir, logger: silentLogger(), exclusive: false });
+  assert.equal((await spool.load(a))?.state.held?.reason, 'stolen password');
+  assert.equal((await spool.load(b))?.state.held, undefined);
+  await spool.close();
+  assert.match((await queue(['list', '--held', '--config', file])).out, /-- 2 held message\(s\)/);
+
+  for (const argv of [['hold'], ['hold', a, '--user', 'x'], ['release', '--reason', 'x', a], ['list', '--user', 'x'], ['show', a, '--held'], ['hold', '--user']]) {
+    assert.equal((await queue([...argv, '--config', file])).code, 2, argv.join(' '));
+  }
+});

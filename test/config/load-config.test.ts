@@ -44,3 +44,8 @@ test('a dashboard off loopback without a token is refused', () => {
 test('smarthost mode needs a smarthost', () => {
   assert.match(problems(`${MINIMAL}[delivery]\nmode = "smarthost"\n`)[0] ?? '', /config\.toml:6: delivery\.mode: mode "smarthost" needs/);
 });
+
+test('auth.null_sender: "granted" by default, "any" accepted, anything else is a file:line error', () => {
+  assert.deepEqual(problems(`${MINIMAL}[auth]\nnull_sender = "any"\n`), []);
+  assert.match(problems(`${MINIMAL}[auth]\nnull_sender = "everyone"\n`)[0] ?? '', /config\.toml:6: auth\.null_sender/);
+});

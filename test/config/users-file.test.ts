@@ -142,3 +142,21 @@ test('error messages never echo the hash', () => {
   assert.equal(parsed.ok, false);
   if (!parsed.ok) for (const problem of parsed.problems) assert.doesNotMatch(problem.message, /c2VjcmV0/);
 });
+
+test('"<>" in senders grants the null sender only; "*" grants it too; without either it is not granted', () => {
+  const text = `[[users]]
+name = "carol"
+hash = ${H}
+senders = ["carol@example.com", "<>"]
+
+[[users]]
+name = "dave"
+hash = ${H}
+senders = ["dave@example.com"]
+`;
+  const parsed = parseUsersFile('users.toml', text);
+  assert.ok(parsed.ok, parsed.ok ? '' : parsed.problems.map(formatProblem).join('\n'));
+  assert.equal(parsed.value.get('carol')?.senderMatcher.matches(''), true);
+  assert.equal(parsed.value.get('carol')?.senderMatcher.matches('other@example.com'), false);
+  assert.equal(parsed.value.get('dave')?.senderMatcher.matches(''), false);
+});

@@ -161,3 +161,34 @@ test('delivery attempt latency is a histogram (one observation per attempt, not 
   assert.equal(sample(text, 'relayguard_delivery_attempt_duration_seconds_sum{result="failed"}'), 3);
   metrics.close();
 });
+
+test('relayguard_queue_held_messages: the held count of the queue source, NaN when the source does not say', async () => {
+  const state = sourceState(T0);
+  const metrics = createMetrics({ sources: sourcesFrom(state, T0), decisions: new DecisionLog(), now: () => T0, processMetrics: false });
+  state.queue = { size: 5, held: 2, oldestReceivedAt: null, deferredByDomain: [] };
+  const text = await metrics.render();
+  assert.equal(sample(text, 'relayguard_queue_messages'), 5);
+  assert.equal(sample(text, 'relayguard_queue_held_messages'), 2);
+  state.queue = { size: 5, oldestReceivedAt: null, deferredByDomain: [] };
+  assert.ok(Number.isNaN(sample(await metrics.render(), 'relayguard_queue_held_messages')));
+});
+
+test('quarantine and refusal series come from the queue source', async () => {
+  const state = sourceState(T0);
+  const metrics = createMetrics({ sources: sourcesFrom(state, T0), decisions: new DecisionLog(), now: () => T0, processMetrics: false });
+  state.queue = {
+    size: 0, oldestReceivedAt: null, deferredByDomain: [],
+    quarantine: { count: 2, entries: [] },
+    refusals: {
+      byClass: [{ class: 'blocklist', count: 3 }, { class: 'greylist', count: 1 }],
+      byDomain: [{ domain: 'example.org', class: 'blocklist', count: 2 }],
+      listings: [{ list: 'Spamhaus', class: 'blocklist', replies: 3, domains: 2, lastAt: T0, lastReply: '554 5.7.1 blocked using zen.spamhaus.org' }],
+    },
+  };
+  const text = await metrics.render();
+  assert.equal(sample(text, 'relayguard_spool_quarantined_entries'), 2);
+  assert.equal(sample(text, 'relayguard_delivery_refusals_total{class="blocklist"}'), 3);
+  assert.equal(sample(text, 'relayguard_delivery_refusals_by_domain{domain="example.org",class="blocklist"}'), 2);
+  assert.equal(sample(text, 'relayguard_delivery_listed{list="Spamhaus",class="blocklist"}'), 3);
+  assert.equal(sample(await metrics.render(), 'relayguard_delivery_refusals_total{class="blocklist"}'), 3, 'a second scrape does not add again');
+});

@@ -46,6 +46,11 @@ test('sender patterns: authenticated user + MAIL FROM -> decision', () => {
     [['alice@example.com'], '', 'reject'],
     [['*@example.com'], 'postmaster', 'reject'],
     [['*'], '', 'dunno'],
+    // "<>" grants the null sender and nothing else
+    [['<>'], '', 'dunno'],
+    [['alice@example.com', '<>'], '', 'dunno'],
+    [['<>'], 'alice@example.com', 'reject'],
+    [['<>'], 'postmaster', 'reject'],
     [['*'], 'anyone@anywhere.test', 'dunno'],
   ];
   for (const [patterns, mailFrom, verdict] of rows) {

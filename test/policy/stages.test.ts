@@ -24,6 +24,8 @@ const snapshot = testSnapshot({
   users: [
     { name: 'alice', senders: ['alice@example.test', '*@Bücher.example'] },
     { name: 'bob', senders: ['*@other.test'] },
+    { name: 'carol', senders: ['carol@example.test', '<>'] },
+    { name: 'gateway', senders: ['*'] },
   ],
 });
 
@@ -134,7 +136,11 @@ describe('mail stage', () => {
     ['authenticated, someone else', ALICE, '<ceo@example.test>', NOT_OWNED],
     ['authenticated, foreign domain', ALICE, '<alice@other.example>', NOT_OWNED],
     ['authenticated, subdomain of a granted domain', ALICE, '<x@sub.xn--bcher-kva.example>', NOT_OWNED],
-    ['authenticated, null sender', ALICE, '<>', OK],
+    // Issue 19 item 6: <> from a user is granted only by "*" or "<>" ([auth] null_sender = "granted", the default).
+    ['authenticated, null sender', ALICE, '<>', NOT_OWNED],
+    ['authenticated, null sender granted by "<>"', { ...ALICE, user: 'carol' }, '<>', OK],
+    ['authenticated, null sender granted by "*"', { ...ALICE, user: 'gateway' }, '<>', OK],
+    ['"<>" grants no other address', { ...ALICE, user: 'carol' }, '<someone@example.test>', NOT_OWNED],
     ['a grant for another domain grants nothing', BOB, '<bob@example.test>', NOT_OWNED],
     ['user vanished from users.toml after login', GHOST, '<ghost@example.test>', NOT_OWNED],
     ['declared size within limit', OUT, '<a@other.example>', OK, { size: 10 * 1024 * 1024 }],
@@ -162,6 +168,24 @@ describe('mail stage', () => {
       check(decision, expect);
     });
   }
+
+  it('[auth] null_sender = "any": every authenticated user may send <> (Postfix behaviour), other addresses still checked', () => {
+    const any = testSnapshot({ config: testConfig('[auth]\nnull_sender = "any"'), users: [{ name: 'alice', senders: ['alice@example.test'] }] });
+    const mail = (from: string) => {
+      const prepared = prepareMail(testSession(ALICE), any, { address: from });
+      assert.ok(prepared.ok);
+      return evaluateMail(prepared.ctx, any, {});
+    };
+    check(mail('<>'), OK);
+    check(mail('<ceo@example.test>'), NOT_OWNED);
+  });
+
+  it('the refusal of <> names the null sender and the user', () => {
+    const prepared = prepareMail(testSession(ALICE), snapshot, { address: '<>' });
+    assert.ok(prepared.ok);
+    const decision = evaluateMail(prepared.ctx, snapshot, {});
+    assert.equal(decision.reply?.text, 'Sender address rejected: the null sender <> is not granted to user alice');
+  });
 
   it('starts a new transaction: recipients of the previous one are dropped', () => {
     const ctx = sessionWithSender({ ip: '192.0.2.200' }, snapshot);

@@ -19,6 +19,7 @@ import { captureIo } from '../helpers/cli-run.ts';
 
 const ALICE = { name: 'alice@example.test', password: 'correct horse battery staple', senders: ['alice@example.test'] };
 const BOB = { name: 'bob@example.test', password: 'b0b-s3cret-pw', senders: ['bob@example.test'] };
+const CAROL = { name: 'carol@example.test', password: 'car0l-s3cret-pw', senders: ['carol@example.test', '<>'] };
 
 const OUTSIDE = '127.0.0.20';
 const OFFICE = '127.0.0.10'; // relay-networks
@@ -71,6 +72,9 @@ const TABLE: readonly Session[] = [
   { name: 'unknown user of a verified domain from outside', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'a@other.test', rcpt: ['nobody@verified.test', 'Known@verified.test', 'anyone@example.test'] },
   { name: 'unknown user of a verified domain from relay-networks', ip: OFFICE, listener: 'mx', helo: 'pc.office.test', from: 'clerk@example.test', rcpt: ['nobody@verified.test'] },
   { name: 'local-domain sender from outside', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'ceo@example.test', rcpt: ['user@example.test'] },
+  // issue 19 item 6: the null sender from an authenticated user needs "*" or "<>" in its senders
+  { name: 'null sender from a user without the grant', ip: OUTSIDE, listener: 'submissions', helo: 'laptop.test', user: { name: ALICE.name, password: ALICE.password }, from: '', rcpt: ['x@foreign.test'] },
+  { name: 'null sender from a user granted "<>"', ip: OUTSIDE, listener: 'submissions', helo: 'laptop.test', user: { name: CAROL.name, password: CAROL.password }, from: '', rcpt: ['x@foreign.test'] },
 ];
 
 /** One client command and the reply it got: "rcpt 554 5.7.1". */
@@ -143,7 +147,7 @@ describe('the same session over the wire and through explain', () => {
     dns.add({ name: '2.0.0.127.bl.test', type: 'A', data: '127.0.0.2' });
     harness = await startHarness({
       config: `${HARNESS_LISTENERS}\n[dns]\nservers = ["${dns.address}"]\ntimeout = "1s"\ntries = 2\n`,
-      policies: { ...POLICIES, 'users.toml': await usersToml([ALICE, BOB]) },
+      policies: { ...POLICIES, 'users.toml': await usersToml([ALICE, BOB, CAROL]) },
     });
   });
 
@@ -196,6 +200,14 @@ describe('the same session over the wire and through explain', () => {
     const listed = TABLE.find((row) => row.name === 'DNSBL-listed IP writes to postmaster');
     assert.ok(listed);
     assert.deepEqual(await throughExplain(listed), ['connect 220', 'mail 250', 'rcpt 250', 'rcpt 250', 'rcpt 554 5.7.1']);
+  });
+
+  it('issue 19 rows: <> is refused at MAIL without the grant, accepted with "<>"', async () => {
+    const refused = TABLE.find((row) => row.name === 'null sender from a user without the grant');
+    const granted = TABLE.find((row) => row.name === 'null sender from a user granted "<>"');
+    assert.ok(refused && granted);
+    assert.ok((await throughExplain(refused)).includes('mail 553 5.7.1'));
+    assert.deepEqual(await throughExplain(granted), ['connect 220', 'auth 235', 'mail 250', 'rcpt 250']);
   });
 
   it('the table covers refusals at every client command', async () => {

@@ -238,7 +238,19 @@ function renderZones(s) {
   }), 'No DNSBL zones configured.');
 }
 
+// "Our address is listed at X (seen in N replies from M domains)": remote replies naming a block list,
+// rate limit or reputation verdict about us (issue 19), loud, above everything else.
+function renderListed(s) {
+  const banner = $('#listed-banner');
+  const listings = sectionError(s.queue) ? [] : (s.queue.refusals?.listings ?? []);
+  banner.hidden = listings.length === 0;
+  banner.replaceChildren(...listings.map((l) => el('div', { title: l.lastReply },
+    el('b', {}, l.class === 'blocklist' ? `Our address is listed at ${l.list}` : `${l.list} ${l.class === 'rate_limit' ? 'rate-limits' : 'distrusts'} our mail`),
+    ` (seen in ${fmt(l.replies)} ${l.replies === 1 ? 'reply' : 'replies'} from ${fmt(l.domains)} ${l.domains === 1 ? 'domain' : 'domains'}; last ${stamp(l.lastAt)})`)));
+}
+
 function renderQueue(s) {
+  renderListed(s);
   const facts = $('#queue-facts');
   if (sectionError(s.queue)) {
     facts.replaceChildren(el('div', { class: 'error-box' }, `Queue statistics unavailable: ${s.queue.error}`));
@@ -250,7 +262,18 @@ function renderQueue(s) {
     fact(fmt(q.size), 'messages'),
     fact(q.oldestAgeSeconds === null ? '–' : duration(q.oldestAgeSeconds), 'oldest message'),
     fact(fmt(q.deferredByDomain.reduce((n, d) => n + d.count, 0)), 'waiting for a retry'),
+    ...(q.held === undefined ? [] : [fact(fmt(q.held), 'held (relayguard queue list --held)')]),
+    ...(q.quarantine === undefined ? [] : [fact(fmt(q.quarantine.count), 'quarantined (corrupt spool files)', q.quarantine.count > 0 ? 'bad' : '')]),
   );
+  const quarantine = $('#quarantine');
+  const entries = q.quarantine?.entries ?? [];
+  quarantine.hidden = entries.length === 0;
+  fillTable(quarantine, entries.slice().reverse().map((e) => [
+    { value: e.name, class: 'mono' },
+    { value: stamp(e.at) },
+    { value: fmt(e.bytes), class: 'num' },
+    { value: e.reason, class: 'muted' },
+  ]), 'Nothing quarantined.');
   $('#queue-hint').textContent = q.oldestReceivedAt === null ? 'empty' : `oldest received ${stamp(q.oldestReceivedAt)}`;
   fillTable($('#domains'), q.deferredByDomain.map((d) => [
     { value: d.domain, class: 'mono' },

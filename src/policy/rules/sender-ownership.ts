@@ -1,9 +1,14 @@
 // MAIL: an authenticated user may only use the sender addresses users.toml
 // grants (Postfix's reject_sender_login_mismatch). The patterns and their
 // matching live with the users file (sender-rule.ts); this rule only decides
-// when they apply. The null sender is allowed: it impersonates no one
-// (clients send auto-replies and receipts with it). A session whose user has
-// vanished from users.toml since it logged in owns nothing.
+// when they apply. A session whose user has vanished from users.toml since it
+// logged in owns nothing.
+// The null sender <> is a sender like any other here (issue 19 item 6): it
+// impersonates no one, but it is what a bot with a stolen password uses to
+// spray mail that can never bounce back to the account it abuses, and
+// Postfix's reject_sender_login_mismatch lets it through. So with
+// [auth] null_sender = "granted" (the default) a user may send <> only when
+// its senders include "*" or "<>"; "any" restores Postfix's behaviour.
 import { replyFor } from '../replies.ts';
 import { dunno, reject, type Decision } from '../decision.ts';
 import type { Rule } from '../rule.ts';
@@ -13,7 +18,9 @@ import { checkSender, SENDER_RULE } from '../sender-rule.ts';
 export const senderOwnershipRule: Rule<MailContext> = {
   name: SENDER_RULE,
   evaluate(ctx, snapshot): Decision {
-    if (ctx.user === undefined || ctx.sender.kind === 'null') return dunno('mail', SENDER_RULE);
+    if (ctx.user === undefined) return dunno('mail', SENDER_RULE);
+    const nullSender = ctx.sender.kind === 'null';
+    if (nullSender && snapshot.config.auth.null_sender === 'any') return dunno('mail', SENDER_RULE);
     const record = snapshot.users.get(ctx.user);
     if (!record) {
       return reject(
@@ -25,6 +32,7 @@ export const senderOwnershipRule: Rule<MailContext> = {
       );
     }
     // Compare the unquoted local part: "alice"@example.test is alice@example.test.
+    if (nullSender) return checkSender(record, '');
     return checkSender(record, `${ctx.sender.localText}@${ctx.sender.domain}`);
   },
 };

@@ -1,0 +1,60 @@
+// Remote refusals classified and counted (issue 19 item 3) over a real
+// socket: an smtp-server upstream answers each recipient with a published
+// provider reply; the runner's events feed RefusalStats through
+// forwardDeliveryEvents, as serve wires it for /api/status, /metrics and the
+// dashboard's "our address is listed" banner.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openSpool } from '../../src/spool/spool.ts';
+import { startQueueRunner } from '../../src/delivery/queue-runner.ts';
+import { DeferralTracker, forwardDeliveryEvents } from '../../src/delivery/delivery-events.ts';
+import { RefusalStats } from '../../src/delivery/refusal-stats.ts';
+import { DeliveryLog } from '../../src/observability/delivery-log.ts';
+import { silentLogger } from '../../src/log/logger.ts';
+import { startSmtpSink } from '../helpers/smtp-sink.ts';
+import { envelope, rfc822, tempDir, testConfig } from '../helpers/spool-fixtures.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+
+const logger = silentLogger();
+const REPLIES: Record<string, string> = {
+  'a@one.test': '554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/127.0.0.1',
+  'b@two.test': '554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.spamhaus.org',
+  'c@three.test': "550 5.7.1 Unfortunately, messages from [127.0.0.1] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150).",
+  'd@four.test': '450 4.2.0 <d@four.test>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/four.test.html',
+  'e@five.test': '552 5.2.2 Mailbox full',
+  'f@six.test': '550 5.1.1 <f@six.test>: Recipient address rejected: User unknown in virtual mailbox table',
+  'g@seven.test': '450 4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. gsmtp',
+  'h@eight.test': '530 5.7.0 Must issue a STARTTLS command first',
+};
+
+test('an upstream answering each refusal class: counts per class and domain, and the block lists that name us', async (t) => {
+  const dir = await tempDir(t);
+  const sink = await startSmtpSink();
+  t.after(() => sink.close());
+  for (const [rcpt, reply] of Object.entries(REPLIES)) sink.rcptReply(rcpt, reply);
+  const spool = await openSpool({ dir, logger });
+  const runner = startQueueRunner({ spool, config: testConfig(dir, `mode = "smarthost"\nretry_schedule = ["1h"]\n[delivery.smarthost]\nhosts = ["${sink.address}"]`), logger, control: false });
+  const refusals = new RefusalStats();
+  forwardDeliveryEvents(runner, new DeliveryLog(), new DeferralTracker(), () => Date.now(), refusals);
+  t.after(async () => {
+    await runner.stop(1000);
+    await spool.close();
+  });
+  await spool.accept(envelope({ sender: '', recipients: Object.keys(REPLIES) }), rfc822('refused'));
+  await waitFor(() => refusals.summary().byClass.reduce((n, c) => n + c.count, 0) === Object.keys(REPLIES).length, 10_000, () => `every recipient classified: ${JSON.stringify(refusals.summary().byClass)}`);
+  const summary = refusals.summary();
+  const byClass = Object.fromEntries(summary.byClass.map((c) => [c.class, c.count]));
+  assert.deepEqual(byClass, { blocklist: 3, greylist: 1, mailbox_full: 1, recipient_unknown: 1, rate_limit: 1, tls_required: 1 });
+  assert.deepEqual(summary.byDomain.find((d) => d.domain === 'four.test'), { domain: 'four.test', class: 'greylist', count: 1 });
+  const spamhaus = summary.listings.find((l) => l.list === 'Spamhaus');
+  assert.equal(spamhaus?.replies, 2);
+  assert.equal(spamhaus?.domains, 2);
+  assert.equal(summary.listings.find((l) => l.list === 'Microsoft')?.class, 'blocklist');
+  assert.equal(summary.listings.find((l) => l.list === 'Gmail')?.class, 'rate_limit');
+});
+
+test('RefusalStats: local failures (no reply code) are not counted', () => {
+  const stats = new RefusalStats();
+  stats.record('x.test', 'connect to mx.x.test[192.0.2.1]:25: ECONNREFUSED', 1);
+  assert.deepEqual(stats.summary(), { byClass: [], byDomain: [], listings: [] });
+});
