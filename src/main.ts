@@ -24,6 +24,7 @@ import { createWorkerDeliverer } from './delivery/worker-deliverer.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { MemoryAuthFailureStore } from './auth/failure-store.ts';
 import { createSessionDriver } from './session/session-driver.ts';
+import { JournalWriter, journalDirOf } from './journal/journal-writer.ts';
 import { forwardDeliveryEvents, DeferralTracker } from './delivery/delivery-events.ts';
 import { FrontDoor } from './smtp/front-door.ts';
 import { LATENCY_BUCKETS_MS } from './facts/dnsbl/zone-stats.ts';
@@ -52,6 +53,8 @@ export interface Relay {
   readonly decisions: DecisionLog;
   readonly deliveries: DeliveryLog;
   readonly dashboard: Dashboard | undefined;
+  /** The decision journal's writer (undefined with [journal] enabled = false). */
+  readonly journal: JournalWriter | undefined;
   /** Shared state (Redis) when config [cluster] names one. */
   readonly cluster: ClusterRuntime | undefined;
   /** Bound addresses: listeners by name, and the dashboard. */
@@ -92,7 +95,17 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     cluster ? { counters: cluster.counters, limits: cluster.limitsOptions, ...(cluster.dnsblCache ? { dnsblCache: cluster.dnsblCache } : {}) } : {},
   );
   const driver = createSessionDriver({ hostname: config.hostname, credentials: authenticator, facts: factsRuntime.providers, logger });
-  const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), driver, spool, tls, logger, decisions });
+  const journal = config.journal.enabled
+    ? new JournalWriter({
+        dir: journalDirOf(config.dataDir),
+        maxBytes: config.journal.max_bytes,
+        maxAge: config.journal.max_age,
+        segmentBytes: config.journal.segment_bytes,
+        flushInterval: config.journal.flush_interval,
+        logger: logger.child({ component: 'journal' }),
+      })
+    : undefined;
+  const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), driver, spool, tls, logger, decisions, ...(journal ? { journal } : {}) });
 
   let runner: QueueRunner | undefined;
   let dashboard: Dashboard | undefined;
@@ -141,6 +154,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       decisions,
       deliveries,
       dashboard: liveDashboard,
+      journal,
       cluster,
       smtp,
       http,
@@ -149,6 +163,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
           logger.info({ event: 'relay.stopping' }, 'stopping: no new connections, draining transactions');
           store.close();
           await frontDoor.close();
+          await journal?.close();
           await liveRunner.stop(config.smtp.shutdown_grace);
           await liveDashboard?.close();
           factsRuntime.close();
@@ -162,6 +177,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     };
   } catch (error) {
     await frontDoor.close(0).catch(() => undefined);
+    await journal?.close().catch(() => undefined);
     await runner?.stop(0).catch(() => undefined);
     await dashboard?.close().catch(() => undefined);
     factsRuntime.close();

@@ -119,6 +119,32 @@ ${CONFIG_OPTION}
 
 ${EXIT_STATUS}`,
 
+  replay: `usage: relayguard replay --policies DIR [--config FILE] [--since 24h | --from T --to T] [--json]
+
+Re-runs the sessions recorded in the decision journal (data_dir/journal, see
+[journal] in config.toml) through the same session driver serve runs, under
+the policy files in DIR, with the recorded facts only: no DNS query is sent,
+counters are the recorded values. A DNSBL zone, rate window or check the
+journal holds no answer for is reported as unknown, never guessed. Prints
+what would be decided differently: newly refused, newly accepted, refused
+otherwise, grouped by stage, rule and reason with a few examples each, and,
+loudly and separately, every recipient an unauthenticated client would newly
+be allowed to relay to.
+
+options:
+  --policies DIR     the candidate policy directory (required)
+  --since DURATION   only sessions of the last DURATION (24h, 7d)
+  --from T, --to T   only sessions between two times (ISO 8601 or epoch)
+  --json             the report as one JSON object
+${CONFIG_OPTION}
+  -h, --help         this text
+
+exit status:
+  0  success: no change
+  1  some commands would be decided differently
+  2  usage, or the candidate policy does not load (its problems on stderr)
+  3  a relay opening: an unauthenticated client newly allowed to relay`,
+
   queue: `usage: relayguard queue list|show ID|retry [ID]|delete ID|bounce ID [--config FILE] [--json]
 
 Inspects and steers the spool in data_dir/spool. Reading works on the files

@@ -77,6 +77,12 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadEffect>> = {
   'http.enabled': 'restart',
   // The login's lifetime is fixed when the dashboard starts.
   'http.session_ttl': 'restart',
+  // The journal writer is opened once, at start.
+  'journal.enabled': 'restart',
+  'journal.max_bytes': 'restart',
+  'journal.max_age': 'restart',
+  'journal.segment_bytes': 'restart',
+  'journal.flush_interval': 'restart',
   'cluster.redis': 'restart',
   'cluster.instance': 'restart',
   'cluster.fail_open': 'restart',
