@@ -46,12 +46,31 @@ export function frameRecord(record: JournalRecord): string {
 
 /** One framed line back to a record; undefined when it does not check out. */
 export function parseLine(line: string): JournalRecord | undefined {
-  if (line.length < 11 || line.charCodeAt(8) !== 32) return undefined;
-  const json = line.slice(9);
-  const crc = Number.parseInt(line.slice(0, 8), 16);
-  if (!Number.isFinite(crc) || crc32(json) !== crc) return undefined;
+  const bytes = Buffer.from(line, 'utf8');
+  return parseBytes(bytes, 0, bytes.length);
+}
+
+const SPACE = 0x20;
+const NEWLINE = 0x0a;
+
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+/** The framed line in buf[start, end) (without its newline): the CRC is checked on the bytes, then parsed. */
+function parseBytes(buf: Buffer, start: number, end: number): JournalRecord | undefined {
+  if (end - start < 11 || buf[start + 8] !== SPACE) return undefined;
+  let crc = 0;
+  for (let i = start; i < start + 8; i++) {
+    const digit = hexDigit(buf[i] as number);
+    if (digit < 0) return undefined;
+    crc = crc * 16 + digit;
+  }
+  if (crc32(buf.subarray(start + 9, end)) !== crc) return undefined;
   try {
-    const value: unknown = JSON.parse(json);
+    const value: unknown = JSON.parse(buf.toString('utf8', start + 9, end));
     return isJournalRecord(value) ? value : undefined;
   } catch {
     return undefined;
@@ -102,29 +121,25 @@ export async function readJournal(
       if (range.newestFirst) continue;
       break;
     }
-    let text: string;
+    let buf: Buffer;
     try {
-      text = await readFile(segment.file, 'utf8');
+      buf = await readFile(segment.file);
     } catch {
       stats.unreadableSegments++;
       continue;
     }
     stats.segments++;
     let corrupt = false;
-    const lines = range.newestFirst ? text.split('\n').reverse() : undefined;
-    let start = 0;
-    let index = 0;
-    while (lines ? index < lines.length : start < text.length) {
-      let line: string;
-      if (lines) line = lines[index++] as string;
-      else {
-        let end = text.indexOf('\n', start);
-        if (end === -1) end = text.length;
-        line = text.slice(start, end);
-        start = end + 1;
-      }
-      if (line.length === 0) continue;
-      const record = parseLine(line);
+    const lines: Array<readonly [number, number]> = [];
+    for (let start = 0; start < buf.length; ) {
+      let end = buf.indexOf(NEWLINE, start);
+      if (end === -1) end = buf.length;
+      if (end > start) lines.push([start, end]);
+      start = end + 1;
+    }
+    if (range.newestFirst) lines.reverse();
+    for (const [start, end] of lines) {
+      const record = parseBytes(buf, start, end);
       if (!record) {
         stats.corruptRecords++;
         if (!corrupt) stats.corruptSegments++;
