@@ -25,6 +25,7 @@ import { Authenticator } from './auth/authenticator.ts';
 import { MemoryAuthFailureStore } from './auth/failure-store.ts';
 import { createSessionDriver } from './session/session-driver.ts';
 import { JournalWriter, journalDirOf } from './journal/journal-writer.ts';
+import { createReloadGuard } from './journal/reload-guard.ts';
 import { forwardDeliveryEvents, DeferralTracker } from './delivery/delivery-events.ts';
 import { FrontDoor } from './smtp/front-door.ts';
 import { LATENCY_BUCKETS_MS } from './facts/dnsbl/zone-stats.ts';
@@ -77,7 +78,23 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     createLogger(initialConfig.log_level, options.logDestination, chooseLogFormat(initialConfig.log_format, process.stdout.isTTY === true));
   // Started as root with [service] user: from here on as that user, root again only to bind.
   const privileges = assumeServiceUser(initialConfig.service);
-  const store = await openPolicyStore({ configFile: options.configFile, logger });
+  // The decision journal: its settings are read once, at start (restart keys).
+  const journalDir = journalDirOf(initialConfig.dataDir);
+  const journal = initialConfig.journal.enabled
+    ? new JournalWriter({
+        dir: journalDir,
+        maxBytes: initialConfig.journal.max_bytes,
+        maxAge: initialConfig.journal.max_age,
+        segmentBytes: initialConfig.journal.segment_bytes,
+        flushInterval: initialConfig.journal.flush_interval,
+        logger: logger.child({ component: 'journal' }),
+      })
+    : undefined;
+  const guard = journal ? createReloadGuard({ journalDir, flush: () => journal.flush() }) : undefined;
+  const store = await openPolicyStore({ configFile: options.configFile, logger, ...(guard ? { guard } : {}) }).catch(async (error: unknown) => {
+    await journal?.close();
+    throw error;
+  });
   const config = store.current().config;
 
   const decisions = new DecisionLog();
@@ -95,16 +112,6 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     cluster ? { counters: cluster.counters, limits: cluster.limitsOptions, ...(cluster.dnsblCache ? { dnsblCache: cluster.dnsblCache } : {}) } : {},
   );
   const driver = createSessionDriver({ hostname: config.hostname, credentials: authenticator, facts: factsRuntime.providers, logger });
-  const journal = config.journal.enabled
-    ? new JournalWriter({
-        dir: journalDirOf(config.dataDir),
-        maxBytes: config.journal.max_bytes,
-        maxAge: config.journal.max_age,
-        segmentBytes: config.journal.segment_bytes,
-        flushInterval: config.journal.flush_interval,
-        logger: logger.child({ component: 'journal' }),
-      })
-    : undefined;
   const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), driver, spool, tls, logger, decisions, ...(journal ? { journal } : {}) });
 
   let runner: QueueRunner | undefined;
@@ -211,7 +218,14 @@ function dashboardSources(parts: SourceParts): DashboardSources {
     },
     lastReload: () => {
       const last = parts.store.lastReload;
-      return { at: last.at.getTime(), ok: last.ok, generation: last.generation, errors: last.problems, restartNeeded: last.restartNeeded };
+      return {
+        at: last.at.getTime(),
+        ok: last.ok,
+        generation: last.generation,
+        errors: last.problems,
+        restartNeeded: last.restartNeeded,
+        ...(last.guard ? { guard: last.guard } : {}),
+      };
     },
     dnsbl: () =>
       parts.facts.dnsbl.stats().zones.map((zone) => ({

@@ -80,7 +80,10 @@ ${EXIT_STATUS}
 
 Validates config.toml and every policy file exactly as a reload would, without
 starting anything. Prints a one-line summary (what each file holds), or every
-problem as file:line: problem.
+problem as file:line: problem. With [reload] guard on (the default) and a
+decision journal in data_dir, the files are also replayed against the
+journal's recent sessions, as the reload guard does: an edit that would newly
+let unauthenticated, untrusted clients relay is refused, with examples.
 
 A reload applies every key of config.toml except these, which are read once
 at start: a reload that changes one logs and reports it by name

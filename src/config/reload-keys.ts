@@ -83,6 +83,10 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadEffect>> = {
   'journal.max_age': 'restart',
   'journal.segment_bytes': 'restart',
   'journal.flush_interval': 'restart',
+  // Read from the candidate config at each reload (src/journal/reload-guard.ts).
+  'reload.guard': 'reload',
+  'reload.guard_window': 'reload',
+  'reload.guard_max_sessions': 'reload',
   'cluster.redis': 'restart',
   'cluster.instance': 'restart',
   'cluster.fail_open': 'restart',

@@ -181,6 +181,16 @@ export const configSchema = z
       .strict()
       .refine((j) => j.segment_bytes > 0 && j.segment_bytes <= j.max_bytes, { message: 'journal.segment_bytes must be > 0 and <= journal.max_bytes', path: ['segment_bytes'] })
       .prefault({}),
+    reload: z
+      .object({
+        // Replay the journal's recent sessions before a reload; refuse an edit that newly opens the relay.
+        guard: z.boolean().default(true),
+        guard_window: duration.default(24 * 3_600_000),
+        // At most this many recent sessions are replayed by the guard (the newest first).
+        guard_max_sessions: z.number().int().positive().default(200_000),
+      })
+      .strict()
+      .prefault({}),
     cluster: z
       .object({
         redis: z

@@ -199,3 +199,51 @@ test('the journal cannot write (its directory taken by a file): mail is still ac
   assert.equal(journal.stats().degraded, false);
   assert.equal(w.harness.logs.filter((l) => l.event === 'journal.resumed').length, 1);
 });
+
+test('the guarded reload refuses an edit that widens relay-networks to 0.0.0.0/0; mail keeps flowing under the old policy', async (t) => {
+  const w = await world(t);
+  await record(w);
+  const { relay } = w.harness;
+  const generation = relay.store.current().generation;
+  await w.harness.dir.writePolicy('relay-networks', '0.0.0.0/0\n');
+  const result = await relay.store.reload('test: widen relay-networks');
+  assert.equal(result.ok, false);
+  assert.equal(result.generation, generation);
+  assert.equal(relay.store.current().generation, generation);
+  assert.equal(result.guard?.refused, true);
+  assert.equal(result.guard?.openings, 1);
+  assert.equal(result.guard?.examples.length, 1);
+  assert.match(result.guard?.examples[0] ?? '', new RegExp(`client ${STRANGER.replaceAll('.', '\\.')} on mx: rcpt <victim@foreign\\.test>: was reject rcpt reject-relay relay\\.denied, now permit rcpt relay-networks relay\\.trusted_network`));
+  assert.match(result.errors[0] ?? '', /^reload guard: this edit would newly allow 1 recipient/);
+  assert.ok(w.harness.logs.some((l) => l.event === 'policy.reload_guarded'));
+  assert.ok(w.harness.logs.some((l) => l.event === 'policy.guard_example' && String(l.msg).includes(STRANGER)));
+
+  // Mail keeps flowing under the running policy: the stranger is still refused, the trusted client still relays.
+  const mx = w.harness.port('mx');
+  assert.match((await session(mx, STRANGER, 'x@stranger.test', ['victim@foreign.test']))[1] ?? '', /^554 5\.7\.1 .*Relay access denied/);
+  assert.deepEqual(await session(mx, TRUSTED, 'a@relay-client.test', ['far3@foreign.test']), ['250 2.1.0 Accepted', '250 2.1.5 Accepted', '250']);
+  await w.sink.waitFor(5);
+
+  // relayguard check says the same about the files on disk.
+  const { io, out, err } = captureIo();
+  const { runCheck } = await import('../../src/cli/check.ts');
+  assert.equal(await runCheck(['--config', w.harness.dir.configFile], io), 1, out());
+  assert.match(err(), /reload guard: these files would newly allow \d+ recipient/);
+  assert.match(err(), /relay opening: .*victim@foreign\.test/);
+
+  // The dashboard's reload panel data carries the replay diff of the held-back candidate.
+  const http = relay.http;
+  assert.ok(http);
+  const status = (await (await fetch(`http://127.0.0.1:${http.port}/api/status`)).json()) as { reload: { ok: boolean; guard?: { refused: boolean; openings: number; groups: Array<{ title: string; count: number }> } } };
+  assert.equal(status.reload.ok, false);
+  assert.equal(status.reload.guard?.refused, true);
+  assert.ok(status.reload.guard?.groups.some((g) => g.title === 'newly accepted (was refused by) rcpt reject-relay relay.denied'));
+
+  // An edit that opens nothing goes through, guard report attached.
+  await w.harness.dir.writePolicy('relay-networks', `${TRUSTED}/32\n`);
+  await w.harness.dir.writePolicy('denylist', `${LOCAL_SENDER}/32\n`);
+  const next = await relay.store.reload('test: denylist');
+  assert.equal(next.ok, true, next.errors.join('\n'));
+  assert.equal(next.guard?.refused, false);
+  assert.ok((next.guard?.changes ?? 0) >= 1);
+});
