@@ -100,6 +100,7 @@ ${EXIT_STATUS}
 
   explain: `usage: relayguard explain --ip IP [--helo NAME] [--user USER] [--listener NAME]
                          --from ADDR --rcpt ADDR [--rcpt ADDR...] [--size BYTES] [--json] [--config FILE]
+       relayguard explain --replay ID [--policies DIR] [--json] [--config FILE]
 
 Walks an imagined SMTP session through the real policy (the one serve would
 run with these files, DNSBL and sender-domain lookups included) and prints each
@@ -117,6 +118,13 @@ options:
   --rcpt ADDR        RCPT TO (required; repeat for more recipients)
   --size BYTES       the SIZE the client declares
   --json             the walk as JSON instead of a table
+  --replay ID        instead of an imagined session, walk the recorded session
+                     ID of the decision journal (its id is smtp-server's, in
+                     the log's "session" field) again, with its recorded facts
+                     only, and print each command's decision then and now;
+                     exit 1 when one differs
+  --policies DIR     with --replay: under the policy files in DIR instead of
+                     config.toml's policies_dir
 ${CONFIG_OPTION}
   -h, --help         this text
 

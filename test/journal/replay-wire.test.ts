@@ -16,6 +16,9 @@ import { submit, replyLine } from '../helpers/e2e-auth-clients.ts';
 import { captureIo } from '../helpers/cli-run.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { runReplay } from '../../src/cli/replay.ts';
+import { runExplain } from '../../src/cli/explain.ts';
+import { emptyReadStats, readJournal } from '../../src/journal/journal-segment.ts';
+import type { JournalRecord } from '../../src/journal/journal-record.ts';
 
 const TRUSTED = '127.0.0.1';
 const LISTED = '127.0.0.3';
@@ -174,6 +177,34 @@ test('replay: recorded sessions under edited policies give exactly the expected 
   });
   assert.deepEqual(groups(newUser.report), []);
   assert.equal(newUser.code, 0);
+
+  // explain --replay ID: one recorded session, under the running files and under a candidate.
+  const stranger: JournalRecord[] = [];
+  await readJournal(path.join(w.harness.relay.config.dataDir, 'journal'), {}, emptyReadStats(), (r) => {
+    if (r.ip === STRANGER) stranger.push(r);
+  });
+  assert.equal(stranger.length, 1);
+  const id = stranger[0]!.id;
+  const running = captureIo();
+  assert.equal(await runExplain(['--replay', id, '--config', w.harness.dir.configFile], running.io), 0, running.err());
+  assert.match(running.out(), /rcpt\s+victim@foreign\.test\s+reject rcpt reject-relay relay\.denied\s+reject rcpt reject-relay relay\.denied\s*\n/);
+  assert.match(running.out(), /every command is decided as it was/);
+  const candidate = await mkdtemp(path.join(os.tmpdir(), 'relayguard-candidate-'));
+  t.after(() => rm(candidate, { recursive: true, force: true }));
+  await cp(path.join(w.harness.dir.dir, 'policies'), candidate, { recursive: true });
+  await writeFile(path.join(candidate, 'relay-networks'), '0.0.0.0/0\n');
+  const opened = captureIo();
+  assert.equal(await runExplain(['--replay', id, '--policies', candidate, '--config', w.harness.dir.configFile, '--json'], opened.io), 1, opened.err());
+  const json = JSON.parse(opened.out()) as { changed: boolean; calls: Array<{ call: string; input: string; recorded: string; now: string }> };
+  assert.equal(json.changed, true);
+  assert.deepEqual(json.calls.map((c) => `${c.call} ${c.input}: ${c.recorded} -> ${c.now}`), [
+    'connect : permit connect default ok -> permit connect default ok',
+    'mail x@stranger.test: permit mail default ok -> permit mail default ok',
+    'rcpt victim@foreign.test: reject rcpt reject-relay relay.denied -> permit rcpt relay-networks relay.trusted_network',
+  ]);
+  const missing = captureIo();
+  assert.equal(await runExplain(['--replay', 'no-such-session', '--config', w.harness.dir.configFile], missing.io), 1);
+  assert.match(missing.err(), /session no-such-session is not in the journal/);
 });
 
 test('the journal cannot write (its directory taken by a file): mail is still accepted and delivered; it resumes by itself', async (t) => {
