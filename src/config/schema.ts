@@ -170,8 +170,8 @@ export const configSchema = z
     journal: z
       .object({
         enabled: z.boolean().default(true),
-        // Oldest segments are deleted past either bound. ~400 bytes a session: 1 GB is ~2.5 million sessions.
-        max_bytes: size.default(1024 * 1024 * 1024),
+        // Oldest segments are deleted past either bound. ~800 bytes a full session: 2 GB is ~2.6 million sessions.
+        max_bytes: size.default(2 * 1024 * 1024 * 1024),
         max_age: duration.default(7 * 86_400_000),
         // One file of the journal; a new one starts past this size (or every hour).
         segment_bytes: size.default(32 * 1024 * 1024),

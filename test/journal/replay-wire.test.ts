@@ -99,7 +99,7 @@ async function session(port: number, client: string, from: string, to: readonly 
 }
 
 /** The five kinds of session, recorded; resolves once every one is in the journal. */
-async function record(w: World): Promise<void> {
+async function record(w: World): Promise<number> {
   const mx = w.harness.port('mx');
   assert.deepEqual(await session(mx, TRUSTED, 'a@relay-client.test', ['far@foreign.test']), ['250 2.1.0 Accepted', '250 2.1.5 Accepted', '250']);
   assert.match((await session(mx, LISTED, 'spam@listed.test', ['bob@example.test']))[1] ?? '', /^554 5\.7\.1 .*bl\.test/);
@@ -115,6 +115,7 @@ async function record(w: World): Promise<void> {
   assert.ok(journal);
   await journal.flush();
   assert.equal(journal.stats().written, 6);
+  return journal.stats().bytes / 6;
 }
 
 interface ReplayJson {
@@ -143,7 +144,9 @@ function groups(report: ReplayJson): string[] {
 
 test('replay: recorded sessions under edited policies give exactly the expected diff', async (t) => {
   const w = await world(t);
-  await record(w);
+  const bytesPerSession = await record(w);
+  t.diagnostic(`journal bytes per session (these six): ${Math.round(bytesPerSession)}`);
+  assert.ok(bytesPerSession < 1500, `${bytesPerSession} bytes per session`);
 
   const same = await replayWith(t, w, {});
   assert.equal(same.report.sessions, 6);
