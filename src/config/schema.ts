@@ -187,7 +187,7 @@ export const configSchema = z
         guard: z.boolean().default(true),
         guard_window: duration.default(24 * 3_600_000),
         // At most this many recent sessions are replayed by the guard (the newest first).
-        guard_max_sessions: z.number().int().positive().default(200_000),
+        guard_max_sessions: z.number().int().positive().default(100_000),
       })
       .strict()
       .prefault({}),
