@@ -161,6 +161,12 @@ test('replay: recorded sessions under edited policies give exactly the expected 
   assert.deepEqual(groups(lighter.report), [`newly_accepted rcpt dnsbl dnsbl.listed x1: ${LISTED} bob@example.test`]);
   assert.equal(lighter.code, 1);
 
+  // A zone the journal has no answers for is unknown, never guessed: counted as not listed, reported per zone.
+  const newZone = await replayWith(t, w, { 'dnsbl.toml': 'threshold = 1\ncheck_private_clients = true\n\n[[zones]]\nzone = "bl.test"\nweight = 1\n\n[[zones]]\nzone = "new.test"\nweight = 5\n' });
+  assert.deepEqual(groups(newZone.report), []);
+  assert.deepEqual(newZone.report.unknown.dnsblZones, { 'new.test': 4 });
+  assert.equal(newZone.code, 0);
+
   const denied = await replayWith(t, w, { denylist: `${LOCAL_SENDER}/32 local sender gone bad\n` });
   assert.deepEqual(groups(denied.report), [`newly_refused connect denylist denylist.listed x1: ${LOCAL_SENDER} `]);
   assert.equal(denied.code, 1);
