@@ -14,6 +14,7 @@ import type { Decision, Stage, Verdict } from '../policy/decision.ts';
 import type { Facts, MessageFacts, WindowCounted, ConnectionCounted } from '../policy/facts.ts';
 import type { ZoneStatus } from '../policy/dnsbl-rule.ts';
 import type { SessionRecord, StepCall } from '../session/session-record.ts';
+import { MAX_SESSION_STEPS } from '../session/session-driver.ts';
 
 export const JOURNAL_VERSION = 1;
 
@@ -69,6 +70,8 @@ export interface JournalRecord {
   /** DNSBL answers (client, HELO, sender) as the RCPT stage saw them. */
   readonly dn?: readonly JournalZone[];
   readonly s: readonly JournalStep[];
+  /** The session made more driver calls than were kept (MAX_SESSION_STEPS): `s` is its beginning. */
+  readonly cut?: true;
 }
 
 function decisionOf(d: Decision): JournalDecision {
@@ -133,6 +136,7 @@ export function encodeSession(session: SessionRecord, closedAt: number): Journal
     g: session.snapshot.generation,
     ...(dn ? { dn } : {}),
     s: steps,
+    ...(steps.length >= MAX_SESSION_STEPS ? { cut: true as const } : {}),
   };
 }
 

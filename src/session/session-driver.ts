@@ -70,9 +70,12 @@ function note(session: SessionRecord, decision: Decision): Decision {
 
 type MutableStep = Omit<SessionStep, 'facts'> & { facts: Facts };
 
+/** A connection looping MAIL/RSET for its whole lifetime keeps its first steps only (the journal marks it cut). */
+export const MAX_SESSION_STEPS = 1000;
+
 /** Opens the journal step of one driver call, when the session keeps steps. */
 function openStep(session: SessionRecord, step: Omit<SessionStep, 'facts' | 'decisions'>): MutableStep | undefined {
-  if (!session.steps) return undefined;
+  if (!session.steps || session.steps.length >= MAX_SESSION_STEPS) return undefined;
   const opened: MutableStep = { ...step, facts: {}, decisions: [] };
   session.steps.push(opened);
   return opened;

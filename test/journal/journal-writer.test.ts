@@ -166,3 +166,13 @@ test('a write error drops and counts records, logs one error line, and the journ
   assert.deepEqual((await readAll(dir)).records.map((r) => r.id), ['s10']);
   assert.equal((await readdir(dir)).length, 1);
 });
+
+test('a session past MAX_SESSION_STEPS driver calls is journaled with its beginning, marked cut', async () => {
+  const { encodeSession } = await import('../../src/journal/journal-record.ts');
+  const { MAX_SESSION_STEPS } = await import('../../src/session/session-driver.ts');
+  const long = session(1, 1_700_000_000_000);
+  const rcpt = long.steps![2]!;
+  while (long.steps!.length < MAX_SESSION_STEPS) long.steps!.push(rcpt);
+  assert.equal(encodeSession(long, 1_700_000_000_500)?.cut, true);
+  assert.equal(encodeSession(session(2, 1_700_000_000_000), 1_700_000_000_500)?.cut, undefined);
+});
