@@ -24,6 +24,8 @@ import { createWorkerDeliverer } from './delivery/worker-deliverer.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { MemoryAuthFailureStore } from './auth/failure-store.ts';
 import { createSessionDriver } from './session/session-driver.ts';
+import { JournalWriter, journalDirOf } from './journal/journal-writer.ts';
+import { createReloadGuard } from './journal/reload-guard.ts';
 import { forwardDeliveryEvents, DeferralTracker } from './delivery/delivery-events.ts';
 import { RefusalStats } from './delivery/refusal-stats.ts';
 import { FrontDoor } from './smtp/front-door.ts';
@@ -54,6 +56,8 @@ export interface Relay {
   readonly decisions: DecisionLog;
   readonly deliveries: DeliveryLog;
   readonly dashboard: Dashboard | undefined;
+  /** The decision journal's writer (undefined with [journal] enabled = false). */
+  readonly journal: JournalWriter | undefined;
   /** Shared state (Redis) when config [cluster] names one. */
   readonly cluster: ClusterRuntime | undefined;
   /** Bound addresses: listeners by name, and the dashboard. */
@@ -79,7 +83,23 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     createLogger(initialConfig.log_level, options.logDestination, chooseLogFormat(initialConfig.log_format, process.stdout.isTTY === true));
   // Started as root with [service] user: from here on as that user, root again only to bind.
   const privileges = assumeServiceUser(initialConfig.service);
-  const store = await openPolicyStore({ configFile: options.configFile, logger });
+  // The decision journal: its settings are read once, at start (restart keys).
+  const journalDir = journalDirOf(initialConfig.dataDir);
+  const journal = initialConfig.journal.enabled
+    ? new JournalWriter({
+        dir: journalDir,
+        maxBytes: initialConfig.journal.max_bytes,
+        maxAge: initialConfig.journal.max_age,
+        segmentBytes: initialConfig.journal.segment_bytes,
+        flushInterval: initialConfig.journal.flush_interval,
+        logger: logger.child({ component: 'journal' }),
+      })
+    : undefined;
+  const guard = journal ? createReloadGuard({ journalDir, flush: () => journal.flush() }) : undefined;
+  const store = await openPolicyStore({ configFile: options.configFile, logger, ...(guard ? { guard } : {}) }).catch(async (error: unknown) => {
+    await journal?.close();
+    throw error;
+  });
   const config = store.current().config;
 
   const decisions = new DecisionLog();
@@ -97,7 +117,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     cluster ? { counters: cluster.counters, limits: cluster.limitsOptions, ...(cluster.dnsblCache ? { dnsblCache: cluster.dnsblCache } : {}) } : {},
   );
   const driver = createSessionDriver({ hostname: config.hostname, credentials: authenticator, facts: factsRuntime.providers, logger });
-  const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), driver, spool, tls, logger, decisions });
+  const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), driver, spool, tls, logger, decisions, ...(journal ? { journal } : {}) });
   const policyService = config.policy_service.enabled
     ? new PolicyServer({ config, driver, currentSnapshot: () => store.current(), logger: logger.child({ component: 'policy-service' }), decisions })
     : undefined;
@@ -153,6 +173,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       decisions,
       deliveries,
       dashboard: liveDashboard,
+      journal,
       cluster,
       smtp,
       http,
@@ -163,6 +184,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
           logger.info({ event: 'relay.stopping' }, 'stopping: no new connections, draining transactions');
           store.close();
           await Promise.all([frontDoor.close(), policyService?.close()]);
+          await journal?.close();
           await liveRunner.stop(config.smtp.shutdown_grace);
           await liveDashboard?.close();
           factsRuntime.close();
@@ -177,6 +199,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   } catch (error) {
     await frontDoor.close(0).catch(() => undefined);
     await policyService?.close().catch(() => undefined);
+    await journal?.close().catch(() => undefined);
     await runner?.stop(0).catch(() => undefined);
     await dashboard?.close().catch(() => undefined);
     factsRuntime.close();
@@ -222,7 +245,14 @@ function dashboardSources(parts: SourceParts): DashboardSources {
     },
     lastReload: () => {
       const last = parts.store.lastReload;
-      return { at: last.at.getTime(), ok: last.ok, generation: last.generation, errors: last.problems, restartNeeded: last.restartNeeded };
+      return {
+        at: last.at.getTime(),
+        ok: last.ok,
+        generation: last.generation,
+        errors: last.problems,
+        restartNeeded: last.restartNeeded,
+        ...(last.guard ? { guard: last.guard } : {}),
+      };
     },
     dnsbl: () =>
       parts.facts.dnsbl.stats().zones.map((zone) => ({

@@ -6,7 +6,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR, type CliIo } from './io.ts';
 import { adminProblem, type FileProblem } from '../config/errors.ts';
-import { formatSummary, loadPolicy } from '../config/load-policy.ts';
+import { createSnapshot, formatSummary, loadPolicy } from '../config/load-policy.ts';
+import { journalDirOf } from '../journal/journal-writer.ts';
+import { replayForGuard } from '../journal/reload-guard.ts';
 import { commandHelp, usageLine } from './help.ts';
 import { secretFileWarnings } from './secret-modes.ts';
 import { deprecatedTlsWarnings } from '../config/delivery-tls.ts';
@@ -69,5 +71,18 @@ export async function runCheck(argv: string[], io: CliIo): Promise<number> {
   const text = await readFile(configFile, 'utf8').catch(() => '');
   for (const warning of deprecatedTlsWarnings(display({ file: configFile, line: 0, message: '' }, cwd).file, text)) io.stderr.write(`${warning}\n`);
   io.stdout.write(`ok ${configFile}: ${formatSummary(load.files)}\n`);
+  // The reload guard, as serve would run it on these files (needs the journal in data_dir).
+  if (load.config.reload.guard && load.config.journal.enabled) {
+    const guard = await replayForGuard(createSnapshot(load, 0, new Date()), journalDirOf(load.config.dataDir), Date.now());
+    if (guard.refused) {
+      io.stderr.write(`reload guard: these files would newly allow ${guard.openings} recipient(s) to be relayed for unauthenticated clients that were not trusted (replayed ${guard.sessions} recent session(s)):\n`);
+      for (const line of guard.examples) io.stderr.write(`  relay opening: ${line}\n`);
+      io.stderr.write('check failed: a reload with these files would be refused by the reload guard ([reload] guard = false in config.toml lets it through)\n');
+      return EXIT_USER_ERROR;
+    }
+    if (guard.changes > 0) {
+      io.stdout.write(`reload guard: ${guard.changes} command(s) of ${guard.sessions} recent session(s) would be decided differently; relayguard replay --policies ${load.config.policiesDir} lists them\n`);
+    }
+  }
   return EXIT_OK;
 }

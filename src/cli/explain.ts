@@ -53,7 +53,8 @@ const ASSUMED_CREDENTIALS: CredentialChecker = {
 };
 
 const USAGE = `usage: relayguard explain --ip IP [--helo NAME] [--user USER] [--listener NAME]
-                         --from ADDR --rcpt ADDR [--rcpt ADDR...] [--size BYTES] [--json] [--config FILE]`;
+                         --from ADDR --rcpt ADDR [--rcpt ADDR...] [--size BYTES] [--json] [--config FILE]
+       relayguard explain --replay ID [--policies DIR] [--json] [--config FILE]`;
 
 export async function runExplain(argv: string[], io: CliIo, deps?: Partial<ExplainDeps>): Promise<number> {
   let values;
@@ -72,10 +73,25 @@ export async function runExplain(argv: string[], io: CliIo, deps?: Partial<Expla
         size: { type: 'string' },
         json: { type: 'boolean', default: false },
         config: { type: 'string', default: 'config.toml' },
+        replay: { type: 'string' },
+        policies: { type: 'string' },
       },
     }));
   } catch (error) {
     io.stderr.write(`explain: ${(error as Error).message}\n${USAGE}\n`);
+    return EXIT_USAGE;
+  }
+  if (values.replay !== undefined) {
+    const imagined = (['ip', 'helo', 'user', 'listener', 'from', 'rcpt', 'size'] as const).filter((key) => values[key] !== undefined);
+    if (imagined.length > 0) {
+      io.stderr.write(`explain: --replay takes a recorded session; --${imagined.join(', --')} describe an imagined one\n${USAGE}\n`);
+      return EXIT_USAGE;
+    }
+    const { runExplainReplay } = await import('./explain-replay.ts');
+    return runExplainReplay(values.replay, { config: values.config, policies: values.policies, json: values.json }, io);
+  }
+  if (values.policies !== undefined) {
+    io.stderr.write(`explain: --policies goes with --replay\n${USAGE}\n`);
     return EXIT_USAGE;
   }
   const missing = (['ip', 'from'] as const).filter((key) => values[key] === undefined);

@@ -80,7 +80,10 @@ ${EXIT_STATUS}
 
 Validates config.toml and every policy file exactly as a reload would, without
 starting anything. Prints a one-line summary (what each file holds), or every
-problem as file:line: problem.
+problem as file:line: problem. With [reload] guard on (the default) and a
+decision journal in data_dir, the files are also replayed against the
+journal's recent sessions, as the reload guard does: an edit that would newly
+let unauthenticated, untrusted clients relay is refused, with examples.
 
 A reload applies every key of config.toml except these, which are read once
 at start: a reload that changes one logs and reports it by name
@@ -97,6 +100,7 @@ ${EXIT_STATUS}
 
   explain: `usage: relayguard explain --ip IP [--helo NAME] [--user USER] [--listener NAME]
                          --from ADDR --rcpt ADDR [--rcpt ADDR...] [--size BYTES] [--json] [--config FILE]
+       relayguard explain --replay ID [--policies DIR] [--json] [--config FILE]
 
 Walks an imagined SMTP session through the real policy (the one serve would
 run with these files, DNSBL and sender-domain lookups included) and prints each
@@ -114,10 +118,43 @@ options:
   --rcpt ADDR        RCPT TO (required; repeat for more recipients)
   --size BYTES       the SIZE the client declares
   --json             the walk as JSON instead of a table
+  --replay ID        instead of an imagined session, walk the recorded session
+                     ID of the decision journal (its id is smtp-server's, in
+                     the log's "session" field) again, with its recorded facts
+                     only, and print each command's decision then and now;
+                     exit 1 when one differs
+  --policies DIR     with --replay: under the policy files in DIR instead of
+                     config.toml's policies_dir
 ${CONFIG_OPTION}
   -h, --help         this text
 
 ${EXIT_STATUS}`,
+
+  replay: `usage: relayguard replay --policies DIR [--config FILE] [--since 24h | --from T --to T] [--json]
+
+Re-runs the sessions recorded in the decision journal (data_dir/journal, see
+[journal] in config.toml) through the same session driver serve runs, under
+the policy files in DIR, with the recorded facts only: no DNS query is sent,
+counters are the recorded values. A DNSBL zone, rate window or check the
+journal holds no answer for is reported as unknown, never guessed. Prints
+what would be decided differently: newly refused, newly accepted, refused
+otherwise, grouped by stage, rule and reason with a few examples each, and,
+loudly and separately, every recipient an unauthenticated client would newly
+be allowed to relay to.
+
+options:
+  --policies DIR     the candidate policy directory (required)
+  --since DURATION   only sessions of the last DURATION (24h, 7d)
+  --from T, --to T   only sessions between two times (ISO 8601 or epoch)
+  --json             the report as one JSON object
+${CONFIG_OPTION}
+  -h, --help         this text
+
+exit status:
+  0  success: no change
+  1  some commands would be decided differently
+  2  usage, or the candidate policy does not load (its problems on stderr)
+  3  a relay opening: an unauthenticated client newly allowed to relay`,
 
   queue: `usage: relayguard queue list [--held|--quarantined]|show ID|retry [ID]|delete ID|bounce ID|hold SELECTION [--reason TEXT]|release SELECTION [--config FILE] [--json]
 

@@ -13,6 +13,7 @@ const COMMANDS: Record<CommandName, { summary: string; load: () => Promise<Comma
   serve: { summary: 'run the relay (listeners, queue runner, dashboard)', load: async () => (await import('./serve.ts')).runServe },
   check: { summary: 'validate config.toml and every policy file', load: async () => (await import('./check.ts')).runCheck },
   explain: { summary: 'show how the policy decides a session, stage by stage', load: async () => (await import('./explain-command.ts')).runExplainCommand },
+  replay: { summary: 'replay the decision journal under candidate policy files: what would change', load: async () => (await import('./replay.ts')).runReplay },
   queue: { summary: 'list, show, retry, delete or bounce spooled messages (works while serve runs)', load: async () => (await import('./queue.ts')).runQueue },
   passwd: { summary: 'hash a password for policies/users.toml', load: async () => (await import('./passwd.ts')).runPasswd },
 };

@@ -70,7 +70,12 @@ async function loadKind(dir: string, kind: PolicyFileKind<unknown>, reader: Poli
 
 export async function loadPolicy(
   configFile: string,
-  options: { readonly registry?: PolicyFileRegistry; readonly reader?: PolicyReader } = {},
+  options: {
+    readonly registry?: PolicyFileRegistry;
+    readonly reader?: PolicyReader;
+    /** Read the policy files from here instead of config.toml's policies_dir (`relayguard replay --policies DIR`). */
+    readonly policiesDir?: string;
+  } = {},
 ): Promise<PolicyLoad> {
   const registry = options.registry ?? POLICY_FILES;
   const reader = options.reader ?? fileSystemReader;
@@ -84,7 +89,7 @@ export async function loadPolicy(
   const config = validateConfigText(configFile, text);
   if (!config.ok) problems.push(...config.problems);
   else problems.push(...(await caFileProblems(configFile, text, config.value, (file) => reader.readFile(file))));
-  const dir = config.ok ? config.value.policiesDir : guessPoliciesDir(configFile, text);
+  const dir = options.policiesDir !== undefined ? path.resolve(options.policiesDir) : config.ok ? config.value.policiesDir : guessPoliciesDir(configFile, text);
 
   const isDirectory = await stat(dir).then((s) => s.isDirectory(), () => false);
   if (!isDirectory) {
@@ -105,7 +110,8 @@ export async function loadPolicy(
     }
   });
   if (problems.length > 0 || !config.ok) return { ok: false, problems };
-  return { ok: true, config: config.value, parts: parts as unknown as PolicyParts, files };
+  const loaded = options.policiesDir !== undefined ? { ...config.value, policiesDir: dir } : config.value;
+  return { ok: true, config: loaded, parts: parts as unknown as PolicyParts, files };
 }
 
 /** Freezes a successful load into the snapshot connections evaluate against. */

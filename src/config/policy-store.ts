@@ -16,6 +16,12 @@
 //   the snapshot, and names each such key in `restartNeeded` and in the log
 //   ("listeners[0].address changed: needs a restart"). log_level is applied
 //   here, to the store's logger and every child of it.
+// - The reload guard (options.guard, [reload] guard in the candidate's
+//   config.toml): a valid candidate is first replayed against recent sessions
+//   (src/journal); one that would newly let an unauthenticated, untrusted
+//   client relay is refused like an invalid edit (logged with examples, on the
+//   dashboard, `relayguard check` says the same) and the running policy stays.
+//   The guard failing (journal unreadable) does not block the reload: logged.
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setLogLevel, type Logger } from '../log/logger.ts';
@@ -43,7 +49,31 @@ export interface ReloadResult {
    * next restart. Empty when nothing of the kind changed (and on failure).
    */
   readonly restartNeeded: readonly string[];
+  /** What the reload guard found replaying recent sessions under the candidate (absent: not run). */
+  readonly guard?: GuardReport;
 }
+
+/** The reload guard's replay of recent sessions under a candidate policy. */
+export interface GuardReport {
+  /** The candidate newly opens the relay: the reload was refused. */
+  readonly refused: boolean;
+  readonly sessions: number;
+  readonly windowMs: number;
+  readonly durationMs: number;
+  /** Recipients an unauthenticated client would newly be allowed to relay to. */
+  readonly openings: number;
+  /** Relay openings, one line each (at most a few). */
+  readonly examples: readonly string[];
+  /** Commands decided differently in all. */
+  readonly changes: number;
+  /** Every change group, "newly refused rcpt dnsbl dnsbl.listed: 3", most first, each with up to three example lines. */
+  readonly groups: ReadonlyArray<{ readonly title: string; readonly count: number; readonly examples: readonly string[] }>;
+  /** Facts the journal had no answer for (counted as not listed / not exceeded), one line each. */
+  readonly unknown: readonly string[];
+}
+
+/** Replays recent sessions under `candidate` (src/journal wires it in main.ts). */
+export type ReloadGuard = (candidate: PolicySnapshot, running: PolicySnapshot) => Promise<GuardReport>;
 
 export type SwapListener = (next: PolicySnapshot, previous: PolicySnapshot) => void;
 
@@ -55,6 +85,8 @@ export interface PolicyStoreOptions {
   readonly debounceMs?: number;
   readonly registry?: PolicyFileRegistry;
   readonly reader?: PolicyReader;
+  /** Replays recent sessions under a candidate before it takes effect (when its [reload] guard is on). */
+  readonly guard?: ReloadGuard;
 }
 
 /** Loads the first snapshot (generation 1); throws a ConfigError listing every problem. */
@@ -212,11 +244,34 @@ export class PolicyStore {
       return this.last;
     }
     const previous = this.snapshot;
-    this.snapshot = createSnapshot(load, previous.generation + 1, at);
+    const candidate = createSnapshot(load, previous.generation + 1, at);
+    let guard: GuardReport | undefined;
+    if (this.options.guard && candidate.config.reload.guard) {
+      try {
+        guard = await this.options.guard(candidate, previous);
+      } catch (error) {
+        this.logger.warn({ event: 'policy.guard_failed', reason, err: (error as Error).message }, `reload guard could not replay the journal (${(error as Error).message}); reloading unguarded`);
+      }
+    }
+    if (guard?.refused) {
+      const errors = [
+        `reload guard: this edit would newly allow ${guard.openings} recipient(s) to be relayed for unauthenticated clients that were not trusted (replayed ${guard.sessions} recent session(s)); generation ${previous.generation} keeps running. Set [reload] guard = false in the same edit to apply it anyway.`,
+        ...guard.examples.map((line) => `relay opening: ${line}`),
+      ];
+      for (const line of guard.examples) this.logger.error({ event: 'policy.guard_example', reason }, `relay opening: ${line}`);
+      this.logger.error(
+        { event: 'policy.reload_guarded', reason, generation: previous.generation, openings: guard.openings, sessions: guard.sessions },
+        `policy reload refused by the reload guard: it would open the relay (${guard.openings} recipient(s) in ${guard.sessions} replayed session(s)); generation ${previous.generation} keeps running`,
+      );
+      const problems = errors.map((message) => ({ file: candidate.config.policiesDir, line: 0, message }));
+      this.last = { at, reason, ok: false, errors, problems, generation: previous.generation, durationMs: performance.now() - started, restartNeeded: [], guard };
+      return this.last;
+    }
+    this.snapshot = candidate;
     this.summary = load.files;
     const restart = restartNeeded(previous.config, this.snapshot.config);
     if (this.snapshot.config.log_level !== previous.config.log_level) setLogLevel(this.logger, this.snapshot.config.log_level);
-    this.last = { at, reason, ok: true, errors: [], problems: [], generation: this.snapshot.generation, durationMs, restartNeeded: restart };
+    this.last = { at, reason, ok: true, errors: [], problems: [], generation: this.snapshot.generation, durationMs, restartNeeded: restart, ...(guard ? { guard } : {}) };
     this.logger.info(
       { event: 'policy.reloaded', reason, generation: this.snapshot.generation, durationMs: Math.round(durationMs) },
       `policy reloaded (generation ${this.snapshot.generation}): ${formatSummary(load.files)}`,

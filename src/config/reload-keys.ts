@@ -103,6 +103,16 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadEffect>> = {
   'policy_service.ok_for_trusted': 'restart',
   'policy_service.decision_header': 'restart',
   'policy_service.submission_ports': 'restart',
+  // The journal writer is opened once, at start.
+  'journal.enabled': 'restart',
+  'journal.max_bytes': 'restart',
+  'journal.max_age': 'restart',
+  'journal.segment_bytes': 'restart',
+  'journal.flush_interval': 'restart',
+  // Read from the candidate config at each reload (src/journal/reload-guard.ts).
+  'reload.guard': 'reload',
+  'reload.guard_window': 'reload',
+  'reload.guard_max_sessions': 'reload',
   'cluster.redis': 'restart',
   'cluster.instance': 'restart',
   'cluster.fail_open': 'restart',

@@ -217,6 +217,31 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    // The decision journal (src/journal): every session's facts and decisions, for `relayguard replay`.
+    journal: z
+      .object({
+        enabled: z.boolean().default(true),
+        // Oldest segments are deleted past either bound. ~800 bytes a full session: 2 GB is ~2.6 million sessions.
+        max_bytes: size.default(2 * 1024 * 1024 * 1024),
+        max_age: duration.default(7 * 86_400_000),
+        // One file of the journal; a new one starts past this size (or every hour).
+        segment_bytes: size.default(32 * 1024 * 1024),
+        // Records are written in batches at most this often (the journal is diagnostics: no fsync).
+        flush_interval: duration.default(1000),
+      })
+      .strict()
+      .refine((j) => j.segment_bytes > 0 && j.segment_bytes <= j.max_bytes, { message: 'journal.segment_bytes must be > 0 and <= journal.max_bytes', path: ['segment_bytes'] })
+      .prefault({}),
+    reload: z
+      .object({
+        // Replay the journal's recent sessions before a reload; refuse an edit that newly opens the relay.
+        guard: z.boolean().default(true),
+        guard_window: duration.default(24 * 3_600_000),
+        // At most this many recent sessions are replayed by the guard (the newest first).
+        guard_max_sessions: z.number().int().positive().default(100_000),
+      })
+      .strict()
+      .prefault({}),
     cluster: z
       .object({
         redis: z

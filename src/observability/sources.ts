@@ -3,6 +3,7 @@
 // policy store and DNSBL engine. The http folder imports none of those
 // modules at run time (types only); a source may be sync or async, and a source that throws shows as
 // an error on the page and in /api/status, never as a 500.
+import type { GuardReport } from '../config/policy-store.ts';
 import type { FileProblem } from '../config/errors.ts';
 import type { RedisStatus } from '../cluster/redis-health.ts';
 
@@ -47,6 +48,11 @@ export interface ReloadSummary {
   readonly errors: readonly FileProblem[];
   /** Changes the last reload could not apply ("listeners[0].address changed: needs a restart"). */
   readonly restartNeeded?: readonly string[];
+  /**
+   * The reload guard's replay of the candidate on disk over recent sessions
+   * (src/journal): what it would change, and why it was held back.
+   */
+  readonly guard?: GuardReport;
 }
 
 export interface ZoneStats {

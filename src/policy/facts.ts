@@ -13,6 +13,24 @@ export interface ConnectionFacts {
   readonly exceeded?: 'conn.limit' | 'conn.rate' | 'conn.global_limit';
   /** The counters could not be asked (shared store down, fail closed). */
   readonly unavailable?: true;
+  /** What the counters said, this connection included (for the decision journal and replay). */
+  readonly counts?: ConnectionCounted;
+}
+
+/** Counter values at connect: open connections (global, this client's) and new connections per rate window. */
+export interface ConnectionCounted {
+  readonly global: number;
+  readonly ip?: number;
+  readonly ipRates?: ReadonlyArray<{ readonly windowMs: number; readonly count: number }>;
+}
+
+/** One rate window's count at decision time, this event included (journal and replay). */
+export interface WindowCounted {
+  readonly scope: RateScope;
+  /** "ip.messages", "user.recipients", "quota.messages_per_hour". */
+  readonly name: string;
+  readonly windowMs: number;
+  readonly count: number;
 }
 
 /** DNSBL/DNSWL answers for the client, its HELO and its sender (issue 6); scored by dnsbl-rule.ts. */
@@ -34,6 +52,8 @@ export interface RateFacts {
   readonly exceeded: readonly RateExceeded[];
   /** A counter that applies to this client could not be asked (shared store down, fail closed). */
   readonly unavailable?: true;
+  /** The counts behind `exceeded` (journal and replay). */
+  readonly counts?: readonly WindowCounted[];
 }
 
 /** Whether the sender's domain can receive mail (issue 8, reject_unknown_sender_domain). */

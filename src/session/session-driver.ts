@@ -21,7 +21,7 @@ import { AuthError } from '../auth/errors.ts';
 import { createSessionContext, listenerInfo, type AuthContext, type SessionContext } from '../policy/context.ts';
 import { undeclaredUtf8 } from '../policy/address-refusal.ts';
 import type { Decision, Stage } from '../policy/decision.ts';
-import type { AuthFacts } from '../policy/facts.ts';
+import type { AuthFacts, Facts } from '../policy/facts.ts';
 import {
   evaluateAuth,
   evaluateConnect,
@@ -35,7 +35,7 @@ import {
 } from '../policy/engine.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 import { openAll, type FactsProvider } from '../facts/session-facts.ts';
-import type { EngineView, SessionRecord, SessionStages } from './session-record.ts';
+import type { EngineView, SessionRecord, SessionStages, SessionStep } from './session-record.ts';
 
 /** The credential check the driver gathers as facts.auth (auth/authenticator.ts has one). */
 export interface CredentialChecker {
@@ -69,10 +69,34 @@ function note(session: SessionRecord, decision: Decision): Decision {
   return decision;
 }
 
+type MutableStep = Omit<SessionStep, 'facts'> & { facts: Facts };
+
+/** A connection looping MAIL/RSET for its whole lifetime keeps its first steps only (the journal marks it cut). */
+export const MAX_SESSION_STEPS = 1000;
+
+/** Opens the journal step of one driver call, when the session keeps steps. */
+function openStep(session: SessionRecord, step: Omit<SessionStep, 'facts' | 'decisions'>): MutableStep | undefined {
+  if (!session.steps || session.steps.length >= MAX_SESSION_STEPS) return undefined;
+  const opened: MutableStep = { ...step, facts: {}, decisions: [] };
+  session.steps.push(opened);
+  return opened;
+}
+
+/** Notes the facts a stage gathered on the step; returns them unchanged. */
+function gathered(step: MutableStep | undefined, facts: Facts): Facts {
+  if (step) step.facts = { ...step.facts, ...facts };
+  return facts;
+}
+
+function noted(step: MutableStep | undefined, session: SessionRecord, decision: Decision): Decision {
+  step?.decisions.push(decision);
+  return note(session, decision);
+}
+
 export function createSessionDriver(deps: SessionDriverDeps): SessionStages {
-  const decide = (session: SessionRecord, engine: EngineView, stage: Stage, ctx: SessionContext, decision: Decision): Decision => {
+  const decide = (session: SessionRecord, engine: EngineView, stage: Stage, ctx: SessionContext, decision: Decision, step: MutableStep | undefined): Decision => {
     engine.facts.decided?.(stage, ctx, decision);
-    return note(session, decision);
+    return noted(step, session, decision);
   };
 
   async function credentials(session: SessionRecord, request: AuthRequest): Promise<{ facts: AuthFacts; user?: string }> {
@@ -99,7 +123,8 @@ export function createSessionDriver(deps: SessionDriverDeps): SessionStages {
       });
       const engine: EngineView = { ctx, facts: openAll(deps.facts, ctx, session.snapshot) };
       session.engine = engine;
-      return decide(session, engine, 'connect', ctx, evaluateConnect(ctx, session.snapshot, await engine.facts.gather('connect', ctx)));
+      const step = openStep(session, { call: 'connect' });
+      return decide(session, engine, 'connect', ctx, evaluateConnect(ctx, session.snapshot, gathered(step, await engine.facts.gather('connect', ctx))), step);
     },
 
     async auth(session, attempt) {
@@ -108,31 +133,40 @@ export function createSessionDriver(deps: SessionDriverDeps): SessionStages {
         ...refreshed(session, engine),
         attempt: { user: attempt.username.slice(0, 64), mechanism: attempt.method.toUpperCase() },
       };
+      const step = openStep(session, { call: 'auth', input: ctx.attempt.user, mechanism: ctx.attempt.mechanism, tls: session.tls });
       const prepared = prepareAuth(ctx, session.snapshot);
-      if (!prepared.ok) return { decision: note(session, prepared.decision) };
-      const [gathered, checked] = await Promise.all([
+      if (!prepared.ok) return { decision: noted(step, session, prepared.decision) };
+      const [stageFacts, checked] = await Promise.all([
         engine.facts.gather('auth', ctx),
         credentials(session, { method: attempt.method, username: attempt.username, password: attempt.password, clientIp: session.clientIp, tls: session.tls }),
       ]);
-      const decision = decide(session, engine, 'auth', ctx, evaluateAuth(ctx, session.snapshot, { ...gathered, auth: checked.facts }));
+      const decision = decide(session, engine, 'auth', ctx, evaluateAuth(ctx, session.snapshot, gathered(step, { ...stageFacts, auth: checked.facts })), step);
       return decision.verdict === 'permit' && checked.user ? { decision, user: checked.user } : { decision };
     },
 
     async mail(session, raw, params) {
       const engine = engineOf(session);
       const ctx = { ...refreshed(session, engine), recipients: [] };
+      const step = openStep(session, {
+        call: 'mail',
+        input: raw,
+        ...(Object.keys(params).length > 0 ? { params } : {}),
+        tls: session.tls,
+        esmtp: session.esmtp,
+        ...(session.helo !== undefined ? { helo: session.helo } : {}),
+      });
       if (ctx.helo !== undefined) {
-        const helo = note(session, evaluateHelo(ctx, session.snapshot, await engine.facts.gather('helo', ctx)));
+        const helo = noted(step, session, evaluateHelo(ctx, session.snapshot, gathered(step, await engine.facts.gather('helo', ctx))));
         if (refused(helo)) return { decision: helo };
       }
       const size = typeof params.SIZE === 'string' ? Number(params.SIZE) : undefined;
       const command = { address: raw, smtputf8: params.SMTPUTF8 === true };
       const prepared = prepareMail(ctx, session.snapshot, size !== undefined && Number.isFinite(size) ? { ...command, size } : command);
-      if (!prepared.ok) return { decision: note(session, prepared.decision) };
+      if (!prepared.ok) return { decision: noted(step, session, prepared.decision) };
       const { sender } = prepared.ctx;
       const utf8 = sender.kind === 'mailbox' ? undeclaredUtf8('mail', sender, prepared.ctx.smtputf8) : undefined;
-      if (utf8) return { decision: note(session, utf8) };
-      const decision = decide(session, engine, 'mail', prepared.ctx, evaluateMail(prepared.ctx, session.snapshot, await engine.facts.gather('mail', prepared.ctx)));
+      if (utf8) return { decision: noted(step, session, utf8) };
+      const decision = decide(session, engine, 'mail', prepared.ctx, evaluateMail(prepared.ctx, session.snapshot, gathered(step, await engine.facts.gather('mail', prepared.ctx))), step);
       if (refused(decision)) return { decision };
       engine.ctx = { ...prepared.ctx, recipients: [] };
       return { decision, sender: sender.address };
@@ -141,12 +175,13 @@ export function createSessionDriver(deps: SessionDriverDeps): SessionStages {
     async rcpt(session, raw) {
       const engine = engineOf(session);
       const ctx = engine.ctx;
+      const step = openStep(session, { call: 'rcpt', input: raw });
       const prepared = prepareRcpt(ctx, session.snapshot, { address: raw });
-      if (!prepared.ok) return { decision: note(session, prepared.decision) };
-      const evaluated = evaluateRcpt(prepared.ctx, session.snapshot, await engine.facts.gather('rcpt', prepared.ctx));
+      if (!prepared.ok) return { decision: noted(step, session, prepared.decision) };
+      const evaluated = evaluateRcpt(prepared.ctx, session.snapshot, gathered(step, await engine.facts.gather('rcpt', prepared.ctx)));
       // After the relay decision: every spelling of a trick is judged as one first.
       const utf8 = refused(evaluated) ? undefined : undeclaredUtf8('rcpt', prepared.ctx.recipient, ctx.smtputf8);
-      const decision = decide(session, engine, 'rcpt', prepared.ctx, utf8 ?? evaluated);
+      const decision = decide(session, engine, 'rcpt', prepared.ctx, utf8 ?? evaluated, step);
       if (refused(decision)) return { decision };
       engine.ctx = { ...ctx, recipients: [...ctx.recipients, prepared.ctx.recipient] };
       return { decision, recipient: prepared.ctx.recipient.address };
@@ -154,12 +189,20 @@ export function createSessionDriver(deps: SessionDriverDeps): SessionStages {
 
     async data(session) {
       const engine = engineOf(session);
-      return decide(session, engine, 'data', engine.ctx, evaluateData(engine.ctx, session.snapshot, await engine.facts.gather('data', engine.ctx)));
+      const step = openStep(session, { call: 'data' });
+      return decide(session, engine, 'data', engine.ctx, evaluateData(engine.ctx, session.snapshot, gathered(step, await engine.facts.gather('data', engine.ctx))), step);
     },
 
     endOfData(session, message) {
       const engine = engineOf(session);
-      return note(session, evaluateData(engine.ctx, session.snapshot, { message }));
+      const decision = evaluateData(engine.ctx, session.snapshot, { message });
+      // The front door may ask while the body streams (to stop an oversized one early): one step per
+      // message, the last measurement kept.
+      const last = session.steps?.at(-1);
+      if (last?.call === 'eod') session.steps?.pop();
+      const step = openStep(session, { call: 'eod' });
+      gathered(step, { message });
+      return noted(step, session, decision);
     },
 
     close(session) {

@@ -6,7 +6,7 @@
 // the driver; nothing else keeps per-session state.
 import type { Decision } from '../policy/decision.ts';
 import type { SessionContext } from '../policy/context.ts';
-import type { MessageFacts } from '../policy/facts.ts';
+import type { Facts, MessageFacts } from '../policy/facts.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 import type { ListenerConfig } from '../config/schema.ts';
 import type { SessionFacts } from '../facts/session-facts.ts';
@@ -64,6 +64,43 @@ export interface SessionRecord {
   engine?: EngineView;
   /** When present, the driver appends every Decision it makes, in order (explain reads it). */
   trace?: Decision[];
+  /**
+   * When present, the driver appends one step per stage call: what the client
+   * sent, the facts gathered for it and the Decisions made (the decision
+   * journal encodes these at close; `relayguard replay` walks them again).
+   */
+  steps?: SessionStep[];
+}
+
+/** The driver call a step records (HELO is judged inside `mail`; `eod` is end of data). */
+export type StepCall = 'connect' | 'auth' | 'mail' | 'rcpt' | 'data' | 'eod';
+
+/**
+ * One driver call with what it was given and what it decided. Never holds a
+ * password or message content. A new fact is a new optional field of Facts
+ * (policy/facts.ts), so a step stays readable by older and newer readers.
+ */
+export interface SessionStep {
+  readonly call: StepCall;
+  /** AUTH user name, or the MAIL/RCPT address exactly as sent (between < and >). */
+  readonly input?: string;
+  /** AUTH mechanism. */
+  readonly mechanism?: string;
+  /** MAIL parameters as sent (SIZE, BODY, ...). */
+  readonly params?: Readonly<Record<string, string | true>>;
+  /** Session state the stage saw (AUTH and MAIL): TLS, the HELO name, EHLO or HELO. */
+  readonly tls?: boolean;
+  readonly helo?: string;
+  readonly esmtp?: boolean;
+  /** Facts gathered for this call (every stage the call evaluated, merged). */
+  readonly facts: Facts;
+  /** The Decisions in order (MAIL: the HELO decision first when HELO was judged). */
+  readonly decisions: Decision[];
+}
+
+/** Where a closed session's record goes (the decision journal); must never throw or block. */
+export interface SessionJournal {
+  record(session: SessionRecord): void;
 }
 
 export interface EngineView {

@@ -5,6 +5,7 @@
 // its report says `command: 'mail'`. A stage after a decision that ends the
 // session or the transaction is reported as not reached, as it would be on the wire.
 import type { Decision, Stage } from '../policy/decision.ts';
+import type { MessageFacts } from '../policy/facts.ts';
 import type { SessionRecord, SessionStages } from './session-record.ts';
 
 export interface SessionScript {
@@ -114,6 +115,106 @@ export async function walkScript(driver: SessionStages, session: SessionRecord, 
       }
     }
     return { stages, accepted };
+  } finally {
+    driver.close(session);
+  }
+}
+
+/**
+ * One recorded driver call to walk again (`relayguard replay`, `explain
+ * --replay`): what the client sent and the session state the stage saw.
+ * The facts come from the driver's providers, as for any walk.
+ */
+export interface ReplayCall {
+  readonly call: 'connect' | 'auth' | 'mail' | 'rcpt' | 'data' | 'eod';
+  readonly input?: string;
+  readonly mechanism?: string;
+  readonly params?: Readonly<Record<string, string | true>>;
+  readonly tls?: boolean;
+  readonly helo?: string;
+  readonly esmtp?: boolean;
+  /** eod: what the front door measured. */
+  readonly message?: MessageFacts;
+}
+
+/** What one call decided on the walk again; undefined when the walk no longer reaches it. */
+export type ReplayedCall = readonly Decision[] | undefined;
+
+/**
+ * Walks recorded calls through the driver in order, as the front door would
+ * have made them under this policy: after a refused connect nothing is
+ * reached; RCPT needs an accepted MAIL, DATA an accepted RCPT, end of data an
+ * accepted DATA (smtp-server answers 503 otherwise, without asking the driver).
+ * `before(i)` runs before call i (the caller's fact provider follows along).
+ */
+export async function walkCalls(
+  driver: SessionStages,
+  session: SessionRecord,
+  calls: readonly ReplayCall[],
+  before: (index: number) => void = () => undefined,
+): Promise<ReplayedCall[]> {
+  const out: ReplayedCall[] = [];
+  const trace: Decision[] = [];
+  session.trace = trace;
+  let connected = false;
+  let mail = false;
+  let data = false;
+  try {
+    for (let i = 0; i < calls.length; i++) {
+      const call = calls[i] as ReplayCall;
+      const mark = trace.length;
+      before(i);
+      let reached = true;
+      switch (call.call) {
+        case 'connect': {
+          connected = passes(await driver.connect(session));
+          break;
+        }
+        case 'auth': {
+          if (!connected) { reached = false; break; }
+          if (call.tls !== undefined) session.tls = call.tls;
+          const auth = await driver.auth(session, { method: call.mechanism ?? 'PLAIN', username: call.input ?? '', password: '' });
+          if (auth.decision.verdict === 'permit' && auth.user) session.user = auth.user;
+          break;
+        }
+        case 'mail': {
+          if (!connected) { reached = false; break; }
+          if (call.tls !== undefined) session.tls = call.tls;
+          if (call.helo !== undefined) session.helo = call.helo;
+          if (call.esmtp !== undefined) session.esmtp = call.esmtp;
+          session.recipients = [];
+          session.sender = undefined;
+          data = false;
+          const result = await driver.mail(session, call.input ?? '', call.params ?? {});
+          mail = passes(result.decision);
+          if (mail) session.sender = result.sender ?? call.input ?? '';
+          break;
+        }
+        case 'rcpt': {
+          if (!connected || !mail) { reached = false; break; }
+          const result = await driver.rcpt(session, call.input ?? '');
+          if (passes(result.decision) && result.recipient !== undefined && !session.recipients.includes(result.recipient)) session.recipients.push(result.recipient);
+          break;
+        }
+        case 'data': {
+          if (!connected || !mail || session.recipients.length === 0) { reached = false; break; }
+          data = passes(await driver.data(session));
+          break;
+        }
+        case 'eod': {
+          if (!connected || !mail || !data || !call.message) { reached = false; break; }
+          driver.endOfData(session, call.message);
+          session.messages++;
+          mail = false;
+          data = false;
+          session.sender = undefined;
+          session.recipients = [];
+          break;
+        }
+      }
+      out.push(reached ? trace.slice(mark) : undefined);
+    }
+    return out;
   } finally {
     driver.close(session);
   }

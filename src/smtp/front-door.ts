@@ -17,7 +17,7 @@ import { replyFor, replyText } from '../policy/replies.ts';
 import { RelaySmtpServer } from './relay-smtp-server.ts';
 import { takeMessage } from './message-intake.ts';
 import { AUTH_TLS_REQUIRED, EARLY_TALKER, INTERNAL_ERROR, PIPELINING_VIOLATION, SHUTTING_DOWN, TOO_MANY_ERRORS } from './front-door-decisions.ts';
-import type { SessionRecord, SessionStages } from '../session/session-record.ts';
+import type { SessionJournal, SessionRecord, SessionStages } from '../session/session-record.ts';
 import type { TlsMaterial } from './tls-material.ts';
 import { buildProxyTrust } from './proxy-trust.ts';
 import { Listener } from './listener.ts';
@@ -35,6 +35,8 @@ export interface FrontDoorDeps {
   readonly tls: TlsMaterial;
   readonly logger: Logger;
   readonly decisions: DecisionLog;
+  /** The decision journal: each closed session's steps go to it (src/journal). */
+  readonly journal?: SessionJournal;
   readonly now?: () => number;
 }
 
@@ -283,6 +285,7 @@ export class FrontDoor {
       rejectedRecipients: 0,
       errors: 0,
       messages: 0,
+      ...(this.#deps.journal ? { steps: [] } : {}),
     };
     this.#sessions.set(session.id, state);
     const { transaction_timeout: lifetime, greet_delay: greetDelay } = this.#deps.config.smtp;
@@ -468,6 +471,7 @@ export class FrontDoor {
     } catch (error) {
       this.#deps.logger.error({ session: state.sessionId, err: error }, 'policy close failed');
     }
+    this.#deps.journal?.record(state);
     this.#deps.logger.info(
       {
         session: state.sessionId,

@@ -153,7 +153,12 @@ class LimitsSession implements SessionFacts {
       { global: globalCount, ...(ipCount !== undefined ? { ip: ipCount } : {}), ipRates: ipRates.map(({ window, count }) => ({ window, count })) },
       this.#limits,
     );
-    return { connection: exceeded ? { exceeded } : {} };
+    const counts = {
+      global: globalCount,
+      ...(ipCount !== undefined ? { ip: ipCount } : {}),
+      ...(ipRates.length > 0 ? { ipRates: ipRates.map(({ window, count }) => ({ windowMs: window.windowMs, count })) } : {}),
+    };
+    return { connection: exceeded ? { exceeded, counts } : { counts } };
   }
 
   async #rates(stage: 'mail' | 'rcpt', kind: CountedKind, ctx: SessionContext): Promise<Facts> {
@@ -170,7 +175,8 @@ class LimitsSession implements SessionFacts {
       parts.push(this.#count(stage, `${prefix}:domain:${ctx.sender.domain}`, named('sender_domain', `sender_domain.${kind}`, this.#limits.senderDomain[kind])));
     }
     const counted = (await Promise.all(parts)).flat();
-    return { rate: { exceeded: rateExceeded(counted) } };
+    const counts = counted.map(({ scope, name, window, count }) => ({ scope, name, windowMs: window.windowMs, count }));
+    return { rate: { exceeded: rateExceeded(counted), counts } };
   }
 
   /** Counts one event under `key` in each window, remembering it for the stage's decision. */

@@ -299,7 +299,29 @@ function renderReload(s) {
     state,
     problems.length ? el('ul', { class: 'problems' }, ...problems) : el('p', { class: 'muted' }, 'No problems in config.toml or policies/.'),
     ...(restart.length ? [el('p', {}, 'Not applied until relayguard restarts:'), el('ul', { class: 'problems' }, ...restart)] : []),
+    ...whatWouldChange(r),
   );
+}
+
+/** The reload guard's replay of the edit on disk: what it would change (issue 17). */
+function whatWouldChange(r) {
+  const g = r.guard;
+  if (!g) return [];
+  const head = g.refused
+    ? `Held back by the reload guard: this edit would newly let unauthenticated clients relay (${fmt(g.openings)} recipient(s)).`
+    : `The reload guard replayed the edit: ${fmt(g.changes)} command(s) decided differently.`;
+  const items = [];
+  for (const line of g.examples) items.push(el('li', { class: 'mono' }, `relay opening: ${line}`));
+  for (const group of g.groups) {
+    items.push(el('li', { class: 'mono' }, `${group.title}: ${fmt(group.count)}`));
+    for (const line of group.examples) items.push(el('li', { class: 'mono muted' }, `  e.g. ${line}`));
+  }
+  for (const line of g.unknown) items.push(el('li', { class: 'mono muted' }, `unknown: ${line}`));
+  return [
+    el('h3', { class: 'what-would-change' }, 'What would change'),
+    el('p', {}, tag(g.refused ? 'bad' : 'ok', g.refused ? 'relay opening' : 'replayed'), ' ', `${head} Replayed ${fmt(g.sessions)} session(s) of the last ${Math.round(g.windowMs / 3600000)}h.`),
+    items.length ? el('ul', { class: 'problems' }, ...items) : el('p', { class: 'muted' }, 'No recorded session would be decided differently.'),
+  ];
 }
 
 function setBanner(text) {

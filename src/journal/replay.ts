@@ -1,0 +1,347 @@
+// Replays recorded sessions (the decision journal) through the one session
+// driver under a candidate policy, with the recorded facts only: no DNS, no
+// live counters. What the candidate asks that was never recorded is
+// "unknown", counted and reported, never guessed:
+//   DNSBL   the recorded answer per (zone name, subject) is reused with the
+//           candidate's weight and on_error; a candidate zone (or a client
+//           newly untrusted) with no recorded answer is unknown, and counts as
+//           not listed.
+//   limits  the recorded count per (scope, window length) is compared with the
+//           candidate's limits; a window the journal has no count for is
+//           unknown (not exceeded).
+//   sender domain, credentials: the recorded outcome; AUTH that succeeded for
+//           a user the candidate no longer has fails.
+// The result is compared call by call with what was recorded: newly refused,
+// newly accepted, refused otherwise; and separately, any recipient the
+// candidate newly lets an unauthenticated client relay to.
+import type { Decision, Stage } from '../policy/decision.ts';
+import type { Facts, RateExceeded, ConnectionFacts } from '../policy/facts.ts';
+import type { SessionContext } from '../policy/context.ts';
+import type { ZoneResult } from '../policy/dnsbl-rule.ts';
+import type { PolicySnapshot } from '../config/snapshot.ts';
+import type { ListenerConfig } from '../config/schema.ts';
+import { inRelayNetworks, isAllowlisted } from '../config/trust.ts';
+import { specialUseDomain } from '../net/special-use.ts';
+import { connectionExceeded, named, rateExceeded, userWindows, type ApplicableWindow, type CountedKind } from '../facts/limits/compare-limits.ts';
+import type { FactsProvider } from '../facts/session-facts.ts';
+import { silentLogger } from '../log/logger.ts';
+import { createSessionDriver, type CredentialChecker } from '../session/session-driver.ts';
+import type { SessionRecord } from '../session/session-record.ts';
+import { walkCalls, type ReplayCall, type ReplayedCall } from '../session/session-script.ts';
+import type { JournalDecision, JournalRecord, JournalStep } from './journal-record.ts';
+
+export type ChangeKind = 'newly_refused' | 'newly_accepted' | 'refused_otherwise';
+
+export interface ReplayExample {
+  readonly session: string;
+  readonly at: number;
+  readonly client: string;
+  readonly listener: string;
+  readonly user?: string;
+  readonly call: string;
+  readonly input: string;
+  /** "reject rcpt relay-networks relay.denied" */
+  readonly before: string;
+  readonly after: string;
+}
+
+export interface ReplayGroup {
+  readonly kind: ChangeKind;
+  readonly stage: Stage;
+  readonly rule: string;
+  readonly reason: string;
+  count: number;
+  readonly examples: ReplayExample[];
+}
+
+export interface ReplaySummary {
+  sessions: number;
+  calls: number;
+  changedSessions: number;
+  changes: number;
+  groups: ReplayGroup[];
+  /** Recipients an unauthenticated client is newly allowed to relay to. */
+  relayOpenings: { count: number; examples: ReplayExample[] };
+  /** What the candidate asked that the journal did not hold. */
+  unknown: { sessions: number; dnsblZones: Record<string, number>; rateWindows: number; senderDomain: number };
+}
+
+export interface CallComparison {
+  readonly call: JournalStep;
+  readonly recorded: readonly JournalDecision[];
+  readonly replayed: ReplayedCall;
+}
+
+export interface SessionReplay {
+  readonly record: JournalRecord;
+  readonly calls: readonly CallComparison[];
+  readonly unknown: readonly string[];
+}
+
+const EXAMPLES = 3;
+
+const refusedVerdict = (verdict: string): boolean => verdict === 'reject' || verdict === 'defer';
+
+export function describeRecorded(d: JournalDecision | undefined): string {
+  return d ? `${d[0]} ${d[1]} ${d[2]} ${d[3]}` : 'not reached';
+}
+
+export function describeDecision(d: Decision | undefined): string {
+  return d ? `${d.verdict} ${d.stage} ${d.rule} ${d.reason}` : 'not reached';
+}
+
+function callsOf(record: JournalRecord): ReplayCall[] {
+  return record.s.map((step) => ({
+    call: step.c,
+    ...(step.i !== undefined ? { input: step.i } : {}),
+    ...(step.m !== undefined ? { mechanism: step.m } : {}),
+    ...(step.p !== undefined ? { params: step.p } : {}),
+    ...(step.tls !== undefined ? { tls: step.tls } : {}),
+    ...(step.h !== undefined ? { helo: step.h } : {}),
+    ...(step.e !== undefined ? { esmtp: step.e } : {}),
+    ...(step.f?.ms !== undefined ? { message: step.f.ms } : {}),
+  }));
+}
+
+/** The facts a recorded call gives under the candidate (see the header). */
+class RecordedFacts {
+  record: JournalRecord | undefined;
+  step: JournalStep | undefined;
+  readonly unknown = new Set<string>();
+
+  factsFor(stage: Stage, ctx: SessionContext, snapshot: PolicySnapshot): Facts {
+    const step = this.step;
+    if (!step?.f) return stage === 'rcpt' ? this.#dnsbl(ctx, snapshot, undefined) : {};
+    const f = step.f;
+    const trusted = inRelayNetworks(ctx, snapshot) || isAllowlisted(ctx, snapshot);
+    const out: { -readonly [K in keyof Facts]: Facts[K] } = {};
+    if (stage === 'connect' && f.cn) out.connection = this.#connection(f.cn, trusted, snapshot);
+    if ((stage === 'mail' || stage === 'rcpt') && f.rt) out.rate = this.#rate(stage === 'mail' ? 'messages' : 'recipients', f.rt, trusted, ctx, snapshot);
+    if (stage === 'mail') Object.assign(out, this.#senderDomain(f.sd, trusted, ctx, snapshot));
+    if (stage === 'rcpt') Object.assign(out, this.#dnsbl(ctx, snapshot, f.dn));
+    return out;
+  }
+
+  #connection(cn: NonNullable<NonNullable<JournalStep['f']>['cn']>, trusted: boolean, snapshot: PolicySnapshot): ConnectionFacts {
+    if (cn.u) return { unavailable: true };
+    if (!cn.c) return {};
+    const ipRates: Array<{ window: ApplicableWindow['window']; count: number }> = [];
+    if (!trusted) {
+      for (const window of snapshot.limits.ip.connections) {
+        const count = cn.c.ipRates?.find((r) => r.windowMs === window.windowMs)?.count;
+        if (count === undefined) this.unknown.add(`rate ip.connections ${window.text}`);
+        else ipRates.push({ window, count });
+      }
+      if (cn.c.ip === undefined && snapshot.limits.ip.maxConnections > 0) this.unknown.add('count ip connections');
+    }
+    const exceeded = connectionExceeded({ global: cn.c.global, ...(!trusted && cn.c.ip !== undefined ? { ip: cn.c.ip } : {}), ipRates }, snapshot.limits);
+    return exceeded ? { exceeded } : {};
+  }
+
+  #rate(kind: CountedKind, rt: NonNullable<NonNullable<JournalStep['f']>['rt']>, trusted: boolean, ctx: SessionContext, snapshot: PolicySnapshot): Facts['rate'] {
+    if (rt.u) return { exceeded: [], unavailable: true };
+    const windows: ApplicableWindow[] = [];
+    const { limits } = snapshot;
+    if (!trusted && ctx.user === undefined) windows.push(...named('ip', `ip.${kind}`, limits.ip[kind]));
+    if (ctx.user !== undefined) windows.push(...userWindows(kind, snapshot.users.get(ctx.user)?.quota, limits));
+    if (!trusted && ctx.sender?.kind === 'mailbox') windows.push(...named('sender_domain', `sender_domain.${kind}`, limits.senderDomain[kind]));
+    const counted = [];
+    for (const window of windows) {
+      const hit = rt.c.find(([scope, , windowMs]) => scope === window.scope && windowMs === window.window.windowMs);
+      if (hit === undefined) this.unknown.add(`rate ${window.name} ${window.window.text}`);
+      else counted.push({ ...window, count: hit[3] });
+    }
+    const exceeded: RateExceeded[] = rateExceeded(counted);
+    return { exceeded };
+  }
+
+  #senderDomain(sd: string | undefined, trusted: boolean, ctx: SessionContext, snapshot: PolicySnapshot): Facts {
+    const settings = snapshot.checks.senderDomain;
+    if (!settings.enabled || ctx.sender?.kind !== 'mailbox' || ctx.sender.literal !== undefined) return {};
+    if (trusted || ctx.user !== undefined) return {};
+    if (specialUseDomain(ctx.sender.domain) !== undefined || snapshot.localDomains.has(ctx.sender.domain)) return {};
+    if (sd === undefined) {
+      this.unknown.add('sender domain');
+      return {};
+    }
+    return { senderDomain: { status: sd as 'ok' | 'nxdomain' | 'null_mx' | 'temp_fail' } };
+  }
+
+  #dnsbl(ctx: SessionContext, snapshot: PolicySnapshot, gathered: 1 | undefined): Facts {
+    const zones = snapshot.dnsbl.zones;
+    if (zones.length === 0 || ctx.user !== undefined) return {};
+    if (inRelayNetworks(ctx, snapshot) || isAllowlisted(ctx, snapshot)) return {};
+    // The answers are the session's (`dn`); `gathered` says this call had them at record time.
+    const recorded = this.record?.dn ?? [];
+    void gathered;
+    const results: ZoneResult[] = [];
+    const subjects: Array<{ target: 'client' | 'helo' | 'sender'; subject: string | undefined }> = [];
+    for (const zone of zones) {
+      subjects.length = 0;
+      if (zone.kind === 'ip') subjects.push({ target: 'client', subject: ctx.clientIp });
+      else {
+        for (const target of zone.targets) {
+          const subject = target === 'helo' ? ctx.helo : ctx.sender?.kind === 'mailbox' ? ctx.sender.domain : undefined;
+          if (subject !== undefined) subjects.push({ target, subject });
+        }
+      }
+      for (const { target, subject } of subjects) {
+        const base = { zone: zone.name, kind: zone.kind, target, subject: subject ?? '', weight: zone.weight, onError: zone.onError };
+        const hit = recorded.find(([name, t]) => name === zone.name && t === target);
+        if (!hit) {
+          this.unknown.add(`dnsbl ${zone.name}`);
+          results.push({ ...base, status: 'skipped', problem: 'not recorded' });
+          continue;
+        }
+        const [, , status, codes, problem] = hit;
+        results.push({ ...base, status, ...(codes && codes.length > 0 ? { codes } : {}), ...(problem !== undefined ? { problem } : {}) });
+      }
+    }
+    return { dnsbl: { clientIp: ctx.clientIp, results } };
+  }
+}
+
+/** Replays journal records under one policy; reuse it for many records. */
+export class Replayer {
+  readonly #snapshot: PolicySnapshot;
+  readonly #facts = new RecordedFacts();
+  readonly #driver;
+  readonly #listeners: Map<string, SessionRecord['listener']>;
+
+  constructor(snapshot: PolicySnapshot) {
+    this.#snapshot = snapshot;
+    const facts = this.#facts;
+    const provider: FactsProvider = {
+      name: 'journal',
+      open: (_ctx, policy) => ({ gather: async (stage, ctx) => facts.factsFor(stage, ctx, policy), close: () => undefined }),
+    };
+    const credentials: CredentialChecker = {
+      check: async (request, policy) => {
+        const outcome = facts.step?.f?.au;
+        if (outcome === 'ok') {
+          const user = policy.users.get(request.username);
+          return user ? { facts: { outcome: 'ok' }, user } : { facts: { outcome: 'failed', detail: { replay: 'user not in the candidate users.toml' } } };
+        }
+        if (outcome === 'locked' || outcome === 'unavailable' || outcome === 'failed') return { facts: { outcome } };
+        return { facts: { outcome: 'failed', detail: { replay: 'outcome not recorded' } } };
+      },
+    };
+    this.#driver = createSessionDriver({ hostname: snapshot.config.hostname, facts: [provider], credentials, logger: silentLogger() });
+    this.#listeners = new Map();
+    for (const l of snapshot.config.listeners) {
+      const name = l.name ?? `${l.role}:${l.address.port}`;
+      this.#listeners.set(name, { ...l, name, authOffered: l.auth ?? l.role === 'submission' });
+    }
+  }
+
+  #listener(record: JournalRecord): SessionRecord['listener'] {
+    const known = this.#listeners.get(record.l);
+    if (known) return known;
+    for (const l of this.#listeners.values()) if (l.role === record.r) return { ...l, name: record.l };
+    const first = this.#snapshot.config.listeners[0] as ListenerConfig;
+    return { ...first, name: record.l, role: record.r, authOffered: record.r === 'submission' };
+  }
+
+  async replay(record: JournalRecord): Promise<SessionReplay> {
+    const listener = this.#listener(record);
+    const session: SessionRecord = {
+      sessionId: record.id,
+      listener,
+      clientIp: record.ip,
+      clientPort: 0,
+      peerIp: record.px ?? record.ip,
+      localIp: listener.address.host,
+      localPort: listener.address.port,
+      connectedAt: record.t,
+      snapshot: this.#snapshot,
+      tls: listener.tls === 'implicit',
+      esmtp: false,
+      recipients: [],
+      rejectedRecipients: 0,
+      errors: 0,
+      messages: 0,
+    };
+    this.#facts.record = record;
+    this.#facts.unknown.clear();
+    const replayed = await walkCalls(this.#driver, session, callsOf(record), (i) => {
+      this.#facts.step = record.s[i];
+    });
+    this.#facts.step = undefined;
+    return {
+      record,
+      calls: record.s.map((call, i) => ({ call, recorded: call.d, replayed: replayed[i] })),
+      unknown: [...this.#facts.unknown],
+    };
+  }
+}
+
+export function emptySummary(): ReplaySummary {
+  return { sessions: 0, calls: 0, changedSessions: 0, changes: 0, groups: [], relayOpenings: { count: 0, examples: [] }, unknown: { sessions: 0, dnsblZones: {}, rateWindows: 0, senderDomain: 0 } };
+}
+
+function example(record: JournalRecord, user: string | undefined, call: JournalStep, before: JournalDecision | undefined, after: Decision | undefined): ReplayExample {
+  return {
+    session: record.id,
+    at: record.t,
+    client: record.ip,
+    listener: record.l,
+    ...(user !== undefined ? { user } : {}),
+    call: call.c,
+    input: call.i ?? '',
+    before: describeRecorded(before),
+    after: describeDecision(after),
+  };
+}
+
+/** Adds one session's replay to the summary (groups keyed by kind, stage, rule, reason). */
+export function summarize(summary: ReplaySummary, replay: SessionReplay, index: Map<string, ReplayGroup> = groupIndex(summary)): void {
+  summary.sessions++;
+  let changed = false;
+  let user: string | undefined;
+  for (const { call, recorded, replayed } of replay.calls) {
+    summary.calls++;
+    const after = replayed?.at(-1);
+    if (call.c === 'auth' && after?.verdict === 'permit') user = call.i;
+    if (!replayed) continue; // not reached: an earlier call's change is the cause, and is counted there
+    const before = recorded.at(-1);
+    const wasRefused = before !== undefined && refusedVerdict(before[0]);
+    const isRefused = after !== undefined && refusedVerdict(after.verdict);
+    if (call.c === 'rcpt' && after?.verdict === 'permit' && after.reason === 'relay.trusted_network' && user === undefined && !(before?.[0] === 'permit' && before[3] === 'relay.trusted_network')) {
+      summary.relayOpenings.count++;
+      if (summary.relayOpenings.examples.length < EXAMPLES * 3) summary.relayOpenings.examples.push(example(replay.record, user, call, before, after));
+    }
+    let kind: ChangeKind | undefined;
+    if (!wasRefused && isRefused) kind = 'newly_refused';
+    else if (wasRefused && !isRefused) kind = 'newly_accepted';
+    else if (wasRefused && isRefused && after && before && (after.verdict !== before[0] || after.reason !== before[3] || after.rule !== before[2])) kind = 'refused_otherwise';
+    if (!kind || !after) continue;
+    // Newly accepted: grouped by what refused it before; otherwise by what refuses it now.
+    const [stage, rule, reason] = kind === 'newly_accepted' && before ? [before[1], before[2], before[3]] : [after.stage, after.rule, after.reason];
+    const key = `${kind}\u0000${stage}\u0000${rule}\u0000${reason}`;
+    let group = index.get(key);
+    if (!group) {
+      group = { kind, stage, rule, reason, count: 0, examples: [] };
+      index.set(key, group);
+      summary.groups.push(group);
+    }
+    group.count++;
+    if (group.examples.length < EXAMPLES) group.examples.push(example(replay.record, user, call, before, after));
+    summary.changes++;
+    changed = true;
+  }
+  if (changed) summary.changedSessions++;
+  if (replay.unknown.length > 0) {
+    summary.unknown.sessions++;
+    for (const what of replay.unknown) {
+      if (what.startsWith('dnsbl ')) {
+        const zone = what.slice(6);
+        summary.unknown.dnsblZones[zone] = (summary.unknown.dnsblZones[zone] ?? 0) + 1;
+      } else if (what === 'sender domain') summary.unknown.senderDomain++;
+      else summary.unknown.rateWindows++;
+    }
+  }
+}
+
+export function groupIndex(summary: ReplaySummary): Map<string, ReplayGroup> {
+  return new Map(summary.groups.map((g) => [`${g.kind}\u0000${g.stage}\u0000${g.rule}\u0000${g.reason}`, g]));
+}
