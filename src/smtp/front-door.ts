@@ -138,7 +138,7 @@ export class FrontDoor {
         ...(authOffered ? [] : ['AUTH']),
         ...(listener.tls === 'starttls' ? [] : ['STARTTLS']),
       ],
-      hideSTARTTLS: listener.tls !== 'starttls',
+      hideSTARTTLS: !offeredSets[0].has('STARTTLS'),
       // What smtp-server may advertise and parse comes from the extension
       // table (src/smtp/extensions.ts); ehloOffered cuts it per session state.
       ...smtpServerHideOptions(),

@@ -43,6 +43,8 @@ interface Session {
   readonly user?: { readonly name: string; readonly password: string };
   readonly from: string;
   readonly size?: number;
+  /** MAIL FROM declares SMTPUTF8 (explain: after the --from path). */
+  readonly smtputf8?: true;
   readonly rcpt: readonly string[];
 }
 
@@ -65,6 +67,10 @@ const TABLE: readonly Session[] = [
   { name: 'our own literal from relay-networks', ip: OFFICE, listener: 'mx', helo: 'pc.office.test', from: 'clerk@example.test', rcpt: ['user@[IPv6:::ffff:127.0.0.1]', 'x@foreign.test'] },
   { name: 'DNSBL-listed IP writes to postmaster', ip: LISTED, listener: 'mx', helo: 'mail.client.test', from: 'a@other.test', rcpt: ['POSTMASTER', 'postmaster@example.test', 'user@example.test'] },
   { name: 'bare postmaster from outside, foreign next to it', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'a@other.test', rcpt: ['PostMaster', 'victim@foreign.test'] },
+  // Issue 21: a UTF-8 mailbox needs SMTPUTF8 (553 5.6.7), after the relay decision for recipients.
+  { name: 'UTF-8 sender without SMTPUTF8', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'jürgen@other.test', rcpt: ['user@example.test'] },
+  { name: 'UTF-8 recipients without SMTPUTF8', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'a@other.test', rcpt: ['jürgen@example.test', 'a@Bücher.test', 'a@xn--bcher-kva.test', 'user@example.test'] },
+  { name: 'UTF-8 with SMTPUTF8', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'jürgen@other.test', smtputf8: true, rcpt: ['jürgen@example.test', 'a@Bücher.test', 'ju\u0308rgen@example.test'] },
   { name: 'localhost sender from outside', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'postmaster@localhost', rcpt: ['user@example.test'] },
   { name: '.invalid sender from outside', ip: OUTSIDE, listener: 'mx', helo: 'mail.client.test', from: 'x@relay.invalid', rcpt: ['user@example.test'] },
   { name: 'localhost sender from relay-networks', ip: OFFICE, listener: 'mx', helo: 'pc.office.test', from: 'root@localhost', rcpt: ['x@foreign.test'] },
@@ -101,7 +107,7 @@ async function overTheWire(harness: RelayHarness, session: Session): Promise<Ste
     const ehlo = await talk.command(`EHLO ${session.helo}`);
     assert.equal(ehlo.code, 250, `${session.name}: EHLO`);
     if (session.user) steps.push(`auth ${shortReply(await talk.command(authPlainLine(session.user.name, session.user.password)))}`);
-    const mail = await talk.command(`MAIL FROM:<${session.from}>${session.size === undefined ? '' : ` SIZE=${session.size}`}`);
+    const mail = await talk.command(`MAIL FROM:<${session.from}>${session.size === undefined ? '' : ` SIZE=${session.size}`}${session.smtputf8 ? ' SMTPUTF8' : ''}`);
     steps.push(`mail ${shortReply(mail)}`);
     if (mail.code !== 250) return steps;
     for (const rcpt of session.rcpt) steps.push(`rcpt ${shortReply(await talk.command(`RCPT TO:<${rcpt}>`))}`);
@@ -162,7 +168,7 @@ describe('the same session over the wire and through explain', () => {
     const password = session.user?.password ?? '';
     const { io, out, err } = captureIo();
     const argv = [
-      '--ip', session.ip, '--listener', session.listener, '--helo', session.helo, '--from', session.from || '<>',
+      '--ip', session.ip, '--listener', session.listener, '--helo', session.helo, '--from', session.smtputf8 ? `<${session.from}> SMTPUTF8` : session.from || '<>',
       ...session.rcpt.flatMap((rcpt) => ['--rcpt', rcpt]),
       ...(session.user ? ['--user', session.user.name] : []),
       ...(session.size === undefined ? [] : ['--size', String(session.size)]),
