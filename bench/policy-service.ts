@@ -18,7 +18,7 @@ import { startSmtpSink } from '../test/helpers/smtp-sink.ts';
 import { SmtpTalk } from '../test/helpers/smtp-talk.ts';
 import { postfixMissing, startPostfix } from '../test/helpers/postfix-instance.ts';
 import { postfixRequest } from '../test/helpers/policy-client.ts';
-import { REPO } from './lib/relay-child.ts';
+import { REPO, seedBenchDns } from './lib/relay-child.ts';
 
 const { values } = parseArgs({
   options: {
@@ -130,6 +130,7 @@ const quantile = (sorted: readonly number[], q: number): number => sorted[Math.m
 const ms = (value: number): string => `${value.toFixed(2)} ms`;
 
 const dns = await startDnsServer();
+seedBenchDns(dns);
 try {
   const dunnoTarget = await startTarget('dunno', dns.address);
   const baseline = await load(dunnoTarget.port);
