@@ -131,6 +131,8 @@ test('each stage answers as the front door would: DUNNO, OK for a trusted client
   // Metrics count decisions by source; the dashboard marks the refusal as the policy service's.
   const text = await harness.relay.dashboard?.metrics.render();
   assert.match(text ?? '', /relayguard_decisions_by_source_total\{source="policy_service",verdict="reject"\} 2/);
+  assert.match(text ?? '', /relayguard_policy_service_answers_total\{action="reject"\} 2\n/);
+  assert.match(text ?? '', /relayguard_policy_service_answers_total\{action="ok"\} 1\n/);
   const snapshot = harness.relay.dashboard?.traffic.snapshot();
   assert.ok(snapshot?.recentRefusals.some((r) => r.reason === 'relay.denied' && r.source === 'policy service'));
   assert.ok(snapshot?.recentRefusals.some((r) => r.reason === 'relay.denied' && r.source === undefined), 'and the front door\'s own is unmarked');
