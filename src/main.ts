@@ -273,6 +273,7 @@ function dashboardSources(parts: SourceParts): DashboardSources {
     ready: async () => ({ listeners: parts.frontDoor.listening && (parts.policyService?.listening ?? true), spoolWritable: await writable(parts.spool.dir) }),
     cluster: (): ClusterStatus => (parts.cluster ? { shared: true, redis: parts.cluster.status() } : { shared: false }),
     smtp: () => parts.frontDoor.counters,
+    ...(parts.policyService ? { policyService: () => (parts.policyService as PolicyServer).counters } : {}),
   };
 }
 

@@ -132,6 +132,20 @@ export function createMetrics(options: MetricsOptions): Metrics {
     (c, t) => { c.inc({ tls: 'yes' }, t.closedWithTls); c.inc({ tls: 'no' }, t.closedWithoutTls); }, ['tls']);
   smtpCounter('relayguard_received_bytes_total', 'DATA bytes received from clients (queued or refused).', (c, t) => c.inc(t.bytesReceived));
 
+  // The policy service's running totals, the same way (only when it is on).
+  if (sources.policyService) {
+    const policy = singleFlight(async () => (sources.policyService ? await sources.policyService() : undefined));
+    const policyCounter = (name: string, help: string, fill: (c: Counter<string>, t: NonNullable<Awaited<ReturnType<typeof policy>>>) => void, labelNames: readonly string[] = []) =>
+      new Counter({
+        name, help, labelNames, registers,
+        async collect() { await fillFrom(this, policy, 'keep', (t) => { if (t) fill(this, t); }); },
+      });
+    policyCounter('relayguard_policy_service_answers_total', 'Postfix policy service answers by action (dunno, ok, reject, defer, defer_if_permit, prepend).',
+      (c, t) => { for (const [action, n] of Object.entries(t.answers)) c.inc({ action }, n); }, ['action']);
+    policyCounter('relayguard_policy_service_bad_input_total', 'Policy connections closed for not speaking the protocol (garbage, NUL, over-long lines).', (c, t) => c.inc(t.badInput));
+    policyCounter('relayguard_policy_service_timeouts_total', 'Policy requests answered DEFER_IF_PERMIT for running past request_timeout.', (c, t) => c.inc(t.timeouts));
+  }
+
   new Gauge({
     name: 'relayguard_info', help: 'Always 1; labels name the instance and version.', labelNames: ['instance', 'version'] as const, registers,
   }).set({ instance: sources.instance, version: sources.version }, 1);

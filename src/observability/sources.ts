@@ -109,6 +109,15 @@ export interface DashboardSources {
   cluster?(): MaybePromise<ClusterStatus>;
   /** The SMTP listeners' running totals (FrontDoor.counters); absent in tests without a front door. */
   smtp?(): MaybePromise<SmtpTotals>;
+  /** The Postfix policy service's running totals (PolicyServer.counters); absent when it is off. */
+  policyService?(): MaybePromise<PolicyServiceTotals>;
+}
+
+/** Policy service answers by action kind (dunno, ok, reject, defer, defer_if_permit, prepend), connections closed for bad input, requests past their time budget. */
+export interface PolicyServiceTotals {
+  readonly answers: Readonly<Record<string, number>>;
+  readonly badInput: number;
+  readonly timeouts: number;
 }
 
 /** Running totals since start, copied into counters at scrape time. */

@@ -48,6 +48,8 @@ export interface PolicyServerCounters {
 export type PolicyServerAddress = { readonly kind: 'inet'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
 
 const SOURCE = 'policy service' as const;
+/** Unanswered requests one connection may have before it is no longer read. */
+const MAX_IN_FLIGHT = 64;
 
 export class PolicyServer {
   readonly #deps: PolicyServerDeps;
@@ -134,16 +136,25 @@ export class PolicyServer {
     });
     socket.on('error', (error) => this.#deps.logger.debug({ peer, err: error.message }, 'policy connection error'));
     socket.on('close', () => this.#sockets.delete(socket));
+    // Pipelining is bounded: past MAX_IN_FLIGHT unanswered requests the
+    // connection is not read until answers catch up (Postfix sends one at a time).
+    let inFlight = 0;
+    let failed = false;
     socket.on('data', (chunk: Buffer) => {
       const { requests, problem } = reader.feed(chunk);
       for (const request of requests) {
         const answer = this.#answer(request);
+        inFlight++;
         queue = queue.then(async () => {
           const text = await answer;
+          inFlight--;
           if (!socket.destroyed) socket.write(`action=${text.action}\n\n`);
+          if (!failed && inFlight < MAX_IN_FLIGHT && socket.isPaused()) socket.resume();
         });
       }
+      if (inFlight >= MAX_IN_FLIGHT) socket.pause();
       if (problem) {
+        failed = true;
         this.counters.badInput++;
         this.#deps.logger.warn({ event: 'policy_service.bad_input', peer, problem }, 'policy connection closed: not the policy protocol');
         socket.pause();

@@ -131,6 +131,8 @@ test('each stage answers as the front door would: DUNNO, OK for a trusted client
   // Metrics count decisions by source; the dashboard marks the refusal as the policy service's.
   const text = await harness.relay.dashboard?.metrics.render();
   assert.match(text ?? '', /relayguard_decisions_by_source_total\{source="policy_service",verdict="reject"\} 2/);
+  assert.match(text ?? '', /relayguard_policy_service_answers_total\{action="reject"\} 2\n/);
+  assert.match(text ?? '', /relayguard_policy_service_answers_total\{action="ok"\} 1\n/);
   const snapshot = harness.relay.dashboard?.traffic.snapshot();
   assert.ok(snapshot?.recentRefusals.some((r) => r.reason === 'relay.denied' && r.source === 'policy service'));
   assert.ok(snapshot?.recentRefusals.some((r) => r.reason === 'relay.denied' && r.source === undefined), 'and the front door\'s own is unmarked');
@@ -272,4 +274,19 @@ test('a Unix socket instead of TCP', async (t) => {
   const client = await PolicyClient.connect({ path: socket });
   t.after(() => client.close());
   assert.equal(await client.ask({ client_address: '127.0.0.3', instance: 'x1', recipient: 'victim@foreign.test' }), formatReply(replyFor('relay.denied', 'victim@foreign.test')));
+});
+
+test('a client that pipelines hundreds of requests without reading is answered, in order (read 64 requests ahead at most)', async (t) => {
+  const { connect } = await setup(t, { policies: { 'limits.toml': '[ip]\nmessages = "100000/1h"\nrecipients = "100000/1h"\n' } });
+  const client = await connect();
+  const count = 300;
+  const requests: string[] = [];
+  for (let i = 0; i < count; i++) {
+    requests.push(postfixRequest({ client_address: '127.0.0.3', client_port: 9001, instance: `f${i}`, recipient: i % 2 === 0 ? 'bob@example.test' : `v${i}@foreign.test` }));
+  }
+  client.write(requests.join(''));
+  for (let i = 0; i < count; i++) {
+    const action = actionOf((await client.read()) ?? 'closed');
+    assert.equal(action, i % 2 === 0 ? 'DUNNO' : formatReply(replyFor('relay.denied', `v${i}@foreign.test`)), `answer ${i}`);
+  }
 });
