@@ -17,6 +17,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 import { ROOT, TRANSFORM_OPTIONS, transpiledPath } from './ts-loader/options.js';
 
@@ -41,15 +42,111 @@ async function transpileAll(outdir) {
   return files.length;
 }
 
+/**
+ * `--batches=N` (ours, not node's): the test files run in N processes, not one
+ * each. Most of a test process's CPU is loading modules (node's bootstrap,
+ * the hooks thread, src/ and its dependencies: ~0.3-1 s), paid again by every
+ * file; a batch pays it once. A batch is one generated module that imports
+ * each of its files inside a describe() named after the file (its tests are
+ * that suite's: `after()` hooks run when the file's tests are done, and the
+ * count of tests is unchanged), all files first and then their tests, one at
+ * a time in file order, as with `--experimental-test-isolation=none` on
+ * Node 22. A file that must
+ * have a process of its own (it changes the working directory, process-wide
+ * state, ...) says so with a line `// npm test: own process` near its top.
+ * Files go to batches largest first, each to the batch with the fewest bytes
+ * so far (file size stands in for how long a file takes).
+ */
+const OWN_PROCESS = /^\/\/ npm test: own process\b/m;
+
+/** node --test's options that this runner takes (as --name=value), and --batches. */
+function parseArgs(argv) {
+  const options = { files: [], batches: 0, concurrency: undefined, timeout: undefined, reporters: [], destinations: [], namePatterns: [] };
+  for (const arg of argv) {
+    const [, name, value] = /^(--[a-z-]+)=(.*)$/s.exec(arg) ?? [];
+    if (!arg.startsWith('-')) options.files.push(arg);
+    else if (name === '--batches') options.batches = Number(value);
+    else if (name === '--test-concurrency') options.concurrency = Number(value);
+    else if (name === '--test-timeout') options.timeout = Number(value);
+    else if (name === '--test-reporter') options.reporters.push(value);
+    else if (name === '--test-reporter-destination') options.destinations.push(value);
+    else if (name === '--test-name-pattern') options.namePatterns.push(value);
+    else throw new Error(`scripts/test.js: unsupported option ${arg} (it takes --test-concurrency=, --test-timeout=, --test-reporter=, --test-reporter-destination=, --test-name-pattern=, --batches=)`);
+  }
+  return options;
+}
+
+async function batchFiles(files, batches, outdir) {
+  const alone = [];
+  const shared = [];
+  for (const file of files) {
+    const text = await readFile(file, 'utf8');
+    (OWN_PROCESS.test(text.slice(0, 4000)) ? alone : shared).push({ file, size: text.length });
+  }
+  const bins = Array.from({ length: Math.min(batches, shared.length) }, () => ({ size: 0, files: [] }));
+  for (const entry of shared.sort((a, b) => b.size - a.size || a.file.localeCompare(b.file))) {
+    const bin = bins.reduce((least, b) => (b.size < least.size ? b : least));
+    bin.size += entry.size;
+    bin.files.push(entry.file);
+  }
+  const entries = [];
+  for (const [index, bin] of bins.entries()) {
+    const entry = path.join(outdir, `batch-${index + 1}-of-${bins.length}.test.mjs`);
+    await writeFile(entry, [
+      `// ${bin.files.length} test files in one process (scripts/test.js --batches).`,
+      "import { describe } from 'node:test';",
+      `const files = ${JSON.stringify(bin.files.sort().map((file) => [path.relative(ROOT, path.resolve(file)), pathToFileURL(path.resolve(file)).href]), null, 1)};`,
+      'let imported = 0;',
+      'let allImported;',
+      'const everyFile = new Promise((resolve) => { allImported = resolve; });',
+      'for (const [name, url] of files) {',
+      '  describe(name, async () => {',
+      '    let failure;',
+      '    try {',
+      '      await import(url);',
+      '    } catch (error) {',
+      '      failure = error;',
+      '    }',
+      '    if (++imported === files.length) allImported();',
+      '    await everyFile;',
+      '    if (failure) throw failure;',
+      '  });',
+      '}',
+      '',
+    ].join('\n'));
+    entries.push({ file: entry, count: bin.files.length });
+  }
+  return [...entries, ...alone.map((entry) => ({ file: entry.file, count: 1 }))];
+}
+
 const outdir = await mkdtemp(path.join(os.tmpdir(), 'relayguard-test-'));
 let code = 1;
 try {
   const startedMs = Date.now();
   await transpileAll(outdir);
   await esbuild.stop?.();
-  const child = spawn(process.execPath, ['--import', path.join(ROOT, 'scripts/ts-loader/register.js'), '--test', ...process.argv.slice(2)], {
+  const options = parseArgs(process.argv.slice(2));
+  const runs = options.batches > 0 ? await batchFiles(options.files, options.batches, outdir) : options.files.map((file) => ({ file, count: 1 }));
+  const perFile = Math.max(...runs.map((entry) => entry.count));
+  const child = spawn(process.execPath, [
+    '--import', path.join(ROOT, 'scripts/ts-loader/register.js'),
+    ...(options.timeout ? [`--test-timeout=${options.timeout}`] : []),
+    path.join(ROOT, 'scripts/test-run.js'),
+  ], {
     stdio: 'inherit',
-    env: { ...process.env, RELAYGUARD_TS_OUTDIR: outdir, RELAYGUARD_TS_SINCE: String(startedMs) },
+    env: {
+      ...process.env,
+      RELAYGUARD_TS_OUTDIR: outdir,
+      RELAYGUARD_TS_SINCE: String(startedMs),
+      RELAYGUARD_TEST_RUN: JSON.stringify({
+        files: runs.map((entry) => path.resolve(entry.file)),
+        concurrency: options.concurrency,
+        fileTimeout: options.timeout ? options.timeout * perFile : undefined,
+        reporters: options.reporters,
+        destinations: options.destinations,
+        namePatterns: options.namePatterns,
+      }),
+    },
   });
   const forward = (signal) => child.kill(signal);
   process.on('SIGINT', forward);
