@@ -6,13 +6,13 @@
 // execArgv on) and each test has T, as under `node --test --test-timeout=T`.
 // The runner's own limit on a whole process is run()'s `timeout`, set apart:
 // a batch of n files gets n times T (RELAYGUARD_TEST_RUN.fileTimeout).
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { run } from 'node:test';
 import * as builtin from 'node:test/reporters';
 
-const { files, concurrency, fileTimeout, reporters, destinations, namePatterns } = JSON.parse(process.env.RELAYGUARD_TEST_RUN);
+const { files, concurrency, fileTimeout, reporters, destinations, namePatterns, durationsFile } = JSON.parse(process.env.RELAYGUARD_TEST_RUN);
 delete process.env.RELAYGUARD_TEST_RUN;
 
 async function reporterFor(name) {
@@ -35,6 +35,12 @@ let failed = false;
 stream.on('test:fail', (data) => {
   if (!data.todo) failed = true;
 });
+// How long each batched file took (its describe()), for the next run's
+// batches (scripts/test.js): a file's time, not its size, when it is known.
+const durations = {};
+stream.on('test:pass', (data) => {
+  if (durationsFile && data.nesting === 0 && /\.ts$/.test(data.name) && data.details?.duration_ms !== undefined) durations[data.name] = Math.round(data.details.duration_ms);
+});
 const names = reporters.length ? reporters : [process.stdout.isTTY ? 'spec' : 'tap'];
 const finished = [];
 for (const [index, name] of names.entries()) {
@@ -45,3 +51,13 @@ for (const [index, name] of names.entries()) {
 }
 await Promise.all(finished);
 process.exitCode = failed ? 1 : 0;
+if (durationsFile && Object.keys(durations).length) {
+  let known = {};
+  try {
+    known = JSON.parse(readFileSync(durationsFile, 'utf8'));
+  } catch {
+    // first run, or a file from another version: start again
+  }
+  mkdirSync(path.dirname(durationsFile), { recursive: true });
+  writeFileSync(durationsFile, `${JSON.stringify({ ...known, ...durations }, null, 1)}\n`);
+}

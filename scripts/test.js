@@ -54,9 +54,20 @@ async function transpileAll(outdir) {
  * Node 22. A file that must
  * have a process of its own (it changes the working directory, process-wide
  * state, ...) says so with a line `// npm test: own process` near its top.
- * Files go to batches largest first, each to the batch with the fewest bytes
- * so far (file size stands in for how long a file takes).
+ * Files go to batches longest first, each to the batch with the least time so
+ * far: a file's time is what it took in the last batched run here (recorded
+ * in DURATIONS by scripts/test-run.js), or, for a file not run yet, its size
+ * times the average time per byte of the others.
  */
+const DURATIONS = path.join(ROOT, 'node_modules', '.cache', 'relayguard', 'test-durations.json');
+
+async function lastDurations() {
+  try {
+    return JSON.parse(await readFile(DURATIONS, 'utf8'));
+  } catch {
+    return {};
+  }
+}
 const OWN_PROCESS = /^\/\/ npm test: own process\b/m;
 
 /** node --test's options that this runner takes (as --name=value), and --batches. */
@@ -83,10 +94,22 @@ async function batchFiles(files, batches, outdir) {
     const text = await readFile(file, 'utf8');
     (OWN_PROCESS.test(text.slice(0, 4000)) ? alone : shared).push({ file, size: text.length });
   }
+  const last = await lastDurations();
+  let knownMs = 0;
+  let knownSize = 0;
+  for (const entry of shared) {
+    entry.ms = last[path.relative(ROOT, path.resolve(entry.file))];
+    if (typeof entry.ms === 'number') {
+      knownMs += entry.ms;
+      knownSize += entry.size;
+    }
+  }
+  const msPerByte = knownSize ? knownMs / knownSize : 1;
+  for (const entry of shared) if (typeof entry.ms !== 'number') entry.ms = entry.size * msPerByte;
   const bins = Array.from({ length: Math.min(batches, shared.length) }, () => ({ size: 0, files: [] }));
-  for (const entry of shared.sort((a, b) => b.size - a.size || a.file.localeCompare(b.file))) {
+  for (const entry of shared.sort((a, b) => b.ms - a.ms || a.file.localeCompare(b.file))) {
     const bin = bins.reduce((least, b) => (b.size < least.size ? b : least));
-    bin.size += entry.size;
+    bin.size += entry.ms;
     bin.files.push(entry.file);
   }
   const entries = [];
@@ -145,6 +168,7 @@ try {
         reporters: options.reporters,
         destinations: options.destinations,
         namePatterns: options.namePatterns,
+        durationsFile: options.batches > 0 ? DURATIONS : undefined,
       }),
     },
   });
