@@ -151,6 +151,11 @@ try {
   const options = parseArgs(process.argv.slice(2));
   const runs = options.batches > 0 ? await batchFiles(options.files, options.batches, outdir) : options.files.map((file) => ({ file, count: 1 }));
   const perFile = Math.max(...runs.map((entry) => entry.count));
+  // The batches take the --test-concurrency slots; the files that run alone
+  // (listed after them) go one after another through one more slot, rather
+  // than wait for a batch to end.
+  const alone = options.batches > 0 && runs.length > options.batches;
+  const concurrency = alone && options.concurrency ? options.concurrency + 1 : options.concurrency;
   const child = spawn(process.execPath, [
     '--import', path.join(ROOT, 'scripts/ts-loader/register.js'),
     ...(options.timeout ? [`--test-timeout=${options.timeout}`] : []),
@@ -163,7 +168,7 @@ try {
       RELAYGUARD_TS_SINCE: String(startedMs),
       RELAYGUARD_TEST_RUN: JSON.stringify({
         files: runs.map((entry) => path.resolve(entry.file)),
-        concurrency: options.concurrency,
+        concurrency,
         fileTimeout: options.timeout ? options.timeout * perFile : undefined,
         reporters: options.reporters,
         destinations: options.destinations,
