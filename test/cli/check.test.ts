@@ -1,3 +1,4 @@
+// npm test: own process (it changes the working directory: process.chdir)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -1,3 +1,4 @@
+// npm test: own process (DNS lookups with timeouts of a few hundred ms: they timed out in a shared process under load)
 // Issue 6 end to end: DNSBL / DNSWL decisions through the whole relay
 // (startRelay) over SMTP, with test/helpers/dns-server.ts as the only
 // resolver ([dns] servers). Clients play other loopback addresses

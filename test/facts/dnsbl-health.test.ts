@@ -1,3 +1,4 @@
+// npm test: own process (DNS lookups with timeouts of a few hundred ms: they timed out in a shared process under load)
 // Zone health against a real DNS server: RFC 5782 probes, the circuit
 // breaker, resumption, stats and loud logs.
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// npm test: own process (DNS lookups with timeouts of a few hundred ms: they timed out in a shared process under load)
 // reject_unknown_sender_domain's lookup against a real DNS server on
 // loopback: every status, the timeout bound, the cache and single-flight.
 import { test } from 'node:test';

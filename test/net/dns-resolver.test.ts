@@ -1,3 +1,4 @@
+// npm test: own process (DNS lookups with timeouts of a few hundred ms: they timed out in a shared process under load)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getServers } from 'node:dns';
