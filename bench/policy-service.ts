@@ -50,7 +50,13 @@ async function startTarget(mode: 'relayguard' | 'dunno', dnsAddress: string): Pr
   return {
     port,
     stop: () => new Promise((resolve) => {
-      child.once('exit', () => resolve());
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      // A target that has not gone 5 s after SIGTERM is killed: a bench never leaves one behind.
+      const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+      child.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
       child.kill('SIGTERM');
     }),
   };
