@@ -32,6 +32,7 @@ import { assumeServiceUser } from './privileges.ts';
 import { createDashboard, type Dashboard } from './http/dashboard.ts';
 import type { DashboardSources } from './observability/sources.ts';
 import { createFactsRuntime, type FactsRuntime } from './facts/providers.ts';
+import { verificationRoute } from './delivery/verification-route.ts';
 import { startCluster, type ClusterRuntime } from './cluster/cluster-runtime.ts';
 import type { ClusterStatus } from './observability/sources.ts';
 
@@ -54,6 +55,8 @@ export interface Relay {
   readonly dashboard: Dashboard | undefined;
   /** Shared state (Redis) when config [cluster] names one. */
   readonly cluster: ClusterRuntime | undefined;
+  /** Live recipient verification: its answer cache and counters (config [recipient_verification]). */
+  readonly verifier: FactsRuntime['verifier'];
   /** Bound addresses: listeners by name, and the dashboard. */
   readonly smtp: ReadonlyArray<{ name: string; host: string; port: number }>;
   readonly http: { host: string; port: number } | undefined;
@@ -89,7 +92,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const factsRuntime = createFactsRuntime(
     store.current(),
     logger,
-    cluster ? { counters: cluster.counters, limits: cluster.limitsOptions, ...(cluster.dnsblCache ? { dnsblCache: cluster.dnsblCache } : {}) } : {},
+    {
+      nextHop: verificationRoute,
+      ...(cluster ? { counters: cluster.counters, limits: cluster.limitsOptions, ...(cluster.dnsblCache ? { dnsblCache: cluster.dnsblCache } : {}) } : {}),
+    },
   );
   const driver = createSessionDriver({ hostname: config.hostname, credentials: authenticator, facts: factsRuntime.providers, logger });
   const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), driver, spool, tls, logger, decisions });
@@ -142,6 +148,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       deliveries,
       dashboard: liveDashboard,
       cluster,
+      verifier: factsRuntime.verifier,
       smtp,
       http,
       stop() {
