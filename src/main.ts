@@ -33,6 +33,7 @@ import { createDashboard, type Dashboard } from './http/dashboard.ts';
 import type { DashboardSources } from './observability/sources.ts';
 import { createFactsRuntime, type FactsRuntime } from './facts/providers.ts';
 import { verificationRoute } from './delivery/verification-route.ts';
+import type { PolicySnapshot } from './config/snapshot.ts';
 import { startCluster, type ClusterRuntime } from './cluster/cluster-runtime.ts';
 import type { ClusterStatus } from './observability/sources.ts';
 
@@ -109,7 +110,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     const deliverer = config.delivery.worker
       ? createWorkerDeliverer({ config: delivererConfig(config), logger: logger.child({ component: 'delivery' }), ownAddresses })
       : undefined;
-    runner = startQueueRunner({ spool, config, logger, ownAddresses, ...(deliverer ? { deliverer } : {}) });
+    runner = startQueueRunner({ spool, config, logger, ownAddresses, senderUnknown: (sender) => localSenderUnknown(sender, store.current(), factsRuntime), ...(deliverer ? { deliverer } : {}) });
     const deferrals = new DeferralTracker();
     forwardDeliveryEvents(runner, deliveries, deferrals, () => Date.now());
 
@@ -179,6 +180,21 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   }
 }
 
+/**
+ * A sender in one of our local domains that we know does not exist: the
+ * recipients file says unknown, or the next hop refused it when it was
+ * verified as a recipient. No DSN ever goes to it (issue 16 item 2).
+ */
+function localSenderUnknown(sender: string, snapshot: PolicySnapshot, facts: FactsRuntime): boolean {
+  const at = sender.lastIndexOf('@');
+  if (at <= 0) return false;
+  const domain = sender.slice(at + 1).toLowerCase();
+  if (!snapshot.localDomains.has(domain)) return false;
+  if (snapshot.recipients.lookup(sender.slice(0, at), domain) === 'unknown') return true;
+  const hop = verificationRoute(sender, snapshot.config);
+  return hop !== undefined && facts.verifier.peek(hop, sender) === 'refused';
+}
+
 interface SourceParts {
   readonly config: Config;
   readonly store: PolicyStore;
@@ -215,6 +231,23 @@ function dashboardSources(parts: SourceParts): DashboardSources {
         latency: { boundsMs: LATENCY_BUCKETS_MS, buckets: zone.latency.buckets, sumMs: zone.latency.totalMs },
         suspended: zone.health.state === 'suspended',
       })),
+    verification: () => {
+      const v = parts.facts.verifier;
+      const runner = parts.runner.stats();
+      return {
+        enabled: parts.store.current().config.recipient_verification.enabled,
+        probes: v.stats.probes,
+        accepted: v.stats.accepted,
+        refused: v.stats.refused,
+        temporary: v.stats.temporary,
+        cacheHits: v.stats.hits,
+        shared: v.stats.shared,
+        timedOut: v.stats.timedOut,
+        cached: v.cached,
+        refusedAfterAccept: runner.refusedAfterAccept,
+        dsnSuppressed: runner.dsnSuppressed,
+      };
+    },
     cache: () => {
       const cache = parts.facts.dnsbl.stats().cache;
       // Answers from the cluster's shared level sent no DNS query either.

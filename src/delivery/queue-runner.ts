@@ -55,7 +55,7 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
   const events = new RunnerEvents();
   const schedule = new Schedule(spool, now, () => picker.pump());
   const context = { state, schedule, spool, events, logger, now };
-  const outcomes = new Outcomes({ ...context, bouncer });
+  const outcomes = new Outcomes({ ...context, bouncer, senderUnknown: options.senderUnknown });
   const dispatcher = new Dispatcher({ ...context, limiter, deliverer, outcomes });
   const picker = new Picker({ ...context, dispatcher });
   const commands = new QueueCommands({ ...context, outcomes });

@@ -64,7 +64,7 @@ export class RunnerState {
   readonly parked = new Map<string, Set<string>>();
   /** Made due by `queue retry`: the journal's next attempt time is ignored once. */
   readonly forced = new Set<string>();
-  readonly counters = { delivered: 0, deferred: 0, failed: 0, bounces: 0 };
+  readonly counters = { delivered: 0, deferred: 0, failed: 0, bounces: 0, refusedAfterAccept: 0, dsnSuppressed: 0 };
   /** Messages loaded (or being loaded) and not finished. */
   loaded = 0;
   /** Attempts in flight. */

@@ -83,6 +83,29 @@ export interface DashboardSources {
   cluster?(): MaybePromise<ClusterStatus>;
   /** The SMTP listeners' running totals (FrontDoor.counters); absent in tests without a front door. */
   smtp?(): MaybePromise<SmtpTotals>;
+  /** Live recipient verification and what the backend refused after we accepted (issue 16); absent in tests without one. */
+  verification?(): MaybePromise<VerificationStats>;
+}
+
+/** Running totals of recipient verification (config [recipient_verification]) since start. */
+export interface VerificationStats {
+  readonly enabled: boolean;
+  /** Probes sent to next hops, by answer. */
+  readonly probes: number;
+  readonly accepted: number;
+  readonly refused: number;
+  readonly temporary: number;
+  /** RCPTs answered from the cache, or by joining a probe in flight. */
+  readonly cacheHits: number;
+  readonly shared: number;
+  /** Clients told 450 because the time budget ran out. */
+  readonly timedOut: number;
+  /** Answers in the cache now. */
+  readonly cached: number;
+  /** Recipients the backend refused (5xx) after we had verified and accepted them from an untrusted client. */
+  readonly refusedAfterAccept: number;
+  /** Failed recipients that got no DSN (dsn_after_accept, or an unknown local sender). */
+  readonly dsnSuppressed: number;
 }
 
 /** Running totals since start, copied into counters at scrape time. */

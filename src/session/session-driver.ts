@@ -20,7 +20,7 @@ import type { AuthRequest, CredentialCheck } from '../auth/authenticator.ts';
 import { AuthError } from '../auth/errors.ts';
 import { createSessionContext, listenerInfo, type AuthContext, type SessionContext } from '../policy/context.ts';
 import type { Decision, Stage } from '../policy/decision.ts';
-import type { AuthFacts } from '../policy/facts.ts';
+import type { AuthFacts, DnsblFacts } from '../policy/facts.ts';
 import {
   evaluateAuth,
   evaluateConnect,
@@ -46,6 +46,12 @@ export interface SessionDriverDeps {
   readonly facts: readonly FactsProvider[];
   readonly credentials: CredentialChecker;
   readonly logger: Logger;
+}
+
+/** Zones were asked about the client and every one answered "not listed" (none listed, none failed). */
+function dnsblPassed(facts: DnsblFacts): boolean {
+  const client = facts.results.filter((r) => r.target === 'client');
+  return client.length > 0 && client.every((r) => r.status === 'clean');
 }
 
 const refused = (decision: Decision): boolean => decision.verdict === 'reject' || decision.verdict === 'defer';
@@ -127,8 +133,14 @@ export function createSessionDriver(deps: SessionDriverDeps): SessionStages {
       const size = typeof params.SIZE === 'string' ? Number(params.SIZE) : undefined;
       const prepared = prepareMail(ctx, session.snapshot, size !== undefined && Number.isFinite(size) ? { address: raw, size } : { address: raw });
       if (!prepared.ok) return { decision: note(session, prepared.decision) };
-      const decision = decide(session, engine, 'mail', prepared.ctx, evaluateMail(prepared.ctx, session.snapshot, await engine.facts.gather('mail', prepared.ctx)));
+      const mailFacts = await engine.facts.gather('mail', prepared.ctx);
+      const decision = decide(session, engine, 'mail', prepared.ctx, evaluateMail(prepared.ctx, session.snapshot, mailFacts));
       if (refused(decision)) return { decision };
+      const sender = prepared.ctx.sender;
+      session.senderChecks = {
+        senderDomainResolves: mailFacts.senderDomain?.status === 'ok' || (sender.kind === 'mailbox' && session.snapshot.localDomains.has(sender.domain)),
+        dnsblPassed: false,
+      };
       engine.ctx = { ...prepared.ctx, recipients: [] };
       return { decision, sender: prepared.ctx.sender.address };
     },
@@ -138,8 +150,10 @@ export function createSessionDriver(deps: SessionDriverDeps): SessionStages {
       const ctx = engine.ctx;
       const prepared = prepareRcpt(ctx, session.snapshot, { address: raw });
       if (!prepared.ok) return { decision: note(session, prepared.decision) };
-      const decision = decide(session, engine, 'rcpt', prepared.ctx, evaluateRcpt(prepared.ctx, session.snapshot, await engine.facts.gather('rcpt', prepared.ctx)));
+      const rcptFacts = await engine.facts.gather('rcpt', prepared.ctx);
+      const decision = decide(session, engine, 'rcpt', prepared.ctx, evaluateRcpt(prepared.ctx, session.snapshot, rcptFacts));
       if (refused(decision)) return { decision };
+      if (session.senderChecks && rcptFacts.dnsbl) session.senderChecks.dnsblPassed = dnsblPassed(rcptFacts.dnsbl);
       engine.ctx = { ...ctx, recipients: [...ctx.recipients, prepared.ctx.recipient] };
       return { decision, recipient: prepared.ctx.recipient.address };
     },

@@ -33,6 +33,12 @@ export interface SessionRecord {
   declaredSize?: number;
   /** Recipients accepted in the current transaction (normalised). */
   recipients: string[];
+  /**
+   * What the checks of the current transaction found about its sender, for
+   * the spool envelope's `origin` (issue 16 item 2: may a later backend
+   * refusal be bounced?). Set by the driver at MAIL and RCPT.
+   */
+  senderChecks?: { senderDomainResolves: boolean; dnsblPassed: boolean };
   rejectedRecipients: number;
   /** Errors so far (refused commands and recipients), for tarpitting. */
   errors: number;

@@ -66,6 +66,12 @@ export async function takeMessage(
     receivedAt,
     sessionId: state.sessionId,
     ...(state.user ? { authUser: state.user } : {}),
+    origin: {
+      trusted: state.user !== undefined || state.snapshot.relayNetworks.contains(state.clientIp),
+      dnsblPassed: state.senderChecks?.dnsblPassed ?? false,
+      senderDomainResolves: state.senderChecks?.senderDomainResolves ?? false,
+      verified: state.snapshot.config.recipient_verification.enabled,
+    },
   };
   try {
     await deps.spool.accept(envelope, guard as Readable, { id: queueId });

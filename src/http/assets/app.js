@@ -251,6 +251,13 @@ function renderQueue(s) {
     fact(q.oldestAgeSeconds === null ? '–' : duration(q.oldestAgeSeconds), 'oldest message'),
     fact(fmt(q.deferredByDomain.reduce((n, d) => n + d.count, 0)), 'waiting for a retry'),
   );
+  // Recipient verification (issue 16): what the backend refused after we said 250, and the probes.
+  const v = s.verification;
+  if (v && !sectionError(v)) {
+    facts.append(fact(fmt(v.refusedAfterAccept), 'backend refused after we accepted', v.refusedAfterAccept > 0 ? 'warn-fact' : ''));
+    if (v.dsnSuppressed > 0) facts.append(fact(fmt(v.dsnSuppressed), 'DSNs withheld (backscatter)'));
+    if (v.enabled) facts.append(fact(`${fmt(v.probes)} / ${fmt(v.cacheHits)}`, 'recipient probes / cache hits', v.timedOut > 0 ? 'warn-fact' : ''));
+  }
   $('#queue-hint').textContent = q.oldestReceivedAt === null ? 'empty' : `oldest received ${stamp(q.oldestReceivedAt)}`;
   fillTable($('#domains'), q.deferredByDomain.map((d) => [
     { value: d.domain, class: 'mono' },
