@@ -88,6 +88,11 @@ export class RecipientVerifier {
     return { outcome: answer.kind === 'temporary' ? 'unavailable' : answer.kind, hop: hop.label, source, reply: answer.reply };
   }
 
+  /** Stores an answer as a probe would have (bench/recipient-verify.ts measures the cache's memory with it). */
+  remember(hop: NextHop, address: string, kind: Cached['kind'], reply: string, ttl: number): void {
+    this.#cache.set(cacheKey(hop, address), { kind, reply, at: this.#now() }, { ttl });
+  }
+
   /** Forgets every cached answer (tests, the bench). */
   clear(): void {
     this.#cache.clear();
