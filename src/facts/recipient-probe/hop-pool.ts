@@ -5,6 +5,10 @@
 // the meantime is noticed on its first command and the probe is run once
 // more on a fresh one. Hosts are tried in order, as delivery does: one that
 // refuses the connection, does not greet or fails TLS passes to the next.
+// When no host could be reached, the hop counts as down for DOWN_MS: probes
+// are answered "temporary" at once instead of each waiting out a connect
+// timeout (a blackholed backend must not grow a queue of doomed probes), and
+// at most QUEUE_PER_CONNECTION probes per connection wait for a turn.
 import { ProbeConnection, ProbeError, type ProbeConnectionOptions, type ProbeTarget } from './probe-connection.ts';
 
 /** Where a probe for a recipient goes (built from the delivery route or smarthost). */
@@ -31,6 +35,9 @@ export interface PoolSettings {
   readonly commandTimeout: number;
 }
 
+const DOWN_MS = 10_000;
+const QUEUE_PER_CONNECTION = 64;
+
 interface IdleConnection {
   readonly conn: ProbeConnection;
   readonly timer: NodeJS.Timeout;
@@ -45,6 +52,8 @@ export class HopPool {
   /** Connections opened so far (tests and the bench count them). */
   opened = 0;
   #closed = false;
+  #downUntil = 0;
+  #downReason = '';
 
   constructor(hop: NextHop, settings: PoolSettings) {
     this.hop = hop;
@@ -61,8 +70,11 @@ export class HopPool {
 
   /** MAIL FROM:<> / RCPT TO:<address> / RSET. Never rejects. */
   async probe(address: string): Promise<ProbeAnswer> {
+    if (Date.now() < this.#downUntil) return { kind: 'temporary', reply: `next hop unreachable: ${this.#downReason}` };
+    if (this.#queue.length >= this.#settings.connections * QUEUE_PER_CONNECTION) return { kind: 'temporary', reply: 'next hop busy: too many probes waiting' };
     await this.#slot();
     try {
+      if (Date.now() < this.#downUntil) return { kind: 'temporary', reply: `next hop unreachable: ${this.#downReason}` };
       let conn = this.#takeIdle();
       const reused = conn !== undefined;
       if (!conn) {
@@ -101,6 +113,8 @@ export class HopPool {
 
   async #ask(conn: ProbeConnection, address: string): Promise<ProbeAnswer> {
     const mail = await conn.command('MAIL FROM:<>');
+    // 421: the server is closing this connection (a reused one may be retried on a fresh one).
+    if (mail.code === 421) throw new ProbeError('PROBE_CLOSED', `MAIL FROM:<>: ${mail.code} ${mail.text}`);
     if (mail.code < 200 || mail.code >= 300) {
       await this.#reset(conn);
       return { kind: 'temporary', reply: `MAIL FROM:<> refused: ${mail.code} ${mail.text}` };
@@ -151,7 +165,9 @@ export class HopPool {
         problems.push(`${target.host}:${target.port}: ${(error as Error).message}`);
       }
     }
-    return { kind: 'temporary', reply: problems.join('; ').slice(0, 300) || 'no host to ask' };
+    this.#downReason = problems.join('; ').slice(0, 300) || 'no host to ask';
+    this.#downUntil = Date.now() + DOWN_MS;
+    return { kind: 'temporary', reply: this.#downReason };
   }
 
   #takeIdle(): ProbeConnection | undefined {

@@ -146,6 +146,8 @@ export class ProbeConnection {
       const waiter = this.#waiter;
       this.#waiter = undefined;
       if (waiter) waiter.resolve(reply);
+      // A 421 nobody asked for: the server is closing this idle connection (shutdown, idle timeout).
+      else if (reply.code === 421) return this.#fail(`${reply.code} ${reply.text}`);
       else this.#replies.push(reply);
     }
   };
