@@ -50,8 +50,13 @@ export interface SessionDriverDeps {
 
 /** Zones were asked about the client and every one answered "not listed" (none listed, none failed). */
 function dnsblPassed(facts: DnsblFacts): boolean {
-  const client = facts.results.filter((r) => r.target === 'client');
-  return client.length > 0 && client.every((r) => r.status === 'clean');
+  let asked = false;
+  for (const r of facts.results) {
+    if (r.target !== 'client') continue;
+    if (r.status !== 'clean') return false;
+    asked = true;
+  }
+  return asked;
 }
 
 const refused = (decision: Decision): boolean => decision.verdict === 'reject' || decision.verdict === 'defer';
@@ -137,7 +142,9 @@ export function createSessionDriver(deps: SessionDriverDeps): SessionStages {
       const decision = decide(session, engine, 'mail', prepared.ctx, evaluateMail(prepared.ctx, session.snapshot, mailFacts));
       if (refused(decision)) return { decision };
       const sender = prepared.ctx.sender;
-      session.senderChecks = {
+      // Only recipient verification reads them (the backscatter guard); nothing to keep otherwise.
+      // (A connection keeps its snapshot: with verification off this is never set, on it is set at every MAIL.)
+      if (session.snapshot.config.recipient_verification.enabled) session.senderChecks = {
         senderDomainResolves: mailFacts.senderDomain?.status === 'ok' || (sender.kind === 'mailbox' && session.snapshot.localDomains.has(sender.domain)),
         dnsblPassed: false,
       };

@@ -66,12 +66,17 @@ export async function takeMessage(
     receivedAt,
     sessionId: state.sessionId,
     ...(state.user ? { authUser: state.user } : {}),
-    origin: {
-      trusted: state.user !== undefined || state.snapshot.relayNetworks.contains(state.clientIp),
-      dnsblPassed: state.senderChecks?.dnsblPassed ?? false,
-      senderDomainResolves: state.senderChecks?.senderDomainResolves ?? false,
-      verified: state.snapshot.config.recipient_verification.enabled,
-    },
+    // With recipient verification on: what the backscatter guard needs (delivery/backscatter.ts).
+    ...(state.senderChecks
+      ? {
+          origin: {
+            trusted: state.user !== undefined || state.snapshot.relayNetworks.contains(state.clientIp),
+            dnsblPassed: state.senderChecks.dnsblPassed,
+            senderDomainResolves: state.senderChecks.senderDomainResolves,
+            verified: true,
+          },
+        }
+      : {}),
   };
   try {
     await deps.spool.accept(envelope, guard as Readable, { id: queueId });

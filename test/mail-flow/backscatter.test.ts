@@ -84,7 +84,8 @@ describe('issue 16 item 2: a backend refusal after we accepted', () => {
     } finally {
       talk.close();
     }
-    await waitFor(() => sink.messages.some((m) => m.from === '' && m.to.includes('clerk@example.test')), 10_000, 'the DSN reaches the office sender');
+    // The DSN is queued before the message leaves the spool, and may arrive first: wait for both.
+    await waitFor(() => removed.has(queueId) && sink.messages.some((m) => m.from === '' && m.to.includes('clerk@example.test')), 10_000, 'the DSN reaches the office sender');
     assert.equal(removed.get(queueId), 'failed');
     assert.equal(harness.logs.some((l) => l.event === 'delivery.refused_after_accept' && l.queueId === queueId), false, 'a trusted client is not what the counter counts');
     assert.equal(sink.rcpts.filter((r) => r.from === '' && r.to === 'gone@example.test').length, 0, 'no probe for a trusted client');
