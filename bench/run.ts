@@ -12,6 +12,10 @@
 //                 [--policies=relay-only] relay control only, no DNSBL, limits or checks:
 //                                      a diagnostic of what the anti-abuse policy costs
 //                 [--repeat=N]         each throughput case N times; the median-ratio run is reported
+//                 [--verify-recipients] [recipient_verification] on in the relay: every RCPT of the
+//                                      (untrusted) bench client is verified against the smarthost
+//                                      (smtp-sink); one recipient, so after the first probe the
+//                                      cache is warm. Probe latency, cold vs warm: npm run bench:verify
 // Needs smtp-source and smtp-sink (apt-get install -y postfix; no daemon is
 // started). Prints a table and writes bench/results.json. See BENCHMARKS.md.
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -44,6 +48,7 @@ const { values } = parseArgs({
     sessions: { type: 'string' },
     policies: { type: 'string' },
     repeat: { type: 'string' },
+    'verify-recipients': { type: 'boolean', default: false },
   },
 });
 const quick = values.quick === true;
@@ -127,6 +132,7 @@ const relayOptions = {
   ...(relayRepo ? { relayRepo } : {}),
   ...(relayNodeArgs.length > 0 ? { nodeArgs: relayNodeArgs } : {}),
   ...(relayOnly ? { extraPolicies: RELAY_ONLY_POLICIES } : limits.policies ? { extraPolicies: limits.policies } : {}),
+  ...(values['verify-recipients'] ? { extraConfig: '\n[recipient_verification]\nenabled = true\n' } : {}),
 };
 const results: {
   startedAt: string;
@@ -141,7 +147,7 @@ const results: {
 } = {
   startedAt: startedAt.toISOString(),
   machine: await machine(),
-  settings: { messages, repeat, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), relayRepo: relayRepo ?? REPO, relayCode: relayCode.note, relayNodeArgs, rateLimits: relayOnly ? 'off (--policies=relay-only)' : limits.note, dnsblZones: relayOnly ? [] : [...IP_ZONES, ...DOMAIN_ZONES], policies: relayOnly ? 'relay-only: relay control, no DNSBL, limits or checks' : 'all', fsync: 'always (the spool has no switch)' },
+  settings: { messages, repeat, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), relayRepo: relayRepo ?? REPO, relayCode: relayCode.note, relayNodeArgs, rateLimits: relayOnly ? 'off (--policies=relay-only)' : limits.note, dnsblZones: relayOnly ? [] : [...IP_ZONES, ...DOMAIN_ZONES], policies: relayOnly ? 'relay-only: relay control, no DNSBL, limits or checks' : 'all', recipientVerification: values['verify-recipients'] ? 'on (warm cache after the first RCPT)' : 'off', fsync: 'always (the spool has no switch)' },
   throughput: [],
   latency: [],
   micro: [],

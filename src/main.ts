@@ -36,6 +36,8 @@ import { assumeServiceUser } from './privileges.ts';
 import { createDashboard, type Dashboard } from './http/dashboard.ts';
 import type { DashboardSources } from './observability/sources.ts';
 import { createFactsRuntime, type FactsRuntime } from './facts/providers.ts';
+import { verificationRoute } from './delivery/verification-route.ts';
+import type { PolicySnapshot } from './config/snapshot.ts';
 import { startCluster, type ClusterRuntime } from './cluster/cluster-runtime.ts';
 import type { ClusterStatus } from './observability/sources.ts';
 
@@ -60,6 +62,8 @@ export interface Relay {
   readonly journal: JournalWriter | undefined;
   /** Shared state (Redis) when config [cluster] names one. */
   readonly cluster: ClusterRuntime | undefined;
+  /** Live recipient verification: its answer cache and counters (config [recipient_verification]). */
+  readonly verifier: FactsRuntime['verifier'];
   /** Bound addresses: listeners by name, and the dashboard. */
   readonly smtp: ReadonlyArray<{ name: string; host: string; port: number }>;
   readonly http: { host: string; port: number } | undefined;
@@ -114,7 +118,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const factsRuntime = createFactsRuntime(
     store.current(),
     logger,
-    cluster ? { counters: cluster.counters, limits: cluster.limitsOptions, ...(cluster.dnsblCache ? { dnsblCache: cluster.dnsblCache } : {}) } : {},
+    {
+      nextHop: verificationRoute,
+      ...(cluster ? { counters: cluster.counters, limits: cluster.limitsOptions, ...(cluster.dnsblCache ? { dnsblCache: cluster.dnsblCache } : {}) } : {}),
+    },
   );
   const driver = createSessionDriver({ hostname: config.hostname, credentials: authenticator, facts: factsRuntime.providers, logger });
   const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), driver, spool, tls, logger, decisions, ...(journal ? { journal } : {}) });
@@ -134,7 +141,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     // An expired hold is bounced only to our own users: authenticated, or a relay-networks client.
     const ownSender = (envelope: { readonly authUser?: string; readonly clientIp: string }) =>
       envelope.authUser !== undefined || store.current().relayNetworks.contains(envelope.clientIp);
-    runner = startQueueRunner({ spool, config, logger, ownAddresses, ownSender, ...(deliverer ? { deliverer } : {}) });
+    runner = startQueueRunner({ spool, config, logger, ownAddresses, ownSender, senderUnknown: (sender) => localSenderUnknown(sender, store.current(), factsRuntime), ...(deliverer ? { deliverer } : {}) });
     const deferrals = new DeferralTracker();
     const refusals = new RefusalStats();
     forwardDeliveryEvents(runner, deliveries, deferrals, () => Date.now(), refusals);
@@ -175,6 +182,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       dashboard: liveDashboard,
       journal,
       cluster,
+      verifier: factsRuntime.verifier,
       smtp,
       http,
       policyService,
@@ -208,6 +216,21 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     await spool.close().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * A sender in one of our local domains that we know does not exist: the
+ * recipients file says unknown, or the next hop refused it when it was
+ * verified as a recipient. No DSN ever goes to it (issue 16 item 2).
+ */
+function localSenderUnknown(sender: string, snapshot: PolicySnapshot, facts: FactsRuntime): boolean {
+  const at = sender.lastIndexOf('@');
+  if (at <= 0) return false;
+  const domain = sender.slice(at + 1).toLowerCase();
+  if (!snapshot.localDomains.has(domain)) return false;
+  if (snapshot.recipients.lookup(sender.slice(0, at), domain) === 'unknown') return true;
+  const hop = verificationRoute(sender, snapshot.config);
+  return hop !== undefined && facts.verifier.peek(hop, sender) === 'refused';
 }
 
 interface SourceParts {
@@ -265,6 +288,23 @@ function dashboardSources(parts: SourceParts): DashboardSources {
         latency: { boundsMs: LATENCY_BUCKETS_MS, buckets: zone.latency.buckets, sumMs: zone.latency.totalMs },
         suspended: zone.health.state === 'suspended',
       })),
+    verification: () => {
+      const v = parts.facts.verifier;
+      const runner = parts.runner.stats();
+      return {
+        enabled: parts.store.current().config.recipient_verification.enabled,
+        probes: v.stats.probes,
+        accepted: v.stats.accepted,
+        refused: v.stats.refused,
+        temporary: v.stats.temporary,
+        cacheHits: v.stats.hits,
+        shared: v.stats.shared,
+        timedOut: v.stats.timedOut,
+        cached: v.cached,
+        refusedAfterAccept: runner.refusedAfterAccept,
+        dsnSuppressed: runner.dsnSuppressed,
+      };
+    },
     cache: () => {
       const cache = parts.facts.dnsbl.stats().cache;
       // Answers from the cluster's shared level sent no DNS query either.

@@ -61,6 +61,8 @@ export interface RelayChildOptions {
   readonly workRoot?: string;
   /** Extra policy files (name -> text), e.g. limits.toml once it exists. */
   readonly extraPolicies?: Record<string, string>;
+  /** TOML appended to config.toml (e.g. [recipient_verification] for --verify-recipients). */
+  readonly extraConfig?: string;
 }
 
 export interface RelayStatus {
@@ -161,7 +163,7 @@ tls = "opportunistic"
 
 [http]
 address = "127.0.0.1:${ports.httpPort}"
-`;
+${o.extraConfig ?? ''}`;
 }
 
 /** Every policy on: relay control, a denylist and allowlist that do not match, DNSBL (IP and domain zones). */

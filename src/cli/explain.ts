@@ -1,5 +1,5 @@
 // `relayguard explain --ip IP [--helo H] [--user U] [--listener NAME]
-//   --from ADDR --rcpt ADDR... [--size BYTES] [--json] [--config FILE]`
+//   --from ADDR --rcpt ADDR... [--size BYTES] [--probe-recipients] [--json] [--config FILE]`
 // Walks an imagined session through the same session driver `serve` runs
 // (src/session) and prints each stage's decision with the rule and reason
 // that made it. HELO is judged at MAIL, as in serve: its row says so. The
@@ -26,8 +26,13 @@ import type { SessionRecord } from '../session/session-record.ts';
 import { walkScript, type SessionWalk, type StageReport } from '../session/session-script.ts';
 
 export interface ExplainDeps {
-  /** Loads config.toml and every policy file, exactly as `serve` does. */
-  loadSnapshot(configFile: string): Promise<PolicySnapshot>;
+  /**
+   * Loads config.toml and every policy file, exactly as `serve` does.
+   * `probeRecipients`: --probe-recipients, live recipient verification really asks the next hop.
+   */
+  loadSnapshot(configFile: string, options?: { readonly probeRecipients: boolean }): Promise<PolicySnapshot>;
+  /** What the fact providers want said after the walk (a recipient probe that was not sent). */
+  factNotes?: () => readonly string[];
   /** The fact providers `serve` uses (DNSBL, counters, sender domain); asked after loadSnapshot. */
   providers?: () => readonly FactsProvider[];
   /** Or one function that gathers the facts of a stage (tests). */
@@ -53,7 +58,7 @@ const ASSUMED_CREDENTIALS: CredentialChecker = {
 };
 
 const USAGE = `usage: relayguard explain --ip IP [--helo NAME] [--user USER] [--listener NAME]
-                         --from ADDR --rcpt ADDR [--rcpt ADDR...] [--size BYTES] [--json] [--config FILE]
+                         --from ADDR --rcpt ADDR [--rcpt ADDR...] [--size BYTES] [--probe-recipients] [--json] [--config FILE]
        relayguard explain --replay ID [--policies DIR] [--json] [--config FILE]`;
 
 export async function runExplain(argv: string[], io: CliIo, deps?: Partial<ExplainDeps>): Promise<number> {
@@ -72,6 +77,7 @@ export async function runExplain(argv: string[], io: CliIo, deps?: Partial<Expla
         rcpt: { type: 'string', multiple: true },
         size: { type: 'string' },
         json: { type: 'boolean', default: false },
+        'probe-recipients': { type: 'boolean', default: false },
         config: { type: 'string', default: 'config.toml' },
         replay: { type: 'string' },
         policies: { type: 'string' },
@@ -116,7 +122,7 @@ export async function runExplain(argv: string[], io: CliIo, deps?: Partial<Expla
 
   let snapshot: PolicySnapshot;
   try {
-    snapshot = await deps.loadSnapshot(values.config);
+    snapshot = await deps.loadSnapshot(values.config, { probeRecipients: values['probe-recipients'] });
   } catch (error) {
     if (error instanceof ConfigError) {
       for (const problem of error.problems) io.stderr.write(`${formatProblem(problem)}\n`);
@@ -176,6 +182,7 @@ export async function runExplain(argv: string[], io: CliIo, deps?: Partial<Expla
     ...(size !== undefined ? { size } : {}),
   });
 
+  notes.push(...(deps.factNotes?.() ?? []));
   if (values.json) io.stdout.write(`${JSON.stringify(toJson(ip, chosen.info, snapshot, values, walk, notes), null, 2)}\n`);
   else io.stdout.write(toTable(ip, chosen.info, snapshot, walk, notes));
   // Like grep's "no match": 0 only when the mail would be accepted for every

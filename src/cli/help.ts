@@ -99,7 +99,8 @@ ${EXIT_STATUS}
   1 here means: a reload with these files would be refused.`,
 
   explain: `usage: relayguard explain --ip IP [--helo NAME] [--user USER] [--listener NAME]
-                         --from ADDR --rcpt ADDR [--rcpt ADDR...] [--size BYTES] [--json] [--config FILE]
+                         --from ADDR --rcpt ADDR [--rcpt ADDR...] [--size BYTES] [--probe-recipients]
+                         [--json] [--config FILE]
        relayguard explain --replay ID [--policies DIR] [--json] [--config FILE]
 
 Walks an imagined SMTP session through the real policy (the one serve would
@@ -117,6 +118,9 @@ options:
   --from ADDR        MAIL FROM (required)
   --rcpt ADDR        RCPT TO (required; repeat for more recipients)
   --size BYTES       the SIZE the client declares
+  --probe-recipients with [recipient_verification] on, really ask the next hop
+                     about each recipient it would verify (MAIL FROM:<>, RCPT,
+                     RSET; never DATA); without it a note names them
   --json             the walk as JSON instead of a table
   --replay ID        instead of an imagined session, walk the recorded session
                      ID of the decision journal (its id is smtp-server's, in

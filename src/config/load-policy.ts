@@ -10,6 +10,8 @@ import { caFileProblems } from './delivery-tls.ts';
 import { formatProblem, type FileProblem } from './errors.ts';
 import type { Config } from './schema.ts';
 import type { PolicySnapshot } from './snapshot.ts';
+import { normaliseDomain, type DomainSet } from '../net/domain-set.ts';
+import { locateTomlPath } from './toml-locate.ts';
 import { POLICY_FILES, type PolicyFileKind, type PolicyFileRegistry, type PolicyParts } from './policy-files.ts';
 
 export interface FileSummary {
@@ -109,6 +111,7 @@ export async function loadPolicy(
       files.push(result.summary);
     }
   });
+  if (config.ok && parts.localDomains) problems.push(...verifiedDomainProblems(configFile, text, config.value, parts.localDomains as DomainSet));
   if (problems.length > 0 || !config.ok) return { ok: false, problems };
   const loaded = options.policiesDir !== undefined ? { ...config.value, policiesDir: dir } : config.value;
   return { ok: true, config: loaded, parts: parts as unknown as PolicyParts, files };
@@ -127,4 +130,18 @@ export function formatSummary(files: readonly FileSummary[]): string {
 
 export function formatProblems(problems: readonly FileProblem[]): string[] {
   return problems.map(formatProblem);
+}
+
+/** recipient_verification.domains must name local domains (anything else would never be verified). */
+function verifiedDomainProblems(file: string, text: string, config: Config, localDomains: DomainSet): FileProblem[] {
+  const problems: FileProblem[] = [];
+  config.recipient_verification.domains.forEach((name, index) => {
+    const normalised = normaliseDomain(name);
+    const line = locateTomlPath(text, ['recipient_verification', 'domains', index]);
+    if (!normalised.ok) problems.push({ file, line, message: `recipient_verification.domains: ${normalised.message}` });
+    else if (!localDomains.has(normalised.domain)) {
+      problems.push({ file, line, message: `recipient_verification.domains: ${name} is not in policies/local-domains (only local domains are verified)` });
+    }
+  });
+  return problems;
 }

@@ -187,6 +187,29 @@ export const configSchema = z
         routes: d.routes.map((r) => withLevel(r, d.tls)),
       }))
       .prefault({}),
+    // Live recipient verification against the next hop (issue 16; src/facts/recipient-probe).
+    recipient_verification: z
+      .object({
+        enabled: z.boolean().default(false),
+        // Local domains to verify; empty = every local domain routed to a route or the smarthost.
+        domains: z.array(z.string().min(1)).default([]),
+        // How long a client waits at RCPT for the probe before it gets 450 4.1.1.
+        timeout: duration.default(8_000),
+        positive_ttl: duration.default(31 * 86_400_000),
+        positive_refresh: duration.default(7 * 86_400_000),
+        negative_ttl: duration.default(3 * 86_400_000),
+        negative_refresh: duration.default(3 * 3_600_000),
+        cache_size: z.number().int().positive().default(100_000),
+        connections_per_hop: z.number().int().positive().max(64).default(4),
+        idle_timeout: duration.default(10_000),
+        command_timeout: duration.default(30_000),
+        // A 5xx from the backend after we accepted (issue 16 item 2): send the DSN?
+        dsn_after_accept: z.enum(['checked_sender', 'always', 'never']).default('checked_sender'),
+      })
+      .strict()
+      .refine((v) => v.positive_refresh <= v.positive_ttl, { message: 'positive_refresh must not be longer than positive_ttl', path: ['positive_refresh'] })
+      .refine((v) => v.negative_refresh <= v.negative_ttl, { message: 'negative_refresh must not be longer than negative_ttl', path: ['negative_refresh'] })
+      .prefault({}),
     http: z
       .object({
         address: hostPort().default({ host: '127.0.0.1', port: 8025 }),
@@ -268,6 +291,7 @@ export type RawConfig = z.infer<typeof configSchema>;
 export type ListenerConfig = RawConfig['listeners'][number];
 export type UpstreamConfig = Resolved<z.infer<typeof upstream>>;
 export type RouteConfig = Resolved<z.infer<typeof route>>;
+export type RecipientVerificationConfig = RawConfig['recipient_verification'];
 
 /** The validated config with paths made absolute (relative to the config file). */
 export interface Config extends RawConfig {

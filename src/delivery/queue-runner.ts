@@ -57,7 +57,7 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
   const events = new RunnerEvents();
   const schedule = new Schedule(spool, now, () => picker.pump());
   const context = { state, schedule, spool, events, logger, now };
-  const outcomes = new Outcomes({ ...context, bouncer });
+  const outcomes = new Outcomes({ ...context, bouncer, senderUnknown: options.senderUnknown });
   const dispatcher = new Dispatcher({ ...context, limiter, deliverer, outcomes });
   // Without a judge of our own senders, only authenticated users get a bounce when a hold expires.
   const ownSender = options.ownSender ?? ((envelope) => envelope.authUser !== undefined);

@@ -7,11 +7,14 @@ import type { LoadedMessage } from '../spool/spool.ts';
 import type { Bouncer } from './bounces.ts';
 import { wantsNotice } from './dsn-notify.ts';
 import { planOutcome } from './message-outcome.ts';
+import { chooseBounces, type BounceChoice } from './backscatter.ts';
 import type { Run, RunnerContext } from './runner-state.ts';
 import type { RecipientResult } from './smtp-reply.ts';
 
 export interface OutcomesDeps extends RunnerContext {
   readonly bouncer: Bouncer;
+  /** Whether a sender is in one of our local domains and known not to exist (no DSN to it, ever). */
+  readonly senderUnknown?: ((sender: string) => boolean) | undefined;
 }
 
 export class Outcomes {
@@ -36,9 +39,14 @@ export class Outcomes {
       delayWarning: d.delay_warning,
     });
     try {
-      if (plan.bounce.length > 0 && msg.envelope.sender !== '') {
-        await this.bounceFailed(msg, plan.bounce);
-      } else if (plan.failed.length > 0 && msg.envelope.sender === '') {
+      if (plan.failed.length > 0 && msg.envelope.sender !== '') {
+        const choice = chooseBounces(msg.envelope, plan.failed, state.config.recipient_verification.dsn_after_accept, this.#d.senderUnknown?.(msg.envelope.sender) === true);
+        this.#reportRefusals(msg, choice);
+        // A DSN needs both: the recipient asked for one (NOTIFY, plan.bounce) and the backscatter guard allows it.
+        const allowed = new Set(plan.bounce);
+        const bounce = choice.bounce.filter((r) => allowed.has(r));
+        if (bounce.length > 0) await this.bounceFailed(msg, bounce);
+      } else if (plan.failed.length > 0) {
         this.#d.logger.warn({ queueId: msg.id, recipients: plan.failed.map((r) => r.recipient) }, 'failed recipients of a null-sender message: no bounce');
       }
       if (plan.bounce.length < plan.failed.length) {
@@ -71,6 +79,29 @@ export class Outcomes {
     run.finish();
     schedule.requestPump();
     state.idleCheck();
+  }
+
+  /** Logs and counts what the backend refused after we accepted it, and every DSN not sent. */
+  #reportRefusals(msg: LoadedMessage, choice: BounceChoice): void {
+    const { state, events, logger } = this.#d;
+    const withheld = new Set(choice.suppressed);
+    for (const r of choice.refusedAfterAccept) {
+      const dsn = !withheld.has(r);
+      state.counters.refusedAfterAccept++;
+      if (!dsn) state.counters.dsnSuppressed++;
+      logger.warn(
+        { event: 'delivery.refused_after_accept', queueId: msg.id, recipient: r.recipient, reply: r.reply, host: r.host, sender: msg.envelope.sender, dsn, ...(dsn ? {} : { why: choice.why }) },
+        'backend refused a recipient we had accepted (verified at RCPT)',
+      );
+    }
+    const others = choice.suppressed.filter((r) => !choice.refusedAfterAccept.includes(r));
+    if (others.length > 0) {
+      state.counters.dsnSuppressed += others.length;
+      logger.warn({ queueId: msg.id, recipients: others.map((r) => r.recipient), sender: msg.envelope.sender, why: choice.why }, 'failed recipients: no DSN to a local sender that does not exist');
+    }
+    if (choice.refusedAfterAccept.length > 0) {
+      events.publish({ type: 'refused_after_accept', queueId: msg.id, recipients: choice.refusedAfterAccept.map((r) => r.recipient), dsn: choice.refusedAfterAccept.map((r) => !withheld.has(r)) });
+    }
   }
 
   /** Sends the bounce for recipients that failed for good (the sender is not the null sender). */

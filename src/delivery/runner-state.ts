@@ -66,7 +66,7 @@ export class RunnerState {
   readonly forced = new Set<string>();
   /** Being held or expiring (runner-holds.ts): the picker sets these aside. */
   readonly holding = new Set<string>();
-  readonly counters = { delivered: 0, deferred: 0, failed: 0, bounces: 0 };
+  readonly counters = { delivered: 0, deferred: 0, failed: 0, bounces: 0, refusedAfterAccept: 0, dsnSuppressed: 0 };
   /** Messages loaded (or being loaded) and not finished. */
   loaded = 0;
   /** Attempts in flight. */

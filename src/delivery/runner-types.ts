@@ -31,12 +31,16 @@ export interface QueueRunnerOptions {
    * users (authenticated, or a relay-networks client). Default: authenticated only.
    */
   readonly ownSender?: OwnSender;
+  /** A sender in one of our local domains known not to exist gets no DSN (main.ts: recipients file, verification cache). */
+  readonly senderUnknown?: (sender: string) => boolean;
 }
 
 export type DeliveryEvent =
   | { readonly type: 'attempt'; readonly at: number; readonly queueId: string; readonly destination: string; readonly tried: readonly string[]; readonly results: readonly RecipientResult[]; readonly durationMs: number }
   | { readonly type: 'bounce'; readonly queueId: string; readonly bounceId: string; readonly kind: 'failed' | 'delayed' | 'relayed'; readonly recipients: readonly string[] }
-  | { readonly type: 'removed'; readonly queueId: string; readonly reason: 'delivered' | 'failed' | 'deleted' | 'bounced' };
+  | { readonly type: 'removed'; readonly queueId: string; readonly reason: 'delivered' | 'failed' | 'deleted' | 'bounced' }
+  /** The backend refused (5xx) recipients we had verified and accepted from an untrusted client; `dsn` per recipient: was one sent. */
+  | { readonly type: 'refused_after_accept'; readonly queueId: string; readonly recipients: readonly string[]; readonly dsn: readonly boolean[] };
 
 export interface RunnerStats {
   readonly queued: number;
@@ -51,6 +55,10 @@ export interface RunnerStats {
   readonly deferred: number;
   readonly failed: number;
   readonly bounces: number;
+  /** Recipients the backend refused after we had verified and accepted them from an untrusted client (issue 16). */
+  readonly refusedAfterAccept: number;
+  /** Failed recipients that got no DSN (backscatter rules: dsn_after_accept, unknown local sender). */
+  readonly dsnSuppressed: number;
   readonly idleConnections: number;
 }
 

@@ -13,12 +13,16 @@ import { limitsProvider, type LimitsCounters, type LimitsProviderOptions } from 
 import type { SecondLevelCache } from './dnsbl/dnsbl-cache.ts';
 import { SenderDomainLookup } from './sender-domain/sender-domain-lookup.ts';
 import { senderDomainProvider } from './sender-domain/sender-domain-provider.ts';
+import { RecipientVerifier } from './recipient-probe/recipient-verifier.ts';
+import { recipientProbeProvider, type NextHopResolver } from './recipient-probe/recipient-probe-provider.ts';
 
 export interface FactsRuntime {
   readonly providers: readonly FactsProvider[];
   readonly dnsbl: DnsblChecker;
   /** The limits' counters (in process, or shared ones from src/cluster). */
   readonly counters: LimitsCounters;
+  /** Live recipient verification (config [recipient_verification]); its cache and counters. */
+  readonly verifier: RecipientVerifier;
   /** Starts background work (DNSBL zone health probes); serve only, not explain. */
   startBackground(): void;
   /** A reload swapped the snapshot in. */
@@ -34,6 +38,14 @@ export interface FactsRuntimeOptions {
   readonly limits?: LimitsProviderOptions;
   /** A DNSBL cache shared with other instances, behind the in-process one. */
   readonly dnsblCache?: SecondLevelCache;
+  /**
+   * Where recipient probes go (the delivery route or smarthost of an address;
+   * main.ts wires delivery/routing.ts in). Without it nothing is verified live.
+   */
+  readonly nextHop?: NextHopResolver;
+  /** false: explain without --probe-recipients (report the probe, do not send it). */
+  readonly liveProbes?: boolean;
+  readonly notProbed?: (address: string, hop: string) => void;
 }
 
 export function createFactsRuntime(snapshot: PolicySnapshot, logger: Logger, options: FactsRuntimeOptions = {}): FactsRuntime {
@@ -50,12 +62,26 @@ export function createFactsRuntime(snapshot: PolicySnapshot, logger: Logger, opt
     limitsProvider(counters, logger.child({ component: 'limits' }), options.limits),
     senderDomainProvider(senderDomains, logger.child({ component: 'sender-domain' })),
   ];
+  const verifier = new RecipientVerifier({ maxEntries: config.recipient_verification.cache_size });
+  if (options.nextHop) {
+    providers.push(recipientProbeProvider({
+      verifier,
+      nextHop: options.nextHop,
+      logger: logger.child({ component: 'recipient-verification' }),
+      ...(options.liveProbes === false ? { live: false } : {}),
+      ...(options.notProbed ? { notProbed: options.notProbed } : {}),
+    }));
+  }
   return {
     providers,
     dnsbl,
     counters,
+    verifier,
     startBackground: () => dnsbl.startHealthChecks(),
     update: (next) => dnsbl.update(next.dnsbl),
-    close: () => dnsbl.close(),
+    close: () => {
+      dnsbl.close();
+      verifier.close();
+    },
   };
 }

@@ -3,7 +3,7 @@
 // becomes `{ "error": "..." }` in its section while the rest still answers,
 // because during an incident a partial picture beats a 500.
 import type { TrafficSnapshot, TrafficStats } from '../observability/traffic-stats.ts';
-import type { CacheStats, ClusterStatus, DashboardSources, QueueStats, Readiness, ReloadSummary, ZoneStats } from '../observability/sources.ts';
+import type { CacheStats, ClusterStatus, DashboardSources, QueueStats, Readiness, ReloadSummary, VerificationStats, ZoneStats } from '../observability/sources.ts';
 
 export type Section<T> = T | { readonly error: string };
 
@@ -25,6 +25,8 @@ export interface StatusDocument {
   readonly dnsbl: Section<{ readonly zones: readonly ZoneView[] }>;
   readonly cache: Section<CacheStats & { readonly hitRatio: number }>;
   readonly cluster: Section<ClusterStatus>;
+  /** Recipient verification and the backscatter guard (issue 16); null when the build has no such source. */
+  readonly verification: Section<VerificationStats | null>;
 }
 
 const SOURCE_TIMEOUT_MS = 2000;
@@ -47,7 +49,7 @@ async function settle<T, V>(read: () => T | Promise<T>, view: (value: T) => V): 
 export const ratio = (part: number, whole: number): number => (whole > 0 ? part / whole : 0);
 
 export async function buildStatus(sources: DashboardSources, traffic: TrafficStats, now: number): Promise<StatusDocument> {
-  const [ready, queue, reload, dnsbl, cache, cluster] = await Promise.all([
+  const [ready, queue, reload, dnsbl, cache, cluster, verification] = await Promise.all([
     settle(() => sources.ready(), (r) => ({ listeners: r.listeners, spoolWritable: r.spoolWritable, ready: r.listeners && r.spoolWritable })),
     settle(() => sources.queue(), (q) => ({
       ...q,
@@ -57,6 +59,7 @@ export async function buildStatus(sources: DashboardSources, traffic: TrafficSta
     settle(() => sources.dnsbl(), (zones) => ({ zones: zones.map((z) => ({ ...z, hitRate: ratio(z.listed, z.queries) })) })),
     settle(() => sources.cache(), (c) => ({ hits: c.hits, misses: c.misses, hitRatio: ratio(c.hits, c.hits + c.misses) })),
     settle((): ClusterStatus | Promise<ClusterStatus> => sources.cluster?.() ?? { shared: false }, (c) => c),
+    settle((): VerificationStats | null | Promise<VerificationStats> => sources.verification?.() ?? null, (v) => v),
   ]);
   return {
     instance: sources.instance,
@@ -71,5 +74,6 @@ export async function buildStatus(sources: DashboardSources, traffic: TrafficSta
     dnsbl,
     cache,
     cluster,
+    verification,
   };
 }

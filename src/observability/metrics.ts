@@ -8,7 +8,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DecisionLog } from './decision-log.ts';
 import type { DeliveryLog } from './delivery-log.ts';
-import type { ClusterStatus, DashboardSources } from './sources.ts';
+import type { ClusterStatus, DashboardSources, VerificationStats } from './sources.ts';
 
 export interface MetricsOptions {
   readonly sources: DashboardSources;
@@ -83,6 +83,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   const ready = singleFlight(() => sources.ready());
   const cluster = singleFlight(async () => (sources.cluster ? await sources.cluster() : { shared: false }));
   const smtp = singleFlight(async () => (sources.smtp ? await sources.smtp() : undefined));
+  const verification = singleFlight(async () => (sources.verification ? await sources.verification() : undefined));
 
   const decisions = new Counter({
     name: 'relayguard_decisions_total', help: 'Policy decisions by stage, verdict, rule and reason.',
@@ -145,6 +146,23 @@ export function createMetrics(options: MetricsOptions): Metrics {
     policyCounter('relayguard_policy_service_bad_input_total', 'Policy connections closed for not speaking the protocol (garbage, NUL, over-long lines).', (c, t) => c.inc(t.badInput));
     policyCounter('relayguard_policy_service_timeouts_total', 'Policy requests answered DEFER_IF_PERMIT for running past request_timeout.', (c, t) => c.inc(t.timeouts));
   }
+  // Live recipient verification and the backscatter guard (issue 16), copied at scrape time.
+  const verificationCounter = (name: string, help: string, fill: (c: Counter<string>, v: VerificationStats) => void, labelNames: readonly string[] = []) =>
+    new Counter({
+      name, help, labelNames, registers,
+      async collect() { await fillFrom(this, verification, 'keep', (v) => { if (v) fill(this, v); }); },
+    });
+  verificationCounter('relayguard_recipient_probes_total', 'Recipient verification probes sent to the next hop, by its answer (accepted 2xx, refused 5xx, temporary 4xx/unreachable).',
+    (c, v) => { c.inc({ result: 'accepted' }, v.accepted); c.inc({ result: 'refused' }, v.refused); c.inc({ result: 'temporary' }, v.temporary); }, ['result']);
+  verificationCounter('relayguard_recipient_verification_cache_hits_total', 'RCPTs answered from the verification cache (no probe).', (c, v) => c.inc(v.cacheHits));
+  verificationCounter('relayguard_recipient_verification_shared_total', 'RCPTs that joined a probe already in flight for the same address.', (c, v) => c.inc(v.shared));
+  verificationCounter('relayguard_recipient_verification_timeouts_total', 'RCPTs told 450 4.1.1 because the next hop did not answer within the time budget.', (c, v) => c.inc(v.timedOut));
+  verificationCounter('relayguard_backend_refused_after_accept_total', 'Recipients the backend refused (5xx) after we had verified and accepted them from an untrusted client.', (c, v) => c.inc(v.refusedAfterAccept));
+  verificationCounter('relayguard_dsn_suppressed_total', 'Failed recipients that got no DSN (recipient_verification.dsn_after_accept, or a local sender that does not exist).', (c, v) => c.inc(v.dsnSuppressed));
+  new Gauge({
+    name: 'relayguard_recipient_verification_cached_answers', help: 'Answers in the recipient verification cache.', registers,
+    async collect() { await fillFrom(this, verification, 'drop', (v) => { if (v) this.set(v.cached); }); },
+  });
 
   new Gauge({
     name: 'relayguard_info', help: 'Always 1; labels name the instance and version.', labelNames: ['instance', 'version'] as const, registers,

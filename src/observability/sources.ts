@@ -111,6 +111,8 @@ export interface DashboardSources {
   smtp?(): MaybePromise<SmtpTotals>;
   /** The Postfix policy service's running totals (PolicyServer.counters); absent when it is off. */
   policyService?(): MaybePromise<PolicyServiceTotals>;
+  /** Live recipient verification and what the backend refused after we accepted (issue 16); absent in tests without one. */
+  verification?(): MaybePromise<VerificationStats>;
 }
 
 /** Policy service answers by action kind (dunno, ok, reject, defer, defer_if_permit, prepend), connections closed for bad input, requests past their time budget. */
@@ -118,6 +120,27 @@ export interface PolicyServiceTotals {
   readonly answers: Readonly<Record<string, number>>;
   readonly badInput: number;
   readonly timeouts: number;
+}
+
+/** Running totals of recipient verification (config [recipient_verification]) since start. */
+export interface VerificationStats {
+  readonly enabled: boolean;
+  /** Probes sent to next hops, by answer. */
+  readonly probes: number;
+  readonly accepted: number;
+  readonly refused: number;
+  readonly temporary: number;
+  /** RCPTs answered from the cache, or by joining a probe in flight. */
+  readonly cacheHits: number;
+  readonly shared: number;
+  /** Clients told 450 because the time budget ran out. */
+  readonly timedOut: number;
+  /** Answers in the cache now. */
+  readonly cached: number;
+  /** Recipients the backend refused (5xx) after we had verified and accepted them from an untrusted client. */
+  readonly refusedAfterAccept: number;
+  /** Failed recipients that got no DSN (dsn_after_accept, or an unknown local sender). */
+  readonly dsnSuppressed: number;
 }
 
 /** Running totals since start, copied into counters at scrape time. */

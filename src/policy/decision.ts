@@ -57,6 +57,7 @@ export const REASONS = [
   'rcpt.local_domain',
   'rcpt.postmaster',
   'rcpt.unknown_user',
+  'rcpt.unverified',
   'relay.trusted_network',
   'relay.authenticated',
   'relay.denied',

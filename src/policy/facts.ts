@@ -62,6 +62,28 @@ export interface SenderDomainFacts {
 }
 
 /**
+ * What the next hop said about a local recipient (issue 16, live recipient
+ * verification: facts/recipient-probe). Absent: not verified live (feature
+ * off, exempt client, domain not selected, MX-direct, static file said unknown).
+ */
+export interface RecipientProbeFacts {
+  /**
+   * accepted: 2xx to RCPT; refused: 5xx; unavailable: 4xx, unreachable or
+   * not answered within the time budget, and nothing cached; not_probed:
+   * `explain` without --probe-recipients (the probe would run, but was not).
+   */
+  readonly outcome: 'accepted' | 'refused' | 'unavailable' | 'not_probed';
+  /** unavailable because the time budget ran out (the probe goes on and caches its answer). */
+  readonly timedOut?: boolean;
+  /** The next hop asked, "smarthost 127.0.0.1:2525" style, for logs. */
+  readonly hop: string;
+  /** cache: a cached answer; probe: this RCPT asked; shared: joined a probe in flight. */
+  readonly source: 'cache' | 'probe' | 'shared' | 'none';
+  /** The next hop's reply (cleaned, one line), or what went wrong. */
+  readonly reply?: string;
+}
+
+/**
  * The outcome of checking credentials (issue 5, auth/authenticator.ts); the
  * password never gets here. 'unavailable': the failure counters could not be
  * asked and cluster.fail_open is false.
@@ -89,6 +111,7 @@ export interface Facts {
   readonly dnsbl?: DnsblFacts;
   readonly rate?: RateFacts;
   readonly senderDomain?: SenderDomainFacts;
+  readonly recipientProbe?: RecipientProbeFacts;
   readonly auth?: AuthFacts;
   readonly message?: MessageFacts;
 }

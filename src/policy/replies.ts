@@ -85,6 +85,9 @@ const TABLE = {
   'rcpt.address_literal:ours': { code: 550, enhanced: '5.7.1', text: 'Address literals are not accepted here, use a domain name' },
   // A local domain verified by policies/recipients, and the address is not listed there.
   'rcpt.unknown_user': { code: 550, enhanced: '5.1.1', text: (rcpt: string) => `<${rcpt}>: Recipient address rejected: User unknown` },
+  // Live verification (recipient_verification): the next hop could not say yet. Never a 5xx, never a 250.
+  'rcpt.unverified': { code: 450, enhanced: '4.1.1', text: (rcpt: string) => `<${rcpt}>: Recipient address rejected: unverified address: Address verification in progress` },
+  'rcpt.unverified:failed': { code: 450, enhanced: '4.1.1', text: (rcpt: string) => `<${rcpt}>: Recipient address rejected: unverified address: Address verification failed temporarily, try again later` },
   'relay.denied': { code: 554, enhanced: '5.7.1', text: (rcpt: string) => `<${rcpt}>: Relay access denied` },
   'rcpt.too_many': { code: 452, enhanced: '4.5.3', text: 'Too many recipients' },
   'rcpt.rate': { code: 450, enhanced: '4.7.1', text: 'Rate limit exceeded, try again later' },

@@ -21,6 +21,7 @@ import { relayLocalDomainRule } from './rules/relay-local-domain.ts';
 import { ownLiteralRule } from './rules/own-literal.ts';
 import { barePostmasterRule } from './rules/bare-postmaster.ts';
 import { recipientVerifyRule } from './rules/recipient-verify.ts';
+import { recipientProbeRule } from './rules/recipient-probe.ts';
 import { relayNetworksRule } from './rules/relay-networks.ts';
 import { relayAuthenticatedRule } from './rules/relay-authenticated.ts';
 import { relayDenyRule } from './rules/relay-deny.ts';
@@ -52,7 +53,7 @@ export const DEFAULT_RULES: RuleLists = Object.freeze({
   authAttempt: [authOfferedRule, authTlsRule, authMechanismRule],
   auth: [authCredentialsRule],
   mail: [submissionAuthRule, senderOwnershipRule, declaredSizeRule, specialUseSenderRule, senderDomainRule, rateLimitsRule('mail')],
-  relay: [ownLiteralRule, barePostmasterRule, recipientVerifyRule, relayLocalDomainRule, relayNetworksRule, relayAuthenticatedRule, relayDenyRule],
+  relay: [ownLiteralRule, barePostmasterRule, recipientProbeRule, recipientVerifyRule, relayLocalDomainRule, relayNetworksRule, relayAuthenticatedRule, relayDenyRule],
   rcpt: [recipientLimitRule, dnsblRule, rateLimitsRule('rcpt')],
   // End of data, on what the front door measured while the body streamed in.
   data: [dataSizeRule, bareLineEndingsRule, nulBytesRule, lineLengthRule],

@@ -21,7 +21,7 @@ import { AuthError } from '../auth/errors.ts';
 import { createSessionContext, listenerInfo, type AuthContext, type SessionContext } from '../policy/context.ts';
 import { undeclaredUtf8 } from '../policy/address-refusal.ts';
 import type { Decision, Stage } from '../policy/decision.ts';
-import type { AuthFacts, Facts } from '../policy/facts.ts';
+import type { AuthFacts, DnsblFacts, Facts } from '../policy/facts.ts';
 import {
   evaluateAuth,
   evaluateConnect,
@@ -47,6 +47,17 @@ export interface SessionDriverDeps {
   readonly facts: readonly FactsProvider[];
   readonly credentials: CredentialChecker;
   readonly logger: Logger;
+}
+
+/** Zones were asked about the client and every one answered "not listed" (none listed, none failed). */
+function dnsblPassed(facts: DnsblFacts): boolean {
+  let asked = false;
+  for (const r of facts.results) {
+    if (r.target !== 'client') continue;
+    if (r.status !== 'clean') return false;
+    asked = true;
+  }
+  return asked;
 }
 
 const refused = (decision: Decision): boolean => decision.verdict === 'reject' || decision.verdict === 'defer';
@@ -166,8 +177,15 @@ export function createSessionDriver(deps: SessionDriverDeps): SessionStages {
       const { sender } = prepared.ctx;
       const utf8 = sender.kind === 'mailbox' ? undeclaredUtf8('mail', sender, prepared.ctx.smtputf8) : undefined;
       if (utf8) return { decision: noted(step, session, utf8) };
-      const decision = decide(session, engine, 'mail', prepared.ctx, evaluateMail(prepared.ctx, session.snapshot, gathered(step, await engine.facts.gather('mail', prepared.ctx))), step);
+      const mailFacts = gathered(step, await engine.facts.gather('mail', prepared.ctx));
+      const decision = decide(session, engine, 'mail', prepared.ctx, evaluateMail(prepared.ctx, session.snapshot, mailFacts), step);
       if (refused(decision)) return { decision };
+      // Only recipient verification reads them (the backscatter guard); nothing to keep otherwise.
+      // (A connection keeps its snapshot: with verification off this is never set, on it is set at every MAIL.)
+      if (session.snapshot.config.recipient_verification.enabled) session.senderChecks = {
+        senderDomainResolves: mailFacts.senderDomain?.status === 'ok' || (sender.kind === 'mailbox' && session.snapshot.localDomains.has(sender.domain)),
+        dnsblPassed: false,
+      };
       engine.ctx = { ...prepared.ctx, recipients: [] };
       return { decision, sender: sender.address };
     },
@@ -178,11 +196,13 @@ export function createSessionDriver(deps: SessionDriverDeps): SessionStages {
       const step = openStep(session, { call: 'rcpt', input: raw });
       const prepared = prepareRcpt(ctx, session.snapshot, { address: raw });
       if (!prepared.ok) return { decision: noted(step, session, prepared.decision) };
-      const evaluated = evaluateRcpt(prepared.ctx, session.snapshot, gathered(step, await engine.facts.gather('rcpt', prepared.ctx)));
+      const rcptFacts = gathered(step, await engine.facts.gather('rcpt', prepared.ctx));
+      const evaluated = evaluateRcpt(prepared.ctx, session.snapshot, rcptFacts);
       // After the relay decision: every spelling of a trick is judged as one first.
       const utf8 = refused(evaluated) ? undefined : undeclaredUtf8('rcpt', prepared.ctx.recipient, ctx.smtputf8);
       const decision = decide(session, engine, 'rcpt', prepared.ctx, utf8 ?? evaluated, step);
       if (refused(decision)) return { decision };
+      if (session.senderChecks && rcptFacts.dnsbl) session.senderChecks.dnsblPassed = dnsblPassed(rcptFacts.dnsbl);
       engine.ctx = { ...ctx, recipients: [...ctx.recipients, prepared.ctx.recipient] };
       return { decision, recipient: prepared.ctx.recipient.address };
     },

@@ -43,6 +43,12 @@ export interface SessionRecord {
    * front door's parameter check parsed them; taken by its MAIL/RCPT handler.
    */
   pendingParams?: { readonly esmtp: EsmtpParameters } | { readonly dsn: RecipientDsn | null };
+  /**
+   * What the checks of the current transaction found about its sender, for
+   * the spool envelope's `origin` (issue 16 item 2: may a later backend
+   * refusal be bounced?). Set by the driver at MAIL and RCPT.
+   */
+  senderChecks?: { senderDomainResolves: boolean; dnsblPassed: boolean };
   rejectedRecipients: number;
   /** Errors so far (refused commands and recipients), for tarpitting. */
   errors: number;

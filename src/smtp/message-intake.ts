@@ -70,6 +70,17 @@ export async function takeMessage(
     // Issue 21: what the client declared, for delivery to honour (absent when nothing was).
     ...(state.mailParams && Object.keys(state.mailParams).length > 0 ? { esmtp: { ...state.mailParams } } : {}),
     ...(state.recipientDsn?.some((dsn) => dsn !== null) ? { recipientDsn: [...state.recipientDsn] } : {}),
+    // With recipient verification on: what the backscatter guard needs (delivery/backscatter.ts).
+    ...(state.senderChecks
+      ? {
+          origin: {
+            trusted: state.user !== undefined || state.snapshot.relayNetworks.contains(state.clientIp),
+            dnsblPassed: state.senderChecks.dnsblPassed,
+            senderDomainResolves: state.senderChecks.senderDomainResolves,
+            verified: true,
+          },
+        }
+      : {}),
   };
   try {
     // A hold asked for by a rule or trigger is written with the message (spool AcceptOptions.hold).

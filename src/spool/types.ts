@@ -23,6 +23,23 @@ export interface Envelope {
    * index); `null` where that RCPT carried none. Absent when no RCPT did.
    */
   readonly recipientDsn?: readonly (RecipientDsn | null)[];
+  /**
+   * How the client that handed us the message was judged when we accepted it
+   * (issue 16 item 2): whether a later refusal by the backend may be bounced
+   * to the sender. Absent in spool files written before it existed.
+   */
+  readonly origin?: MessageOrigin;
+}
+
+export interface MessageOrigin {
+  /** A relay-networks client or an authenticated user: its bounces go to our own users. */
+  readonly trusted: boolean;
+  /** DNSBL zones were asked about the client and none listed it or failed (no zones: false). */
+  readonly dnsblPassed: boolean;
+  /** The sender's domain resolved at MAIL (the sender-domain check), or is one of our local domains. */
+  readonly senderDomainResolves: boolean;
+  /** Live recipient verification was on: every local recipient was verified at RCPT. */
+  readonly verified: boolean;
 }
 
 /** MAIL FROM parameters that travel with the message (validated by the front door). */

@@ -57,6 +57,10 @@ export interface SmtpSink {
   connections: number;
   /** Reply for one recipient, e.g. "450 4.2.0 mailbox busy"; undefined = accept. */
   rcptReply(recipient: string, reply: string | undefined): void;
+  /** Every RCPT TO seen, with its transaction's sender ('' for the null sender <>: recipient probes). */
+  readonly rcpts: Array<{ readonly from: string; readonly to: string }>;
+  /** Never answer RCPT TO for this recipient (an upstream that hangs); false = answer again, the held ones too. */
+  rcptHang(recipient: string, hang: boolean): void;
   /** Reply at connect (e.g. "421 4.3.2 try later"); undefined = normal greeting. */
   greetingReply(reply: string | undefined): void;
   /** Reply at the end of DATA; undefined = accept. */
@@ -96,6 +100,9 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
     },
   };
   const rcptReplies = new Map<string, string>();
+  const rcpts: Array<{ from: string; to: string }> = [];
+  const hanging = new Set<string>();
+  const held: Array<{ to: string; answer: () => void }> = [];
   let greeting: string | undefined;
   let dataReply: string | undefined;
   let dataDelayMs = 0;
@@ -125,9 +132,14 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
         callback(smtpError('535 5.7.8 bad credentials'));
       }
     },
-    onRcptTo(address, _session, callback) {
-      const reply = rcptReplies.get(address.address);
-      callback(reply ? smtpError(reply) : null);
+    onRcptTo(address, session, callback) {
+      rcpts.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: address.address });
+      const answer = () => {
+        const reply = rcptReplies.get(address.address);
+        callback(reply ? smtpError(reply) : null);
+      };
+      if (hanging.has(address.address)) held.push({ to: address.address, answer });
+      else answer();
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
@@ -180,6 +192,20 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
     address: `${host}:${port}`,
     messages,
     commands,
+    rcpts,
+    rcptHang(recipient, hang) {
+      if (hang) return void hanging.add(recipient);
+      hanging.delete(recipient);
+      // Answer what was held, in order.
+      for (let i = 0; i < held.length; ) {
+        const entry = held[i] as { to: string; answer: () => void };
+        if (entry.to !== recipient) i++;
+        else {
+          held.splice(i, 1);
+          entry.answer();
+        }
+      }
+    },
     connections: 0,
     rcptReply: (recipient, reply) => void (reply === undefined ? rcptReplies.delete(recipient) : rcptReplies.set(recipient, reply)),
     greetingReply: (reply) => void (greeting = reply),

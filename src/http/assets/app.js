@@ -265,6 +265,13 @@ function renderQueue(s) {
     ...(q.held === undefined ? [] : [fact(fmt(q.held), 'held (relayguard queue list --held)')]),
     ...(q.quarantine === undefined ? [] : [fact(fmt(q.quarantine.count), 'quarantined (corrupt spool files)', q.quarantine.count > 0 ? 'bad' : '')]),
   );
+  // Recipient verification (issue 16): what the backend refused after we said 250, and the probes.
+  const v = s.verification;
+  if (v && !sectionError(v)) {
+    facts.append(fact(fmt(v.refusedAfterAccept), 'backend refused after we accepted', v.refusedAfterAccept > 0 ? 'warn-fact' : ''));
+    if (v.dsnSuppressed > 0) facts.append(fact(fmt(v.dsnSuppressed), 'DSNs withheld (backscatter)'));
+    if (v.enabled) facts.append(fact(`${fmt(v.probes)} / ${fmt(v.cacheHits)}`, 'recipient probes / cache hits', v.timedOut > 0 ? 'warn-fact' : ''));
+  }
   const quarantine = $('#quarantine');
   const entries = q.quarantine?.entries ?? [];
   quarantine.hidden = entries.length === 0;
