@@ -16,6 +16,7 @@
 //                                      (untrusted) bench client is verified against the smarthost
 //                                      (smtp-sink); one recipient, so after the first probe the
 //                                      cache is warm. Probe latency, cold vs warm: npm run bench:verify
+//                 [--no-journal]       [journal] enabled = false in the relay (the decision journal's cost)
 // Needs smtp-source and smtp-sink (apt-get install -y postfix; no daemon is
 // started). Prints a table and writes bench/results.json. See BENCHMARKS.md.
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -49,6 +50,7 @@ const { values } = parseArgs({
     policies: { type: 'string' },
     repeat: { type: 'string' },
     'verify-recipients': { type: 'boolean', default: false },
+    'no-journal': { type: 'boolean', default: false },
   },
 });
 const quick = values.quick === true;
@@ -72,6 +74,9 @@ if (values.policies !== undefined && values.policies !== 'all' && values.policie
  * anti-abuse policy costs under the same load.
  */
 const relayOnly = values.policies === 'relay-only';
+/** TOML appended to the relay's config.toml: --verify-recipients, --no-journal (the decision journal off, for its A/B). */
+const extraConfig =
+  (values['verify-recipients'] ? '\n[recipient_verification]\nenabled = true\n' : '') + (values['no-journal'] ? '\n[journal]\nenabled = false\n' : '');
 const RELAY_ONLY_POLICIES = {
   'dnsbl.toml': '# --policies=relay-only: no zones\n',
   'limits.toml': [
@@ -132,7 +137,7 @@ const relayOptions = {
   ...(relayRepo ? { relayRepo } : {}),
   ...(relayNodeArgs.length > 0 ? { nodeArgs: relayNodeArgs } : {}),
   ...(relayOnly ? { extraPolicies: RELAY_ONLY_POLICIES } : limits.policies ? { extraPolicies: limits.policies } : {}),
-  ...(values['verify-recipients'] ? { extraConfig: '\n[recipient_verification]\nenabled = true\n' } : {}),
+  ...(extraConfig !== '' ? { extraConfig } : {}),
 };
 const results: {
   startedAt: string;
@@ -147,7 +152,7 @@ const results: {
 } = {
   startedAt: startedAt.toISOString(),
   machine: await machine(),
-  settings: { messages, repeat, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), relayRepo: relayRepo ?? REPO, relayCode: relayCode.note, relayNodeArgs, rateLimits: relayOnly ? 'off (--policies=relay-only)' : limits.note, dnsblZones: relayOnly ? [] : [...IP_ZONES, ...DOMAIN_ZONES], policies: relayOnly ? 'relay-only: relay control, no DNSBL, limits or checks' : 'all', recipientVerification: values['verify-recipients'] ? 'on (warm cache after the first RCPT)' : 'off', fsync: 'always (the spool has no switch)' },
+  settings: { messages, repeat, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), relayRepo: relayRepo ?? REPO, relayCode: relayCode.note, relayNodeArgs, rateLimits: relayOnly ? 'off (--policies=relay-only)' : limits.note, dnsblZones: relayOnly ? [] : [...IP_ZONES, ...DOMAIN_ZONES], policies: relayOnly ? 'relay-only: relay control, no DNSBL, limits or checks' : 'all', recipientVerification: values['verify-recipients'] ? 'on (warm cache after the first RCPT)' : 'off', journal: values['no-journal'] ? 'off (--no-journal)' : 'on (the default)', fsync: 'always (the spool has no switch)' },
   throughput: [],
   latency: [],
   micro: [],
