@@ -308,10 +308,27 @@ function parseOrcpt(value: string | undefined, smtputf8: boolean): NonNullable<R
     const address = decodeUtf8Addr(encoded, smtputf8);
     return address ?? 'ORCPT utf-8 address syntax (RFC 6533)';
   }
-  const address = decodeXtext(encoded);
-  if (address === undefined) return 'ORCPT is not xtext';
-  if (!/^[\x21-\x7e]+$/.test(address)) return 'ORCPT decodes to a control, space or non-ASCII character';
-  return { type, address };
+  const decoded = decodeXtext(encoded);
+  if (decoded === undefined) return 'ORCPT is not xtext';
+  if (/^[\x21-\x7e]+$/.test(decoded)) return { type, address: decoded };
+  // Postfix (3.7 at least) sends a UTF-8 recipient's ORCPT as rfc822 with the
+  // UTF-8 bytes xtext-encoded (rfc822;zo+C3+AB@...), not as RFC 6533's utf-8
+  // type. In an SMTPUTF8 transaction we take that when the bytes are valid
+  // UTF-8 (NFC, no controls or spaces); never outside one (RFC 3461: ASCII).
+  if (smtputf8) {
+    const utf8 = strictUtf8(Buffer.from(decoded, 'latin1'));
+    if (utf8 !== undefined && /^[\x21-\x7e\u00a0-\u{10FFFF}]+$/u.test(utf8) && utf8.normalize('NFC') === utf8) return { type, address: utf8 };
+  }
+  return 'ORCPT decodes to a control, space or non-ASCII character';
+}
+
+/** The bytes as UTF-8, or undefined when they are not valid UTF-8. */
+function strictUtf8(bytes: Buffer): string | undefined {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
 }
 
 /** RFC 6533 3: EmbeddedUnicodeChar is "\x{" 2-6 upper-case hex digits "}", a code point that is not ASCII printable except "+", "\" and "=". */

@@ -122,6 +122,12 @@ test('RCPT parameters: NOTIFY and ORCPT as stored, null when none', () => {
     dsn: { orcpt: { type: 'utf-8', address: 'jürgen@bücher.example' } },
   });
   assert.deepEqual(parseRcptParams(' ORCPT=utf-8;jürgen@bücher.example', ALL, true), { ok: true, dsn: { orcpt: { type: 'utf-8', address: 'jürgen@bücher.example' } } });
+  // As Postfix sends a UTF-8 recipient's ORCPT: rfc822 with the UTF-8 bytes in xtext; only in an SMTPUTF8 transaction, only valid UTF-8.
+  assert.deepEqual(parseRcptParams(' ORCPT=rfc822;zo+C3+AB@example.test', ALL, true), { ok: true, dsn: { orcpt: { type: 'rfc822', address: 'zoë@example.test' } } });
+  assert.equal(parseRcptParams(' ORCPT=rfc822;zo+C3+AB@example.test', ALL, false).ok, false, 'not without SMTPUTF8');
+  assert.equal(parseRcptParams(' ORCPT=rfc822;zo+FF@example.test', ALL, true).ok, false, 'not UTF-8');
+  assert.equal(parseRcptParams(' ORCPT=rfc822;zo+C3+AB+0A@example.test', ALL, true).ok, false, 'a control character');
+  assert.equal(parseRcptParams(' ORCPT=rfc822;zoe+CC+88@example.test', ALL, true).ok, false, 'not NFC');
   assert.deepEqual(parseRcptParams(' ORCPT=x400;+2FC=US', ALL, false).ok, false, '"=" is not xtext');
   assert.deepEqual(parseRcptParams(' ORCPT=x400;+2FC+3DUS', ALL, false), { ok: true, dsn: { orcpt: { type: 'x400', address: '/C=US' } } });
 });
