@@ -69,10 +69,14 @@ export const EXTENSIONS: readonly ExtensionRow[] = [
   // smtp-server 3.21.6 has no BDAT command: CHUNKING (and BINARYMIME, which needs it) cannot be honoured.
   { keyword: 'CHUNKING', rfc: 'RFC 3030', offered: never, mailParams: [], rcptParams: [], note: 'not offered: smtp-server has no BDAT' },
   { keyword: 'BINARYMIME', rfc: 'RFC 3030', offered: never, mailParams: [], rcptParams: [], note: 'not offered: needs CHUNKING' },
-  // REQUIRETLS: refused (555) until delivery can honour it: only over TLS at
-  // level `verify`, never through a next hop that does not offer it (issue 21
-  // item 6). Then offer it after STARTTLS: (ctx) => ctx.tls.
-  { keyword: 'REQUIRETLS', rfc: 'RFC 8689', offered: never, mailParams: ['REQUIRETLS'], rcptParams: [], note: 'not offered yet: delivery cannot guarantee it (issue 21 item 6)' },
+  // REQUIRETLS (RFC 8689 2, 4.1): offered only in a TLS session (after
+  // STARTTLS, or on an implicit-TLS listener), so in clear the parameter is
+  // an unadvertised one: 555 5.5.4 like any other (not 530 5.7.10: the client
+  // asked for something we never offered; RFC 5321 4.1.1.11). Stored as
+  // envelope.esmtp.requiretls; delivery (deliver-job.ts) then goes only at TLS
+  // level verify and only through hops that offer REQUIRETLS (the last hop
+  // excepted), else fails the recipient with 5.7.10.
+  { keyword: 'REQUIRETLS', rfc: 'RFC 8689', offered: (ctx) => ctx.tls, mailParams: ['REQUIRETLS'], rcptParams: [], note: 'after STARTTLS / on implicit TLS only; delivered only at TLS level verify, through hops that offer it' },
 ];
 
 const BY_MAIL_PARAM = new Map<string, ExtensionRow>();
@@ -211,6 +215,11 @@ export function parseMailParams(text: string, offered: ReadonlySet<ExtensionKeyw
         esmtp = { ...esmtp, body };
         break;
       }
+      case 'REQUIRETLS':
+        // RFC 8689 2: no value. Offered only over TLS (the table), so reaching here means the session is encrypted.
+        if (value !== undefined) return malformed(keyword, 'REQUIRETLS takes no value');
+        esmtp = { ...esmtp, requiretls: true };
+        break;
       case 'SMTPUTF8':
         if (value !== undefined) return malformed(keyword, 'SMTPUTF8 takes no value');
         esmtp = { ...esmtp, smtputf8: true };
@@ -237,7 +246,7 @@ export function parseMailParams(text: string, offered: ReadonlySet<ExtensionKeyw
         break;
       }
       default:
-        // A parameter in the table that this parser does not know how to honour (REQUIRETLS while never offered).
+        // A parameter in the table that this parser does not know how to honour.
         return notOffered(keyword, `${keyword} cannot be honoured`);
     }
   }
@@ -299,10 +308,27 @@ function parseOrcpt(value: string | undefined, smtputf8: boolean): NonNullable<R
     const address = decodeUtf8Addr(encoded, smtputf8);
     return address ?? 'ORCPT utf-8 address syntax (RFC 6533)';
   }
-  const address = decodeXtext(encoded);
-  if (address === undefined) return 'ORCPT is not xtext';
-  if (!/^[\x21-\x7e]+$/.test(address)) return 'ORCPT decodes to a control, space or non-ASCII character';
-  return { type, address };
+  const decoded = decodeXtext(encoded);
+  if (decoded === undefined) return 'ORCPT is not xtext';
+  if (/^[\x21-\x7e]+$/.test(decoded)) return { type, address: decoded };
+  // Postfix (3.7 at least) sends a UTF-8 recipient's ORCPT as rfc822 with the
+  // UTF-8 bytes xtext-encoded (rfc822;zo+C3+AB@...), not as RFC 6533's utf-8
+  // type. In an SMTPUTF8 transaction we take that when the bytes are valid
+  // UTF-8 (NFC, no controls or spaces); never outside one (RFC 3461: ASCII).
+  if (smtputf8) {
+    const utf8 = strictUtf8(Buffer.from(decoded, 'latin1'));
+    if (utf8 !== undefined && /^[\x21-\x7e\u00a0-\u{10FFFF}]+$/u.test(utf8) && utf8.normalize('NFC') === utf8) return { type, address: utf8 };
+  }
+  return 'ORCPT decodes to a control, space or non-ASCII character';
+}
+
+/** The bytes as UTF-8, or undefined when they are not valid UTF-8. */
+function strictUtf8(bytes: Buffer): string | undefined {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
 }
 
 /** RFC 6533 3: EmbeddedUnicodeChar is "\x{" 2-6 upper-case hex digits "}", a code point that is not ASCII printable except "+", "\" and "=". */

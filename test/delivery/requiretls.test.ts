@@ -1,6 +1,6 @@
 // REQUIRETLS (RFC 8689), delivery half, over real sockets
 // (test/helpers/tls-delivery.ts): the envelope carries it, written through
-// the spool API (the front door still refuses the parameter). Level verify at
+// the spool API (front door to delivery: test/smtp/requiretls-end-to-end.test.ts). Level verify at
 // least, REQUIRETLS passed on to a next hop that offers it, a last hop (MX,
 // or last_hop = true) may go without it, and 5.7.10 with a DSN otherwise.
 import { before, test } from 'node:test';

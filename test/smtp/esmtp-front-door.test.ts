@@ -69,7 +69,7 @@ async function data(talk: SmtpTalk, subject: string): Promise<SmtpReply> {
   return talk.command(`Subject: ${subject}\r\n\r\nbody\r\n.`);
 }
 
-test('EHLO advertises exactly the table: SMTPUTF8 and DSN, STARTTLS before TLS only, AUTH after TLS on submission only, never REQUIRETLS or CHUNKING', async (t) => {
+test('EHLO advertises exactly the table: SMTPUTF8 and DSN, STARTTLS before TLS only, AUTH after TLS on submission only, REQUIRETLS after TLS only, never CHUNKING', async (t) => {
   const harness = await start(t);
   const mx = await openSession({ port: harness.port('mx'), from: OUTSIDE });
   t.after(() => mx.close());
@@ -78,14 +78,14 @@ test('EHLO advertises exactly the table: SMTPUTF8 and DSN, STARTTLS before TLS o
   assert.deepEqual(keywords(plain), ['8BITMIME', 'DSN', 'ENHANCEDSTATUSCODES', 'PIPELINING', 'SIZE', 'SMTPUTF8', 'STARTTLS']);
   assert.equal((await mx.starttls()).code, 220);
   const mxTls = await mx.command('EHLO client.test');
-  assert.deepEqual(keywords(mxTls), ['8BITMIME', 'DSN', 'ENHANCEDSTATUSCODES', 'PIPELINING', 'SIZE', 'SMTPUTF8']);
+  assert.deepEqual(keywords(mxTls), ['8BITMIME', 'DSN', 'ENHANCEDSTATUSCODES', 'PIPELINING', 'REQUIRETLS', 'SIZE', 'SMTPUTF8']);
 
   const sub = await openSession({ port: harness.port('submission') });
   t.after(() => sub.close());
   assert.deepEqual(keywords(await sub.command('EHLO client.test')), ['8BITMIME', 'DSN', 'ENHANCEDSTATUSCODES', 'PIPELINING', 'SIZE', 'SMTPUTF8', 'STARTTLS']);
   assert.equal((await sub.starttls()).code, 220);
   const subTls = await sub.command('EHLO client.test');
-  assert.deepEqual(keywords(subTls), ['8BITMIME', 'AUTH', 'DSN', 'ENHANCEDSTATUSCODES', 'PIPELINING', 'SIZE', 'SMTPUTF8']);
+  assert.deepEqual(keywords(subTls), ['8BITMIME', 'AUTH', 'DSN', 'ENHANCEDSTATUSCODES', 'PIPELINING', 'REQUIRETLS', 'SIZE', 'SMTPUTF8']);
   assert.ok(subTls.lines.some((l) => l.slice(4) === 'AUTH PLAIN LOGIN'));
 });
 
@@ -140,13 +140,22 @@ test('parameters not offered get 555 5.5.4, malformed ones 501 5.5.4, each a pub
   assert.deepEqual(new Set(refusals.map((l) => l.reason)), new Set(['param.not_offered', 'param.malformed']));
 });
 
-test('REQUIRETLS is refused after STARTTLS too (not offered until delivery can honour it)', async (t) => {
+test('REQUIRETLS (RFC 8689): refused in clear as unadvertised (555 5.5.4), accepted after STARTTLS and stored in the spool envelope', async (t) => {
   const harness = await start(t);
   const talk = await openSession({ port: harness.port('mx'), from: OUTSIDE });
   t.after(() => talk.close());
+  assert.equal(codeOf(await talk.command('MAIL FROM:<a@outside.test> REQUIRETLS')), '555 5.5.4');
   assert.equal((await talk.starttls()).code, 220);
   assert.equal((await talk.command('EHLO client.test')).code, 250);
-  assert.equal(codeOf(await talk.command('MAIL FROM:<a@outside.test> REQUIRETLS')), '555 5.5.4');
+  assert.equal(codeOf(await talk.command('MAIL FROM:<a@outside.test> REQUIRETLS=yes')), '501 5.5.4');
+  assert.equal((await talk.command('MAIL FROM:<a@outside.test> REQUIRETLS BODY=8BITMIME')).code, 250);
+  assert.equal((await talk.command('RCPT TO:<a@example.test>')).code, 250);
+  const envelope = await envelopeOf(harness, await data(talk, 'requiretls'));
+  assert.deepEqual(envelope.esmtp, { requiretls: true, body: '8BITMIME' });
+  // Only that transaction: the next one on the same session carries nothing.
+  assert.equal((await talk.command('MAIL FROM:<a@outside.test>')).code, 250);
+  assert.equal((await talk.command('RCPT TO:<b@example.test>')).code, 250);
+  assert.equal((await envelopeOf(harness, await data(talk, 'plain'))).esmtp, undefined);
 });
 
 test('declared parameters are stored in the spool envelope: BODY, SMTPUTF8, RET, ENVID; NOTIFY and ORCPT parallel to the recipients a refused RCPT leaves out', async (t) => {

@@ -17,13 +17,13 @@ import {
 const sorted = (set: ReadonlySet<string>): string[] => [...set].sort();
 const BASE = ['8BITMIME', 'DSN', 'ENHANCEDSTATUSCODES', 'PIPELINING', 'SIZE', 'SMTPUTF8'];
 
-test('offered per listener and TLS state: STARTTLS only before TLS, AUTH only over TLS where offered, never CHUNKING/BINARYMIME/REQUIRETLS', () => {
+test('offered per listener and TLS state: STARTTLS only before TLS, AUTH only over TLS where offered, REQUIRETLS only over TLS, never CHUNKING/BINARYMIME', () => {
   const cases: Array<[{ starttlsListener: boolean; tls: boolean; authOffered: boolean }, string[]]> = [
     [{ starttlsListener: true, tls: false, authOffered: false }, [...BASE, 'STARTTLS']],
-    [{ starttlsListener: true, tls: true, authOffered: false }, BASE],
+    [{ starttlsListener: true, tls: true, authOffered: false }, [...BASE, 'REQUIRETLS']],
     [{ starttlsListener: true, tls: false, authOffered: true }, [...BASE, 'STARTTLS']],
-    [{ starttlsListener: true, tls: true, authOffered: true }, [...BASE, 'AUTH']],
-    [{ starttlsListener: false, tls: true, authOffered: true }, [...BASE, 'AUTH']],
+    [{ starttlsListener: true, tls: true, authOffered: true }, [...BASE, 'AUTH', 'REQUIRETLS']],
+    [{ starttlsListener: false, tls: true, authOffered: true }, [...BASE, 'AUTH', 'REQUIRETLS']],
     [{ starttlsListener: false, tls: false, authOffered: false }, BASE],
   ];
   for (const [ctx, expected] of cases) assert.deepEqual(sorted(offeredExtensions(ctx)), [...expected].sort(), JSON.stringify(ctx));
@@ -36,7 +36,7 @@ test('smtp-server is told to hide exactly what the table never offers', () => {
     hideSMTPUTF8: false,
     hideENHANCEDSTATUSCODES: false,
     hideDSN: false,
-    hideREQUIRETLS: true,
+    hideREQUIRETLS: false,
   });
   const offered = offeredExtensions({ starttlsListener: true, tls: false, authOffered: true });
   assert.equal(ehloLineOffered('SIZE 1000', offered), true);
@@ -66,6 +66,8 @@ test('MAIL parameters: accepted values as they are stored', () => {
     size: 1000,
   });
   assert.deepEqual(parseMailParams(' body=7BIT', ALL), { ok: true, esmtp: { body: '7BIT' } });
+  assert.deepEqual(parseMailParams(' REQUIRETLS', ALL), { ok: true, esmtp: { requiretls: true } });
+  assert.deepEqual(parseMailParams(' requiretls BODY=8BITMIME', ALL), { ok: true, esmtp: { requiretls: true, body: '8BITMIME' } });
   assert.deepEqual(parseMailParams(' AUTH=<>', ALL), { ok: true, esmtp: {} });
   assert.deepEqual(parseMailParams(' AUTH=user+40example.test', ALL), { ok: true, esmtp: {} });
   assert.deepEqual(parseMailParams(` ENVID=${'x'.repeat(100)}`, ALL), { ok: true, esmtp: { envid: 'x'.repeat(100) } });
@@ -75,7 +77,8 @@ test('MAIL parameters: unknown or not offered -> not_offered (555), bad values o
   const cases: Array<[string, ReadonlySet<ExtensionKeyword>, 'not_offered' | 'malformed', string]> = [
     [' FOO=bar', ALL, 'not_offered', 'FOO'],
     [' FOO', ALL, 'not_offered', 'FOO'],
-    [' REQUIRETLS', ALL, 'not_offered', 'REQUIRETLS'],
+    [' REQUIRETLS', PLAIN, 'not_offered', 'REQUIRETLS'],
+    [' REQUIRETLS=yes', ALL, 'malformed', 'REQUIRETLS'],
     [' BODY=BINARYMIME', ALL, 'not_offered', 'BODY'],
     [' AUTH=<>', PLAIN, 'not_offered', 'AUTH'],
     [' NOTIFY=NEVER', ALL, 'not_offered', 'NOTIFY'],
@@ -119,6 +122,12 @@ test('RCPT parameters: NOTIFY and ORCPT as stored, null when none', () => {
     dsn: { orcpt: { type: 'utf-8', address: 'jürgen@bücher.example' } },
   });
   assert.deepEqual(parseRcptParams(' ORCPT=utf-8;jürgen@bücher.example', ALL, true), { ok: true, dsn: { orcpt: { type: 'utf-8', address: 'jürgen@bücher.example' } } });
+  // As Postfix sends a UTF-8 recipient's ORCPT: rfc822 with the UTF-8 bytes in xtext; only in an SMTPUTF8 transaction, only valid UTF-8.
+  assert.deepEqual(parseRcptParams(' ORCPT=rfc822;zo+C3+AB@example.test', ALL, true), { ok: true, dsn: { orcpt: { type: 'rfc822', address: 'zoë@example.test' } } });
+  assert.equal(parseRcptParams(' ORCPT=rfc822;zo+C3+AB@example.test', ALL, false).ok, false, 'not without SMTPUTF8');
+  assert.equal(parseRcptParams(' ORCPT=rfc822;zo+FF@example.test', ALL, true).ok, false, 'not UTF-8');
+  assert.equal(parseRcptParams(' ORCPT=rfc822;zo+C3+AB+0A@example.test', ALL, true).ok, false, 'a control character');
+  assert.equal(parseRcptParams(' ORCPT=rfc822;zoe+CC+88@example.test', ALL, true).ok, false, 'not NFC');
   assert.deepEqual(parseRcptParams(' ORCPT=x400;+2FC=US', ALL, false).ok, false, '"=" is not xtext');
   assert.deepEqual(parseRcptParams(' ORCPT=x400;+2FC+3DUS', ALL, false), { ok: true, dsn: { orcpt: { type: 'x400', address: '/C=US' } } });
 });
