@@ -322,7 +322,9 @@ function requiredTlsError(error: NodemailerError, label: string, level: 'encrypt
   if (error.code === 'ETLS' && error.command === 'STARTTLS' && reply) {
     return new DeliveryError('DELIVERY_TLS', `${required} but STARTTLS is not offered by ${label} (${reply})`, { temporary: true, enhanced: '4.7.4', cause: error, reply });
   }
-  const detail = (error.message || String(error.code)).replace(/^Error initiating TLS - /, '');
+  // Node 24 appends an advice to its own users ("; if the root CA is installed locally, try
+  // running Node.js with --use-system-ca"): not the peer's fault, and not what an admin acts on.
+  const detail = (error.message || String(error.code)).replace(/^Error initiating TLS - /, '').replace(/; if the root CA is installed locally.*$/s, '');
   if (CERTIFICATE_ERRORS.has(error.originalCode ?? '') || CERTIFICATE_ERRORS.has(error.code ?? '')) {
     return new DeliveryError('DELIVERY_TLS', `${required} but certificate verification failed: ${detail} (host ${label})`, { temporary: true, enhanced: '4.7.5', cause: error });
   }
