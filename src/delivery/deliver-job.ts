@@ -26,8 +26,6 @@ export interface JobInput {
   readonly size: number;
   /** A fresh body for each try: the same Buffer, or a new file stream. */
   readonly body: () => Buffer | Readable;
-  /** The message carries REQUIRETLS (RFC 8689): level verify at least, and REQUIRETLS at every hop but the last. */
-  readonly requireTls?: boolean;
   /** The MAIL FROM parameters the message came with (issue 21). */
   readonly esmtp?: EsmtpParameters;
   /** Per-recipient DSN parameters, parallel to `recipients`. */
@@ -71,7 +69,7 @@ async function targetsFor(job: JobInput, deps: JobDeps): Promise<SessionTarget[]
   const d = job.destination;
   const mxLevel = deps.tls?.level ?? 'opportunistic';
   // A REQUIRETLS message raises the level of its destination to verify, whatever is configured.
-  const level = job.requireTls ? 'verify' : d.kind === 'mx' ? mxLevel : d.upstream.tls;
+  const level = requiresTls(job) ? 'verify' : d.kind === 'mx' ? mxLevel : d.upstream.tls;
   const caFile = d.kind === 'mx' ? deps.tls?.caFile : (d.upstream.tls_ca_file ?? deps.tls?.caFile);
   let ca: SessionTarget['ca'];
   if (level === 'verify' && caFile !== undefined) {
@@ -130,6 +128,11 @@ function requireTlsFailure(recipient: string, reason: string, host: string): Rec
   return { recipient, status: 'failed', reply: cleanReply(`REQUIRETLS (RFC 8689): ${reason}`), enhanced: '5.7.10', host };
 }
 
+/** The message carries REQUIRETLS (RFC 8689): level verify at least, and REQUIRETLS at every hop but the last. */
+function requiresTls(job: JobInput): boolean {
+  return job.esmtp?.requiretls === true;
+}
+
 /** One transaction on an open session, shaped by what its server offered (transaction.ts). */
 async function sendTo(session: SmtpSession, job: JobInput, recipients: readonly string[], forms: MessageForms, requireTls: boolean): Promise<SendOutcome> {
   const hop = session.extensions;
@@ -146,7 +149,7 @@ async function sendTo(session: SmtpSession, job: JobInput, recipients: readonly 
 }
 
 async function sendOnce(session: SmtpSession, job: JobInput, recipients: readonly string[], forms: MessageForms): Promise<SendOutcome> {
-  if (!job.requireTls) return sendTo(session, job, recipients, forms, false);
+  if (!requiresTls(job)) return sendTo(session, job, recipients, forms, false);
   const outcome = await sendTo(session, job, recipients, forms, true);
   // The last hop may take it without REQUIRETLS: the session is already TLS at level verify.
   if (outcome.requireTlsNotOffered && isLastHop(job.destination)) return sendTo(session, job, recipients, forms, false);
@@ -198,7 +201,7 @@ export async function deliverJob(job: JobInput, deps: JobDeps): Promise<JobRepor
       const e = error as DeliveryError;
       // A refusal at greeting/EHLO/AUTH: this host will not take the mail, the next may.
       results = open.map((r) => {
-        if (e.code === 'DELIVERY_TLS' && job.requireTls) return requireTlsFailure(r, e.message, label);
+        if (e.code === 'DELIVERY_TLS' && requiresTls(job)) return requireTlsFailure(r, e.message, label);
         if (e.code === 'DELIVERY_TLS') return localDeferral(r, e.enhanced ? e.message : `TLS negotiation failed: ${e.message}`, e.enhanced ?? '4.7.5', label);
         if (!e.reply) return localDeferral(r, e.message, '4.4.1', label);
         const outcome = outcomeOfReply(r, e.reply, label);

@@ -78,7 +78,6 @@ export function createInProcessDeliverer(options: InProcessDelivererOptions): De
           ...(request.esmtp ? { esmtp: request.esmtp } : {}),
           ...(request.dsn ? { dsn: request.dsn } : {}),
           body: () => (Buffer.isBuffer(body) ? body : createReadStream(body.file, { start: body.start, end: body.end })),
-          ...(request.requireTls ? { requireTls: true } : {}),
         },
         {
           settings: { heloName: config.hostname, connectTimeout: config.delivery.connect_timeout, commandTimeout: config.delivery.command_timeout },

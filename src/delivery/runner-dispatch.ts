@@ -83,7 +83,6 @@ export class Dispatcher {
         destination: job.destination,
         size: msg.size,
         body: msg.body ?? { file: msg.file, start: msg.bodyOffset, end: msg.bodyOffset + msg.size - 1 },
-        ...(msg.envelope.esmtp?.requiretls ? { requireTls: true } : {}),
         ...jobParameters(msg.envelope, job.recipients),
       })
       .catch((error: unknown) => {
