@@ -13,6 +13,7 @@
 import { parseArgs } from 'node:util';
 import type { CliIo } from './io.ts';
 import { EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR } from './io.ts';
+import { usageBlock } from './help.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 import { ConfigError, formatProblem } from '../config/errors.ts';
 import { normalizeIp } from '../net/ip-text.ts';
@@ -57,9 +58,7 @@ const ASSUMED_CREDENTIALS: CredentialChecker = {
   },
 };
 
-const USAGE = `usage: relayguard explain --ip IP [--helo NAME] [--user USER] [--listener NAME]
-                         --from ADDR --rcpt ADDR [--rcpt ADDR...] [--size BYTES] [--probe-recipients] [--json] [--config FILE]
-       relayguard explain --replay ID [--policies DIR] [--json] [--config FILE]`;
+const USAGE = usageBlock('explain');
 
 export async function runExplain(argv: string[], io: CliIo, deps?: Partial<ExplainDeps>): Promise<number> {
   let values;

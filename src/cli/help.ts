@@ -224,6 +224,11 @@ export function usageLine(name: CommandName): string {
   return COMMAND_HELP[name].split('\n')[0] as string;
 }
 
+/** A command's whole usage block (its help text up to the first empty line), for usage errors. */
+export function usageBlock(name: CommandName): string {
+  return COMMAND_HELP[name].split('\n\n')[0] as string;
+}
+
 /** `--help` or `-h` among a command's arguments (before a lone `--`). */
 export function asksForHelp(argv: readonly string[]): boolean {
   for (const arg of argv) {
