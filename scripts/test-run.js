@@ -29,6 +29,11 @@ const stream = run({
   files,
   concurrency,
   timeout: fileTimeout ?? Infinity,
+  // A process ends when its tests have: a server or timer a test file forgot
+  // to close (say, because its after hook threw before reaching the close)
+  // must not keep a batch of 40 files alive until the whole-process timeout.
+  // Each test still has its own --test-timeout.
+  forceExit: true,
   ...(namePatterns.length ? { testNamePatterns: namePatterns } : {}),
 });
 let failed = false;

@@ -46,6 +46,6 @@ export async function createPolicyFixture(files: Readonly<Record<string, string>
     },
     writeConfig: (text) => writeFile(configFile, text),
     remove: (name) => rm(path.join(policiesDir, name), { force: true }),
-    cleanup: () => rm(dir, { recursive: true, force: true }),
+    cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }),
   };
 }

@@ -11,7 +11,11 @@ import type { Envelope } from '../../src/spool/types.ts';
 
 export async function tempDir(t: { after(fn: () => Promise<void>): void }, prefix = 'rg-spool-'): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  // node:test runs after hooks in the order they were added, so this one runs
+  // before the hooks that stop the spool and runner registered after it: a
+  // write still landing in the directory makes rmdir fail with ENOTEMPTY.
+  // Retry, and never fail the test (or skip the later hooks) over a temp dir.
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => undefined));
   return dir;
 }
 

@@ -72,6 +72,6 @@ export async function makeTestConfig(body: string, policies: Record<string, stri
     configFile,
     config: result.value,
     writePolicy: (name, content) => writeFile(path.join(dir, 'policies', name), content),
-    cleanup: () => rm(dir, { recursive: true, force: true }),
+    cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }),
   };
 }

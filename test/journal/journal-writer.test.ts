@@ -16,7 +16,7 @@ import { testSnapshot } from '../helpers/policy-snapshot.ts';
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'relayguard-journal-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => undefined));
   return path.join(dir, 'journal');
 }
 

@@ -129,7 +129,7 @@ interface ReplayJson {
 /** A copy of the running policies with `edits`, replayed: exit code and the JSON report. */
 async function replayWith(t: TestContext, w: World, edits: Record<string, string>): Promise<{ code: number; report: ReplayJson }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'relayguard-candidate-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => undefined));
   await cp(path.join(w.harness.dir.dir, 'policies'), dir, { recursive: true });
   for (const [name, text] of Object.entries(edits)) await writeFile(path.join(dir, name), text);
   const { io, out, err } = captureIo();
@@ -199,7 +199,7 @@ test('replay: recorded sessions under edited policies give exactly the expected 
   assert.match(running.out(), /rcpt\s+victim@foreign\.test\s+reject rcpt reject-relay relay\.denied\s+reject rcpt reject-relay relay\.denied\s*\n/);
   assert.match(running.out(), /every command is decided as it was/);
   const candidate = await mkdtemp(path.join(os.tmpdir(), 'relayguard-candidate-'));
-  t.after(() => rm(candidate, { recursive: true, force: true }));
+  t.after(() => rm(candidate, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => undefined));
   await cp(path.join(w.harness.dir.dir, 'policies'), candidate, { recursive: true });
   await writeFile(path.join(candidate, 'relay-networks'), '0.0.0.0/0\n');
   const opened = captureIo();

@@ -258,7 +258,7 @@ test('an authenticated Postfix user relays (OK) and is held to its sender addres
 
 test('a Unix socket instead of TCP', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'relayguard-policy-sock-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => undefined));
   const socket = path.join(dir, 'policy.sock');
   const dns = await startDnsServer();
   const harness = await startHarness({
