@@ -44,7 +44,7 @@ test('upstream down: the message waits in the spool, is retried, and arrives onc
     await sink.close();
   });
   await send(harness.port('mx'), { from: 'alice@sender.test', to: ['bob@example.test'] }, raw('retry'));
-  await waitFor(() => harness.logs.filter((l) => l.msg === 'delivery attempt').length >= 2, 5000, 'two failed attempts');
+  await waitFor(() => harness.logs.filter((l) => l.msg === 'delivery attempt').length >= 2, 20_000, 'two failed attempts');
   assert.equal(harness.relay.spool.stats().size, 1, 'still spooled');
   await sink.up();
   await sink.waitFor(1, 10_000);
