@@ -198,7 +198,7 @@ test('onQuery sees every DNS query sent for a client, not cache hits; stats coun
   const seen: string[] = [];
   const checker = new DnsblChecker({
     policy: policyFrom('[[zones]]\nzone = "bl.test"\ntxt = false\n'),
-    resolver: createDnsResolver({ servers: [{ host: dns.host, port: dns.port }], timeout: 250, tries: 1 }),
+    resolver: createDnsResolver({ servers: [{ host: dns.host, port: dns.port }], timeout: 1500, tries: 1 }),
     logger: silentLogger(),
     onQuery: (event) => void seen.push(`${event.zone}:${event.outcome}`),
   });

@@ -36,7 +36,7 @@ function mapLevel(now: () => number): SecondLevelCache & { entries: Map<string, 
 }
 
 function checker(dns: TestDnsServer, second: SecondLevelCache, now: () => number): DnsblChecker {
-  const resolver = createDnsResolver({ servers: [{ host: dns.host, port: dns.port }], timeout: 250, tries: 1 });
+  const resolver = createDnsResolver({ servers: [{ host: dns.host, port: dns.port }], timeout: 1500, tries: 1 });
   return new DnsblChecker({ policy: policyFrom(POLICY), resolver, logger: captureLogger().logger, now, secondLevelCache: second });
 }
 

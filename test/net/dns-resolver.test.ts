@@ -12,7 +12,7 @@ test('createDnsResolver uses the configured servers, timeout and tries', async (
   t.after(() => dns.close());
   dns.add({ name: 'mx.example.test', type: 'A', data: '192.0.2.25', ttl: 42 });
   dns.timeout('slow.example.test');
-  const resolver = createDnsResolver({ servers: [{ host: dns.host, port: dns.port }], timeout: 100, tries: 2 });
+  const resolver = createDnsResolver({ servers: [{ host: dns.host, port: dns.port }], timeout: 400, tries: 2 });
   assert.deepEqual(resolver.getServers(), [dns.address]);
   assert.deepEqual(await resolver.resolve4('mx.example.test', { ttl: true }), [{ address: '192.0.2.25', ttl: 42 }]);
   await assert.rejects(resolver.resolve4('slow.example.test'), (error) => classifyDnsError(error) === 'timeout');
@@ -30,7 +30,7 @@ test('an IPv6 resolver address is written in brackets', async (t) => {
   t.after(() => dns.close());
   dns.add({ name: 'v6.example.test', type: 'A', data: '192.0.2.6' });
   assert.equal(formatDnsServer({ host: '::1', port: dns.port }), `[::1]:${dns.port}`);
-  const resolver = createDnsResolver({ servers: [{ host: '::1', port: dns.port }], timeout: 200, tries: 1 });
+  const resolver = createDnsResolver({ servers: [{ host: '::1', port: dns.port }], timeout: 1500, tries: 1 });
   assert.deepEqual(await resolver.resolve4('v6.example.test'), ['192.0.2.6']);
 });
 
