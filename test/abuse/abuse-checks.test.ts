@@ -23,7 +23,7 @@ async function relayWith(t: { after: (fn: () => Promise<void>) => void }, option
   const sink = await startSmtpSink();
   const harness = await startHarness({
     deliveryWorker: false,
-    config: `${HARNESS_LISTENERS}${smarthostTo(sink.port)}[dns]\nservers = ["${dns.address}"]\ntimeout = "500ms"\ntries = 1\n${options.config ?? ''}`,
+    config: `${HARNESS_LISTENERS}${smarthostTo(sink.port)}[dns]\nservers = ["${dns.address}"]\ntimeout = "2s"\ntries = 1\n${options.config ?? ''}`,
     policies: { 'local-domains': 'example.test\n', 'relay-networks': '127.0.0.1\n', 'checks.toml': options.checks ?? '' },
   });
   t.after(async () => {

@@ -165,7 +165,7 @@ test('the DNSBL cache second level in Redis: another instance gets the answer wi
   const prefix = `dnsbl-test:${Date.now()}:`;
   const checkers = await Promise.all(['a', 'b'].map(async (instance) => {
     const { link: l } = await link(t, redis, { instance });
-    const resolver = createDnsResolver({ servers: [{ host: dns.host, port: dns.port }], timeout: 250, tries: 1 });
+    const resolver = createDnsResolver({ servers: [{ host: dns.host, port: dns.port }], timeout: 1500, tries: 1 });
     return new DnsblChecker({ policy: policyFrom('[[zones]]\nzone = "bl.test"\n'), resolver, logger: captureLogger().logger, secondLevelCache: redisDnsblCache(l, prefix) });
   }));
   const [a, b] = checkers as [DnsblChecker, DnsblChecker];

@@ -11,7 +11,7 @@ import { startDnsServer } from '../helpers/dns-server.ts';
 test('MX resolution: preference order, random among equals, skips, implicit MX, NXDOMAIN, SERVFAIL, null MX', async (t) => {
   const dns = await startDnsServer();
   t.after(() => dns.close());
-  const resolver = createDnsResolver({ servers: [parseHostPort(dns.address) as { host: string; port: number }], timeout: 300, tries: 1 });
+  const resolver = createDnsResolver({ servers: [parseHostPort(dns.address) as { host: string; port: number }], timeout: 1500, tries: 1 });
   const { logger, lines } = captureLogger();
   let nextRandom = [0.9, 0.1, 0.5];
   const resolve = createMxResolver({ dns: resolver, logger, port: 25, ownAddresses: () => [], random: () => nextRandom.shift() ?? 0.5 });

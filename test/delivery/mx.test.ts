@@ -34,7 +34,7 @@ async function world(t: TestContext, delivery = '', own?: boolean): Promise<Worl
   dns.add({ name: 'sender.test', type: 'MX', data: { preference: 10, exchange: 'mx.sender.test' } });
   dns.add({ name: 'mx.sender.test', type: 'A', data: '127.0.0.4' });
   const makeConfig = (extra: string) =>
-    testConfig(dir, `mode = "mx"\nmx_port = ${port}\n${extra.includes('retry_schedule') ? '' : 'retry_schedule = ["200ms"]'}\nconnect_timeout = "2s"\n${extra}`, `[dns]\nservers = ["${dns.address}"]\ntimeout = "500ms"\ntries = 1`);
+    testConfig(dir, `mode = "mx"\nmx_port = ${port}\n${extra.includes('retry_schedule') ? '' : 'retry_schedule = ["200ms"]'}\nconnect_timeout = "2s"\n${extra}`, `[dns]\nservers = ["${dns.address}"]\ntimeout = "2s"\ntries = 1`);
   const log = captureLogger();
   const ownAddresses = own ? () => [{ host: '127.0.0.1', port }] : undefined;
   const w: World = {

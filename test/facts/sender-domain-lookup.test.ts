@@ -9,7 +9,7 @@ import { SenderDomainLookup } from '../../src/facts/sender-domain/sender-domain-
 
 const SETTINGS = { timeout: 2000, cacheTtl: 60_000 };
 
-async function setup(t: { after: (fn: () => Promise<void> | void) => void }, resolverTimeout = 300) {
+async function setup(t: { after: (fn: () => Promise<void> | void) => void }, resolverTimeout = 1500) {
   const dns = await startDnsServer();
   const resolver = createDnsResolver({ servers: [{ host: dns.host, port: dns.port }], timeout: resolverTimeout, tries: 1 });
   t.after(async () => {

@@ -12,7 +12,7 @@ test('the test DNS server answers A, MX, TXT, NXDOMAIN, SERVFAIL and timeouts ov
   dns.add({ name: 'example.test', type: 'MX', data: { preference: 10, exchange: 'mx1.example.test' } });
   dns.servfail('broken.test');
   dns.timeout('slow.test');
-  const resolver = new Resolver({ timeout: 200, tries: 1 });
+  const resolver = new Resolver({ timeout: 1500, tries: 1 });
   resolver.setServers([dns.address]);
   assert.deepEqual(await resolver.resolve4('2.0.0.127.zen.test'), ['127.0.0.2']);
   assert.deepEqual(await resolver.resolveTxt('2.0.0.127.zen.test'), [['listed for testing']]);

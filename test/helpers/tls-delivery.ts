@@ -94,7 +94,7 @@ export async function attempt(t: TestContext, sinkOptions: SinkOptions, delivery
   const config = testConfig(
     path.join(dir, 'data'),
     `mx_port = ${sink.port}\nretry_schedule = ["1h"]\nconnect_timeout = "3s"\n${text}`,
-    `[dns]\nservers = ["${dns.address}"]\ntimeout = "500ms"\ntries = 1`,
+    `[dns]\nservers = ["${dns.address}"]\ntimeout = "2s"\ntries = 1`,
   );
   const { logger, lines } = captureLogger();
   const spool = await openSpool({ dir: spoolDirOf(config), logger });
