@@ -42,7 +42,14 @@ test('/metrics after real SMTP traffic: the operator counters move, process metr
   await sink.waitFor(1);
   let text = '';
   // Both connections are counted as closed once the relay has seen them go.
-  await waitFor(async () => (value((text = await scrape()), 'relayguard_connections_closed_total', 'tls="no"') ?? 0) >= 2, 5000, 'both connections closed');
+  // The attempt's metric is recorded after the upstream's reply, a moment after the sink has the message.
+  await waitFor(
+    async () =>
+      (value((text = await scrape()), 'relayguard_connections_closed_total', 'tls="no"') ?? 0) >= 2 &&
+      value(text, 'relayguard_delivery_attempt_duration_seconds_count', 'result="delivered"') === 1,
+    15_000,
+    'both connections closed and the delivery attempt counted',
+  );
 
   assert.equal(value(text, 'relayguard_messages_accepted_total'), 1);
   assert.equal(value(text, 'relayguard_refusals_total', 'stage="rcpt"', 'verdict="reject"', 'reason="relay.denied"'), 1);

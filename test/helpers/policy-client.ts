@@ -75,7 +75,7 @@ export class PolicyClient {
     socket.on('error', () => undefined);
   }
 
-  static connect(target: { port: number; host?: string } | { path: string }, timeoutMs = 5000): Promise<PolicyClient> {
+  static connect(target: { port: number; host?: string } | { path: string }, timeoutMs = 20_000): Promise<PolicyClient> {
     return new Promise((resolve, reject) => {
       const socket = 'path' in target ? net.connect(target.path) : net.connect(target.port, target.host ?? '127.0.0.1');
       socket.once('connect', () => resolve(new PolicyClient(socket, timeoutMs)));
