@@ -5,6 +5,7 @@
 // certificate, or one given) and AUTH, or to be down (listener closed: connection refused)
 // and come back on the same address and port.
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { WAIT_SCALE } from './wait-for.ts';
 
 export interface SinkMessage {
   readonly from: string;
@@ -219,8 +220,9 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
       await listen(port);
       listening = true;
     },
-    waitFor(count, timeoutMs = 10_000) {
+    waitFor(count, bound = 10_000) {
       if (messages.length >= count) return Promise.resolve();
+      const timeoutMs = bound * WAIT_SCALE;
       return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           waiters.delete(check);

@@ -6,6 +6,15 @@
 // the other messages are parked); only a timer that may or may not fire has
 // no such signal, and then watchFor() gives it the time it would need.
 
+/**
+ * A wait for something that will happen is cheap when it does (it returns at
+ * once), so its bound only matters on a machine too loaded to keep time: CI
+ * runs four test processes on two cores, and a 5 s bound failed there at load
+ * 16-20. Every such bound is multiplied by this (RELAYGUARD_TEST_WAIT_SCALE,
+ * default 3). watchFor(), which waits its whole time to show an absence, is not.
+ */
+export const WAIT_SCALE = Math.max(1, Number(process.env.RELAYGUARD_TEST_WAIT_SCALE ?? 3) || 3);
+
 async function poll(predicate: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -29,8 +38,9 @@ export async function waitFor(
   what: string | (() => string),
   intervalMs = 20,
 ): Promise<void> {
-  if (await poll(predicate, timeoutMs, intervalMs)) return;
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+  const boundMs = timeoutMs * WAIT_SCALE;
+  if (await poll(predicate, boundMs, intervalMs)) return;
+  throw new Error(`timed out after ${boundMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
 }
 
 /**
