@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WAIT_SCALE } from '../helpers/wait-for.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -19,7 +20,8 @@ function runChild(code: string, until: (stdout: string) => boolean): Promise<{ s
       if (!exited) child.kill('SIGKILL');
       resolve({ stdout, exited });
     };
-    const bound = setTimeout(done, 20_000);
+    // A tsx child took over 20 s to start at load 20.
+    const bound = setTimeout(done, 20_000 * WAIT_SCALE);
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
       stdout += chunk;
