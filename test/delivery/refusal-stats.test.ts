@@ -58,3 +58,48 @@ test('RefusalStats: local failures (no reply code) are not counted', () => {
   stats.record('x.test', 'connect to mx.x.test[192.0.2.1]:25: ECONNREFUSED', 1);
   assert.deepEqual(stats.summary(), { byClass: [], byDomain: [], listings: [] });
 });
+
+test('RefusalStats: listings age out after the listing window; counts are over the window, totals since start', () => {
+  const HOUR = 3_600_000;
+  let now = 10 * HOUR;
+  let window = 24 * HOUR;
+  const stats = new RefusalStats({ now: () => now, window: () => window });
+  const spamhaus = '554 5.7.1 Service unavailable; Client host [192.0.2.25] blocked using zen.spamhaus.org';
+  const listing = () => stats.summary().listings.find((l) => l.list === 'Spamhaus');
+  stats.record('one.test', spamhaus, now);
+  stats.record('two.test', spamhaus, now);
+  now += 12 * HOUR;
+  stats.record('three.test', spamhaus, now);
+  assert.deepEqual([listing()?.replies, listing()?.domains], [3, 3]);
+
+  // 25 h after the first two replies: only the third one counts.
+  now += 13 * HOUR;
+  assert.deepEqual([listing()?.replies, listing()?.domains, listing()?.lastAt], [1, 1, 22 * HOUR]);
+  // Not seen for a whole window: gone from the banner, still in the totals.
+  now = 22 * HOUR + window;
+  assert.equal(listing()?.replies, 1, 'the window includes its last millisecond');
+  now += 1;
+  assert.equal(listing(), undefined);
+  assert.deepEqual(stats.summary().byClass, [{ class: 'blocklist', count: 3 }]);
+
+  // Seen again: back, counting from the new reply; a reloaded (shorter) window applies at once.
+  stats.record('four.test', spamhaus, now);
+  assert.deepEqual([listing()?.replies, listing()?.domains], [1, 1]);
+  window = HOUR;
+  now += HOUR + 1;
+  assert.equal(listing(), undefined);
+});
+
+test('RefusalStats: a count may include up to one slice (1/24 of the window) beyond it, never less than the window', () => {
+  const HOUR = 3_600_000;
+  let now = 0;
+  const stats = new RefusalStats({ now: () => now, window: () => 24 * HOUR });
+  const reply = '550 5.7.1 Service unavailable; Client host [192.0.2.25] blocked using b.barracudacentral.org';
+  // One reply a minute for two days.
+  for (let minute = 0; minute < 48 * 60; minute++) {
+    now = minute * 60_000;
+    stats.record(`d${minute % 50}.test`, reply, now);
+  }
+  const replies = stats.summary().listings[0]?.replies ?? 0;
+  assert.ok(replies >= 24 * 60 && replies <= 25 * 60, `replies within 24..25 h of the window: ${replies}`);
+});
