@@ -12,7 +12,7 @@
 // may include up to 1/24 of the window beyond it (one slice), never less.
 // Per class and per domain counts stay totals since start: they are
 // Prometheus counters, and rate() does the windowing there.
-import { classifyRefusal, type RefusalClass } from './refusal-class.ts';
+import { ADDRESS_CLASSES, classifyRefusal, type RefusalClass } from './refusal-class.ts';
 import { replyCode } from './smtp-reply.ts';
 
 export interface RefusalSummary {
@@ -21,7 +21,7 @@ export interface RefusalSummary {
   /** Per destination domain and class (the 20 biggest). */
   readonly byDomain: ReadonlyArray<{ readonly domain: string; readonly class: RefusalClass; readonly count: number }>;
   /**
-   * Block lists, rate limits and reputation verdicts naming a list or provider: about our address, not one message.
+   * Block lists, rate limits, reputation verdicts and reverse DNS refusals naming a list or provider: about our address, not one message.
    * replies and domains count the listing window; a list not seen within it is absent.
    */
   readonly listings: ReadonlyArray<{ readonly list: string; readonly class: RefusalClass; readonly replies: number; readonly domains: number; readonly lastAt: number; readonly lastReply: string }>;
@@ -72,7 +72,7 @@ export class RefusalStats {
     this.#byClass.set(cls, (this.#byClass.get(cls) ?? 0) + 1);
     const key = `${domain}\u0000${cls}`;
     if (this.#byDomain.has(key) || this.#byDomain.size < MAX_DOMAINS) this.#byDomain.set(key, (this.#byDomain.get(key) ?? 0) + 1);
-    if (list && (cls === 'blocklist' || cls === 'rate_limit' || cls === 'reputation')) {
+    if (list && ADDRESS_CLASSES.has(cls)) {
       const id = `${cls}\u0000${list}`;
       const entry = this.#listings.get(id) ?? { list, class: cls, slices: [], lastAt: 0, lastReply: '' };
       const window = this.#window();

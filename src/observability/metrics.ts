@@ -201,7 +201,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     async collect() { await fillFrom(this, queue, 'nan', (q) => this.set(q.held ?? Number.NaN)); },
   });
   new Counter({
-    name: 'relayguard_delivery_refusals_total', help: 'Recipients refused or deferred by remote servers since start, by class (blocklist, rate_limit, reputation, greylist, recipient_unknown, mailbox_full, policy, tls_required, other).',
+    name: 'relayguard_delivery_refusals_total', help: 'Recipients refused or deferred by remote servers since start, by class (blocklist, rate_limit, reputation, reverse_dns, greylist, relay_denied, recipient_unknown, mailbox_full, too_large, content, policy, tls_required, other).',
     labelNames: ['class'] as const, registers,
     async collect() { await fillFrom(this, queue, 'keep', (q) => { for (const c of q.refusals?.byClass ?? []) this.inc({ class: c.class }, c.count); }); },
   });
@@ -211,7 +211,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     async collect() { await fillFrom(this, queue, 'drop', (q) => { for (const d of q.refusals?.byDomain ?? []) this.set({ domain: d.domain, class: d.class }, d.count); }); },
   });
   new Gauge({
-    name: 'relayguard_delivery_listed', help: 'Remote replies within delivery.listing_window that name a block list, rate limit or reputation verdict about our address, per list; value = replies, see /api/status for domains.',
+    name: 'relayguard_delivery_listed', help: 'Remote replies within delivery.listing_window that name a block list, rate limit, reputation verdict or missing reverse DNS about our address, per list; value = replies, see /api/status for domains.',
     labelNames: ['list', 'class'] as const, registers,
     async collect() { await fillFrom(this, queue, 'drop', (q) => { for (const l of q.refusals?.listings ?? []) this.set({ list: l.list, class: l.class }, l.replies); }); },
   });

@@ -103,3 +103,14 @@ test('RefusalStats: a count may include up to one slice (1/24 of the window) bey
   const replies = stats.summary().listings[0]?.replies ?? 0;
   assert.ok(replies >= 24 * 60 && replies <= 25 * 60, `replies within 24..25 h of the window: ${replies}`);
 });
+
+test('RefusalStats: missing reverse DNS is about our address (banner); a too-large message or relay refusal is not', () => {
+  const stats = new RefusalStats({ now: () => 5 });
+  stats.record('gmail.com', "550-5.7.25 The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP. gsmtp", 1);
+  stats.record('example.net', '450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.25]', 2);
+  stats.record('example.org', '552 5.3.4 Message size exceeds fixed maximum message size', 3);
+  stats.record('smarthost.test', '554 5.7.1 <bob@example.org>: Relay access denied', 4);
+  const { listings, byClass } = stats.summary();
+  assert.deepEqual(listings.map((l) => [l.class, l.list, l.replies]).sort(), [['reverse_dns', 'Gmail', 1], ['reverse_dns', 'remote servers', 1]]);
+  assert.deepEqual(Object.fromEntries(byClass.map((c) => [c.class, c.count])), { reverse_dns: 2, too_large: 1, relay_denied: 1 });
+});

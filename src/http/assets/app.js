@@ -251,7 +251,9 @@ function renderListed(s) {
       el('b', {}, `Our address ${r.address} is listed at ${r.zone}`),
       ` (self-check: ${(r.codes ?? []).join(', ')}; since ${stamp(r.listedSince ?? r.checkedAt)}, checked ${stamp(r.checkedAt)})`)),
     ...listings.map((l) => el('div', { title: l.lastReply },
-      el('b', {}, l.class === 'blocklist' ? `Our address is listed at ${l.list}` : `${l.list} ${l.class === 'rate_limit' ? 'rate-limits' : 'distrusts'} our mail`),
+      el('b', {}, l.class === 'blocklist' ? `Our address is listed at ${l.list}`
+        : l.class === 'reverse_dns' ? `${l.list === 'remote servers' ? 'Remote servers refuse' : `${l.list} refuses`} our address: no matching reverse DNS (PTR)`
+        : `${l.list} ${l.class === 'rate_limit' ? 'rate-limits' : 'distrusts'} our mail`),
       ` (seen in ${fmt(l.replies)} ${l.replies === 1 ? 'reply' : 'replies'} from ${fmt(l.domains)} ${l.domains === 1 ? 'domain' : 'domains'}; last ${stamp(l.lastAt)})`)));
 }
 
