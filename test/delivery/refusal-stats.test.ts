@@ -53,6 +53,36 @@ test('an upstream answering each refusal class: counts per class and domain, and
   assert.equal(summary.listings.find((l) => l.list === 'Gmail')?.class, 'rate_limit');
 });
 
+const MORE_REPLIES: Record<string, string> = {
+  'a@ptr.test': "550-5.7.25 The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP. As a policy, Gmail does not accept messages from IPs with missing PTR records. gsmtp",
+  'b@tls.test': "421-4.7.29 Your email has been rate limited because this message wasn't sent over a TLS connection. Gmail requires all bulk email senders to use TLS/SSL for SMTP connections. gsmtp",
+  'c@spf.test': "421-4.7.27 Your email has been rate limited because SPF authentication didn't pass for this message. gsmtp",
+  'd@big.test': '552 5.3.4 Message size exceeds fixed maximum message size',
+  'e@spam.test': '550 5.7.1 Message rejected as spam by Content Filtering.',
+  'f@relay.test': '554 5.7.1 <f@relay.test>: Relay access denied',
+  'g@ms.test': '451 4.7.650 The mail server [127.0.0.1] has been temporarily rate limited due to IP reputation. For e-mail delivery information, see https://postmaster.live.com (S775)',
+};
+
+test('an upstream answering the classes added later: reverse DNS, Gmail causes before rates, size, content, relay', async (t) => {
+  const dir = await tempDir(t);
+  const sink = await startSmtpSink();
+  t.after(() => sink.close());
+  for (const [rcpt, reply] of Object.entries(MORE_REPLIES)) sink.rcptReply(rcpt, reply);
+  const spool = await openSpool({ dir, logger });
+  const runner = startQueueRunner({ spool, config: testConfig(dir, `mode = "smarthost"\nretry_schedule = ["1h"]\n[delivery.smarthost]\nhosts = ["${sink.address}"]`), logger, control: false });
+  const refusals = new RefusalStats();
+  forwardDeliveryEvents(runner, new DeliveryLog(), new DeferralTracker(), () => Date.now(), refusals);
+  t.after(async () => {
+    await runner.stop(1000).catch(() => undefined);
+    await spool.close().catch(() => undefined);
+  });
+  await spool.accept(envelope({ sender: '', recipients: Object.keys(MORE_REPLIES) }), rfc822('refused'));
+  await waitFor(() => refusals.summary().byClass.reduce((n, c) => n + c.count, 0) === Object.keys(MORE_REPLIES).length, 10_000, () => `every recipient classified: ${JSON.stringify(refusals.summary().byClass)}`);
+  const summary = refusals.summary();
+  assert.deepEqual(Object.fromEntries(summary.byClass.map((c) => [c.class, c.count])), { reverse_dns: 1, tls_required: 1, policy: 1, too_large: 1, content: 1, relay_denied: 1, rate_limit: 1 });
+  assert.deepEqual(summary.listings.map((l) => [l.class, l.list]).sort(), [['rate_limit', 'Microsoft'], ['reverse_dns', 'Gmail']]);
+});
+
 test('RefusalStats: local failures (no reply code) are not counted', () => {
   const stats = new RefusalStats();
   stats.record('x.test', 'connect to mx.x.test[192.0.2.1]:25: ECONNREFUSED', 1);
