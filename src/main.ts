@@ -28,6 +28,7 @@ import { JournalWriter, journalDirOf } from './journal/journal-writer.ts';
 import { createReloadGuard } from './journal/reload-guard.ts';
 import { forwardDeliveryEvents, DeferralTracker } from './delivery/delivery-events.ts';
 import { RefusalStats } from './delivery/refusal-stats.ts';
+import { SelfCheck } from './facts/dnsbl/self-check.ts';
 import { FrontDoor } from './smtp/front-door.ts';
 import { PolicyServer, type PolicyServerAddress } from './policy-service/policy-server.ts';
 import { LATENCY_BUCKETS_MS } from './facts/dnsbl/zone-stats.ts';
@@ -64,6 +65,8 @@ export interface Relay {
   readonly cluster: ClusterRuntime | undefined;
   /** Live recipient verification: its answer cache and counters (config [recipient_verification]). */
   readonly verifier: FactsRuntime['verifier'];
+  /** The DNSBL self-check of our outbound addresses (config [self_check]). */
+  readonly selfCheck: SelfCheck;
   /** Bound addresses: listeners by name, and the dashboard. */
   readonly smtp: ReadonlyArray<{ name: string; host: string; port: number }>;
   readonly http: { host: string; port: number } | undefined;
@@ -131,6 +134,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
 
   let runner: QueueRunner | undefined;
   let dashboard: Dashboard | undefined;
+  let liveSelfCheck: SelfCheck | undefined;
   try {
     const [smtp, policy] = await privileges.bindThenDrop(() => Promise.all([frontDoor.listen(), policyService?.listen()]));
     if (privileges.target) logger.info({ event: 'relay.privileges', user: privileges.target.user, group: privileges.target.group }, 'ports bound; running as the service user');
@@ -143,20 +147,24 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       envelope.authUser !== undefined || store.current().relayNetworks.contains(envelope.clientIp);
     runner = startQueueRunner({ spool, config, logger, ownAddresses, ownSender, senderUnknown: (sender) => localSenderUnknown(sender, store.current(), factsRuntime), ...(deliverer ? { deliverer } : {}) });
     const deferrals = new DeferralTracker();
-    const refusals = new RefusalStats();
+    const refusals = new RefusalStats({ window: () => store.current().config.delivery.listing_window });
+    const selfCheck = new SelfCheck({ checker: () => factsRuntime.dnsbl, settings: () => store.current().config.self_check, logger: logger.child({ component: 'self-check' }) });
+    liveSelfCheck = selfCheck;
     forwardDeliveryEvents(runner, deliveries, deferrals, () => Date.now(), refusals);
 
     let http: { host: string; port: number } | undefined;
     if (config.http.enabled) {
-      const sources = dashboardSources({ config, store, spool, runner, frontDoor, policyService, deferrals, refusals, startedAt, facts: factsRuntime, cluster });
+      const sources = dashboardSources({ config, store, spool, runner, frontDoor, policyService, deferrals, refusals, selfCheck, startedAt, facts: factsRuntime, cluster });
       dashboard = createDashboard({ http: config.http, sources, decisions, deliveries, logger });
       http = await dashboard.server.listen();
     }
 
     factsRuntime.startBackground();
+    selfCheck.start();
     store.onSwap((next, previous) => {
       runner?.updateConfig(next.config);
       factsRuntime.update(next);
+      selfCheck.update();
       // A changed http.token ends every dashboard session (src/http/auth.ts).
       dashboard?.server.setToken(next.config.http.token);
       logger.info({ event: 'policy.swapped', generation: next.generation, previous: previous.generation }, 'policy reloaded');
@@ -183,6 +191,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       journal,
       cluster,
       verifier: factsRuntime.verifier,
+      selfCheck,
       smtp,
       http,
       policyService,
@@ -195,6 +204,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
           await journal?.close();
           await liveRunner.stop(config.smtp.shutdown_grace);
           await liveDashboard?.close();
+          selfCheck.close();
           factsRuntime.close();
           await cluster?.close();
           await spool.close();
@@ -210,6 +220,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     await journal?.close().catch(() => undefined);
     await runner?.stop(0).catch(() => undefined);
     await dashboard?.close().catch(() => undefined);
+    liveSelfCheck?.close();
     factsRuntime.close();
     await cluster?.close().catch(() => undefined);
     store.close();
@@ -242,6 +253,7 @@ interface SourceParts {
   readonly policyService: PolicyServer | undefined;
   readonly deferrals: DeferralTracker;
   readonly refusals: RefusalStats;
+  readonly selfCheck: SelfCheck;
   readonly startedAt: number;
   readonly facts: FactsRuntime;
   readonly cluster: ClusterRuntime | undefined;
@@ -313,6 +325,7 @@ function dashboardSources(parts: SourceParts): DashboardSources {
     ready: async () => ({ listeners: parts.frontDoor.listening && (parts.policyService?.listening ?? true), spoolWritable: await writable(parts.spool.dir) }),
     cluster: (): ClusterStatus => (parts.cluster ? { shared: true, redis: parts.cluster.status() } : { shared: false }),
     smtp: () => parts.frontDoor.counters,
+    selfCheck: () => parts.selfCheck.status(),
     ...(parts.policyService ? { policyService: () => (parts.policyService as PolicyServer).counters } : {}),
   };
 }

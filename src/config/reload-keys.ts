@@ -82,9 +82,13 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadEffect>> = {
   'delivery.connect_timeout': 'reload',
   'delivery.command_timeout': 'reload',
   'delivery.tls_failure_memory': 'reload',
+  'delivery.listing_window': 'reload',
   'delivery.tls': 'reload',
   'delivery.tls_ca_file': 'reload',
   'delivery.worker': 'restart',
+  // Read at every self-check run; a change reschedules it (src/facts/dnsbl/self-check.ts).
+  'self_check.addresses': 'reload',
+  'self_check.interval': 'reload',
   // Read from the snapshot at every RCPT and every delivery outcome (src/facts/recipient-probe).
   'recipient_verification.enabled': 'reload',
   'recipient_verification.domains': 'reload',

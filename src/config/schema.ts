@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { parseHostPort } from '../net/host-port.ts';
 import ipaddr from 'ipaddr.js';
+import net from 'node:net';
 import { parseDuration, parseSize } from './units.ts';
 
 const duration = z.string().transform((text, ctx) => {
@@ -23,6 +24,26 @@ const size = z.union([z.number().int().nonnegative(), z.string()]).transform((va
   return bytes;
 });
 
+
+// An address our mail leaves from, as the world sees it: public, so a DNSBL can list it.
+const PRIVATE_RANGES = new Set(['private', 'loopback', 'linkLocal', 'uniqueLocal', 'unspecified', 'carrierGradeNat', 'broadcast', 'multicast']);
+const publicAddress = z.string().transform((text, ctx) => {
+  const bare = text.trim();
+  // net.isIP is strict; ipaddr.js would also take "1.2.3" or "0x7f.1".
+  if (net.isIP(bare) === 0) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not an IP address (write e.g. "203.0.113.25" or "2001:db8::25")` });
+    return z.NEVER;
+  }
+  const parsed = ipaddr.process(bare);
+  if (PRIVATE_RANGES.has(parsed.range())) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${text}" is a ${parsed.range()} address: no public DNSBL lists it; write the public address your mail leaves from (behind NAT, the router's outside address)`,
+    });
+    return z.NEVER;
+  }
+  return parsed.kind() === 'ipv4' ? parsed.toString() : (parsed as ipaddr.IPv6).toRFC5952String();
+});
 
 const hostPort = (defaultPort?: number) =>
   z.string().transform((text, ctx) => {
@@ -170,6 +191,8 @@ export const configSchema = z
         connect_timeout: duration.default(30_000),
         command_timeout: duration.default(300_000),
         tls_failure_memory: duration.default(3_600_000),
+        // A block list named in remote refusals leaves the dashboard banner when no reply has named it for this long.
+        listing_window: duration.default(24 * 3_600_000),
         // The TLS level of MX delivery, and of the smarthost and routes that set none.
         tls: tlsLevel.default('opportunistic'),
         // CA certificates (PEM) trusted at level "verify" instead of the built-in list (Postfix smtp_tls_CAfile).
@@ -177,6 +200,7 @@ export const configSchema = z
         worker: z.boolean().default(true),
       })
       .strict()
+      .refine((d) => d.listing_window >= 60_000, { message: 'must be at least 1m', path: ['listing_window'] })
       .refine((d) => d.mode !== 'smarthost' || d.smarthost !== undefined, {
         message: 'mode "smarthost" needs a [delivery.smarthost] table',
         path: ['mode'],
@@ -186,6 +210,16 @@ export const configSchema = z
         smarthost: d.smarthost ? withLevel(d.smarthost, d.tls) : undefined,
         routes: d.routes.map((r) => withLevel(r, d.tls)),
       }))
+      .prefault({}),
+    // Our own outbound addresses looked up in the configured DNSBL zones (issue 19; src/facts/dnsbl/self-check.ts).
+    // Runs while addresses is not empty; interval = "0" turns it off. Nothing guesses our public address.
+    self_check: z
+      .object({
+        addresses: z.array(publicAddress).max(64, 'at most 64 addresses').default([]),
+        interval: duration.default(30 * 60_000),
+      })
+      .strict()
+      .refine((c) => c.interval === 0 || c.interval >= 60_000, { message: 'must be 0 (off) or at least 1m', path: ['interval'] })
       .prefault({}),
     // Live recipient verification against the next hop (issue 16; src/facts/recipient-probe).
     recipient_verification: z

@@ -84,6 +84,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   const cluster = singleFlight(async () => (sources.cluster ? await sources.cluster() : { shared: false }));
   const smtp = singleFlight(async () => (sources.smtp ? await sources.smtp() : undefined));
   const verification = singleFlight(async () => (sources.verification ? await sources.verification() : undefined));
+  const selfCheck = singleFlight(async () => (sources.selfCheck ? await sources.selfCheck() : undefined));
 
   const decisions = new Counter({
     name: 'relayguard_decisions_total', help: 'Policy decisions by stage, verdict, rule and reason.',
@@ -200,7 +201,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     async collect() { await fillFrom(this, queue, 'nan', (q) => this.set(q.held ?? Number.NaN)); },
   });
   new Counter({
-    name: 'relayguard_delivery_refusals_total', help: 'Recipients refused or deferred by remote servers since start, by class (blocklist, rate_limit, reputation, greylist, recipient_unknown, mailbox_full, policy, tls_required, other).',
+    name: 'relayguard_delivery_refusals_total', help: 'Recipients refused or deferred by remote servers since start, by class (blocklist, rate_limit, reputation, reverse_dns, greylist, relay_denied, recipient_unknown, mailbox_full, too_large, content, policy, tls_required, other).',
     labelNames: ['class'] as const, registers,
     async collect() { await fillFrom(this, queue, 'keep', (q) => { for (const c of q.refusals?.byClass ?? []) this.inc({ class: c.class }, c.count); }); },
   });
@@ -210,9 +211,27 @@ export function createMetrics(options: MetricsOptions): Metrics {
     async collect() { await fillFrom(this, queue, 'drop', (q) => { for (const d of q.refusals?.byDomain ?? []) this.set({ domain: d.domain, class: d.class }, d.count); }); },
   });
   new Gauge({
-    name: 'relayguard_delivery_listed', help: 'Remote replies since start that name a block list, rate limit or reputation verdict about our address, per list; value = replies, see /api/status for domains.',
+    name: 'relayguard_delivery_listed', help: 'Remote replies within delivery.listing_window that name a block list, rate limit, reputation verdict or missing reverse DNS about our address, per list; value = replies, see /api/status for domains.',
     labelNames: ['list', 'class'] as const, registers,
     async collect() { await fillFrom(this, queue, 'drop', (q) => { for (const l of q.refusals?.listings ?? []) this.set({ list: l.list, class: l.class }, l.replies); }); },
+  });
+  // The self-check's definite answers only: an unknown (timeout, SERVFAIL) has no series, never a 1.
+  new Gauge({
+    name: 'relayguard_self_listed', help: 'DNSBL self-check of our outbound addresses ([self_check]): 1 listed, 0 not listed, per zone and address; no series while the answer is unknown.',
+    labelNames: ['zone', 'address'] as const, registers,
+    async collect() {
+      await fillFrom(this, selfCheck, 'drop', (c) => {
+        for (const r of c?.results ?? []) if (r.state !== 'unknown') this.set({ zone: r.zone, address: r.address }, r.state === 'listed' ? 1 : 0);
+      });
+    },
+  });
+  new Gauge({
+    name: 'relayguard_self_check_unknown', help: 'DNSBL self-check lookups without a definite answer (timeout, SERVFAIL, suspended zone) at the last run.', registers,
+    async collect() { await fillFrom(this, selfCheck, 'nan', (c) => this.set(c?.enabled ? c.results.filter((r) => r.state === 'unknown').length : 0)); },
+  });
+  new Gauge({
+    name: 'relayguard_self_check_last_run_timestamp_seconds', help: 'When the DNSBL self-check last finished a run (Unix time); NaN before the first.', registers,
+    async collect() { await fillFrom(this, selfCheck, 'nan', (c) => this.set(c?.lastRunAt ? c.lastRunAt / 1000 : Number.NaN)); },
   });
   new Gauge({
     name: 'relayguard_spool_quarantined_entries', help: 'Corrupt spool entries kept in data_dir/quarantine (relayguard queue list --quarantined); never deleted by relayguard.', registers,

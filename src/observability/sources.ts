@@ -26,7 +26,8 @@ export interface QueueStats {
   };
   /**
    * Remote refusals of our mail since start, classified (issue 19): per class,
-   * per destination domain, and the block lists / providers that name us.
+   * per destination domain, and the block lists / providers that name us
+   * (listings: replies of the last delivery.listing_window only).
    * Absent: the source does not classify.
    */
   readonly refusals?: {
@@ -53,6 +54,30 @@ export interface ReloadSummary {
    * (src/journal): what it would change, and why it was held back.
    */
   readonly guard?: GuardReport;
+}
+
+/**
+ * The periodic DNSBL self-check of our own outbound addresses (config
+ * [self_check]; src/facts/dnsbl/self-check.ts): one entry per address and
+ * zone. unknown = no definite answer (timeout, SERVFAIL, suspended zone);
+ * never counted as listed.
+ */
+export interface SelfCheckView {
+  readonly enabled: boolean;
+  readonly addresses: readonly string[];
+  readonly intervalMs: number;
+  readonly lastRunAt: number | null;
+  readonly results: ReadonlyArray<{
+    readonly address: string;
+    readonly zone: string;
+    readonly state: 'listed' | 'clean' | 'unknown';
+    readonly codes?: readonly string[];
+    readonly text?: string;
+    readonly problem?: string;
+    readonly checkedAt: number;
+    readonly lastKnown?: 'listed' | 'clean';
+    readonly listedSince?: number;
+  }>;
 }
 
 export interface ZoneStats {
@@ -111,6 +136,8 @@ export interface DashboardSources {
   smtp?(): MaybePromise<SmtpTotals>;
   /** The Postfix policy service's running totals (PolicyServer.counters); absent when it is off. */
   policyService?(): MaybePromise<PolicyServiceTotals>;
+  /** The DNSBL self-check of our outbound addresses (issue 19); absent in tests without one. */
+  selfCheck?(): MaybePromise<SelfCheckView>;
   /** Live recipient verification and what the backend refused after we accepted (issue 16); absent in tests without one. */
   verification?(): MaybePromise<VerificationStats>;
 }

@@ -6,6 +6,18 @@
 //  - Microsoft, "Email non-delivery reports in Exchange Online" / Outlook.com postmaster: S3150, S3140, 5.7.606-649
 //  - Google, "SMTP errors and codes" (support.google.com/a/answer/3726730): 421 4.7.28, 550 5.7.1, 550 5.7.26, 4.2.1, 4.2.2, 5.1.1
 //  - Postgrey's documented reply; RFC 3207 for "Must issue a STARTTLS command first"; Yahoo postmaster 5.7.9
+// Added for the classes found missing (issue 19 item 3 gaps):
+//  - Google, "SMTP errors and codes" (2024 sender requirements): 4.7.23/5.7.25 PTR, 4.7.26/4.7.27/4.7.30/4.7.32
+//    "rate limited because ..." (authentication, not rate), 4.7.29 TLS, 5.2.3 message size, IPv6 PTR guideline,
+//    5.7.1 "not authorized to send email directly to our servers", 552 5.7.0 "potential security issue"
+//  - Microsoft, Exchange Online NDRs and Outlook.com postmaster: 4.7.650 (S775) IP reputation rate limit,
+//    5.7.511 banned sender, 5.7.708 traffic not accepted, SC-001 block list, 5.7.57 client not authenticated,
+//    5.3.4 message size, "Message rejected as spam by Content Filtering"
+//  - Yahoo postmaster error codes (postmaster.yahooinc.com/error-codes): TSS09, BL21 (Spamhaus)
+//  - Mimecast, "Mimecast SMTP Error Codes": 451 Internal resource temporarily unavailable (greylisting),
+//    421 Sender address blocked, 554 Email rejected due to security policies
+//  - Proofpoint: 554 5.7.0 Blocked - see ipcheck.proofpoint.com; Postfix reject_unknown_client_hostname,
+//    relay_access_denied; Gmail smtp-relay 535-5.7.8
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { classifyRefusal, type RefusalClass } from '../../src/delivery/refusal-class.ts';
@@ -35,6 +47,39 @@ const ROWS: ReadonlyArray<readonly [string, RefusalClass, string?]> = [
   ['554 5.7.9 Message not accepted for policy reasons.  See https://help.yahoo.com/kb/postmaster/SLN7253.html', 'policy'],
   ['530 5.7.0 Must issue a STARTTLS command first', 'tls_required'],
   ['451 4.4.2 Timeout waiting for data from client', 'other'],
+  // Gmail: the cause named, not the rate limit.
+  ["421-4.7.23 The sending IP address for this message doesn't have a PTR record, or the PTR record's forward DNS entry doesn't match the sending IP address. To protect users from spam, mail sent from your IP address has been rate limited. gsmtp", 'reverse_dns', 'Gmail'],
+  ["550-5.7.25 The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP. As a policy, Gmail does not accept messages from IPs with missing PTR records. gsmtp", 'reverse_dns', 'Gmail'],
+  ['550-5.7.1 [2001:db8::25] Our system has detected that this message does not meet IPv6 sending guidelines regarding PTR records and authentication. gsmtp', 'reverse_dns', 'Gmail'],
+  ['450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.25]', 'reverse_dns', 'remote servers'],
+  ["421-4.7.29 Your email has been rate limited because this message wasn't sent over a TLS connection. Gmail requires all bulk email senders to use TLS/SSL for SMTP connections. gsmtp", 'tls_required'],
+  ['421-4.7.26 Your email has been rate limited because this message is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM. gsmtp', 'policy'],
+  ["421-4.7.27 Your email has been rate limited because SPF authentication didn't pass for this message. gsmtp", 'policy'],
+  ["421-4.7.30 Your email has been rate limited because DKIM authentication didn't pass for this message. gsmtp", 'policy'],
+  ["421-4.7.32 Your email has been rate limited because the From: header (RFC5322) in this message isn't aligned with either the authenticated SPF or DKIM organizational domain. gsmtp", 'policy'],
+  ["550-5.7.1 [192.0.2.25] The IP you're using to send mail is not authorized to send email directly to our servers. Please use the SMTP relay at your service provider instead. gsmtp", 'reputation', 'Gmail'],
+  ["552-5.2.3 Your message exceeded Google's message size limits. gsmtp", 'too_large'],
+  ['552-5.7.0 This message was blocked because its content presents a potential security issue. gsmtp', 'content'],
+  ['535-5.7.8 Username and Password not accepted. gsmtp', 'relay_denied'],
+  // Microsoft.
+  ['451 4.7.650 The mail server [192.0.2.25] has been temporarily rate limited due to IP reputation. For e-mail delivery information, see https://postmaster.live.com (S775)', 'rate_limit', 'Microsoft'],
+  ['550 5.7.511 Access denied, banned sender[192.0.2.25]. To request removal from this list please forward this message to delist@messaging.microsoft.com.', 'blocklist', 'Microsoft'],
+  ['550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP.', 'reputation', 'Microsoft'],
+  ["550 SC-001 (BAY004-MC3F5) Unfortunately, messages from 192.0.2.25 weren't sent. Please contact your Internet service provider since part of their network is on our block list.", 'blocklist', 'Microsoft'],
+  ['530 5.7.57 Client not authenticated to send mail. [AM0PR02CA0001.eurprd02.prod.outlook.com]', 'relay_denied'],
+  ['552 5.3.4 Message size exceeds fixed maximum message size', 'too_large'],
+  ['550 5.7.1 Message rejected as spam by Content Filtering.', 'content'],
+  // Yahoo.
+  ['421 4.7.0 [TSS09] All messages from 192.0.2.25 will be permanently deferred; Retrying will NOT succeed. See https://postmaster.yahooinc.com/error-codes', 'reputation', 'Yahoo'],
+  ["553 5.7.1 [BL21] Connections will not be accepted from 192.0.2.25, because the ip is in Spamhaus's list; see https://postmaster.yahooinc.com/error-codes", 'blocklist', 'Spamhaus'],
+  // Mimecast.
+  ['451 Internal resource temporarily unavailable - https://community.mimecast.com/docs/DOC-1369#451', 'greylist'],
+  ['421 Sender address blocked - https://community.mimecast.com/docs/DOC-1369#421', 'blocklist', 'Mimecast'],
+  ['554 Email rejected due to security policies - https://community.mimecast.com/docs/DOC-1369#554', 'content'],
+  // Proofpoint, and a next hop that will not relay for us.
+  ['554 5.7.0 Blocked - see https://ipcheck.proofpoint.com/?ip=192.0.2.25', 'blocklist', 'Proofpoint'],
+  ['554 5.7.1 <bob@example.org>: Relay access denied', 'relay_denied'],
+  ['550 5.7.1 Unable to relay', 'relay_denied'],
 ];
 
 test('classifyRefusal: published provider replies -> class and list', () => {

@@ -240,13 +240,21 @@ function renderZones(s) {
 
 // "Our address is listed at X (seen in N replies from M domains)": remote replies naming a block list,
 // rate limit or reputation verdict about us (issue 19), loud, above everything else.
+// Replies count over delivery.listing_window; the self-check ([self_check]) shows its current listings only.
 function renderListed(s) {
   const banner = $('#listed-banner');
   const listings = sectionError(s.queue) ? [] : (s.queue.refusals?.listings ?? []);
-  banner.hidden = listings.length === 0;
-  banner.replaceChildren(...listings.map((l) => el('div', { title: l.lastReply },
-    el('b', {}, l.class === 'blocklist' ? `Our address is listed at ${l.list}` : `${l.list} ${l.class === 'rate_limit' ? 'rate-limits' : 'distrusts'} our mail`),
-    ` (seen in ${fmt(l.replies)} ${l.replies === 1 ? 'reply' : 'replies'} from ${fmt(l.domains)} ${l.domains === 1 ? 'domain' : 'domains'}; last ${stamp(l.lastAt)})`)));
+  const self = !s.selfCheck || sectionError(s.selfCheck) ? [] : s.selfCheck.results.filter((r) => r.state === 'listed');
+  banner.hidden = listings.length === 0 && self.length === 0;
+  banner.replaceChildren(
+    ...self.map((r) => el('div', { title: r.text ?? '' },
+      el('b', {}, `Our address ${r.address} is listed at ${r.zone}`),
+      ` (self-check: ${(r.codes ?? []).join(', ')}; since ${stamp(r.listedSince ?? r.checkedAt)}, checked ${stamp(r.checkedAt)})`)),
+    ...listings.map((l) => el('div', { title: l.lastReply },
+      el('b', {}, l.class === 'blocklist' ? `Our address is listed at ${l.list}`
+        : l.class === 'reverse_dns' ? `${l.list === 'remote servers' ? 'Remote servers refuse' : `${l.list} refuses`} our address: no matching reverse DNS (PTR)`
+        : `${l.list} ${l.class === 'rate_limit' ? 'rate-limits' : 'distrusts'} our mail`),
+      ` (seen in ${fmt(l.replies)} ${l.replies === 1 ? 'reply' : 'replies'} from ${fmt(l.domains)} ${l.domains === 1 ? 'domain' : 'domains'}; last ${stamp(l.lastAt)})`)));
 }
 
 function renderQueue(s) {
