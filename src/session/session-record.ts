@@ -5,7 +5,7 @@
 // Decision in order). `serve` and `explain` both walk one of these through
 // the driver; nothing else keeps per-session state.
 import type { Decision } from '../policy/decision.ts';
-import type { SessionContext } from '../policy/context.ts';
+import type { SessionContext, SessionSource } from '../policy/context.ts';
 import type { Facts, MessageFacts } from '../policy/facts.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 import type { ListenerConfig } from '../config/schema.ts';
@@ -14,7 +14,8 @@ import type { EsmtpParameters, RecipientDsn } from '../spool/types.ts';
 
 export interface SessionRecord {
   readonly sessionId: string;
-  readonly listener: ListenerConfig & { readonly name: string; readonly authOffered: boolean };
+  /** `source`: see ListenerInfo (policy/context.ts); absent for relayguard's own SMTP listeners. */
+  readonly listener: ListenerConfig & { readonly name: string; readonly authOffered: boolean; readonly source?: SessionSource };
   readonly clientIp: string;
   readonly clientPort: number;
   /** The TCP peer (the load balancer when PROXY protocol is in use). */
