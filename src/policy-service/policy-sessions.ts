@@ -40,6 +40,10 @@
 // rate counted). An instance not in that form (not Postfix's smtpd) never
 // ends a session this way.
 //
+// With the decision journal on, a session's steps go to it when the session
+// closes (marked `src: "policy service"`, its duration ending at its last
+// request), so `relayguard replay` and `explain --replay` walk it again.
+//
 // A message counts in the message-rate windows once it has a permitted
 // recipient: the driver's DATA stage runs then (the limits provider keeps a
 // message counted once DATA passes; without it a later MAIL would take the
@@ -50,7 +54,7 @@
 import type { Decision } from '../policy/decision.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 import type { Config } from '../config/schema.ts';
-import type { SessionRecord, SessionStages } from '../session/session-record.ts';
+import type { SessionJournal, SessionRecord, SessionStages } from '../session/session-record.ts';
 import { normalizeIp } from '../net/ip-text.ts';
 import type { PolicyRequest } from './attribute-reader.ts';
 
@@ -109,8 +113,17 @@ export interface PolicySessionsOptions {
   readonly currentSnapshot: () => PolicySnapshot;
   /** The policy listener's own address (the session's local address when Postfix sends no server_address). */
   readonly localAddress: () => string;
+  /** The decision journal: each closed session's steps go to it (src/journal). */
+  readonly journal?: SessionJournal;
   readonly now?: () => number;
 }
+
+/**
+ * An address as the driver takes it (the text between < and >, as the front
+ * door passes it and the journal records it); one with a space or bracket
+ * keeps its brackets, so the address parser judges it as a whole.
+ */
+const asPath = (address: string): string => (/[\s<>]/.test(address) ? `<${address}>` : address);
 
 const refused = (decision: Decision): boolean => decision.verdict === 'reject' || decision.verdict === 'defer';
 /** Recipients remembered per message; past it a repeated recipient is evaluated again (and counted again). */
@@ -165,7 +178,9 @@ export class PolicySessions {
   }
 
   #close(session: PolicySession): void {
-    if (session.connect) this.#options.driver.close(session.record);
+    if (!session.connect) return;
+    this.#options.driver.close(session.record);
+    this.#options.journal?.record(session.record, session.lastUsed);
   }
 
   #session(request: PolicyRequest, clientIp: string): PolicySession {
@@ -239,6 +254,7 @@ export class PolicySessions {
       rejectedRecipients: 0,
       errors: 0,
       messages: 0,
+      ...(this.#options.journal ? { steps: [] } : {}),
     };
   }
 
@@ -278,7 +294,7 @@ export class PolicySessions {
       const size = Number(request.get('size') ?? '');
       const params: Record<string, string> = Number.isInteger(size) && size > 0 ? { SIZE: String(size) } : {};
       record.declaredSize = params.SIZE === undefined ? undefined : size;
-      const mail = await driver.mail(record, `<${sender}>`, params);
+      const mail = await driver.mail(record, asPath(sender), params);
       message.mail = mail.decision;
       fresh.push({ decision: mail.decision, sender });
       if (!refused(mail.decision)) record.sender = mail.sender ?? sender;
@@ -289,7 +305,7 @@ export class PolicySessions {
       const recipient = request.get('recipient') ?? '';
       const known = message.recipients.get(recipient);
       if (known) return done(known);
-      const rcpt = await driver.rcpt(record, `<${recipient}>`);
+      const rcpt = await driver.rcpt(record, asPath(recipient));
       if (message.recipients.size < MAX_REMEMBERED_RECIPIENTS) message.recipients.set(recipient, rcpt.decision);
       fresh.push({ decision: rcpt.decision, sender, recipient });
       if (refused(rcpt.decision)) {

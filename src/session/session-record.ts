@@ -99,6 +99,12 @@ export interface SessionStep {
   readonly tls?: boolean;
   readonly helo?: string;
   readonly esmtp?: boolean;
+  /**
+   * MAIL of a policy-service session: the user Postfix authenticated
+   * (sasl_username). No AUTH call of ours made it, so replay takes it as
+   * given; at relayguard's own front door the AUTH step says who logged in.
+   */
+  readonly user?: string;
   /** Facts gathered for this call (every stage the call evaluated, merged). */
   readonly facts: Facts;
   /** The Decisions in order (MAIL: the HELO decision first when HELO was judged). */
@@ -107,7 +113,8 @@ export interface SessionStep {
 
 /** Where a closed session's record goes (the decision journal); must never throw or block. */
 export interface SessionJournal {
-  record(session: SessionRecord): void;
+  /** `closedAt`: when the session ended, if not now (a policy-service session ends at its last request). */
+  record(session: SessionRecord, closedAt?: number): void;
 }
 
 export interface EngineView {
