@@ -7,8 +7,14 @@
 //      message count), from 200 client addresses on 1,000 SMTP sessions.
 //   2. the latency a Postfix client sees per RCPT: a private Postfix
 //      (test/helpers/postfix-instance.ts, root only) with
-//      check_policy_service → relayguard, against the same Postfix without it.
-//   node --import tsx bench/policy-service.ts [--seconds=5] [--connections=16] [--rcpts=300] [--core=0]
+//      check_policy_service → relayguard, against the same Postfix without it:
+//      within long sessions (--rcpts per session), and over --sessions
+//      sequential short sessions from one address (connect, EHLO, MAIL, one
+//      RCPT, QUIT), every one of which must get 250 (ip.max_connections is the
+//      default 30: a policy session counted as open would refuse the 31st).
+//   node --import tsx bench/policy-service.ts [--seconds=5] [--connections=16] [--rcpts=300] [--sessions=200] [--core=0]
+// Every child (the targets, the Postfix instances) is stopped on any outcome;
+// a target also exits when the bench's end closes its stdin.
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
@@ -25,12 +31,14 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '16' },
     rcpts: { type: 'string', default: '300' },
+    sessions: { type: 'string', default: '200' },
     core: { type: 'string', default: '0' },
   },
 });
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const rcpts = Number(values.rcpts);
+const sessions = Number(values.sessions);
 
 interface Target {
   readonly port: number;
@@ -40,13 +48,15 @@ interface Target {
 async function startTarget(mode: 'relayguard' | 'dunno', dnsAddress: string): Promise<Target> {
   const child: ChildProcess = spawn('taskset', ['-c', values.core as string, process.execPath, '--import', 'tsx', 'bench/lib/policy-target.ts', mode, dnsAddress], {
     cwd: REPO,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    // stdin: a pipe the target watches; it exits when the bench is gone.
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const port = await new Promise<number>((resolve, reject) => {
     lines.once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`${mode} target exited (${code})`)));
   });
+  lines.close();
   return {
     port,
     stop: () => new Promise((resolve) => {
@@ -112,6 +122,27 @@ async function load(port: number): Promise<number> {
   return answered / elapsed;
 }
 
+/** Per-RCPT round trips (ms) over `count` sequential short sessions from 127.0.0.4; each RCPT must get 250. */
+async function shortSessions(port: number, count: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let n = 0; n < count; n++) {
+    const talk = await SmtpTalk.connect({ port, localAddress: '127.0.0.4', timeoutMs: 15_000 });
+    try {
+      await talk.read();
+      await talk.command('EHLO client.example');
+      await talk.command('MAIL FROM:<alice@client.example>');
+      const started = performance.now();
+      const reply = await talk.command(`RCPT TO:<user${n}@bench.test>`);
+      times.push(performance.now() - started);
+      if (reply.code !== 250) throw new Error(`session ${n + 1} of ${count}: RCPT got ${reply.lines.join(' ')}`);
+      await talk.command('QUIT');
+    } finally {
+      talk.close();
+    }
+  }
+  return times;
+}
+
 /** Per-RCPT round trips (ms) through a Postfix at `port`, one session, from 127.0.0.3. */
 async function rcptLatencies(port: number): Promise<number[]> {
   const talk = await SmtpTalk.connect({ port, localAddress: '127.0.0.3', timeoutMs: 15_000 });
@@ -135,13 +166,25 @@ async function rcptLatencies(port: number): Promise<number[]> {
 const quantile = (sorted: readonly number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 const ms = (value: number): string => `${value.toFixed(2)} ms`;
 
+const report = (label: string, without: number[], withPolicy: number[]): void => {
+  without.sort((a, b) => a - b);
+  withPolicy.sort((a, b) => a - b);
+  console.log(`RCPT round trip seen by a Postfix client, ${label} (${withPolicy.length} RCPTs each):`);
+  console.log(`  Postfix alone               median ${ms(quantile(without, 0.5))}  p90 ${ms(quantile(without, 0.9))}`);
+  console.log(`  Postfix + relayguard policy median ${ms(quantile(withPolicy, 0.5))}  p90 ${ms(quantile(withPolicy, 0.9))}`);
+  console.log(`  added per RCPT              median ${ms(quantile(withPolicy, 0.5) - quantile(without, 0.5))}`);
+};
+
 const dns = await startDnsServer();
 seedBenchDns(dns);
+const stops: Array<() => Promise<void>> = [];
 try {
   const dunnoTarget = await startTarget('dunno', dns.address);
+  stops.push(() => dunnoTarget.stop());
   const baseline = await load(dunnoTarget.port);
   await dunnoTarget.stop();
   const relayTarget = await startTarget('relayguard', dns.address);
+  stops.push(() => relayTarget.stop());
   const relayguard = await load(relayTarget.port);
   console.log(`policy requests/s on core ${values.core}, ${connections} connections, ${seconds}s each:`);
   console.log(`  trivial DUNNO server  ${baseline.toFixed(0)}/s`);
@@ -152,30 +195,26 @@ try {
     console.log(`RCPT latency through Postfix: not measured (${missing})`);
   } else {
     const sink = await startSmtpSink();
+    stops.push(() => sink.close());
     const common = { relay_domains: 'bench.test', default_transport: `smtp:[127.0.0.1]:${sink.port}`, relay_transport: `smtp:[127.0.0.1]:${sink.port}`, smtpd_relay_restrictions: '', smtpd_recipient_limit: '10000' };
     const plain = await startPostfix({ main: { ...common, smtpd_recipient_restrictions: 'permit_mynetworks, reject_unauth_destination' } });
+    stops.push(() => plain.stop());
     const policed = await startPostfix({ main: { ...common, smtpd_recipient_restrictions: `check_policy_service inet:127.0.0.1:${relayTarget.port}, permit_mynetworks, reject_unauth_destination` } });
-    try {
-      // Alternate, so load on the shared machine hits both alike.
-      const without: number[] = [];
-      const withPolicy: number[] = [];
-      for (let i = 0; i < 3; i++) {
-        without.push(...(await rcptLatencies(plain.smtpPort)));
-        withPolicy.push(...(await rcptLatencies(policed.smtpPort)));
-      }
-      without.sort((a, b) => a - b);
-      withPolicy.sort((a, b) => a - b);
-      console.log(`RCPT round trip seen by a Postfix client (${withPolicy.length} RCPTs each):`);
-      console.log(`  Postfix alone               median ${ms(quantile(without, 0.5))}  p90 ${ms(quantile(without, 0.9))}`);
-      console.log(`  Postfix + relayguard policy median ${ms(quantile(withPolicy, 0.5))}  p90 ${ms(quantile(withPolicy, 0.9))}`);
-      console.log(`  added per RCPT              median ${ms(quantile(withPolicy, 0.5) - quantile(without, 0.5))}`);
-    } finally {
-      await plain.stop();
-      await policed.stop();
-      await sink.close();
+    stops.push(() => policed.stop());
+    // Alternate, so load on the shared machine hits both alike.
+    const without: number[] = [];
+    const withPolicy: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      without.push(...(await rcptLatencies(plain.smtpPort)));
+      withPolicy.push(...(await rcptLatencies(policed.smtpPort)));
     }
+    report(`within sessions of ${rcpts}`, without, withPolicy);
+    const shortWithout = await shortSessions(plain.smtpPort, sessions);
+    const shortWith = await shortSessions(policed.smtpPort, sessions);
+    report(`${sessions} sequential sessions from one address, all 250`, shortWithout, shortWith);
   }
-  await relayTarget.stop();
 } finally {
+  // Newest first; each stop is bounded (a target is SIGKILLed 5 s after SIGTERM, Postfix likewise).
+  for (const stop of stops.reverse()) await stop().catch((error: unknown) => console.error('bench cleanup:', error));
   await dns.close();
 }

@@ -129,7 +129,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const driver = createSessionDriver({ hostname: config.hostname, credentials: authenticator, facts: factsRuntime.providers, logger });
   const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), driver, spool, tls, logger, decisions, ...(journal ? { journal } : {}) });
   const policyService = config.policy_service.enabled
-    ? new PolicyServer({ config, driver, currentSnapshot: () => store.current(), logger: logger.child({ component: 'policy-service' }), decisions })
+    ? new PolicyServer({ config, driver, currentSnapshot: () => store.current(), logger: logger.child({ component: 'policy-service' }), decisions, ...(journal ? { journal } : {}) })
     : undefined;
 
   let runner: QueueRunner | undefined;

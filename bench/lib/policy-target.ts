@@ -3,7 +3,8 @@
 // with [policy_service] on, every policy on (DNSBL against the bench's DNS
 // server, limits, checks), logging at info to nowhere; `dunno` is the
 // baseline, the least a policy server can do: split requests at the empty
-// line and answer DUNNO. Prints {"port": N} once listening; SIGTERM stops it.
+// line and answer DUNNO. Prints {"port": N} once listening; SIGTERM stops it,
+// and so does the end of its stdin (the bench gone).
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { makeTestConfig } from '../../test/helpers/test-config.ts';
@@ -66,3 +67,8 @@ process.stdout.write(`${JSON.stringify({ port: target.port })}\n`);
 process.once('SIGTERM', () => {
   void target.stop().finally(() => process.exit(0));
 });
+// The bench holds our stdin open: when it goes (even killed by a timeout), so do we. A target
+// left behind kept the bench's stderr pipe open, so `bench | tail` never saw the end.
+process.stdin.resume();
+process.stdin.once('end', () => process.exit(0));
+process.stdin.once('error', () => process.exit(0));

@@ -14,6 +14,7 @@ import type { Decision, Stage, Verdict } from '../policy/decision.ts';
 import type { Facts, MessageFacts, WindowCounted, ConnectionCounted } from '../policy/facts.ts';
 import type { ZoneStatus } from '../policy/dnsbl-rule.ts';
 import type { SessionRecord, StepCall } from '../session/session-record.ts';
+import type { SessionSource } from '../policy/context.ts';
 import { MAX_SESSION_STEPS } from '../session/session-driver.ts';
 
 export const JOURNAL_VERSION = 1;
@@ -48,6 +49,8 @@ export interface JournalStep {
   readonly tls?: boolean;
   readonly h?: string;
   readonly e?: boolean;
+  /** MAIL of a policy-service session: the user Postfix authenticated (SessionStep.user). */
+  readonly u?: string;
   readonly f?: JournalFacts;
   readonly d: readonly JournalDecision[];
 }
@@ -62,6 +65,8 @@ export interface JournalRecord {
   /** Listener name and role. */
   readonly l: string;
   readonly r: 'mx' | 'submission';
+  /** Who asked, when not relayguard's own SMTP listener: "policy service" (a Postfix, src/policy-service). */
+  readonly src?: SessionSource;
   readonly ip: string;
   /** The TCP peer when PROXY protocol named another client. */
   readonly px?: string;
@@ -120,6 +125,7 @@ export function encodeSession(session: SessionRecord, closedAt: number): Journal
       ...(step.tls !== undefined ? { tls: step.tls } : {}),
       ...(step.helo !== undefined ? { h: step.helo } : {}),
       ...(step.esmtp !== undefined ? { e: step.esmtp } : {}),
+      ...(step.user !== undefined ? { u: step.user } : {}),
       ...(facts ? { f: facts } : {}),
       d: step.decisions.map(decisionOf),
     };
@@ -131,6 +137,7 @@ export function encodeSession(session: SessionRecord, closedAt: number): Journal
     ms: Math.max(0, closedAt - session.connectedAt),
     l: session.listener.name,
     r: session.listener.role,
+    ...(session.listener.source !== undefined ? { src: session.listener.source } : {}),
     ip: session.clientIp,
     ...(session.peerIp !== session.clientIp ? { px: session.peerIp } : {}),
     g: session.snapshot.generation,

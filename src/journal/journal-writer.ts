@@ -79,11 +79,11 @@ export class JournalWriter implements SessionJournal {
     this.#timer.unref();
   }
 
-  record(session: SessionRecord): void {
+  record(session: SessionRecord, closedAt?: number): void {
     if (this.#closed) return;
     let line: string;
     try {
-      const record = encodeSession(session, this.#o.now());
+      const record = encodeSession(session, closedAt ?? this.#o.now());
       if (!record) return;
       line = frameRecord(record);
     } catch (error) {

@@ -15,7 +15,7 @@ function shown(text: string): string {
 }
 
 export function formatExample(e: ReplayExample): string {
-  const who = `client ${e.client}${e.user !== undefined ? ` user ${shown(e.user)}` : ''} on ${e.listener}`;
+  const who = `client ${e.client}${e.user !== undefined ? ` user ${shown(e.user)}` : ''} on ${e.listener}${e.source !== undefined ? ` (${e.source})` : ''}`;
   const input = e.input ? ` <${shown(e.input)}>` : '';
   return `session ${e.session} ${new Date(e.at).toISOString()} ${who}: ${e.call}${input}: was ${e.before}, now ${e.after}`;
 }

@@ -11,6 +11,9 @@
 //           unknown (not exceeded).
 //   sender domain, credentials: the recorded outcome; AUTH that succeeded for
 //           a user the candidate no longer has fails.
+// Policy-service sessions (a Postfix asking, `src`) replay the same way, as a
+// listener of the recorded role that counts no open connections (as live),
+// with the user Postfix authenticated taken as given at MAIL.
 // The result is compared call by call with what was recorded: newly refused,
 // newly accepted, refused otherwise; and separately, any recipient the
 // candidate newly lets an unauthenticated client relay to.
@@ -37,6 +40,8 @@ export interface ReplayExample {
   readonly at: number;
   readonly client: string;
   readonly listener: string;
+  /** "policy service" when a Postfix asked (the record's `src`). */
+  readonly source?: string;
   readonly user?: string;
   readonly call: string;
   readonly input: string;
@@ -99,6 +104,7 @@ function callsOf(record: JournalRecord): ReplayCall[] {
     ...(step.tls !== undefined ? { tls: step.tls } : {}),
     ...(step.h !== undefined ? { helo: step.h } : {}),
     ...(step.e !== undefined ? { esmtp: step.e } : {}),
+    ...(step.u !== undefined ? { user: step.u } : {}),
     ...(step.f?.ms !== undefined ? { message: step.f.ms } : {}),
   }));
 }
@@ -132,7 +138,8 @@ class RecordedFacts {
         if (count === undefined) this.unknown.add(`rate ip.connections ${window.text}`);
         else ipRates.push({ window, count });
       }
-      if (cn.c.ip === undefined && snapshot.limits.ip.maxConnections > 0) this.unknown.add('count ip connections');
+      // A policy-service session is never counted as open (live or here): nothing unknown about it.
+      if (cn.c.ip === undefined && snapshot.limits.ip.maxConnections > 0 && this.record?.src === undefined) this.unknown.add('count ip connections');
     }
     const exceeded = connectionExceeded({ global: cn.c.global, ...(!trusted && cn.c.ip !== undefined ? { ip: cn.c.ip } : {}), ipRates }, snapshot.limits);
     return exceeded ? { exceeded } : {};
@@ -235,6 +242,18 @@ export class Replayer {
   }
 
   #listener(record: JournalRecord): SessionRecord['listener'] {
+    if (record.src !== undefined) {
+      // As policy-sessions.ts builds it: Postfix's port is not recorded, the role is.
+      return {
+        source: record.src,
+        name: record.l,
+        address: { host: '127.0.0.1', port: 0 },
+        role: record.r,
+        tls: 'starttls',
+        proxy_protocol_from: [],
+        authOffered: record.r === 'submission',
+      };
+    }
     const known = this.#listeners.get(record.l);
     if (known) return known;
     for (const l of this.#listeners.values()) if (l.role === record.r) return { ...l, name: record.l };
@@ -285,6 +304,7 @@ function example(record: JournalRecord, user: string | undefined, call: JournalS
     at: record.t,
     client: record.ip,
     listener: record.l,
+    ...(record.src !== undefined ? { source: record.src } : {}),
     ...(user !== undefined ? { user } : {}),
     call: call.c,
     input: call.i ?? '',
@@ -302,6 +322,7 @@ export function summarize(summary: ReplaySummary, replay: SessionReplay, index: 
     summary.calls++;
     const after = replayed?.at(-1);
     if (call.c === 'auth' && after?.verdict === 'permit') user = call.i;
+    if (call.c === 'mail' && call.u !== undefined) user = call.u;
     if (!replayed) continue; // not reached: an earlier call's change is the cause, and is counted there
     const before = recorded.at(-1);
     const wasRefused = before !== undefined && refusedVerdict(before[0]);

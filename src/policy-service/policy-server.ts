@@ -23,7 +23,7 @@ import type { Decision } from '../policy/decision.ts';
 import { defer } from '../policy/decision.ts';
 import { replyFor } from '../policy/replies.ts';
 import { internalError } from '../policy/engine.ts';
-import type { SessionStages } from '../session/session-record.ts';
+import type { SessionJournal, SessionStages } from '../session/session-record.ts';
 import { normalizeIp, socketIp } from '../net/ip-text.ts';
 import { AttributeReader, type PolicyRequest } from './attribute-reader.ts';
 import { answerFor, DUNNO, prependAnswer, TIMEOUT_ANSWER, type ActionKind, type PolicyAnswer } from './policy-answer.ts';
@@ -35,6 +35,8 @@ export interface PolicyServerDeps {
   readonly currentSnapshot: () => PolicySnapshot;
   readonly logger: Logger;
   readonly decisions: DecisionLog;
+  /** The decision journal: each policy-service session goes to it when it closes. */
+  readonly journal?: SessionJournal;
   readonly now?: () => number;
 }
 
@@ -66,6 +68,7 @@ export class PolicyServer {
       driver: deps.driver,
       currentSnapshot: deps.currentSnapshot,
       localAddress: () => (this.#address?.kind === 'inet' ? (normalizeIp(this.#address.host) ?? '127.0.0.1') : '127.0.0.1'),
+      ...(deps.journal ? { journal: deps.journal } : {}),
       ...(deps.now ? { now: deps.now } : {}),
     });
     this.#server = net.createServer((socket) => this.#accept(socket));

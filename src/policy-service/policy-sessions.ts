@@ -8,8 +8,9 @@
 //   an SMTP session   keyed by client_address, client_port, server_address and
 //                     server_port (by instance alone when Postfix sends no
 //                     client_port): a SessionRecord that went through the
-//                     driver's connect stage once, so the connection counters
-//                     and the DNSBL lookups started at connect are per session;
+//                     driver's connect stage once, so the connection rate
+//                     counts and the DNSBL lookups started at connect are per
+//                     session;
 //   a message         keyed by `instance` (Postfix's id of one MAIL
 //                     transaction): MAIL (with HELO, judged there as the
 //                     front door does) runs once per instance, each distinct
@@ -17,8 +18,31 @@
 //                     already given, so a message with 10 recipients counts
 //                     as one message and 10 recipients however often Postfix asks.
 // Postfix never says when its SMTP session ends; a session is closed (its
-// counters released) `session_idle` after its last request, and the table holds
-// at most `max_sessions` (the least recently used goes first).
+// message counts settled, its journal record written) `session_idle` after its
+// last request, and the table holds at most `max_sessions` (the least recently
+// used goes first). So a session here is not an open connection: its listener
+// is marked `source: 'policy service'` and the limits provider does not count
+// it as open (ip.max_connections, global.max_connections are Postfix's to
+// enforce, smtpd_client_connection_count_limit); the connection rate counts
+// each session once. Ending a session on a new `instance` would be wrong
+// (instance is per message), and a CONNECT request comes only when
+// check_policy_service is in smtpd_client_restrictions with
+// smtpd_delay_reject = no, so neither can mark the end.
+//
+// A client port is reused, though (a busy client opens thousands of sessions
+// to one Postfix), and Postfix's `instance` tells a new SMTP session from the
+// held one with the same key: smtpd writes it as pid.seconds.microseconds.seqno
+// at each MAIL, seqno counting from 0 in every SMTP session, and one smtpd
+// process serves one session at a time. So a request names a new session
+// when its instance has another pid, or differs with a seqno no higher than
+// the last one seen, or is empty (before MAIL) after the held session had
+// one. The held session is then closed and a new one starts (its connection
+// rate counted). An instance not in that form (not Postfix's smtpd) never
+// ends a session this way.
+//
+// With the decision journal on, a session's steps go to it when the session
+// closes (marked `src: "policy service"`, its duration ending at its last
+// request), so `relayguard replay` and `explain --replay` walk it again.
 //
 // A message counts in the message-rate windows once it has a permitted
 // recipient: the driver's DATA stage runs then (the limits provider keeps a
@@ -30,7 +54,7 @@
 import type { Decision } from '../policy/decision.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 import type { Config } from '../config/schema.ts';
-import type { SessionRecord, SessionStages } from '../session/session-record.ts';
+import type { SessionJournal, SessionRecord, SessionStages } from '../session/session-record.ts';
 import { normalizeIp } from '../net/ip-text.ts';
 import type { PolicyRequest } from './attribute-reader.ts';
 
@@ -77,6 +101,8 @@ interface PolicySession {
   connect?: Decision;
   message?: MessageState;
   lastUsed: number;
+  /** The last non-empty `instance` seen (what tells a new session on a reused client port). */
+  lastInstance?: string;
   /** Requests of one session run one after the other (a late one must not overtake). */
   chain: Promise<unknown>;
 }
@@ -87,8 +113,17 @@ export interface PolicySessionsOptions {
   readonly currentSnapshot: () => PolicySnapshot;
   /** The policy listener's own address (the session's local address when Postfix sends no server_address). */
   readonly localAddress: () => string;
+  /** The decision journal: each closed session's steps go to it (src/journal). */
+  readonly journal?: SessionJournal;
   readonly now?: () => number;
 }
+
+/**
+ * An address as the driver takes it (the text between < and >, as the front
+ * door passes it and the journal records it); one with a space or bracket
+ * keeps its brackets, so the address parser judges it as a whole.
+ */
+const asPath = (address: string): string => (/[\s<>]/.test(address) ? `<${address}>` : address);
 
 const refused = (decision: Decision): boolean => decision.verdict === 'reject' || decision.verdict === 'defer';
 /** Recipients remembered per message; past it a repeated recipient is evaluated again (and counted again). */
@@ -143,22 +178,40 @@ export class PolicySessions {
   }
 
   #close(session: PolicySession): void {
-    if (session.connect) this.#options.driver.close(session.record);
+    if (!session.connect) return;
+    this.#options.driver.close(session.record);
+    this.#options.journal?.record(session.record, session.lastUsed);
   }
 
   #session(request: PolicyRequest, clientIp: string): PolicySession {
     const key = sessionKey(request, clientIp);
     if (key !== undefined) {
-      const known = this.#sessions.get(key);
+      let known = this.#sessions.get(key);
+      if (known && startsNewSession(known.lastInstance, request.get('instance') ?? '')) {
+        // The client port was reused for a new SMTP session: the held one has ended.
+        const ended = known;
+        this.#sessions.delete(key);
+        void ended.chain.then(() => this.#close(ended));
+        known = undefined;
+      }
       if (known) {
         // Most recently used last: the first entry is the one to drop.
         this.#sessions.delete(key);
         this.#sessions.set(key, known);
         known.lastUsed = this.#now();
+        const instance = request.get('instance');
+        if (instance) known.lastInstance = instance;
         return known;
       }
     }
-    const session: PolicySession = { key, record: this.#record(request, clientIp), lastUsed: this.#now(), chain: Promise.resolve() };
+    const instance = request.get('instance');
+    const session: PolicySession = {
+      key,
+      record: this.#record(request, clientIp),
+      lastUsed: this.#now(),
+      chain: Promise.resolve(),
+      ...(instance ? { lastInstance: instance } : {}),
+    };
     if (key !== undefined) {
       this.#sessions.set(key, session);
       const max = this.#options.config.policy_service.max_sessions;
@@ -180,6 +233,7 @@ export class PolicySessions {
     return {
       sessionId: `policy-${process.pid.toString(36)}-${(++this.#sequence).toString(36)}`,
       listener: {
+        source: 'policy service',
         name: submission ? 'policy-service:submission' : 'policy-service',
         address: { host: localIp, port: Number.isInteger(serverPort) ? serverPort : 0 },
         role: submission ? 'submission' : 'mx',
@@ -200,6 +254,7 @@ export class PolicySessions {
       rejectedRecipients: 0,
       errors: 0,
       messages: 0,
+      ...(this.#options.journal ? { steps: [] } : {}),
     };
   }
 
@@ -239,7 +294,7 @@ export class PolicySessions {
       const size = Number(request.get('size') ?? '');
       const params: Record<string, string> = Number.isInteger(size) && size > 0 ? { SIZE: String(size) } : {};
       record.declaredSize = params.SIZE === undefined ? undefined : size;
-      const mail = await driver.mail(record, `<${sender}>`, params);
+      const mail = await driver.mail(record, asPath(sender), params);
       message.mail = mail.decision;
       fresh.push({ decision: mail.decision, sender });
       if (!refused(mail.decision)) record.sender = mail.sender ?? sender;
@@ -250,7 +305,7 @@ export class PolicySessions {
       const recipient = request.get('recipient') ?? '';
       const known = message.recipients.get(recipient);
       if (known) return done(known);
-      const rcpt = await driver.rcpt(record, `<${recipient}>`);
+      const rcpt = await driver.rcpt(record, asPath(recipient));
       if (message.recipients.size < MAX_REMEMBERED_RECIPIENTS) message.recipients.set(recipient, rcpt.decision);
       fresh.push({ decision: rcpt.decision, sender, recipient });
       if (refused(rcpt.decision)) {
@@ -293,4 +348,19 @@ function sessionKey(request: PolicyRequest, clientIp: string): string | undefine
   if (port) return `${clientIp}|${port}|${request.get('server_address') ?? ''}|${request.get('server_port') ?? ''}`;
   const instance = request.get('instance');
   return instance ? `instance|${clientIp}|${instance}` : undefined;
+}
+
+/** Postfix smtpd's instance: pid.seconds.microseconds.seqno, in hex (smtpd.c, mail_cmd). */
+const POSTFIX_INSTANCE = /^([0-9a-f]+)\.[0-9a-f]+\.[0-9a-f]+\.([0-9a-f]+)$/i;
+
+/** Whether a request with `instance` belongs to a new SMTP session, not to the held one that last saw `last` (see the header). */
+export function startsNewSession(last: string | undefined, instance: string): boolean {
+  if (last === undefined || instance === last) return false;
+  const before = POSTFIX_INSTANCE.exec(last);
+  if (!before) return false;
+  if (instance === '') return true;
+  const now = POSTFIX_INSTANCE.exec(instance);
+  if (!now) return false;
+  if (now[1]?.toLowerCase() !== before[1]?.toLowerCase()) return true;
+  return Number.parseInt(now[2] ?? '0', 16) <= Number.parseInt(before[2] ?? '0', 16);
 }

@@ -15,7 +15,17 @@ export interface ListenerInfo {
   readonly tls: 'none' | 'starttls' | 'implicit';
   /** Whether SMTP AUTH is offered on this listener at all. */
   readonly authOffered: boolean;
+  /**
+   * Who asks: absent for relayguard's own SMTP listeners; "policy service" for
+   * a Postfix asking through check_policy_service (src/policy-service). Postfix
+   * never says when its SMTP session ends, so open connections are not counted
+   * for it (its anvil does that: smtpd_client_connection_count_limit).
+   */
+  readonly source?: SessionSource;
 }
+
+/** The protocol front a session came through, when it is not relayguard's own SMTP listener. */
+export type SessionSource = 'policy service';
 
 export interface OurIdentity {
   /** config.hostname: the greeting name, compared with HELO by anti-abuse rules. */
@@ -59,12 +69,13 @@ export interface AuthContext extends SessionContext {
   readonly attempt: { readonly user: string; readonly mechanism: string };
 }
 
-export function listenerInfo(listener: ListenerConfig): ListenerInfo {
+export function listenerInfo(listener: ListenerConfig & { readonly source?: SessionSource }): ListenerInfo {
   return {
     name: listener.name ?? `${listener.role}:${listener.address.port}`,
     role: listener.role,
     tls: listener.tls,
     authOffered: listener.auth ?? listener.role === 'submission',
+    ...(listener.source !== undefined ? { source: listener.source } : {}),
   };
 }
 

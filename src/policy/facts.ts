@@ -17,9 +17,13 @@ export interface ConnectionFacts {
   readonly counts?: ConnectionCounted;
 }
 
-/** Counter values at connect: open connections (global, this client's) and new connections per rate window. */
+/**
+ * Counter values at connect: open connections (global, this client's) and new
+ * connections per rate window. No open-connection counts for a policy-service
+ * session (Postfix never says when one ends; ListenerInfo.source).
+ */
 export interface ConnectionCounted {
-  readonly global: number;
+  readonly global?: number;
   readonly ip?: number;
   readonly ipRates?: ReadonlyArray<{ readonly windowMs: number; readonly count: number }>;
 }

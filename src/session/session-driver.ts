@@ -165,6 +165,7 @@ export function createSessionDriver(deps: SessionDriverDeps): SessionStages {
         tls: session.tls,
         esmtp: session.esmtp,
         ...(session.helo !== undefined ? { helo: session.helo } : {}),
+        ...(session.listener.source === 'policy service' && session.user !== undefined ? { user: session.user } : {}),
       });
       if (ctx.helo !== undefined) {
         const helo = noted(step, session, evaluateHelo(ctx, session.snapshot, gathered(step, await engine.facts.gather('helo', ctx))));

@@ -5,7 +5,7 @@
 // Decision in order). `serve` and `explain` both walk one of these through
 // the driver; nothing else keeps per-session state.
 import type { Decision } from '../policy/decision.ts';
-import type { SessionContext } from '../policy/context.ts';
+import type { SessionContext, SessionSource } from '../policy/context.ts';
 import type { Facts, MessageFacts } from '../policy/facts.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 import type { ListenerConfig } from '../config/schema.ts';
@@ -14,7 +14,8 @@ import type { EsmtpParameters, RecipientDsn } from '../spool/types.ts';
 
 export interface SessionRecord {
   readonly sessionId: string;
-  readonly listener: ListenerConfig & { readonly name: string; readonly authOffered: boolean };
+  /** `source`: see ListenerInfo (policy/context.ts); absent for relayguard's own SMTP listeners. */
+  readonly listener: ListenerConfig & { readonly name: string; readonly authOffered: boolean; readonly source?: SessionSource };
   readonly clientIp: string;
   readonly clientPort: number;
   /** The TCP peer (the load balancer when PROXY protocol is in use). */
@@ -98,6 +99,12 @@ export interface SessionStep {
   readonly tls?: boolean;
   readonly helo?: string;
   readonly esmtp?: boolean;
+  /**
+   * MAIL of a policy-service session: the user Postfix authenticated
+   * (sasl_username). No AUTH call of ours made it, so replay takes it as
+   * given; at relayguard's own front door the AUTH step says who logged in.
+   */
+  readonly user?: string;
   /** Facts gathered for this call (every stage the call evaluated, merged). */
   readonly facts: Facts;
   /** The Decisions in order (MAIL: the HELO decision first when HELO was judged). */
@@ -106,7 +113,8 @@ export interface SessionStep {
 
 /** Where a closed session's record goes (the decision journal); must never throw or block. */
 export interface SessionJournal {
-  record(session: SessionRecord): void;
+  /** `closedAt`: when the session ended, if not now (a policy-service session ends at its last request). */
+  record(session: SessionRecord, closedAt?: number): void;
 }
 
 export interface EngineView {

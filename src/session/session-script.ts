@@ -133,6 +133,8 @@ export interface ReplayCall {
   readonly tls?: boolean;
   readonly helo?: string;
   readonly esmtp?: boolean;
+  /** mail: the user authenticated before us (a Postfix's sasl_username), taken as given. */
+  readonly user?: string;
   /** eod: what the front door measured. */
   readonly message?: MessageFacts;
 }
@@ -182,6 +184,7 @@ export async function walkCalls(
           if (call.tls !== undefined) session.tls = call.tls;
           if (call.helo !== undefined) session.helo = call.helo;
           if (call.esmtp !== undefined) session.esmtp = call.esmtp;
+          if (call.user !== undefined) session.user = call.user;
           session.recipients = [];
           session.sender = undefined;
           data = false;

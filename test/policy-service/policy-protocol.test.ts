@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AttributeReader, type ReadResult } from '../../src/policy-service/attribute-reader.ts';
 import { answerFor, prependAnswer } from '../../src/policy-service/policy-answer.ts';
+import { startsNewSession } from '../../src/policy-service/policy-sessions.ts';
 import { defer, dunno, permit, reject } from '../../src/policy/decision.ts';
 import { replyFor } from '../../src/policy/replies.ts';
 
@@ -70,4 +71,20 @@ test('answers: the front door\'s reply for refusals, OK only for a client-trust 
   const odd = reject('rcpt', 'dnsbl', 'dnsbl.listed', { code: 554, enhanced: '5.7.1', text: 'a\r\nb' });
   assert.equal(answerFor(odd, options).action, '554 5.7.1 a b');
   assert.equal(prependAnswer('X-Relayguard', permit('rcpt', 'local-domains', 'rcpt.local_domain'), 'relay.test').action, 'PREPEND X-Relayguard: pass (relay.test; rule=local-domains; reason=rcpt.local_domain)');
+});
+
+test('a request on a held client port names a new SMTP session by its instance (pid.sec.usec.seqno, seqno from 0 per session)', () => {
+  const held = '1f40.6f2e1d00.1a2b3.1';
+  const table: ReadonlyArray<readonly [string | undefined, string, boolean, string]> = [
+    [held, held, false, 'the same transaction'],
+    [held, '1f40.6f2e1d05.2.2', false, 'the next transaction of the same session'],
+    [held, '1f40.6f2e1d05.2.0', true, 'seqno back to 0: the same smtpd process, a new session'],
+    [held, '1f40.6f2e1d05.2.1', true, 'seqno not higher, another instance: a new session'],
+    [held, '2a.6f2e1d05.2.5', true, 'another smtpd process'],
+    [held, '', true, 'no instance yet (before MAIL) after one was seen'],
+    [undefined, '1f40.6f2e1d05.2.0', false, 'nothing seen yet'],
+    ['i1', 'i2', false, 'not Postfix\'s form: never ends a session'],
+    [held, 'i2', false, 'not Postfix\'s form now'],
+  ];
+  for (const [last, instance, expected, why] of table) assert.equal(startsNewSession(last, instance), expected, why);
 });

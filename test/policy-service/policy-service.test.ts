@@ -290,3 +290,34 @@ test('a client that pipelines hundreds of requests without reading is answered, 
     assert.equal(action, i % 2 === 0 ? 'DUNNO' : formatReply(replyFor('relay.denied', `v${i}@foreign.test`)), `answer ${i}`);
   }
 });
+
+test('many short SMTP sessions from one client are never refused as open connections; the connection rate counts each session once', async (t) => {
+  // Postfix never says when an SMTP session ends: a session is held session_idle (60 s) after
+  // its last request. Counted as open, 300 sequential sessions would pass ip.max_connections = 2
+  // (and global.max_connections = 3) within a second; Postfix's anvil limits concurrency instead.
+  const { connect, harness } = await setup(t, { policies: { 'limits.toml': '[global]\nmax_connections = 3\n\n[ip]\nmax_connections = 2\nconnections = "305/1m"\nmessages = "off"\nrecipients = "off"\n' } });
+  const client = await connect();
+  // Postfix's instance: smtpd pid, MAIL time (s, us), and the transaction's number in its session, in hex.
+  const instance = (pid: number, usec: number, seqno: number): string => `${pid.toString(16)}.6f2e1d00.${usec.toString(16)}.${seqno}`;
+  for (let n = 0; n < 300; n++) {
+    const ask = (seqno: number, recipient: string) =>
+      client.ask({ client_address: '127.0.0.3', client_port: 20_000 + n, instance: instance(4000 + (n % 7), n * 10 + seqno, seqno), recipient });
+    // Two messages per session (the second has seqno 1: the same session), two recipients each.
+    for (const seqno of [0, 1]) {
+      for (const recipient of ['bob@example.test', 'carol@example.test']) assert.equal(await ask(seqno, recipient), 'DUNNO', `session ${n} message ${seqno} ${recipient}`);
+    }
+  }
+  assert.equal(harness.relay.policyService?.sessionCount, 300, 'the sessions are still held (session_idle), just not counted as open');
+  // The connection rate still applies, one count per session: sessions 301 to 305 pass, the 306th is refused.
+  for (let n = 300; n < 305; n++) {
+    assert.equal(await client.ask({ client_address: '127.0.0.3', client_port: 20_000 + n, instance: instance(4000, n * 10, 0) }), 'DUNNO', `session ${n}`);
+  }
+  // The 306th reuses the client port of the first (held) session; its instance (seqno 0 again) says it is a new session.
+  assert.equal(await client.ask({ client_address: '127.0.0.3', client_port: 20_000, instance: instance(4000, 99_999, 0) }), formatReply(replyFor('conn.rate')));
+  assert.equal(harness.relay.policyService?.sessionCount, 305);
+  // Another client is not affected.
+  assert.equal(await client.ask({ client_address: '127.0.0.4', client_port: 20_000, instance: instance(4000, 1, 0) }), 'DUNNO');
+  const rate = harness.logs.find((l) => l.msg === 'decision' && l.reason === 'conn.rate' && l.source === 'policy service');
+  assert.ok(rate, 'the connection-rate refusal is logged as the policy service\'s');
+  assert.equal(harness.logs.filter((l) => l.msg === 'decision' && (l.reason === 'conn.limit' || l.reason === 'conn.global_limit')).length, 0);
+});

@@ -7,8 +7,8 @@ import type { ConnectionFacts, RateExceeded, RateScope } from '../../policy/fact
 import type { UserQuota } from '../../config/users-file.ts';
 
 export interface ConnectionCounts {
-  /** Open connections of the process, this one included. */
-  readonly global: number;
+  /** Open connections of the process, this one included; absent when not counted (a policy-service session). */
+  readonly global?: number;
   /** Open connections of this client, this one included; absent for exempt clients. */
   readonly ip?: number;
   /** New connections of this client per window of limits.ip.connections, this one included. */
@@ -17,7 +17,7 @@ export interface ConnectionCounts {
 
 /** The one connection limit this connection exceeds; the global cap first (it applies to everyone). */
 export function connectionExceeded(counts: ConnectionCounts, limits: LimitsPolicy): ConnectionFacts['exceeded'] {
-  if (limits.global.maxConnections > 0 && counts.global > limits.global.maxConnections) return 'conn.global_limit';
+  if (counts.global !== undefined && limits.global.maxConnections > 0 && counts.global > limits.global.maxConnections) return 'conn.global_limit';
   if (counts.ip !== undefined && limits.ip.maxConnections > 0 && counts.ip > limits.ip.maxConnections) return 'conn.limit';
   if (counts.ipRates?.some(({ window, count }) => count > window.count)) return 'conn.rate';
   return undefined;

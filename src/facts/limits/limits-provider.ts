@@ -15,6 +15,13 @@
 // counting) keeps the limit exact when one client runs many sessions at once,
 // in this process or, with a shared store, across instances.
 //
+// A policy-service session (ctx.listener.source, src/policy-service) counts in
+// the connection rate windows once, at its first request, but never as open:
+// Postfix does not say when its SMTP session ends, so an open count would
+// stay up long after the client left (300 sequential sessions from one host
+// would hit ip.max_connections). Postfix's anvil limits concurrency there
+// (smtpd_client_connection_count_limit), knowing when each session ends.
+//
 // Exempt clients are not counted in the scopes they are exempt from (the
 // rules in policy/rules/connection-limits.ts and rate-limits.ts apply the same
 // exemptions): relay networks and the allowlist skip every per-IP and
@@ -86,6 +93,8 @@ class LimitsSession implements SessionFacts {
   readonly #client: string;
   /** Relay networks and allowlist: no per-IP or per-sender-domain counting. */
   readonly #trusted: boolean;
+  /** Open connections are counted (not for a policy-service session: see the header). */
+  readonly #countOpen: boolean;
   readonly #held: string[] = [];
   /** What the last gather of each stage counted, until the engine's decision settles it. */
   readonly #pending = new Map<Stage, Counted[]>();
@@ -101,6 +110,7 @@ class LimitsSession implements SessionFacts {
     this.#limits = snapshot.limits;
     this.#client = clientKey(ctx.clientIp, this.#limits.ip.ipv4Prefix, this.#limits.ip.ipv6Prefix);
     this.#trusted = inRelayNetworks(ctx, snapshot) || isAllowlisted(ctx, snapshot);
+    this.#countOpen = ctx.listener.source !== 'policy service';
   }
 
   async gather(stage: Stage, ctx: SessionContext): Promise<Facts> {
@@ -144,17 +154,17 @@ class LimitsSession implements SessionFacts {
 
   async #connect(): Promise<Facts> {
     const { ip } = this.#limits;
-    const global = this.#acquire(GLOBAL_KEY);
-    const perIp = this.#trusted ? undefined : this.#acquire(`ip:${this.#client}`);
+    const global = this.#countOpen ? this.#acquire(GLOBAL_KEY) : undefined;
+    const perIp = this.#trusted || !this.#countOpen ? undefined : this.#acquire(`ip:${this.#client}`);
     const windows = this.#trusted ? [] : named('ip', 'ip.connections', ip.connections);
     const rates = this.#count('connect', `conn:${this.#client}`, windows);
     const [globalCount, ipCount, ipRates] = await Promise.all([global, perIp, rates]);
     const exceeded = connectionExceeded(
-      { global: globalCount, ...(ipCount !== undefined ? { ip: ipCount } : {}), ipRates: ipRates.map(({ window, count }) => ({ window, count })) },
+      { ...(globalCount !== undefined ? { global: globalCount } : {}), ...(ipCount !== undefined ? { ip: ipCount } : {}), ipRates: ipRates.map(({ window, count }) => ({ window, count })) },
       this.#limits,
     );
     const counts = {
-      global: globalCount,
+      ...(globalCount !== undefined ? { global: globalCount } : {}),
       ...(ipCount !== undefined ? { ip: ipCount } : {}),
       ...(ipRates.length > 0 ? { ipRates: ipRates.map(({ window, count }) => ({ windowMs: window.windowMs, count })) } : {}),
     };
