@@ -52,7 +52,7 @@ async function setup(
     config: `${HARNESS_LISTENERS}${options.listeners ?? ''}${smarthostTo(sink.port)}
 [dns]
 servers = ["${dns.address}"]
-timeout = "1s"
+timeout = "3s"
 tries = 1
 `,
     policies: { 'local-domains': 'example.test\n', 'relay-networks': '', ...options.policies, 'dnsbl.toml': dnsbl(dns) },
