@@ -111,6 +111,8 @@ export interface DashboardSources {
   smtp?(): MaybePromise<SmtpTotals>;
   /** The Postfix policy service's running totals (PolicyServer.counters); absent when it is off. */
   policyService?(): MaybePromise<PolicyServiceTotals>;
+  /** The milter's running totals (MilterServer.counters); absent when it is off. */
+  milter?(): MaybePromise<MilterTotals>;
   /** Live recipient verification and what the backend refused after we accepted (issue 16); absent in tests without one. */
   verification?(): MaybePromise<VerificationStats>;
 }
@@ -118,6 +120,13 @@ export interface DashboardSources {
 /** Policy service answers by action kind (dunno, ok, reject, defer, defer_if_permit, prepend), connections closed for bad input, requests past their time budget. */
 export interface PolicyServiceTotals {
   readonly answers: Readonly<Record<string, number>>;
+  readonly badInput: number;
+  readonly timeouts: number;
+}
+
+/** Milter replies by kind (continue, accept, reject, tempfail, addheader), connections closed for bad input, for time (a stalled packet, our budget). */
+export interface MilterTotals {
+  readonly replies: Readonly<Record<string, number>>;
   readonly badInput: number;
   readonly timeouts: number;
 }
