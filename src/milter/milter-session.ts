@@ -371,7 +371,9 @@ export class MilterSession {
     record.messages++;
     const header = this.#deps.config.milter.decision_header;
     if (header !== undefined && this.#actions & Action.ADDHDRS && message.firstPermitted) {
-      replies.push(addHeader(header, decisionHeaderValue(message.firstPermitted, this.#deps.config.hostname)));
+      // With HDR_LEADSPC the MTA takes the value as is (Postfix writes "Name:value"): the space is ours to send.
+      const value = decisionHeaderValue(message.firstPermitted, this.#deps.config.hostname);
+      replies.push(addHeader(header, this.#protocol & Protocol.HDR_LEADSPC ? ` ${value}` : value));
       this.counts.addheader++;
     }
     this.#resetMessage();

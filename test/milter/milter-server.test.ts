@@ -118,7 +118,7 @@ test('each callback through the session driver: the front door\'s refusals as RE
   client.send(packets.header('Subject', ' hello'), packets.header('From', ' alice@sender.example'), packets.eoh());
   assert.equal(describe(await client.ask(packets.body('hello\r\n'))), 'c');
   client.send(packets.macro('E', { i: '4XyZ1' }));
-  assert.equal(describe(await client.ask(packets.eob())), 'h X-Relayguard: pass (relay.test; rule=local-domains; reason=rcpt.local_domain)');
+  assert.equal(describe(await client.ask(packets.eob())), 'h X-Relayguard:  pass (relay.test; rule=local-domains; reason=rcpt.local_domain)', 'the value with its leading space (HDR_LEADSPC)');
   assert.equal(describe(await client.reply()), 'c');
   client.send(packets.quit());
   await client.closedByServer();
