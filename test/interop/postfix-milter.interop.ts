@@ -23,6 +23,7 @@ import { formatReply } from '../../src/policy/decision.ts';
 const missing = postfixMissing();
 const LISTED = '127.0.0.5';
 const ZONE = 'bl.test';
+const DENIED = '127.0.0.6';
 
 interface Setup {
   readonly sink: SmtpSink;
@@ -31,7 +32,7 @@ interface Setup {
   readonly dns: TestDnsServer;
 }
 
-async function setup(t: TestContext, main: Readonly<Record<string, string>> = {}): Promise<Setup> {
+async function setup(t: TestContext, main: Readonly<Record<string, string>> = {}, milter = '', dnsTimeout = '1s'): Promise<Setup> {
   const dns = await startDnsServer();
   // 127.0.0.2 is the zone's RFC 5782 test entry (a zone that does not list it is not used).
   for (const ip of ['127.0.0.2', LISTED]) dns.add({ name: `${ip.split('.').reverse().join('.')}.${ZONE}`, type: 'A', data: '127.0.0.2' });
@@ -44,18 +45,19 @@ max_message_size = "8k"
 
 [dns]
 servers = ["${dns.address}"]
-timeout = "1s"
+timeout = "${dnsTimeout}"
 tries = 1
 
 [milter]
 enabled = true
 address = "127.0.0.1:0"
 decision_header = "X-Relayguard"
-`,
+${milter}`,
     policies: {
       'local-domains': 'example.test\n',
       'relay-networks': '127.0.0.1\n',
       'dnsbl.toml': `threshold = 1\ncheck_private_clients = true\n[[zones]]\nzone = "${ZONE}"\n`,
+      denylist: `${DENIED} Go away\n`,
     },
   });
   const address = relay.relay.milter;
@@ -81,6 +83,7 @@ decision_header = "X-Relayguard"
 }
 
 interface Sent {
+  readonly greeting: string;
   readonly mail: string;
   readonly rcpt: string;
   readonly data?: string;
@@ -90,18 +93,20 @@ interface Sent {
 async function send(postfix: PostfixInstance, client: string, message: string, to = 'bob@example.test'): Promise<Sent> {
   const talk = await SmtpTalk.connect({ port: postfix.smtpPort, localAddress: client, timeoutMs: 20_000 });
   try {
-    assert.equal((await talk.read())?.code, 220);
+    const greeting = (await talk.read())?.lines.join(' | ') ?? 'closed';
+    // Postfix greets a client its milter refused at CONNECT with 554 and goes on, refusing each command.
+    if (!greeting.startsWith('220') && !greeting.startsWith('554')) return { greeting, mail: '', rcpt: '' };
     await talk.command('EHLO client.example.net');
     const mail = (await talk.command('MAIL FROM:<alice@sender.example>')).lines.join(' | ');
-    if (!mail.startsWith('250')) return { mail, rcpt: '' };
+    if (!mail.startsWith('250')) return { greeting, mail, rcpt: '' };
     const rcpt = (await talk.command(`RCPT TO:<${to}>`)).lines.join(' | ');
-    if (!rcpt.startsWith('250')) return { mail, rcpt };
+    if (!rcpt.startsWith('250')) return { greeting, mail, rcpt };
     const go = await talk.command('DATA');
     assert.equal(go.code, 354, go.text);
     talk.write(`${message}.\r\n`);
     const done = await talk.read();
     await talk.command('QUIT');
-    return { mail, rcpt, data: done?.lines.join(' | ') ?? 'closed' };
+    return { greeting, mail, rcpt, data: done?.lines.join(' | ') ?? 'closed' };
   } finally {
     talk.close();
   }
@@ -159,4 +164,23 @@ test('relayguard stopped: Postfix tempfails by default (milter_default_action = 
   assert.match(accepted.data ?? '', /^250 /);
   await open.sink.waitFor(1);
   assert.doesNotMatch(open.sink.messages[0]?.raw.toString('latin1') ?? '', /X-Relayguard/);
+});
+
+test('a denylisted client refused at connect; an answer past command_timeout: Postfix applies milter_default_action', { skip: missing }, async (t) => {
+  const { postfix, dns, sink } = await setup(t, {}, 'command_timeout = "500ms"\n', '5s');
+  // Refused at CONNECT: Postfix greets with its own 554 and answers each later command with relayguard's reply.
+  const denied = await send(postfix, DENIED, message('denied', 'hi\r\n'));
+  assert.equal(denied.greeting, '554 postfix.test ESMTP not accepting connections');
+  assert.equal(denied.mail, formatReply(replyFor('denylist.listed', 'Go away')));
+  assert.match(await postfix.maillog(), /milter-reject: CONNECT from unknown\[127\.0\.0\.6\]: 554 5\.7\.1 Go away;/);
+
+  // The RCPT's DNSBL lookup outlasts relayguard's command_timeout: relayguard closes that milter
+  // connection (one log line) and Postfix's milter_default_action (tempfail) answers its client.
+  dns.timeout(`${'127.0.0.9'.split('.').reverse().join('.')}.${ZONE}`);
+  const slow = await send(postfix, '127.0.0.9', message('slow', 'hi\r\n'));
+  assert.equal(slow.rcpt, '451 4.7.1 Service unavailable - try again later');
+  // Another client is judged as usual meanwhile.
+  const other = await send(postfix, '127.0.0.3', message('other', 'hi\r\n'));
+  assert.match(other.data ?? '', /^250 /);
+  await sink.waitFor(1);
 });
