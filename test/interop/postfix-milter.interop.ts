@@ -7,10 +7,13 @@
 // reply), bare line endings (what Postfix hands a milter: a bare LF arrives
 // as CRLF, a bare CR as a space: neither can be seen), a DNSBL-listed client
 // (refused at RCPT); then
-// what Postfix does once relayguard is stopped: its milter_default_action,
-// tempfail by default, accept when configured.
+// what Postfix does once relayguard is stopped or too slow: its
+// milter_default_action, tempfail by default, accept when configured. And
+// non_smtpd_milters: mail from the sendmail command, judged as from
+// localhost [127.0.0.1], bounced by Postfix when refused.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 import { HARNESS_LISTENERS, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
@@ -183,4 +186,37 @@ test('a denylisted client refused at connect; an answer past command_timeout: Po
   const other = await send(postfix, '127.0.0.3', message('other', 'hi\r\n'));
   assert.match(other.data ?? '', /^250 /);
   await sink.waitFor(1);
+});
+
+/** Submits a message with Postfix's sendmail command (pickup, then cleanup runs non_smtpd_milters). */
+async function sendmail(postfix: PostfixInstance, to: string, text: string): Promise<{ code: number | null; output: string }> {
+  const child = spawn('/usr/sbin/sendmail', ['-C', postfix.configDir, '-f', 'alice@sender.example', to], { env: { ...process.env, MAIL_CONFIG: postfix.configDir }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdin.end(text);
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  return { code, output };
+}
+
+test('non_smtpd_milters: mail from the sendmail command is judged as from 127.0.0.1 (localhost)', { skip: missing }, async (t) => {
+  const { postfix, sink, relay } = await setup(t, { smtpd_milters: '', non_smtpd_milters: '' });
+  const address = relay.relay.milter;
+  assert.ok(address?.kind === 'inet');
+  await postfix.postconf({ non_smtpd_milters: `inet:127.0.0.1:${address.port}` });
+  await postfix.reload();
+  const local = await sendmail(postfix, 'carol@foreign.test', 'Subject: local\nFrom: alice@sender.example\n\nhello\n');
+  assert.equal(local.code, 0, local.output);
+  await sink.waitFor(1);
+  // 127.0.0.1 is in relay-networks: relayed out, with the decision header.
+  assert.match(sink.messages[0]?.raw.toString('latin1') ?? '', /^X-Relayguard: pass \(relay\.test; rule=relay-networks; reason=relay\.trusted_network\)\r\n/m);
+  const big = await sendmail(postfix, 'carol@foreign.test', `Subject: big local\nFrom: alice@sender.example\n\n${`${'x'.repeat(998)}\n`.repeat(10)}`);
+  // sendmail has no SMTP client to refuse: Postfix's cleanup bounces it to the sender with relayguard's reply.
+  assert.equal(big.code, 0, big.output);
+  await sink.waitFor(2);
+  const bounce = sink.messages[1];
+  assert.equal(bounce?.from, '');
+  assert.deepEqual(bounce?.to, ['alice@sender.example']);
+  assert.match(bounce?.raw.toString('latin1') ?? '', /Diagnostic-Code: X-Postfix; Message size exceeds fixed maximum message size/);
+  assert.match(await postfix.maillog(), /cleanup\[\d+\]: \w+: milter-reject: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: 5\.3\.4 Message size exceeds fixed maximum message size;/);
 });
