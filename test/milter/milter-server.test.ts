@@ -15,6 +15,7 @@ import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
 import { HARNESS_LISTENERS, startHarness, type RelayHarness } from '../helpers/relay-harness.ts';
 import { describe, frame, MilterClient, packets, POSTFIX_PROTOCOL } from '../helpers/milter-client.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { usersToml } from '../helpers/auth-fixtures.ts';
 import { replyFor } from '../../src/policy/replies.ts';
 import { formatReply } from '../../src/policy/decision.ts';
 
@@ -29,7 +30,7 @@ interface Setup {
 
 async function setup(
   t: { after(fn: () => Promise<void>): void },
-  options: { milter?: string; smtp?: string; dnsTimeout?: string } = {},
+  options: { milter?: string; smtp?: string; dnsTimeout?: string; policies?: Record<string, string> } = {},
 ): Promise<Setup> {
   const dns = await startDnsServer();
   for (const ip of ['127.0.0.2', LISTED]) dns.add({ name: `${ip.split('.').reverse().join('.')}.${ZONE}`, type: 'A', data: '127.0.0.2' });
@@ -53,6 +54,7 @@ ${options.milter ?? ''}
       'local-domains': 'example.test\n',
       'relay-networks': '127.0.0.1\n',
       'dnsbl.toml': `threshold = 1\ncheck_private_clients = true\n[[zones]]\nzone = "${ZONE}"\n`,
+      ...options.policies,
     },
   });
   const clients: MilterClient[] = [];
@@ -261,6 +263,34 @@ test('a stalled packet holds only its own connection; an answer past command_tim
   assert.ok(Date.now() - started < 2500, 'closed within the budget, not after the DNS timeout');
   await waitFor(() => harness.logs.some((l) => l.event === 'milter.closed' && l.problem === 'command_timeout'), 5000, 'budget overrun logged');
   assert.equal(describe(await other.ask(packets.rcpt('<bob@example.test>'))), 'c', 'the other connection still answers');
+});
+
+test('macros: {auth_authen} is the authenticated user, {daemon_port} a submission port', async (t) => {
+  // Postfix checked the password; relayguard's users.toml still says which senders alice may use.
+  const users = await usersToml([{ name: 'alice', password: 'unused-here', senders: ['alice@sender.example'] }]);
+  const { harness, connect } = await setup(t, { policies: { 'users.toml': users } });
+  const session = async (macros: Record<string, string>, sender: string): Promise<string> => {
+    const client = await connect();
+    await client.negotiate();
+    client.send(packets.macro('C', { '{daemon_addr}': '127.0.0.1', '{daemon_port}': '587' }));
+    assert.equal(describe(await client.ask(packets.connect('127.0.0.3'))), 'c');
+    client.send(packets.macro('H', { '{tls_version}': 'TLSv1.3' }));
+    assert.equal(describe(await client.ask(packets.helo('client.example.net'))), 'c');
+    client.send(packets.macro('M', macros));
+    const mail = describe(await client.ask(packets.mail(`<${sender}>`)));
+    if (mail !== 'c') return mail;
+    return describe(await client.ask(packets.rcpt('<friend@foreign.test>')));
+  };
+  // alice relays out from her own address.
+  assert.equal(await session({ '{auth_type}': 'PLAIN', '{auth_authen}': 'alice' }, 'alice@sender.example'), 'c');
+  // Not hers: the front door's 553.
+  assert.equal(await session({ '{auth_type}': 'PLAIN', '{auth_authen}': 'alice' }, 'ceo@sender.example'), `y ${formatReply(replyFor('mail.sender_not_owned', 'alice'))}`);
+  // On the submission port without AUTH: the front door's 530.
+  assert.equal(await session({}, 'alice@sender.example'), `y ${formatReply(replyFor('mail.auth_required'))}`);
+  await waitFor(() => harness.logs.some((l) => l.msg === 'decision' && l.reason === 'mail.sender_not_owned' && l.source === 'milter'), 5000, 'logged');
+  const line = harness.logs.find((l) => l.msg === 'decision' && l.reason === 'mail.sender_not_owned' && l.source === 'milter');
+  assert.equal(line?.listener, 'milter:submission');
+  assert.equal(line?.user, 'alice');
 });
 
 test('a Unix socket instead of TCP', async (t) => {
