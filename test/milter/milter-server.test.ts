@@ -134,6 +134,8 @@ test('each callback through the session driver: the front door\'s refusals as RE
   assert.match(text ?? '', /relayguard_decisions_by_source_total\{source="milter",verdict="reject"\} 1/);
   assert.match(text ?? '', /relayguard_milter_replies_total\{reply="reject"\} 1\n/);
   assert.match(text ?? '', /relayguard_milter_replies_total\{reply="addheader"\} 1\n/);
+  // The dashboard marks the refusal as the milter's.
+  assert.ok(harness.relay.dashboard?.traffic.snapshot().recentRefusals.some((r) => r.reason === 'relay.denied' && r.source === 'milter'));
 
   // A DNSBL-listed client: refused at RCPT, as the front door refuses it.
   const listed = await connect();
