@@ -295,6 +295,32 @@ test('macros: {auth_authen} is the authenticated user, {daemon_port} a submissio
   assert.equal(line?.user, 'alice');
 });
 
+test('an MTA that offers no NR_HDR/NOEOH gets a reply to each header and EOH; a client that is not an IP is not judged (ACCEPT)', async (t) => {
+  const { harness, connect } = await setup(t);
+  const old = await connect();
+  const offer = await old.ask(packets.optneg(6, 0x1ff, 0x3f));
+  assert.equal(offer?.data.readUInt32BE(8), 0, 'none of the wanted flags offered');
+  assert.equal(describe(await old.ask(packets.connect('127.0.0.3'))), 'c');
+  assert.equal(describe(await old.ask(packets.helo('client.example.net'))), 'c');
+  assert.equal(describe(await old.ask(packets.mail('<alice@sender.example>'))), 'c');
+  assert.equal(describe(await old.ask(packets.rcpt('<bob@example.test>'))), 'c');
+  assert.equal(describe(await old.ask(packets.data())), 'c');
+  assert.equal(describe(await old.ask(packets.header('Subject', 'no leading space'))), 'c');
+  assert.equal(describe(await old.ask(packets.eoh())), 'c');
+  assert.equal(describe(await old.ask(packets.body('hi\r\n'))), 'c');
+  assert.equal(describe(await old.ask(packets.eob())), 'c');
+
+  // A Unix-socket client (family L) or an unknown one (U): nothing to judge it by.
+  for (const family of ['L', 'U']) {
+    const local = await connect();
+    await local.negotiate();
+    const connectPacket = family === 'U' ? frame('C', Buffer.from('localhost\0U')) : packets.connect('/var/run/x.sock', 0, 'localhost', 'L');
+    assert.equal(describe(await local.ask(connectPacket)), 'a', family);
+    assert.equal(describe(await local.ask(packets.helo('localhost'))), 'a', 'and so for the rest of the session');
+  }
+  assert.equal(harness.logs.filter((l) => l.event === 'milter.unjudged').length, 2);
+});
+
 test('a Unix socket instead of TCP', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'relayguard-milter-'));
   t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
