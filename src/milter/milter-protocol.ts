@@ -1,8 +1,9 @@
 // PURE. The subset of the Sendmail milter protocol (version 6, as Postfix's
 // milter8 client speaks it) that relayguard needs: packet framing, the
-// commands an MTA sends, the replies we send. No npm library fits: the
-// registry's milter packages are libmilter bindings (native) or unmaintained,
-// so this is the small subset, tested byte for byte (test/milter).
+// commands an MTA sends, the replies we send. No npm library was found to
+// build on (the names looked up, milter, node-milter and milterjs, are not on
+// the registry), so this is the small subset, tested byte for byte
+// (test/milter) and against a real Postfix (test/interop).
 //
 // A packet is a 4-byte big-endian length, then that many bytes: one command
 // byte and its data. Strings are NUL-terminated. Bytes arrive in arbitrary
