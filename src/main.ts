@@ -31,6 +31,7 @@ import { RefusalStats } from './delivery/refusal-stats.ts';
 import { SelfCheck } from './facts/dnsbl/self-check.ts';
 import { FrontDoor } from './smtp/front-door.ts';
 import { PolicyServer, type PolicyServerAddress } from './policy-service/policy-server.ts';
+import { MilterServer, type MilterAddress } from './milter/milter-server.ts';
 import { LATENCY_BUCKETS_MS } from './facts/dnsbl/zone-stats.ts';
 import { loadTlsMaterial } from './smtp/tls-material.ts';
 import { assumeServiceUser } from './privileges.ts';
@@ -73,6 +74,9 @@ export interface Relay {
   /** The Postfix policy service ([policy_service] enabled), and where it listens. */
   readonly policyService: PolicyServer | undefined;
   readonly policy: PolicyServerAddress | undefined;
+  /** The milter ([milter] enabled), and where it listens. */
+  readonly milterService: MilterServer | undefined;
+  readonly milter: MilterAddress | undefined;
   /** SIGTERM: stop accepting, drain transactions and deliveries (bounded), close. */
   stop(): Promise<void>;
 }
@@ -131,12 +135,15 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const policyService = config.policy_service.enabled
     ? new PolicyServer({ config, driver, currentSnapshot: () => store.current(), logger: logger.child({ component: 'policy-service' }), decisions, ...(journal ? { journal } : {}) })
     : undefined;
+  const milterService = config.milter.enabled
+    ? new MilterServer({ config, driver, currentSnapshot: () => store.current(), logger: logger.child({ component: 'milter' }), decisions })
+    : undefined;
 
   let runner: QueueRunner | undefined;
   let dashboard: Dashboard | undefined;
   let liveSelfCheck: SelfCheck | undefined;
   try {
-    const [smtp, policy] = await privileges.bindThenDrop(() => Promise.all([frontDoor.listen(), policyService?.listen()]));
+    const [smtp, policy, milter] = await privileges.bindThenDrop(() => Promise.all([frontDoor.listen(), policyService?.listen(), milterService?.listen()]));
     if (privileges.target) logger.info({ event: 'relay.privileges', user: privileges.target.user, group: privileges.target.group }, 'ports bound; running as the service user');
     const ownAddresses = () => frontDoor.addresses();
     const deliverer = config.delivery.worker
@@ -154,7 +161,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
 
     let http: { host: string; port: number } | undefined;
     if (config.http.enabled) {
-      const sources = dashboardSources({ config, store, spool, runner, frontDoor, policyService, deferrals, refusals, selfCheck, startedAt, facts: factsRuntime, cluster });
+      const sources = dashboardSources({ config, store, spool, runner, frontDoor, policyService, milterService, deferrals, refusals, selfCheck, startedAt, facts: factsRuntime, cluster });
       dashboard = createDashboard({ http: config.http, sources, decisions, deliveries, logger });
       http = await dashboard.server.listen();
     }
@@ -171,7 +178,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     });
     store.watch();
     logger.info(
-      { event: 'relay.started', smtp, http, ...(policy ? { policy } : {}), spool: spool.dir, queued: spool.stats().size, ...(cluster ? { instance: cluster.instance, redis: cluster.status().address } : {}) },
+      { event: 'relay.started', smtp, http, ...(policy ? { policy } : {}), ...(milter ? { milter } : {}), spool: spool.dir, queued: spool.stats().size, ...(cluster ? { instance: cluster.instance, redis: cluster.status().address } : {}) },
       `relayguard ${version()} started`,
     );
 
@@ -196,11 +203,13 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       http,
       policyService,
       policy,
+      milterService,
+      milter,
       stop() {
         stopping ??= (async () => {
           logger.info({ event: 'relay.stopping' }, 'stopping: no new connections, draining transactions');
           store.close();
-          await Promise.all([frontDoor.close(), policyService?.close()]);
+          await Promise.all([frontDoor.close(), policyService?.close(), milterService?.close()]);
           await journal?.close();
           await liveRunner.stop(config.smtp.shutdown_grace);
           await liveDashboard?.close();
@@ -217,6 +226,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   } catch (error) {
     await frontDoor.close(0).catch(() => undefined);
     await policyService?.close().catch(() => undefined);
+    await milterService?.close().catch(() => undefined);
     await journal?.close().catch(() => undefined);
     await runner?.stop(0).catch(() => undefined);
     await dashboard?.close().catch(() => undefined);
@@ -251,6 +261,7 @@ interface SourceParts {
   readonly runner: QueueRunner;
   readonly frontDoor: FrontDoor;
   readonly policyService: PolicyServer | undefined;
+  readonly milterService: MilterServer | undefined;
   readonly deferrals: DeferralTracker;
   readonly refusals: RefusalStats;
   readonly selfCheck: SelfCheck;
@@ -322,11 +333,12 @@ function dashboardSources(parts: SourceParts): DashboardSources {
       // Answers from the cluster's shared level sent no DNS query either.
       return { hits: cache.hits + cache.secondLevelHits, misses: cache.misses };
     },
-    ready: async () => ({ listeners: parts.frontDoor.listening && (parts.policyService?.listening ?? true), spoolWritable: await writable(parts.spool.dir) }),
+    ready: async () => ({ listeners: parts.frontDoor.listening && (parts.policyService?.listening ?? true) && (parts.milterService?.listening ?? true), spoolWritable: await writable(parts.spool.dir) }),
     cluster: (): ClusterStatus => (parts.cluster ? { shared: true, redis: parts.cluster.status() } : { shared: false }),
     smtp: () => parts.frontDoor.counters,
     selfCheck: () => parts.selfCheck.status(),
     ...(parts.policyService ? { policyService: () => (parts.policyService as PolicyServer).counters } : {}),
+    ...(parts.milterService ? { milter: () => (parts.milterService as MilterServer).counters } : {}),
   };
 }
 

@@ -274,6 +274,26 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    // A milter for an existing Postfix (smtpd_milters): src/milter. Off by default.
+    milter: z
+      .object({
+        enabled: z.boolean().default(false),
+        // 10041: next to the policy service's 10040; loopback only by default.
+        address: hostPort().default({ host: '127.0.0.1', port: 10041 }),
+        // A Unix socket instead of TCP (smtpd_milters = unix:PATH); a chrooted smtpd needs it under its chroot.
+        socket: z.string().min(1).optional(),
+        socket_mode: z.string().regex(/^0?[0-7]{3}$/, 'socket_mode: an octal mode such as "0660"').default('0660'),
+        // Our answer to one packet, at most (below Postfix's milter_command_timeout, 30s): past it the connection is closed.
+        command_timeout: duration.default(10_000),
+        // A milter connection silent this long is closed (an SMTP session waits up to smtpd_timeout, 300s, per command).
+        idle_timeout: duration.default(330_000),
+        max_connections: z.number().int().positive().default(200),
+        decision_header: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/, 'decision_header: a header name such as "X-Relayguard"').optional(),
+        // Postfix's {daemon_port} (add it to milter_connect_macros) judged as a submission listener.
+        submission_ports: z.array(z.number().int().min(1).max(65535)).default([587, 465]),
+      })
+      .strict()
+      .prefault({}),
     // The decision journal (src/journal): every session's facts and decisions, for `relayguard replay`.
     journal: z
       .object({

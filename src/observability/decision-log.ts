@@ -11,7 +11,7 @@ export interface DecisionEvent {
   readonly sessionId: string;
   readonly clientIp: string;
   readonly listener?: string;
-  /** Who asked: absent for the SMTP front door, "policy service" for a Postfix policy request (src/policy-service). */
+  /** Who asked: absent for the SMTP front door, "policy service" for a Postfix policy request (src/policy-service), "milter" for a milter callback (src/milter). */
   readonly source?: DecisionSource;
   readonly helo?: string;
   readonly user?: string;
@@ -21,6 +21,6 @@ export interface DecisionEvent {
 }
 
 /** Where a Decision was asked for, when not by the SMTP front door. */
-export type DecisionSource = 'policy service';
+export type DecisionSource = 'policy service' | 'milter';
 
 export class DecisionLog extends Subscribers<DecisionEvent> {}

@@ -92,7 +92,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   });
   // The same decisions by who asked (the SMTP front door, or a Postfix through the policy service).
   const bySource = new Counter({
-    name: 'relayguard_decisions_by_source_total', help: 'Policy decisions by who asked: smtp (the front door) or policy_service (a Postfix policy request).',
+    name: 'relayguard_decisions_by_source_total', help: 'Policy decisions by who asked: smtp (the front door), policy_service (a Postfix policy request) or milter (a milter callback).',
     labelNames: ['source', 'verdict'] as const, registers,
   });
   const deliveries = new Counter({
@@ -146,6 +146,19 @@ export function createMetrics(options: MetricsOptions): Metrics {
       (c, t) => { for (const [action, n] of Object.entries(t.answers)) c.inc({ action }, n); }, ['action']);
     policyCounter('relayguard_policy_service_bad_input_total', 'Policy connections closed for not speaking the protocol (garbage, NUL, over-long lines).', (c, t) => c.inc(t.badInput));
     policyCounter('relayguard_policy_service_timeouts_total', 'Policy requests answered DEFER_IF_PERMIT for running past request_timeout.', (c, t) => c.inc(t.timeouts));
+  }
+  // The milter's running totals, the same way (only when it is on).
+  if (sources.milter) {
+    const milter = singleFlight(async () => (sources.milter ? await sources.milter() : undefined));
+    const milterCounter = (name: string, help: string, fill: (c: Counter<string>, t: NonNullable<Awaited<ReturnType<typeof milter>>>) => void, labelNames: readonly string[] = []) =>
+      new Counter({
+        name, help, labelNames, registers,
+        async collect() { await fillFrom(this, milter, 'keep', (t) => { if (t) fill(this, t); }); },
+      });
+    milterCounter('relayguard_milter_replies_total', 'Milter replies by kind (continue, accept, reject, tempfail, addheader).',
+      (c, t) => { for (const [reply, n] of Object.entries(t.replies)) c.inc({ reply }, n); }, ['reply']);
+    milterCounter('relayguard_milter_bad_input_total', 'Milter connections closed for not speaking the protocol (garbage, oversized or malformed packets).', (c, t) => c.inc(t.badInput));
+    milterCounter('relayguard_milter_timeouts_total', 'Milter connections closed for time: a packet not finished, or not answered, within command_timeout.', (c, t) => c.inc(t.timeouts));
   }
   // Live recipient verification and the backscatter guard (issue 16), copied at scrape time.
   const verificationCounter = (name: string, help: string, fill: (c: Counter<string>, v: VerificationStats) => void, labelNames: readonly string[] = []) =>
@@ -327,7 +340,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   }
 
   const offDecisions = options.decisions.subscribe(({ decision, source }) => {
-    bySource.inc({ source: source === 'policy service' ? 'policy_service' : 'smtp', verdict: decision.verdict });
+    bySource.inc({ source: source === 'policy service' ? 'policy_service' : source ?? 'smtp', verdict: decision.verdict });
     decisions.inc({ stage: decision.stage, verdict: decision.verdict, rule: decision.rule, reason: decision.reason });
     if (decision.verdict === 'reject' || decision.verdict === 'defer') refusals.inc({ stage: decision.stage, verdict: decision.verdict, reason: decision.reason });
     if (decision.reason === 'data.queued') accepted.inc();

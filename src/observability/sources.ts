@@ -138,6 +138,8 @@ export interface DashboardSources {
   policyService?(): MaybePromise<PolicyServiceTotals>;
   /** The DNSBL self-check of our outbound addresses (issue 19); absent in tests without one. */
   selfCheck?(): MaybePromise<SelfCheckView>;
+  /** The milter's running totals (MilterServer.counters); absent when it is off. */
+  milter?(): MaybePromise<MilterTotals>;
   /** Live recipient verification and what the backend refused after we accepted (issue 16); absent in tests without one. */
   verification?(): MaybePromise<VerificationStats>;
 }
@@ -145,6 +147,13 @@ export interface DashboardSources {
 /** Policy service answers by action kind (dunno, ok, reject, defer, defer_if_permit, prepend), connections closed for bad input, requests past their time budget. */
 export interface PolicyServiceTotals {
   readonly answers: Readonly<Record<string, number>>;
+  readonly badInput: number;
+  readonly timeouts: number;
+}
+
+/** Milter replies by kind (continue, accept, reject, tempfail, addheader), connections closed for bad input, for time (a stalled packet, our budget). */
+export interface MilterTotals {
+  readonly replies: Readonly<Record<string, number>>;
   readonly badInput: number;
   readonly timeouts: number;
 }

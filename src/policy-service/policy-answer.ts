@@ -59,5 +59,10 @@ export function answerFor(decision: Decision, options: AnswerOptions): PolicyAns
 
 /** The PREPEND answer carrying relayguard's decision for the message. */
 export function prependAnswer(header: string, decision: Decision, hostname: string): PolicyAnswer {
-  return { kind: 'prepend', action: oneLine(`PREPEND ${header}: ${decision.verdict === 'permit' ? 'pass' : decision.verdict} (${hostname}; rule=${decision.rule}; reason=${decision.reason})`) };
+  return { kind: 'prepend', action: oneLine(`PREPEND ${header}: ${decisionHeaderValue(decision, hostname)}`) };
+}
+
+/** The decision header's value ("pass (host; rule=...; reason=...)"): the policy service's PREPEND and the milter's ADDHEADER. */
+export function decisionHeaderValue(decision: Decision, hostname: string): string {
+  return oneLine(`${decision.verdict === 'permit' ? 'pass' : decision.verdict} (${hostname}; rule=${decision.rule}; reason=${decision.reason})`);
 }

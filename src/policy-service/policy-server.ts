@@ -276,7 +276,7 @@ function queueIdOf(request: PolicyRequest): { queueId?: string } {
 }
 
 /** A socket file left by a previous run that nothing answers on any more. */
-async function removeStaleSocket(path: string): Promise<void> {
+export async function removeStaleSocket(path: string): Promise<void> {
   let isSocket = false;
   try {
     isSocket = (await lstat(path)).isSocket();
