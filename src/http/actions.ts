@@ -141,7 +141,7 @@ export function registerActions(app: FastifyInstance, deps: ActionDeps): void {
 
   app.get('/api/session', async (request) => {
     const who = whoIs(request);
-    return { who: who.label, auth: auth.enabled ? 'token' : 'loopback', csrf: csrfToken(who), csrfHeader: CSRF_HEADER };
+    return { who: who.label, auth: auth.enabled ? 'token' : 'loopback', csrf: csrfToken(who), csrfHeader: CSRF_HEADER, queue: deps.queue !== undefined, accounts: deps.accounts !== undefined };
   });
 
   app.get('/api/queue', async (request, reply) => {

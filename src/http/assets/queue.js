@@ -231,12 +231,24 @@ async function refreshAccounts() {
 }
 
 async function start() {
+  let queueAvailable = true;
   try {
     const session = await getJson('/api/session');
     csrf = session.csrf;
     csrfHeader = session.csrfHeader;
+    queueAvailable = session.queue !== false;
   } catch (error) {
     say(`No CSRF token: actions will be refused (${error.message})`, true);
+  }
+  if (!queueAvailable) {
+    // A dashboard without the running queue (not started by serve): say so instead of failing requests.
+    $('#qv-search').hidden = true;
+    $('#qv-bulk').hidden = true;
+    $('#qv-table').tBodies[0].replaceChildren(el('tr', {}, el('td', { class: 'empty', colspan: '9' }, 'The queue view needs the running queue (relayguard serve).')));
+    await refreshAccounts();
+    document.body.dataset.queueReady = 'yes';
+    setInterval(() => void refreshAccounts(), ACCOUNTS_MS);
+    return;
   }
   $('#qv-search').addEventListener('submit', (event) => {
     event.preventDefault();
