@@ -132,3 +132,30 @@ test('hold, delete and release from the dashboard against a running relay; a POS
   assert.equal(harness.logs.filter((l) => l.event === 'dashboard.action_refused').length, 2);
   assert.deepEqual(errors.filter((e) => !/403/.test(e)), []);
 });
+
+test('suspect accounts panel: trigger, reason, evidence and held count shown; lock and release buttons reach AccountControl with the session as who', async (t) => {
+  const { startQueueDashboard, suspect, TestAccounts } = await import('../helpers/queue-dashboard.ts');
+  const accounts = new TestAccounts([suspect('mallory', 7)]);
+  const qd = await startQueueDashboard(t, { token: TOKEN, accounts });
+  const context = await launch(t);
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  assert.equal((await page.goto(`${qd.url}/?token=${TOKEN}`))?.status(), 200);
+  await page.waitForFunction(() => document.body.dataset.queueReady === 'yes', undefined, { timeout: 15_000 });
+  const card = page.locator('#accounts .suspect[data-user="mallory"]');
+  const shown = await card.innerText();
+  assert.match(shown, /mallory/);
+  assert.match(shown, /7 held message/);
+  assert.match(shown, /recipient_domains \(hold, .*\): mallory: 212 distinct recipient domains in 10 min/);
+  assert.match(shown, /distinct_domains_10m=212/);
+  await mkdir(OUTPUT, { recursive: true });
+  await page.locator('#accounts-view').screenshot({ path: path.join(OUTPUT, 'dashboard-suspects.png') });
+  await card.locator('button', { hasText: 'Lock account' }).click();
+  await page.waitForFunction(() => /locked/.test(document.querySelector('#accounts')?.textContent ?? ''), undefined, { timeout: 15_000 });
+  await page.locator('#accounts .suspect[data-user="mallory"] button', { hasText: 'Release, keep mail held' }).click();
+  await page.waitForSelector('#accounts >> text=No suspect account.', { timeout: 15_000 });
+  assert.equal(accounts.calls.length, 2);
+  assert.match(accounts.calls[0] ?? '', /^lock mallory by session:[0-9a-f]{8}$/);
+  assert.match(accounts.calls[1] ?? '', /^release mallory by session:[0-9a-f]{8} releaseHeld=false$/);
+  assert.deepEqual(errors, []);
+});
