@@ -155,7 +155,7 @@ function clampLimit(limit: number | undefined): number {
 export function controlRequestFor(action: QueueAction, id: string, by: string): ControlRequest {
   switch (action) {
     case 'hold':
-      return { op: 'hold', selector: { id }, reason: `held from the dashboard by ${by}` };
+      return { op: 'hold', selector: { id }, reason: `held from the dashboard by ${by}`, by: `dashboard ${by}` };
     case 'release':
       return { op: 'release', selector: { id } };
     case 'retry':

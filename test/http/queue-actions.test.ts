@@ -102,6 +102,7 @@ test('hold, release, retry, delete: each goes through the queue commands; the lo
   assert.equal(qd.spool.isHeld(a), true);
   const heldState = (await qd.spool.load(a))?.state.held;
   assert.match(heldState?.reason ?? '', /^held from the dashboard by session:[0-9a-f]{8}$/);
+  assert.match(heldState?.by ?? '', /^dashboard session:[0-9a-f]{8}$/);
   assert.deepEqual(json<Results>(await act({ action: 'hold', ids: [a] })).results, [{ id: a, ok: false, message: `${a}: already held` }]);
 
   // Retry: the held one stays held (the queue commands say so), the other is attempted again now.
