@@ -36,6 +36,7 @@ import { LATENCY_BUCKETS_MS } from './facts/dnsbl/zone-stats.ts';
 import { loadTlsMaterial } from './smtp/tls-material.ts';
 import { assumeServiceUser } from './privileges.ts';
 import { createDashboard, type Dashboard } from './http/dashboard.ts';
+import { createQueueAdmin } from './delivery/queue-admin.ts';
 import type { DashboardSources } from './observability/sources.ts';
 import { createFactsRuntime, type FactsRuntime } from './facts/providers.ts';
 import { verificationRoute } from './delivery/verification-route.ts';
@@ -162,7 +163,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     let http: { host: string; port: number } | undefined;
     if (config.http.enabled) {
       const sources = dashboardSources({ config, store, spool, runner, frontDoor, policyService, milterService, deferrals, refusals, selfCheck, startedAt, facts: factsRuntime, cluster });
-      dashboard = createDashboard({ http: config.http, sources, decisions, deliveries, logger });
+      dashboard = createDashboard({ http: config.http, sources, decisions, deliveries, logger, queue: createQueueAdmin({ spool, runner }) });
       http = await dashboard.server.listen();
     }
 

@@ -49,14 +49,14 @@ export class QueueCommands {
     return true;
   }
 
-  /** Fails every open recipient with a bounce to the sender (none for the null sender), then removes the message. */
+  /** Fails every open recipient with a bounce to the sender (none for the null sender; backscatter rules apply), then removes the message. */
   async bounce(id: string, reason = DEFAULT_BOUNCE_REASON): Promise<boolean> {
     const { spool } = this.#d;
     await this.#waitFor(id);
     const msg = await spool.load(id);
     if (!msg) return false;
     const failed = adminFailures(msg.state, reason);
-    if (failed.length > 0 && msg.envelope.sender !== '') await this.#d.outcomes.bounceFailed(msg, failed);
+    await this.#d.outcomes.bounceByAdmin(msg, failed);
     await spool.remove(id);
     this.#d.events.publish({ type: 'removed', queueId: id, reason: 'bounced' });
     return true;

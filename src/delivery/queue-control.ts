@@ -42,7 +42,7 @@ export async function handleControl(runner: QueueRunner, request: ControlRequest
         ? { ok: true, message: `${request.id}: returned to the sender` }
         : { ok: false, message: `no message ${request.id} in the queue` };
     case 'hold': {
-      const ids = await runner.hold(request.selector, request.reason ?? ADMIN_HOLD_REASON, 'admin');
+      const ids = await runner.hold(request.selector, request.reason ?? ADMIN_HOLD_REASON, request.by ?? 'admin');
       return holdReply('hold', request.selector, ids, (id) => runner.isHeld(id), (id) => runner.exists(id));
     }
     case 'release': {

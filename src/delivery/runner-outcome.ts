@@ -104,6 +104,18 @@ export class Outcomes {
     }
   }
 
+  /**
+   * An administrator's bounce (queue bounce, dashboard): the same backscatter
+   * guard as a failed delivery (backscatter.ts: no DSN to a local sender known
+   * not to exist), then the recipients' NOTIFY. Null sender: nothing.
+   */
+  async bounceByAdmin(msg: LoadedMessage, failed: readonly RecipientResult[]): Promise<void> {
+    if (failed.length === 0 || msg.envelope.sender === '') return;
+    const choice = chooseBounces(msg.envelope, failed, this.#d.state.config.recipient_verification.dsn_after_accept, this.#d.senderUnknown?.(msg.envelope.sender) === true);
+    this.#reportRefusals(msg, choice);
+    if (choice.bounce.length > 0) await this.bounceFailed(msg, choice.bounce);
+  }
+
   /** Sends the bounce for recipients that failed for good (the sender is not the null sender). */
   async bounceFailed(msg: LoadedMessage, all: readonly RecipientResult[]): Promise<void> {
     // NOTIFY=NEVER, or a NOTIFY list without FAILURE: the sender asked for no failure notice.

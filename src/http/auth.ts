@@ -25,6 +25,11 @@ export interface TokenAuth {
   readonly enabled: boolean;
   /** True if the request carries a valid bearer header or a live session cookie. */
   allows(headers: Headers): boolean;
+  /**
+   * Who a request is, for the audit log and the CSRF token: the bearer token,
+   * a live session (its id), or undefined. Always undefined when disabled.
+   */
+  identify(headers: Headers): { kind: 'bearer' } | { kind: 'session'; id: string } | undefined;
   /** Compares a token typed into the login form or given as ?token=. */
   matches(candidate: string): boolean;
   /** Opens a session; returns the Set-Cookie value that carries it (Secure when `secure`). */
@@ -103,6 +108,7 @@ export function createTokenAuth(initialToken: string | undefined, options: Sessi
     return {
       enabled: false,
       allows: () => true,
+      identify: () => undefined,
       matches: () => false,
       sessionCookie: () => '',
       revoke: () => '',
@@ -117,6 +123,12 @@ export function createTokenAuth(initialToken: string | undefined, options: Sessi
       const bearer = /^Bearer\s+(.+?)\s*$/i.exec(authorization ?? '');
       if (bearer && sameSecret(bearer[1] as string, token)) return true;
       return live(readCookie(cookie, SESSION_COOKIE));
+    },
+    identify({ authorization, cookie }) {
+      const bearer = /^Bearer\s+(.+?)\s*$/i.exec(authorization ?? '');
+      if (bearer && sameSecret(bearer[1] as string, token)) return { kind: 'bearer' };
+      const id = readCookie(cookie, SESSION_COOKIE);
+      return id !== undefined && live(id) ? { kind: 'session', id } : undefined;
     },
     matches: (candidate) => sameSecret(candidate, token),
     sessionCookie({ secure } = {}) {

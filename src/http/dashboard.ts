@@ -9,6 +9,8 @@ import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import { TrafficStats } from '../observability/traffic-stats.ts';
 import { createHttpServer, type HttpServer, type HttpServerOptions } from './server.ts';
 import type { DashboardSources } from '../observability/sources.ts';
+import type { AccountControl } from '../accounts/account-control.ts';
+import type { QueueAdmin } from '../delivery/queue-admin.ts';
 
 export interface DashboardOptions {
   /** The [http] section of config.toml (address, token). */
@@ -21,6 +23,10 @@ export interface DashboardOptions {
   readonly pollIntervalMs?: number;
   /** Node process metrics in /metrics; default true. */
   readonly processMetrics?: boolean;
+  /** The queue view and its actions (src/delivery/queue-admin.ts); absent: the view says it is not available. */
+  readonly queue?: QueueAdmin | undefined;
+  /** Account anomaly detection; absent: the suspect-accounts panel says it is not configured. */
+  readonly accounts?: AccountControl | undefined;
 }
 
 export interface Dashboard {
@@ -44,6 +50,8 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     server = createHttpServer({
       http: options.http, sources: options.sources, traffic, metrics, logger: options.logger, now,
       ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}),
+      queue: options.queue,
+      accounts: options.accounts,
     });
   } catch (error) {
     detach();

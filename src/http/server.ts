@@ -1,5 +1,6 @@
 // The HTTP side of relayguard on fastify: the dashboard page and its assets,
-// GET /api/status, GET /metrics (Prometheus text) and GET /healthz.
+// GET /api/status, GET /metrics (Prometheus text) and GET /healthz; the queue
+// view, its actions and the suspect-accounts panel are in actions.ts.
 // Access: /healthz is always open (load balancers carry no secrets). With a
 // token every other route needs it (see auth.ts). Without one, the server
 // refuses to start on a non-loopback address (the config loader already
@@ -14,6 +15,9 @@ import { isLoopbackHost } from '../config/load-config.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { TrafficStats } from '../observability/traffic-stats.ts';
+import type { AccountControl } from '../accounts/account-control.ts';
+import type { QueueAdmin } from '../delivery/queue-admin.ts';
+import { registerActions } from './actions.ts';
 import { createTokenAuth } from './auth.ts';
 import { loadAssets, loginPage, type Asset } from './page.ts';
 import type { DashboardSources } from '../observability/sources.ts';
@@ -31,6 +35,10 @@ export interface HttpServerOptions {
   readonly now?: () => number;
   /** How often the page polls /api/status; default 2000 ms. */
   readonly pollIntervalMs?: number;
+  /** The queue view and its actions (serve: the spool and the running queue runner); absent: the view says so. */
+  readonly queue?: QueueAdmin | undefined;
+  /** Account anomaly detection (issue 19 item 2); absent: the suspect-accounts panel says it is not configured. */
+  readonly accounts?: AccountControl | undefined;
 }
 
 export interface HttpServer {
@@ -185,6 +193,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     if (!found || found.name === 'index.html') return reply.code(404).send({ error: 'not found' });
     return reply.header('cache-control', 'no-cache').type(found.type).send(found.body);
   });
+
+  registerActions(app, { auth, queue: options.queue, accounts: options.accounts, logger: options.logger, metrics });
 
   app.get('/api/status', async (_request, reply) => reply.send(await buildStatus(sources, traffic, now())));
 

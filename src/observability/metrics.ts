@@ -27,6 +27,11 @@ export interface Metrics {
   readonly contentType: string;
   /** The exposition text for GET /metrics. */
   render(): Promise<string>;
+  /** Counts state-changing dashboard requests (src/http/actions.ts) and the messages they acted on. */
+  readonly dashboardActions: {
+    request(action: string, result: 'done' | 'refused'): void;
+    messages(action: string, outcome: 'ok' | 'failed', count: number): void;
+  };
   /** Unsubscribes from the logs. */
   close(): void;
 }
@@ -374,9 +379,24 @@ export function createMetrics(options: MetricsOptions): Metrics {
     return `${lines.join('\n')}\n`;
   };
 
+  const dashboardRequests = new Counter({
+    name: 'relayguard_dashboard_actions_total',
+    help: 'State-changing dashboard requests by action and result (done, or refused: CSRF token, origin, content type).',
+    labelNames: ['action', 'result'] as const, registers,
+  });
+  const dashboardMessages = new Counter({
+    name: 'relayguard_dashboard_action_messages_total',
+    help: 'Messages a dashboard queue action was carried out on, by action and outcome (ok, failed).',
+    labelNames: ['action', 'outcome'] as const, registers,
+  });
+
   return {
     registry,
     contentType: registry.contentType,
+    dashboardActions: {
+      request: (action, result) => dashboardRequests.inc({ action, result }),
+      messages: (action, outcome, count) => dashboardMessages.inc({ action, outcome }, count),
+    },
     render: async () => {
       const [text, histogram] = await Promise.all([registry.metrics(), zoneHistogram()]);
       return text.endsWith('\n') || text === '' ? text + histogram : `${text}\n${histogram}`;

@@ -17,7 +17,7 @@ export type ControlRequest =
   | { readonly op: 'retry'; readonly id?: string }
   | { readonly op: 'delete'; readonly id: string }
   | { readonly op: 'bounce'; readonly id: string }
-  | { readonly op: 'hold'; readonly selector: ControlSelector; readonly reason?: string }
+  | { readonly op: 'hold'; readonly selector: ControlSelector; readonly reason?: string; /** Who holds (the hold mark's `by`); default "admin". */ readonly by?: string }
   | { readonly op: 'release'; readonly selector: ControlSelector };
 
 export interface ControlReply {
