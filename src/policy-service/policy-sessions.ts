@@ -57,6 +57,7 @@ import type { Config } from '../config/schema.ts';
 import type { SessionJournal, SessionRecord, SessionStages } from '../session/session-record.ts';
 import { normalizeIp } from '../net/ip-text.ts';
 import type { PolicyRequest } from './attribute-reader.ts';
+import { postfixSessionRecord } from './postfix-session.ts';
 
 export type PolicyStage = 'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'end-of-message';
 
@@ -225,37 +226,23 @@ export class PolicySessions {
   }
 
   #record(request: PolicyRequest, clientIp: string): SessionRecord {
-    const { policy_service: settings } = this.#options.config;
     const serverPort = Number(request.get('server_port') ?? '');
-    const submission = Number.isInteger(serverPort) && settings.submission_ports.includes(serverPort);
-    const localIp = normalizeIp(request.get('server_address') ?? '') ?? this.#options.localAddress();
     const clientPort = Number(request.get('client_port') ?? '0');
-    return {
+    const record = postfixSessionRecord({
       sessionId: `policy-${process.pid.toString(36)}-${(++this.#sequence).toString(36)}`,
-      listener: {
-        source: 'policy service',
-        name: submission ? 'policy-service:submission' : 'policy-service',
-        address: { host: localIp, port: Number.isInteger(serverPort) ? serverPort : 0 },
-        role: submission ? 'submission' : 'mx',
-        tls: 'starttls',
-        proxy_protocol_from: [],
-        authOffered: submission,
-      },
+      source: 'policy-service',
       clientIp,
       clientPort: Number.isInteger(clientPort) ? clientPort : 0,
-      peerIp: clientIp,
-      localIp,
-      localPort: Number.isInteger(serverPort) ? serverPort : 0,
-      connectedAt: this.#now(),
-      snapshot: this.#options.currentSnapshot(),
+      serverIp: normalizeIp(request.get('server_address') ?? '') ?? this.#options.localAddress(),
+      serverPort: Number.isInteger(serverPort) ? serverPort : 0,
+      submissionPorts: this.#options.config.policy_service.submission_ports,
       tls: false,
-      esmtp: false,
-      recipients: [],
-      rejectedRecipients: 0,
-      errors: 0,
-      messages: 0,
-      ...(this.#options.journal ? { steps: [] } : {}),
-    };
+      snapshot: this.#options.currentSnapshot(),
+      now: this.#now(),
+    });
+    // Marked so that the limits provider does not count it as an open
+    // connection (Postfix never says when its session ends; see the top).
+    return { ...record, listener: { ...record.listener, source: 'policy service' }, ...(this.#options.journal ? { steps: [] } : {}) };
   }
 
   async #run(session: PolicySession, request: PolicyRequest, stage: PolicyStage): Promise<Evaluation> {
