@@ -12,6 +12,7 @@ import { replayForGuard } from '../journal/reload-guard.ts';
 import { commandHelp, usageLine } from './help.ts';
 import { secretFileWarnings } from './secret-modes.ts';
 import { deprecatedTlsWarnings } from '../config/delivery-tls.ts';
+import { selfCheckWarning } from '../facts/dnsbl/self-check.ts';
 
 const USAGE = usageLine('check');
 
@@ -70,6 +71,8 @@ export async function runCheck(argv: string[], io: CliIo): Promise<number> {
   for (const warning of secretFileWarnings(load.config)) io.stderr.write(`${warning}\n`);
   const text = await readFile(configFile, 'utf8').catch(() => '');
   for (const warning of deprecatedTlsWarnings(display({ file: configFile, line: 0, message: '' }, cwd).file, text)) io.stderr.write(`${warning}\n`);
+  const selfCheck = selfCheckWarning(load.config.self_check, load.parts.dnsbl);
+  if (selfCheck) io.stderr.write(`${display({ file: configFile, line: 0, message: '' }, cwd).file}: warning: ${selfCheck}\n`);
   io.stdout.write(`ok ${configFile}: ${formatSummary(load.files)}\n`);
   // The reload guard, as serve would run it on these files (needs the journal in data_dir).
   if (load.config.reload.guard && load.config.journal.enabled) {

@@ -1,10 +1,14 @@
-// PURE: what one self-check run makes of its answers (src/facts/dnsbl/self-check.ts
-// nextEntries): only definite answers raise or clear a listing; unknown keeps
-// what was last known; allow lists and IPv4-only zones for an IPv6 address
-// are not entries at all.
+// What one self-check run makes of its answers (src/facts/dnsbl/self-check.ts
+// nextEntries, pure): only definite answers raise or clear a listing; unknown
+// keeps what was last known; allow lists and IPv4-only zones for an IPv6
+// address are not entries at all. And SelfCheck's scheduling on reload, over
+// the loopback DNS server with an injected clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nextEntries } from '../../src/facts/dnsbl/self-check.ts';
+import { nextEntries, SelfCheck } from '../../src/facts/dnsbl/self-check.ts';
+import { startDnsServer } from '../helpers/dns-server.ts';
+import { checkerFor } from '../helpers/dnsbl-fixtures.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import type { ZoneResult, ZoneStatus } from '../../src/policy/dnsbl-rule.ts';
 
 const A = '192.0.2.25';
@@ -65,4 +69,34 @@ test('an address or zone no longer configured drops out at the next run', () => 
   const next = run(first.entries, [result('bl.test', 'listed')], 2);
   assert.deepEqual(next.entries.map((e) => e.zone), ['bl.test']);
   assert.deepEqual(next.changes, [], 'a zone taken out of dnsbl.toml is not a delisting');
+});
+
+test('SelfCheck over the loopback DNS server: a reload of the settings reschedules, changes the addresses, and interval 0 turns it off', async (t) => {
+  const dns = await startDnsServer();
+  t.after(() => dns.close().catch(() => undefined));
+  dns.add({ name: '25.113.0.203.bl.test', type: 'A', data: '127.0.0.2' });
+  const { checker, log } = checkerFor(dns, '[[zones]]\nzone = "bl.test"\ntxt = false\n');
+  let settings = { addresses: ['203.0.113.25'], interval: 3_600_000 };
+  let now = 1000;
+  const selfCheck = new SelfCheck({ checker: () => checker, settings: () => settings, logger: log.logger, now: () => now });
+  t.after(() => selfCheck.close());
+  selfCheck.start();
+  await waitFor(() => selfCheck.status().lastRunAt === 1000, 5000, 'the first run');
+  assert.deepEqual(selfCheck.status().results.map((r) => [r.address, r.state]), [['203.0.113.25', 'listed']]);
+
+  // Unchanged settings: update() does not run again.
+  now = 2000;
+  selfCheck.update();
+  assert.equal(selfCheck.status().lastRunAt, 1000);
+  assert.equal(dns.queries('25.113.0.203.bl.test', 'A'), 1);
+
+  settings = { addresses: ['198.51.100.7'], interval: 3_600_000 };
+  selfCheck.update();
+  await waitFor(() => selfCheck.status().lastRunAt === 2000, 5000, 'the run after the reload');
+  assert.deepEqual(selfCheck.status().results.map((r) => [r.address, r.state]), [['198.51.100.7', 'clean']]);
+
+  settings = { addresses: ['198.51.100.7'], interval: 0 };
+  selfCheck.update();
+  assert.deepEqual(selfCheck.status(), { enabled: false, addresses: ['198.51.100.7'], intervalMs: 0, lastRunAt: 2000, results: [] });
+  assert.ok(log.lines.some((l) => l.event === 'self_check.off' && /interval = 0/.test(l.msg)));
 });

@@ -42,7 +42,7 @@ test('self-check: listed, not listed, timeout and SERVFAIL in /api/status and /m
     config: `${HARNESS_LISTENERS.replace('[http]\naddress = "127.0.0.1:0"', `[http]\naddress = "127.0.0.1:0"\ntoken = "${TOKEN}"`)}
 [dns]
 servers = ["${dns.address}"]
-timeout = "300ms"
+timeout = "1s"
 tries = 1
 [self_check]
 addresses = ["${LISTED}", "${SILENT}"]

@@ -321,3 +321,11 @@ test('many short SMTP sessions from one client are never refused as open connect
   assert.ok(rate, 'the connection-rate refusal is logged as the policy service\'s');
   assert.equal(harness.logs.filter((l) => l.msg === 'decision' && (l.reason === 'conn.limit' || l.reason === 'conn.global_limit')).length, 0);
 });
+
+test('smtp.max_recipients is the front door\'s: a Postfix message with more recipients is Postfix\'s to limit (smtpd_recipient_limit)', async (t) => {
+  const { connect } = await setup(t, { policyService: '', policies: { 'limits.toml': '[ip]\nrecipients = "off"\n' } });
+  const client = await connect();
+  for (let i = 0; i < 150; i++) {
+    assert.equal(await client.ask({ client_address: '127.0.0.3', client_port: 5001, instance: 'big.1', recipient: `user${i}@example.test` }), 'DUNNO', `recipient ${i + 1}`);
+  }
+});

@@ -17,6 +17,7 @@
 // count in the zone's query statistics like any client's).
 // A timeout, SERVFAIL, error code or suspended zone is "unknown", never
 // "listed": only a definite answer raises or clears a listing (and logs it).
+import type { DnsblPolicy } from '../../config/dnsbl-file.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { ZoneResult } from '../../policy/dnsbl-rule.ts';
 import type { DnsblChecker } from './dnsbl-checker.ts';
@@ -100,6 +101,17 @@ export function nextEntries(
   return { entries, changes };
 }
 
+/** PURE. The zones a self-check asks (IP zones, weight >= 0), by display name. */
+export function selfCheckZones(policy: DnsblPolicy): string[] {
+  return policy.zones.filter((zone) => zone.kind === 'ip' && zone.weight >= 0).map((zone) => zone.name);
+}
+
+/** PURE. A warning when addresses are listed but no zone would be asked (`relayguard check`, serve at start and reload). */
+export function selfCheckWarning(settings: SelfCheckSettings, policy: DnsblPolicy): string | undefined {
+  if (!enabled(settings) || selfCheckZones(policy).length > 0) return undefined;
+  return '[self_check] addresses are set, but policies/dnsbl.toml has no IP zone with a weight >= 0 to look them up in: the self-check asks nothing';
+}
+
 export interface SelfCheckOptions {
   /** The live checker (its policy follows reloads). */
   readonly checker: () => DnsblChecker;
@@ -174,6 +186,8 @@ export class SelfCheck {
         : 'DNSBL self-check off: self_check.interval = 0');
       return;
     }
+    const warning = selfCheckWarning(settings, this.#options.checker().policy);
+    if (warning) this.#options.logger.warn({ event: 'self_check.no_zones' }, warning);
     const tick = (): void => {
       // A run of the previous settings still in flight finishes first; this one then asks about the new ones.
       void (this.#running ?? Promise.resolve())

@@ -239,7 +239,7 @@ function renderZones(s) {
 }
 
 // "Our address is listed at X (seen in N replies from M domains)": remote replies naming a block list,
-// rate limit or reputation verdict about us (issue 19), loud, above everything else.
+// rate limit, reputation verdict or missing reverse DNS about us (issue 19), loud, above everything else.
 // Replies count over delivery.listing_window; the self-check ([self_check]) shows its current listings only.
 function renderListed(s) {
   const banner = $('#listed-banner');
