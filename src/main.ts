@@ -34,18 +34,25 @@ import { LATENCY_BUCKETS_MS } from './facts/dnsbl/zone-stats.ts';
 import { loadTlsMaterial } from './smtp/tls-material.ts';
 import { assumeServiceUser } from './privileges.ts';
 import { createDashboard, type Dashboard } from './http/dashboard.ts';
-import type { DashboardSources } from './observability/sources.ts';
+import type { AccountsStatus, DashboardSources } from './observability/sources.ts';
 import { createFactsRuntime, type FactsRuntime } from './facts/providers.ts';
 import { verificationRoute } from './delivery/verification-route.ts';
 import type { PolicySnapshot } from './config/snapshot.ts';
 import { startCluster, type ClusterRuntime } from './cluster/cluster-runtime.ts';
 import type { ClusterStatus } from './observability/sources.ts';
+import path from 'node:path';
+import { AccountMonitor } from './accounts/account-monitor.ts';
+import { AccountStore } from './accounts/account-store.ts';
+import { accountFactsProvider } from './accounts/account-facts.ts';
+import type { DecisionLog as DecisionLogType } from './observability/decision-log.ts';
 
 export interface RelayOptions {
   readonly configFile: string;
   /** Where log lines go (tests capture them); default stdout. */
   readonly logDestination?: DestinationStream;
   readonly logger?: Logger;
+  /** The clock of account anomaly detection (tests simulate hours of a user's mail); default Date.now. */
+  readonly accountsClock?: () => number;
 }
 
 export interface Relay {
@@ -64,6 +71,8 @@ export interface Relay {
   readonly cluster: ClusterRuntime | undefined;
   /** Live recipient verification: its answer cache and counters (config [recipient_verification]). */
   readonly verifier: FactsRuntime['verifier'];
+  /** Account anomaly detection ([accounts] enabled): suspects, release, lock. */
+  readonly accounts: AccountMonitor | undefined;
   /** Bound addresses: listeners by name, and the dashboard. */
   readonly smtp: ReadonlyArray<{ name: string; host: string; port: number }>;
   readonly http: { host: string; port: number } | undefined;
@@ -123,7 +132,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       ...(cluster ? { counters: cluster.counters, limits: cluster.limitsOptions, ...(cluster.dnsblCache ? { dnsblCache: cluster.dnsblCache } : {}) } : {}),
     },
   );
-  const driver = createSessionDriver({ hostname: config.hostname, credentials: authenticator, facts: factsRuntime.providers, logger });
+  const accounts = config.accounts.enabled ? await startAccounts(config, () => store.current().config, decisions, logger, options.accountsClock ?? Date.now) : undefined;
+  const providers = accounts ? [...factsRuntime.providers, accountFactsProvider(accounts, () => store.current().config.accounts.enabled)] : factsRuntime.providers;
+  const driver = createSessionDriver({ hostname: config.hostname, credentials: authenticator, facts: providers, logger });
   const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), driver, spool, tls, logger, decisions, ...(journal ? { journal } : {}) });
   const policyService = config.policy_service.enabled
     ? new PolicyServer({ config, driver, currentSnapshot: () => store.current(), logger: logger.child({ component: 'policy-service' }), decisions })
@@ -145,10 +156,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     const deferrals = new DeferralTracker();
     const refusals = new RefusalStats();
     forwardDeliveryEvents(runner, deliveries, deferrals, () => Date.now(), refusals);
+    if (accounts) feedAccounts(accounts, runner, decisions);
 
     let http: { host: string; port: number } | undefined;
     if (config.http.enabled) {
-      const sources = dashboardSources({ config, store, spool, runner, frontDoor, policyService, deferrals, refusals, startedAt, facts: factsRuntime, cluster });
+      const sources = dashboardSources({ config, store, spool, runner, frontDoor, policyService, deferrals, refusals, startedAt, facts: factsRuntime, cluster, accounts });
       dashboard = createDashboard({ http: config.http, sources, decisions, deliveries, logger });
       http = await dashboard.server.listen();
     }
@@ -183,6 +195,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       journal,
       cluster,
       verifier: factsRuntime.verifier,
+      accounts,
       smtp,
       http,
       policyService,
@@ -194,6 +207,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
           await Promise.all([frontDoor.close(), policyService?.close()]);
           await journal?.close();
           await liveRunner.stop(config.smtp.shutdown_grace);
+          await accounts?.close();
           await liveDashboard?.close();
           factsRuntime.close();
           await cluster?.close();
@@ -209,6 +223,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     await policyService?.close().catch(() => undefined);
     await journal?.close().catch(() => undefined);
     await runner?.stop(0).catch(() => undefined);
+    await accounts?.close().catch(() => undefined);
     await dashboard?.close().catch(() => undefined);
     factsRuntime.close();
     await cluster?.close().catch(() => undefined);
@@ -245,6 +260,46 @@ interface SourceParts {
   readonly startedAt: number;
   readonly facts: FactsRuntime;
   readonly cluster: ClusterRuntime | undefined;
+  readonly accounts: AccountMonitor | undefined;
+}
+
+/** Account anomaly detection: its state from data_dir, its Decisions on the DecisionLog. */
+async function startAccounts(config: Config, current: () => Config, decisions: DecisionLogType, logger: Logger, now: () => number): Promise<AccountMonitor> {
+  const log = logger.child({ component: 'accounts' });
+  const monitor = new AccountMonitor({
+    config: () => current().accounts,
+    now,
+    logger: log,
+    store: new AccountStore(path.resolve(config.dataDir, config.accounts.state_file), log),
+    decided: (event) =>
+      decisions.publish({
+        decision: event.decision,
+        at: event.at,
+        sessionId: event.sessionId ?? '-',
+        clientIp: event.clientIp ?? '',
+        user: event.user,
+        ...(event.sender !== undefined ? { sender: event.sender } : {}),
+      }),
+  });
+  await monitor.load();
+  return monitor;
+}
+
+/** What the detector learns after the session: queued messages (and held ones) from the DecisionLog, remote answers from the runner. */
+function feedAccounts(accounts: AccountMonitor, runner: QueueRunner, decisions: DecisionLogType): void {
+  accounts.attachQueue({ release: async (id) => (await runner.release({ id })).length > 0, isHeld: (id) => runner.isHeld(id) });
+  decisions.subscribe(({ decision, user, queueId }) => {
+    if (decision.reason !== 'data.queued' || user === undefined || queueId === undefined) return;
+    const heldBy = decision.detail?.heldBy;
+    accounts.queued(queueId, user, typeof heldBy === 'string' ? heldBy : undefined);
+  });
+  runner.subscribe((event) => {
+    if (event.type === 'removed') accounts.removed(event.queueId);
+    if (event.type !== 'attempt') return;
+    // Remote answers only: a 5xx from a server (refused) or a delivery; deferrals and local failures say nothing of the user.
+    const answers = event.results.filter((r) => r.status === 'delivered' || (r.status === 'failed' && r.host !== undefined && r.enhanced.startsWith('5')));
+    accounts.answers(event.queueId, answers.map((r) => r.status === 'failed'), event.at);
+  });
 }
 
 function dashboardSources(parts: SourceParts): DashboardSources {
@@ -313,6 +368,7 @@ function dashboardSources(parts: SourceParts): DashboardSources {
     ready: async () => ({ listeners: parts.frontDoor.listening && (parts.policyService?.listening ?? true), spoolWritable: await writable(parts.spool.dir) }),
     cluster: (): ClusterStatus => (parts.cluster ? { shared: true, redis: parts.cluster.status() } : { shared: false }),
     smtp: () => parts.frontDoor.counters,
+    ...(parts.accounts ? { accounts: accountsSource(parts.accounts) } : {}),
     ...(parts.policyService ? { policyService: () => (parts.policyService as PolicyServer).counters } : {}),
   };
 }
@@ -324,4 +380,8 @@ async function writable(dir: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+function accountsSource(accounts: AccountMonitor): () => AccountsStatus {
+  return () => ({ suspects: accounts.suspects(), ...accounts.counts() });
 }

@@ -3,7 +3,7 @@
 // becomes `{ "error": "..." }` in its section while the rest still answers,
 // because during an incident a partial picture beats a 500.
 import type { TrafficSnapshot, TrafficStats } from '../observability/traffic-stats.ts';
-import type { CacheStats, ClusterStatus, DashboardSources, QueueStats, Readiness, ReloadSummary, VerificationStats, ZoneStats } from '../observability/sources.ts';
+import type { AccountsStatus, CacheStats, ClusterStatus, DashboardSources, QueueStats, Readiness, ReloadSummary, VerificationStats, ZoneStats } from '../observability/sources.ts';
 
 export type Section<T> = T | { readonly error: string };
 
@@ -27,6 +27,8 @@ export interface StatusDocument {
   readonly cluster: Section<ClusterStatus>;
   /** Recipient verification and the backscatter guard (issue 16); null when the build has no such source. */
   readonly verification: Section<VerificationStats | null>;
+  /** Account anomaly detection (issue 19 item 2): suspects (newest first) and counts; null when it is off. */
+  readonly accounts: Section<AccountsStatus | null>;
 }
 
 const SOURCE_TIMEOUT_MS = 2000;
@@ -49,7 +51,7 @@ async function settle<T, V>(read: () => T | Promise<T>, view: (value: T) => V): 
 export const ratio = (part: number, whole: number): number => (whole > 0 ? part / whole : 0);
 
 export async function buildStatus(sources: DashboardSources, traffic: TrafficStats, now: number): Promise<StatusDocument> {
-  const [ready, queue, reload, dnsbl, cache, cluster, verification] = await Promise.all([
+  const [ready, queue, reload, dnsbl, cache, cluster, verification, accounts] = await Promise.all([
     settle(() => sources.ready(), (r) => ({ listeners: r.listeners, spoolWritable: r.spoolWritable, ready: r.listeners && r.spoolWritable })),
     settle(() => sources.queue(), (q) => ({
       ...q,
@@ -60,6 +62,7 @@ export async function buildStatus(sources: DashboardSources, traffic: TrafficSta
     settle(() => sources.cache(), (c) => ({ hits: c.hits, misses: c.misses, hitRatio: ratio(c.hits, c.hits + c.misses) })),
     settle((): ClusterStatus | Promise<ClusterStatus> => sources.cluster?.() ?? { shared: false }, (c) => c),
     settle((): VerificationStats | null | Promise<VerificationStats> => sources.verification?.() ?? null, (v) => v),
+    settle((): AccountsStatus | null | Promise<AccountsStatus> => sources.accounts?.() ?? null, (a) => a),
   ]);
   return {
     instance: sources.instance,
@@ -75,5 +78,6 @@ export async function buildStatus(sources: DashboardSources, traffic: TrafficSta
     cache,
     cluster,
     verification,
+    accounts,
   };
 }
