@@ -61,11 +61,19 @@ export interface UserActivity {
   answers: Array<{ at: number; refused: boolean }>;
   /** Sender addresses the user has used while not suspect (lower case). */
   senders: Set<string>;
+  /**
+   * The most messages and distinct domains per hour seen since the episode
+   * began (while suspect or firing): learnt into the baseline if an
+   * administrator releases the episode with its mail (a false positive).
+   */
+  episode: { messages: number; domains: number };
+  /** When the domain map was last pruned (at most once a minute: it is walked per message otherwise). */
+  prunedAt: number;
 }
 
 export function newActivity(user: string, now: number, saved?: { baseline: BaselineState; senders: readonly string[] }): UserActivity {
   const baseline = saved ? { ...saved.baseline } : { hour: Math.floor(now / HOUR_MS), messages: 0, peakMessages: 0, peakDomains: 0, meanMessages: 0, meanDomains: 0, hoursSeen: 0 };
-  return { user, baseline, hourDomains: new Set(), messageTimes: [], domains: new Map(), networks: new Map(), answers: [], senders: new Set(saved?.senders ?? []) };
+  return { user, baseline, hourDomains: new Set(), messageTimes: [], domains: new Map(), networks: new Map(), answers: [], senders: new Set(saved?.senders ?? []), episode: { messages: 0, domains: 0 }, prunedAt: 0 };
 }
 
 /** Closes the hours before `now`'s into the baseline (decay of the peaks and the mean per elapsed hour). */
@@ -144,7 +152,10 @@ export function recordMessage(a: UserActivity, m: MessageSeen, config: AccountsC
   }
   const longest = Math.max(config.volume.window, config.recipient_domains.window);
   pruneTimes(a.messageTimes, m.at - longest);
-  pruneMap(a.domains, m.at - longest);
+  if (m.at - a.prunedAt >= 60_000 || a.domains.size >= MAX_DOMAINS) {
+    pruneMap(a.domains, m.at - longest);
+    a.prunedAt = m.at;
+  }
 
   const fired: TriggerFired[] = [];
   const v = config.volume;
@@ -166,6 +177,10 @@ export function recordMessage(a: UserActivity, m: MessageSeen, config: AccountsC
       reason: `${domains} distinct recipient domains in ${minutes(d.window)} (bar ${Math.floor(domainBar)}: floor ${d.floor}, ${d.factor} x baseline ${round(b.peakDomains)}/h)`,
       evidence: { domains_in_window: domains, window_minutes: d.window / 60_000, bar: Math.floor(domainBar), baseline_peak_domains_per_hour: round(b.peakDomains), baseline_mean_domains_per_hour: round(b.meanDomains) },
     });
+  }
+  if (m.suspect || fired.length > 0) {
+    a.episode.messages = Math.max(a.episode.messages, messages * (HOUR_MS / v.window));
+    a.episode.domains = Math.max(a.episode.domains, domains * (HOUR_MS / d.window));
   }
   const sender = m.sender.toLowerCase();
   const newSender = a.senders.size > 0 && !a.senders.has(sender);
@@ -213,8 +228,18 @@ export function recordAnswers(a: UserActivity, refused: readonly boolean[], at: 
   }];
 }
 
-/** An episode ended (release): the windows start afresh; the baseline goes on from now. */
-export function resetWindows(a: UserActivity, now: number): void {
+/**
+ * An episode ended (release): the windows start afresh; the baseline goes on
+ * from now. `learn`: the administrator released the episode's mail as
+ * legitimate (a first newsletter), so its busiest hour becomes part of the
+ * baseline; otherwise (a real compromise, mail deleted) nothing of it is.
+ */
+export function resetWindows(a: UserActivity, now: number, learn = false): void {
+  if (learn) {
+    a.baseline.peakMessages = Math.max(a.baseline.peakMessages, a.episode.messages);
+    a.baseline.peakDomains = Math.max(a.baseline.peakDomains, a.episode.domains);
+  }
+  a.episode = { messages: 0, domains: 0 };
   a.messageTimes = [];
   a.domains = new Map();
   a.networks = new Map();

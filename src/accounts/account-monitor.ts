@@ -242,7 +242,7 @@ export class AccountMonitor implements AccountControl {
     if (!s) return false;
     this.#suspects.delete(k);
     const a = this.#users.get(k);
-    if (a) resetWindows(a, this.#d.now());
+    if (a) resetWindows(a, this.#d.now(), releaseHeld);
     let released = 0;
     if (releaseHeld && this.#queue) {
       for (const id of s.heldIds) if (await this.#queue.release(id)) released++;

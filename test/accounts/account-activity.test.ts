@@ -119,3 +119,24 @@ test('nothing is learnt while suspect; a release starts the windows afresh', () 
   resetWindows(a, T0 + 2 * HOUR_MS);
   assert.deepEqual(recordMessage(a, { sender: 'g@example.com', recipients: ['x@a.example'], at: T0 + 2 * HOUR_MS + 1, suspect: false }, config), []);
 });
+
+test('a release with the mail learns the episode into the baseline (a first newsletter); without, nothing', () => {
+  const config = defaults();
+  const send = (a: UserActivity, at: number, suspect: boolean) => {
+    const fired = new Set<string>();
+    for (let i = 0; i < 400; i++) {
+      for (const f of recordMessage(a, { sender: 'n@example.com', recipients: [`r${i}@n${i}.example`], at: at + i * 1000, suspect: suspect || fired.size > 0 }, config)) fired.add(f.trigger);
+    }
+    return fired.size;
+  };
+  const learnt = newActivity('learnt', T0);
+  const forgotten = newActivity('forgotten', T0);
+  assert.ok(send(learnt, T0, false) > 0);
+  assert.ok(send(forgotten, T0, false) > 0);
+  resetWindows(learnt, T0 + HOUR_MS, true);
+  resetWindows(forgotten, T0 + HOUR_MS, false);
+  assert.ok(learnt.baseline.peakDomains >= 399, `learnt peak ${learnt.baseline.peakDomains}`);
+  assert.equal(forgotten.baseline.peakDomains, 0);
+  assert.equal(send(learnt, T0 + 2 * HOUR_MS, false), 0, 'the next newsletter is normal');
+  assert.ok(send(forgotten, T0 + 2 * HOUR_MS, false) > 0);
+});
