@@ -135,9 +135,12 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const accounts = config.accounts.enabled ? await startAccounts(config, () => store.current().config, decisions, logger, options.accountsClock ?? Date.now) : undefined;
   const providers = accounts ? [...factsRuntime.providers, accountFactsProvider(accounts, () => store.current().config.accounts.enabled)] : factsRuntime.providers;
   const driver = createSessionDriver({ hostname: config.hostname, credentials: authenticator, facts: providers, logger });
+  // The policy service asks the DATA stage at a message's first RCPT and again at DATA, and cannot hold
+  // Postfix's mail: account anomaly detection watches our own front door only (README).
+  const policyDriver = accounts ? createSessionDriver({ hostname: config.hostname, credentials: authenticator, facts: factsRuntime.providers, logger }) : driver;
   const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), driver, spool, tls, logger, decisions, ...(journal ? { journal } : {}) });
   const policyService = config.policy_service.enabled
-    ? new PolicyServer({ config, driver, currentSnapshot: () => store.current(), logger: logger.child({ component: 'policy-service' }), decisions })
+    ? new PolicyServer({ config, driver: policyDriver, currentSnapshot: () => store.current(), logger: logger.child({ component: 'policy-service' }), decisions })
     : undefined;
 
   let runner: QueueRunner | undefined;
