@@ -294,7 +294,7 @@ export class AccountMonitor implements AccountControl {
       for (const [k, a] of this.#users) baselines[k] = { baseline: { ...a.baseline }, senders: [...a.senders] };
       this.#saved = baselines;
     }
-    return this.#d.store.save({ suspects: [...this.#suspects.values()], baselines: this.#saved });
+    return this.#d.store.save(() => ({ suspects: [...this.#suspects.values()], baselines: this.#saved }));
   }
 }
 

@@ -33,6 +33,8 @@ export class AccountStore {
   readonly #file: string;
   readonly #logger: Logger;
   #writing: Promise<void> = Promise.resolve();
+  #queued: Promise<void> | undefined;
+  #latest: () => AccountsState = () => EMPTY;
 
   constructor(file: string, logger: Logger) {
     this.#file = file;
@@ -63,13 +65,26 @@ export class AccountStore {
     return EMPTY;
   }
 
-  /** Writes the state whole (after any write in progress); never rejects (a failure is logged). */
-  save(state: AccountsState): Promise<void> {
-    const text = JSON.stringify(state);
-    this.#writing = this.#writing.then(() => this.#write(text)).catch((error: unknown) => {
-      this.#logger.error({ err: error, file: this.#file }, 'cannot write the account anomaly state');
-    });
-    return this.#writing;
+  /**
+   * Writes the state whole, after any write in progress; never rejects (a
+   * failure is logged). Saves asked for while one waits are one write of the
+   * latest state (`read` is called when the write starts), so a burst of held
+   * messages costs a write per fsync, not one per message.
+   */
+  save(read: () => AccountsState): Promise<void> {
+    this.#latest = read;
+    if (this.#queued) return this.#queued;
+    const queued = this.#writing
+      .then(() => {
+        this.#queued = undefined;
+        return this.#write(JSON.stringify(this.#latest()));
+      })
+      .catch((error: unknown) => {
+        this.#logger.error({ err: error, file: this.#file }, 'cannot write the account anomaly state');
+      });
+    this.#queued = queued;
+    this.#writing = queued;
+    return queued;
   }
 
   async #write(text: string): Promise<void> {

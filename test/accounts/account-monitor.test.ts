@@ -86,3 +86,14 @@ test('locks, holds and baselines survive a restart (state file, atomic); an unre
   assert.deepEqual(third.suspects(), []);
   assert.ok((await readdir(dir)).some((name) => name.startsWith('accounts.json.corrupt-')), 'the unreadable file is kept');
 });
+
+test('a burst of held messages is written coalesced, and the file ends with every queue id', async (t) => {
+  const dir = await tempDir(t, 'rg-accounts-');
+  const clock = { now: T0 };
+  const m = monitor(dir, clock);
+  await m.lock('ivan@example.test', 'admin');
+  for (let i = 0; i < 500; i++) m.queued(`Q${i}`, 'ivan@example.test', ACCOUNT_HOLD_BY);
+  await m.close();
+  const saved = JSON.parse(await readFile(path.join(dir, 'accounts.json'), 'utf8')) as { suspects: Array<{ heldIds: string[] }> };
+  assert.equal(saved.suspects[0]?.heldIds.length, 500);
+});
