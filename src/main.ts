@@ -37,18 +37,25 @@ import { loadTlsMaterial } from './smtp/tls-material.ts';
 import { assumeServiceUser } from './privileges.ts';
 import { createDashboard, type Dashboard } from './http/dashboard.ts';
 import { createQueueAdmin } from './delivery/queue-admin.ts';
-import type { DashboardSources } from './observability/sources.ts';
+import type { AccountsStatus, DashboardSources } from './observability/sources.ts';
 import { createFactsRuntime, type FactsRuntime } from './facts/providers.ts';
 import { verificationRoute } from './delivery/verification-route.ts';
 import type { PolicySnapshot } from './config/snapshot.ts';
 import { startCluster, type ClusterRuntime } from './cluster/cluster-runtime.ts';
 import type { ClusterStatus } from './observability/sources.ts';
+import path from 'node:path';
+import { AccountMonitor } from './accounts/account-monitor.ts';
+import { AccountStore } from './accounts/account-store.ts';
+import { accountFactsProvider } from './accounts/account-facts.ts';
+import type { DecisionLog as DecisionLogType } from './observability/decision-log.ts';
 
 export interface RelayOptions {
   readonly configFile: string;
   /** Where log lines go (tests capture them); default stdout. */
   readonly logDestination?: DestinationStream;
   readonly logger?: Logger;
+  /** The clock of account anomaly detection (tests simulate hours of a user's mail); default Date.now. */
+  readonly accountsClock?: () => number;
 }
 
 export interface Relay {
@@ -69,6 +76,8 @@ export interface Relay {
   readonly verifier: FactsRuntime['verifier'];
   /** The DNSBL self-check of our outbound addresses (config [self_check]). */
   readonly selfCheck: SelfCheck;
+  /** Account anomaly detection ([accounts] enabled): suspects, release, lock. */
+  readonly accounts: AccountMonitor | undefined;
   /** Bound addresses: listeners by name, and the dashboard. */
   readonly smtp: ReadonlyArray<{ name: string; host: string; port: number }>;
   readonly http: { host: string; port: number } | undefined;
@@ -131,13 +140,18 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       ...(cluster ? { counters: cluster.counters, limits: cluster.limitsOptions, ...(cluster.dnsblCache ? { dnsblCache: cluster.dnsblCache } : {}) } : {}),
     },
   );
-  const driver = createSessionDriver({ hostname: config.hostname, credentials: authenticator, facts: factsRuntime.providers, logger });
+  const accounts = config.accounts.enabled ? await startAccounts(config, () => store.current().config, decisions, logger, options.accountsClock ?? Date.now) : undefined;
+  const providers = accounts ? [...factsRuntime.providers, accountFactsProvider(accounts, () => store.current().config.accounts.enabled)] : factsRuntime.providers;
+  const driver = createSessionDriver({ hostname: config.hostname, credentials: authenticator, facts: providers, logger });
+  // The policy service asks the DATA stage at a message's first RCPT and again at DATA, and cannot hold
+  // Postfix's mail: account anomaly detection watches our own front door only (README).
+  const policyDriver = accounts ? createSessionDriver({ hostname: config.hostname, credentials: authenticator, facts: factsRuntime.providers, logger }) : driver;
   const frontDoor = new FrontDoor({ config, currentSnapshot: () => store.current(), driver, spool, tls, logger, decisions, ...(journal ? { journal } : {}) });
   const policyService = config.policy_service.enabled
-    ? new PolicyServer({ config, driver, currentSnapshot: () => store.current(), logger: logger.child({ component: 'policy-service' }), decisions, ...(journal ? { journal } : {}) })
+    ? new PolicyServer({ config, driver: policyDriver, currentSnapshot: () => store.current(), logger: logger.child({ component: 'policy-service' }), decisions, ...(journal ? { journal } : {}) })
     : undefined;
   const milterService = config.milter.enabled
-    ? new MilterServer({ config, driver, currentSnapshot: () => store.current(), logger: logger.child({ component: 'milter' }), decisions })
+    ? new MilterServer({ config, driver: policyDriver, currentSnapshot: () => store.current(), logger: logger.child({ component: 'milter' }), decisions })
     : undefined;
 
   let runner: QueueRunner | undefined;
@@ -159,11 +173,12 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     const selfCheck = new SelfCheck({ checker: () => factsRuntime.dnsbl, settings: () => store.current().config.self_check, logger: logger.child({ component: 'self-check' }) });
     liveSelfCheck = selfCheck;
     forwardDeliveryEvents(runner, deliveries, deferrals, () => Date.now(), refusals);
+    if (accounts) feedAccounts(accounts, runner, decisions);
 
     let http: { host: string; port: number } | undefined;
     if (config.http.enabled) {
-      const sources = dashboardSources({ config, store, spool, runner, frontDoor, policyService, milterService, deferrals, refusals, selfCheck, startedAt, facts: factsRuntime, cluster });
-      dashboard = createDashboard({ http: config.http, sources, decisions, deliveries, logger, queue: createQueueAdmin({ spool, runner }) });
+      const sources = dashboardSources({ config, store, spool, runner, frontDoor, policyService, milterService, deferrals, refusals, selfCheck, startedAt, facts: factsRuntime, cluster, accounts });
+      dashboard = createDashboard({ http: config.http, sources, decisions, deliveries, logger, queue: createQueueAdmin({ spool, runner }), ...(accounts ? { accounts } : {}) });
       http = await dashboard.server.listen();
     }
 
@@ -200,6 +215,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       cluster,
       verifier: factsRuntime.verifier,
       selfCheck,
+      accounts,
       smtp,
       http,
       policyService,
@@ -213,6 +229,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
           await Promise.all([frontDoor.close(), policyService?.close(), milterService?.close()]);
           await journal?.close();
           await liveRunner.stop(config.smtp.shutdown_grace);
+          await accounts?.close();
           await liveDashboard?.close();
           selfCheck.close();
           factsRuntime.close();
@@ -230,6 +247,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     await milterService?.close().catch(() => undefined);
     await journal?.close().catch(() => undefined);
     await runner?.stop(0).catch(() => undefined);
+    await accounts?.close().catch(() => undefined);
     await dashboard?.close().catch(() => undefined);
     liveSelfCheck?.close();
     factsRuntime.close();
@@ -269,6 +287,46 @@ interface SourceParts {
   readonly startedAt: number;
   readonly facts: FactsRuntime;
   readonly cluster: ClusterRuntime | undefined;
+  readonly accounts: AccountMonitor | undefined;
+}
+
+/** Account anomaly detection: its state from data_dir, its Decisions on the DecisionLog. */
+async function startAccounts(config: Config, current: () => Config, decisions: DecisionLogType, logger: Logger, now: () => number): Promise<AccountMonitor> {
+  const log = logger.child({ component: 'accounts' });
+  const monitor = new AccountMonitor({
+    config: () => current().accounts,
+    now,
+    logger: log,
+    store: new AccountStore(path.resolve(config.dataDir, config.accounts.state_file), log),
+    decided: (event) =>
+      decisions.publish({
+        decision: event.decision,
+        at: event.at,
+        sessionId: event.sessionId ?? '-',
+        clientIp: event.clientIp ?? '',
+        user: event.user,
+        ...(event.sender !== undefined ? { sender: event.sender } : {}),
+      }),
+  });
+  await monitor.load();
+  return monitor;
+}
+
+/** What the detector learns after the session: queued messages (and held ones) from the DecisionLog, remote answers from the runner. */
+function feedAccounts(accounts: AccountMonitor, runner: QueueRunner, decisions: DecisionLogType): void {
+  accounts.attachQueue({ release: async (id) => (await runner.release({ id })).length > 0, isHeld: (id) => runner.isHeld(id) });
+  decisions.subscribe(({ decision, user, queueId }) => {
+    if (decision.reason !== 'data.queued' || user === undefined || queueId === undefined) return;
+    const heldBy = decision.detail?.heldBy;
+    accounts.queued(queueId, user, typeof heldBy === 'string' ? heldBy : undefined);
+  });
+  runner.subscribe((event) => {
+    if (event.type === 'removed') accounts.removed(event.queueId);
+    if (event.type !== 'attempt') return;
+    // Remote answers only: a 5xx from a server (refused) or a delivery; deferrals and local failures say nothing of the user.
+    const answers = event.results.filter((r) => r.status === 'delivered' || (r.status === 'failed' && r.host !== undefined && r.enhanced.startsWith('5')));
+    accounts.answers(event.queueId, answers.map((r) => r.status === 'failed'), event.at);
+  });
 }
 
 function dashboardSources(parts: SourceParts): DashboardSources {
@@ -338,6 +396,7 @@ function dashboardSources(parts: SourceParts): DashboardSources {
     cluster: (): ClusterStatus => (parts.cluster ? { shared: true, redis: parts.cluster.status() } : { shared: false }),
     smtp: () => parts.frontDoor.counters,
     selfCheck: () => parts.selfCheck.status(),
+    ...(parts.accounts ? { accounts: accountsSource(parts.accounts) } : {}),
     ...(parts.policyService ? { policyService: () => (parts.policyService as PolicyServer).counters } : {}),
     ...(parts.milterService ? { milter: () => (parts.milterService as MilterServer).counters } : {}),
   };
@@ -350,4 +409,8 @@ async function writable(dir: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+function accountsSource(accounts: AccountMonitor): () => AccountsStatus {
+  return () => ({ suspects: accounts.suspects(), ...accounts.counts() });
 }

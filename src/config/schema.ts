@@ -69,6 +69,49 @@ const hostname = z
   .string()
   .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, 'invalid host name');
 
+const accountAction = z.enum(['log', 'hold', 'lock']);
+
+/** One threshold trigger of [accounts]: a floor, a factor of the user's baseline, a window, an action. */
+function accountTrigger(defaults: { factor: number; floor: number; window: number }) {
+  return z
+    .object({
+      factor: z.number().min(1).default(defaults.factor),
+      floor: z.number().int().positive().default(defaults.floor),
+      window: duration.default(defaults.window),
+      action: accountAction.default('hold'),
+    })
+    .strict()
+    .prefault({});
+}
+
+/** [accounts]: account anomaly detection (issue 19 item 2; src/accounts). Exported for the detector's tests and bench. */
+export const accountsSection = z
+  .object({
+    enabled: z.boolean().default(true),
+    // The baseline: a user's busiest hour (messages, distinct recipient domains), decaying with this half-life.
+    baseline_half_life: duration.default(7 * 86_400_000),
+    // Messages in the last hour over max(floor, factor x the user's baseline).
+    volume: accountTrigger({ factor: 5, floor: 300, window: 3_600_000 }),
+    // Distinct recipient domains in the window over max(floor, factor x the user's baseline).
+    recipient_domains: accountTrigger({ factor: 5, floor: 100, window: 3_600_000 }),
+    // Successful logins from more than `floor` distinct client networks (/24 IPv4, /48 IPv6) in the window.
+    login_networks: z
+      .object({ floor: z.number().int().positive().default(5), window: duration.default(3_600_000), action: accountAction.default('hold') })
+      .strict()
+      .prefault({}),
+    // At least `floor` remote answers for the user's mail in the window, and `share` of them 5xx.
+    remote_refusals: z
+      .object({ floor: z.number().int().positive().default(20), share: z.number().gt(0).max(1).default(0.5), window: duration.default(3_600_000), action: accountAction.default('hold') })
+      .strict()
+      .prefault({}),
+    // A sender address the user never used before, on a message that fires another trigger.
+    new_sender: z.object({ action: accountAction.default('hold') }).strict().prefault({}),
+    // Where suspects, locks and baselines are kept across restarts (relative to data_dir).
+    state_file: z.string().min(1).default('accounts.json'),
+  })
+  .strict()
+  .prefault({});
+
 const listener = z
   .object({
     name: z.string().min(1).optional(),
@@ -319,6 +362,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    // Account anomaly detection for authenticated users (issue 19 item 2; src/accounts).
+    accounts: accountsSection,
     cluster: z
       .object({
         redis: z
@@ -346,6 +391,7 @@ export type ListenerConfig = RawConfig['listeners'][number];
 export type UpstreamConfig = Resolved<z.infer<typeof upstream>>;
 export type RouteConfig = Resolved<z.infer<typeof route>>;
 export type RecipientVerificationConfig = RawConfig['recipient_verification'];
+export type AccountsConfig = RawConfig['accounts'];
 
 /** The validated config with paths made absolute (relative to the config file). */
 export interface Config extends RawConfig {

@@ -3,7 +3,7 @@
 // becomes `{ "error": "..." }` in its section while the rest still answers,
 // because during an incident a partial picture beats a 500.
 import type { TrafficSnapshot, TrafficStats } from '../observability/traffic-stats.ts';
-import type { CacheStats, ClusterStatus, DashboardSources, QueueStats, Readiness, ReloadSummary, SelfCheckView, VerificationStats, ZoneStats } from '../observability/sources.ts';
+import type { AccountsStatus, CacheStats, ClusterStatus, DashboardSources, QueueStats, Readiness, ReloadSummary, SelfCheckView, VerificationStats, ZoneStats } from '../observability/sources.ts';
 
 export type Section<T> = T | { readonly error: string };
 
@@ -29,6 +29,8 @@ export interface StatusDocument {
   readonly verification: Section<VerificationStats | null>;
   /** The DNSBL self-check of our outbound addresses (issue 19); null when the build has no such source. */
   readonly selfCheck: Section<SelfCheckView | null>;
+  /** Account anomaly detection (issue 19 item 2): suspects (newest first) and counts; null when it is off. */
+  readonly accounts: Section<AccountsStatus | null>;
 }
 
 const SOURCE_TIMEOUT_MS = 2000;
@@ -51,7 +53,7 @@ async function settle<T, V>(read: () => T | Promise<T>, view: (value: T) => V): 
 export const ratio = (part: number, whole: number): number => (whole > 0 ? part / whole : 0);
 
 export async function buildStatus(sources: DashboardSources, traffic: TrafficStats, now: number): Promise<StatusDocument> {
-  const [ready, queue, reload, dnsbl, cache, cluster, verification, selfCheck] = await Promise.all([
+  const [ready, queue, reload, dnsbl, cache, cluster, verification, selfCheck, accounts] = await Promise.all([
     settle(() => sources.ready(), (r) => ({ listeners: r.listeners, spoolWritable: r.spoolWritable, ready: r.listeners && r.spoolWritable })),
     settle(() => sources.queue(), (q) => ({
       ...q,
@@ -63,6 +65,7 @@ export async function buildStatus(sources: DashboardSources, traffic: TrafficSta
     settle((): ClusterStatus | Promise<ClusterStatus> => sources.cluster?.() ?? { shared: false }, (c) => c),
     settle((): VerificationStats | null | Promise<VerificationStats> => sources.verification?.() ?? null, (v) => v),
     settle((): SelfCheckView | null | Promise<SelfCheckView> => sources.selfCheck?.() ?? null, (v) => v),
+    settle((): AccountsStatus | null | Promise<AccountsStatus> => sources.accounts?.() ?? null, (a) => a),
   ]);
   return {
     instance: sources.instance,
@@ -79,5 +82,6 @@ export async function buildStatus(sources: DashboardSources, traffic: TrafficSta
     cluster,
     verification,
     selfCheck,
+    accounts,
   };
 }

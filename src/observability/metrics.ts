@@ -251,6 +251,33 @@ export function createMetrics(options: MetricsOptions): Metrics {
     name: 'relayguard_self_check_last_run_timestamp_seconds', help: 'When the DNSBL self-check last finished a run (Unix time); NaN before the first.', registers,
     async collect() { await fillFrom(this, selfCheck, 'nan', (c) => this.set(c?.lastRunAt ? c.lastRunAt / 1000 : Number.NaN)); },
   });
+  if (sources.accounts) {
+    // Account anomaly detection (issue 19 item 2; src/accounts).
+    const accounts = singleFlight(async () => (sources.accounts ? await sources.accounts() : undefined));
+    const read = async () => {
+      const a = await accounts();
+      if (!a) throw new Error('no accounts source');
+      return a;
+    };
+    new Counter({
+      name: 'relayguard_account_triggers_total', help: 'Account anomaly triggers fired since start, by trigger (volume, recipient_domains, login_networks, remote_refusals, new_sender) and action (log, hold, lock).',
+      labelNames: ['trigger', 'action'] as const, registers,
+      async collect() { await fillFrom(this, read, 'keep', (a) => { for (const t of a.triggers) this.inc({ trigger: t.trigger, action: t.action }, t.count); }); },
+    });
+    new Gauge({
+      name: 'relayguard_accounts_suspect', help: 'Suspect accounts now, by state (locked, held, logged); see /api/status accounts for the evidence.',
+      labelNames: ['state'] as const, registers,
+      async collect() { await fillFrom(this, read, 'drop', (a) => { for (const [state, n] of Object.entries(a.byState)) this.set({ state }, n); }); },
+    });
+    new Counter({
+      name: 'relayguard_account_held_messages_total', help: 'Messages of suspect accounts accepted and stored held since start.', registers,
+      async collect() { await fillFrom(this, read, 'keep', (a) => this.inc(a.heldMessages)); },
+    });
+    new Counter({
+      name: 'relayguard_account_locked_logins_total', help: 'AUTH attempts with the right password refused (535) because the account is locked, since start.', registers,
+      async collect() { await fillFrom(this, read, 'keep', (a) => this.inc(a.lockedLogins)); },
+    });
+  }
   new Gauge({
     name: 'relayguard_spool_quarantined_entries', help: 'Corrupt spool entries kept in data_dir/quarantine (relayguard queue list --quarantined); never deleted by relayguard.', registers,
     async collect() { await fillFrom(this, queue, 'nan', (q) => this.set(q.quarantine?.count ?? Number.NaN)); },

@@ -6,6 +6,20 @@
 import type { GuardReport } from '../config/policy-store.ts';
 import type { FileProblem } from '../config/errors.ts';
 import type { RedisStatus } from '../cluster/redis-health.ts';
+import type { AccountAction, SuspectAccount } from '../accounts/account-control.ts';
+
+/** Account anomaly detection (issue 19 item 2): the suspects and the counts behind the metrics. */
+export interface AccountsStatus {
+  readonly suspects: readonly SuspectAccount[];
+  /** Trigger firings since start, per trigger and action. */
+  readonly triggers: ReadonlyArray<{ readonly trigger: string; readonly action: AccountAction; readonly count: number }>;
+  /** Suspects now per state. */
+  readonly byState: Readonly<Record<SuspectAccount['state'], number>>;
+  /** Messages stored held by the detector since start. */
+  readonly heldMessages: number;
+  /** AUTH refused because the account is locked, since start. */
+  readonly lockedLogins: number;
+}
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -142,6 +156,8 @@ export interface DashboardSources {
   milter?(): MaybePromise<MilterTotals>;
   /** Live recipient verification and what the backend refused after we accepted (issue 16); absent in tests without one. */
   verification?(): MaybePromise<VerificationStats>;
+  /** Account anomaly detection ([accounts]); absent when it is off. */
+  accounts?(): MaybePromise<AccountsStatus>;
 }
 
 /** Policy service answers by action kind (dunno, ok, reject, defer, defer_if_permit, prepend), connections closed for bad input, requests past their time budget. */

@@ -29,6 +29,8 @@ export const REASONS = [
   'auth.locked',
   'auth.delayed',
   'auth.not_offered',
+  // auth: the account is locked by account anomaly detection (src/accounts) until an administrator releases it
+  'auth.account_locked',
   // mail
   'mail.auth_required',
   'mail.sender_not_owned',
@@ -86,6 +88,12 @@ export const REASONS = [
   'proto.bad_utf8',
   'proto.timeout',
   'proto.shutdown',
+  // account anomaly detection (src/accounts): a trigger fired for an authenticated user (the client is not told)
+  'account.volume',
+  'account.recipient_domains',
+  'account.login_networks',
+  'account.remote_refusals',
+  'account.new_sender',
   // the Postfix policy service (src/policy-service): a request that ran out of its time budget
   'policy_service.timeout',
 ] as const;

@@ -110,6 +110,17 @@ export interface MessageFacts {
   readonly longestLine?: number;
 }
 
+/**
+ * What account anomaly detection (src/accounts) says about the user: at AUTH
+ * about the name being logged in, at DATA about the authenticated user.
+ */
+export interface AccountFacts {
+  /** Locked until an administrator releases it: AUTH is refused (535 5.7.8). */
+  readonly locked: boolean;
+  /** The user is suspect: this message is accepted and stored held (the client is not told). */
+  readonly hold?: { readonly reason: string; readonly by: string };
+}
+
 export interface Facts {
   readonly connection?: ConnectionFacts;
   readonly dnsbl?: DnsblFacts;
@@ -118,6 +129,7 @@ export interface Facts {
   readonly recipientProbe?: RecipientProbeFacts;
   readonly auth?: AuthFacts;
   readonly message?: MessageFacts;
+  readonly account?: AccountFacts;
 }
 
 export const NO_FACTS: Facts = Object.freeze({});

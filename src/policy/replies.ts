@@ -43,6 +43,8 @@ const TABLE = {
   'auth.failed': { code: 535, enhanced: '5.7.8', text: 'Authentication credentials invalid' },
   'auth.tls_required': { code: 538, enhanced: '5.7.11', text: 'Encryption required for requested authentication mechanism' },
   'auth.locked': { code: 454, enhanced: '4.7.0', text: 'Too many failed authentication attempts, try again later' },
+  // The same reply as wrong credentials: a bot holding a stolen password learns nothing more.
+  'auth.account_locked': { code: 535, enhanced: '5.7.8', text: 'Authentication credentials invalid' },
   'auth.not_offered': { code: 502, enhanced: '5.5.1', text: 'Authentication not available' },
   'auth.not_offered:mechanism': { code: 504, enhanced: '5.5.4', text: 'Unrecognized authentication type' },
 

@@ -10,6 +10,7 @@ import { heloImpersonationRule, heloInvalidRule, heloNonFqdnRule } from './rules
 import { authOfferedRule } from './rules/auth-offered.ts';
 import { authTlsRule } from './rules/auth-tls.ts';
 import { authCredentialsRule } from './rules/auth-credentials.ts';
+import { accountLockRule } from './rules/account-lock.ts';
 import { authMechanismRule } from './rules/auth-mechanism.ts';
 import { submissionAuthRule } from './rules/submission-auth.ts';
 import { senderOwnershipRule } from './rules/sender-ownership.ts';
@@ -51,7 +52,8 @@ export const DEFAULT_RULES: RuleLists = Object.freeze({
   // smtpd_helo_restrictions, switched in policies/checks.toml; run at MAIL time.
   helo: [heloImpersonationRule, heloInvalidRule, heloNonFqdnRule],
   authAttempt: [authOfferedRule, authTlsRule, authMechanismRule],
-  auth: [authCredentialsRule],
+  // A locked account (src/accounts) is refused before its right credentials log it in.
+  auth: [accountLockRule, authCredentialsRule],
   mail: [submissionAuthRule, senderOwnershipRule, declaredSizeRule, specialUseSenderRule, senderDomainRule, rateLimitsRule('mail')],
   relay: [ownLiteralRule, barePostmasterRule, recipientProbeRule, recipientVerifyRule, relayLocalDomainRule, relayNetworksRule, relayAuthenticatedRule, relayDenyRule],
   rcpt: [recipientLimitRule, dnsblRule, rateLimitsRule('rcpt')],

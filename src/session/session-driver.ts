@@ -13,6 +13,9 @@
 // scrypt, lockout counters; auth/authenticator.ts for serve, an assumption for
 // explain); the engine's AUTH list then decides on that outcome.
 //
+// DATA: a suspect account's message (facts.account.hold, src/accounts) is
+// marked on the session for the front door's intake to store held.
+//
 // END OF DATA: the front door measures the body as it streams (size, bare
 // CR/LF, NUL, longest line) and asks endOfData; the DATA rule list decides.
 import type { Logger } from '../log/logger.ts';
@@ -211,7 +214,12 @@ export function createSessionDriver(deps: SessionDriverDeps): SessionStages {
     async data(session) {
       const engine = engineOf(session);
       const step = openStep(session, { call: 'data' });
-      return decide(session, engine, 'data', engine.ctx, evaluateData(engine.ctx, session.snapshot, gathered(step, await engine.facts.gather('data', engine.ctx))), step);
+      const facts = gathered(step, await engine.facts.gather('data', engine.ctx));
+      const decision = decide(session, engine, 'data', engine.ctx, evaluateData(engine.ctx, session.snapshot, facts), step);
+      // Account anomaly detection (src/accounts) wants this message kept: accepted as usual, stored held.
+      if (facts.account?.hold) session.hold = facts.account.hold;
+      else delete session.hold;
+      return decision;
     },
 
     endOfData(session, message) {

@@ -30,6 +30,8 @@ export interface HarnessOptions {
    * runs `relayguard serve`.
    */
   readonly deliveryWorker?: boolean;
+  /** The clock of account anomaly detection (startRelay's accountsClock): simulated hours of a user's mail. */
+  readonly accountsClock?: () => number;
 }
 
 /** Listeners on 127.0.0.1:0 named mx, submission (STARTTLS) and submissions (implicit TLS), dashboard on port 0. */
@@ -86,7 +88,7 @@ export async function startHarness(options: HarnessOptions): Promise<RelayHarnes
   const logger = createLogger(options.logLevel ?? 'info', destination);
   let relay: Relay;
   try {
-    relay = await startRelay({ configFile: dir.configFile, logger });
+    relay = await startRelay({ configFile: dir.configFile, logger, ...(options.accountsClock ? { accountsClock: options.accountsClock } : {}) });
   } catch (error) {
     await dir.cleanup();
     throw error;

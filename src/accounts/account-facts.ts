@@ -1,0 +1,46 @@
+// The accounts fact provider: how account anomaly detection sits in the one
+// session driver. At AUTH it says whether the name being logged in is locked
+// (the account-lock rule refuses it); a login the AUTH list permitted is
+// counted (its client network); at DATA the message about to be taken is
+// counted and judged, and the fact says whether it is to be stored held
+// (the driver marks the session; the front door's intake writes the hold).
+// Only authenticated sessions are watched.
+import type { FactsProvider } from '../facts/session-facts.ts';
+import type { AccountFacts } from '../policy/facts.ts';
+import type { SessionContext } from '../policy/context.ts';
+import type { AccountMonitor } from './account-monitor.ts';
+
+function attemptUser(ctx: SessionContext): string | undefined {
+  const attempt = (ctx as { attempt?: { user?: unknown } }).attempt;
+  return typeof attempt?.user === 'string' ? attempt.user : undefined;
+}
+
+export function accountFactsProvider(monitor: AccountMonitor, enabled: () => boolean): FactsProvider {
+  return {
+    name: 'accounts',
+    open() {
+      return {
+        async gather(stage, ctx) {
+          if (!enabled()) return {};
+          if (stage === 'auth') {
+            const user = attemptUser(ctx);
+            return user === undefined ? {} : { account: { locked: monitor.isLocked(user) } };
+          }
+          if (stage !== 'data' || ctx.user === undefined) return {};
+          const sender = ctx.sender?.kind === 'mailbox' ? ctx.sender.address : '';
+          const hold = monitor.message(ctx.user, sender, ctx.recipients.map((r) => r.address), ctx.clientIp);
+          const account: AccountFacts = { locked: monitor.isLocked(ctx.user), ...(hold ? { hold } : {}) };
+          return { account };
+        },
+        decided(stage, ctx, decision) {
+          if (stage !== 'auth' || !enabled()) return;
+          const user = attemptUser(ctx);
+          if (user === undefined) return;
+          if (decision.verdict === 'permit') monitor.login(user, ctx.clientIp);
+          else if (decision.reason === 'auth.account_locked') monitor.lockedLogin();
+        },
+        close() {},
+      };
+    },
+  };
+}
