@@ -8,8 +8,14 @@
 // Alternate versions with --relay-repo=DIR.
 //
 //   node --import tsx bench/pipelined-cpu.ts [--messages=5000] [--sessions=50]
-//        [--relay-repo=DIR] [--runs=1]
-import { readdir, readFile } from 'node:fs/promises';
+//        [--relay-repo=DIR] [--runs=1] [--strace]
+//
+// --strace counts the relay's write and writev system calls (all threads,
+// `strace -c -f`) during the measured messages: a count that does not move
+// with the machine's load, where the CPU time does.
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,7 +23,7 @@ import { startDnsServer } from '../test/helpers/dns-server.ts';
 import { findTool, startSink } from './lib/postfix-tools.ts';
 import { LOCAL_DOMAIN, REPO, SENDER_DOMAIN, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
 
-const { values } = parseArgs({ options: { messages: { type: 'string' }, sessions: { type: 'string' }, 'relay-repo': { type: 'string' }, runs: { type: 'string' } } });
+const { values } = parseArgs({ options: { messages: { type: 'string' }, sessions: { type: 'string' }, 'relay-repo': { type: 'string' }, runs: { type: 'string' }, strace: { type: 'boolean' } } });
 const messages = Number(values.messages ?? 5000);
 const sessions = Number(values.sessions ?? 50);
 const runs = Number(values.runs ?? 1);
@@ -110,18 +116,34 @@ try {
       };
       await send(relay.smtpPort, WARM_UP, 0);
       if (!(await delivered(WARM_UP))) throw new Error('the warm-up was not delivered within 60 s');
+      const traceDir = values.strace ? await mkdtemp(path.join(os.tmpdir(), 'relayguard-strace-')) : undefined;
+      const tracer = traceDir
+        ? spawn('strace', ['-c', '-f', '-e', 'trace=write,writev', '-o', path.join(traceDir, 'counts'), '-p', String(relay.pid)], { stdio: 'ignore' })
+        : undefined;
+      if (tracer) await new Promise((resolve) => setTimeout(resolve, 1000)); // attached to every thread
       const before = await threadCpu(relay.pid);
       const started = process.hrtime.bigint();
       await send(relay.smtpPort, messages, WARM_UP);
       if (!(await delivered(WARM_UP + messages))) throw new Error('not all messages were delivered within 60 s of the last accept');
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const after = await threadCpu(relay.pid);
+      let calls = '';
+      if (tracer && traceDir) {
+        const gone = new Promise((resolve) => tracer.once('exit', resolve));
+        tracer.kill('SIGINT');
+        await gone;
+        const table = await readFile(path.join(traceDir, 'counts'), 'utf8');
+        calls = [...table.matchAll(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(write|writev)$/gm)]
+          .map((m) => `${m[2]} ${(Number(m[1]) / messages).toFixed(2)}`)
+          .join(', ');
+        await rm(traceDir, { recursive: true, force: true });
+      }
       const perMessage = [...after].map(([tid, ms]) => ({ tid, ms: (ms - (before.get(tid) ?? 0)) / messages })).filter((t) => t.ms > 0);
       const main = perMessage.find((t) => t.tid === relay.pid)?.ms ?? 0;
       const total = perMessage.reduce((sum, t) => sum + t.ms, 0);
       const got = (await sink.count()).messages - WARM_UP;
       console.log(
-        `run ${run + 1}: ${Math.round(messages / seconds)} msgs/s end to end, ${got} of ${messages} delivered; CPU per message: main thread ${main.toFixed(3)} ms, all threads ${total.toFixed(3)} ms`,
+        `run ${run + 1}: ${Math.round(messages / seconds)} msgs/s end to end, ${got} of ${messages} delivered; CPU per message: main thread ${main.toFixed(3)} ms, all threads ${total.toFixed(3)} ms${calls ? `; system calls per message: ${calls}` : ''}`,
       );
       if (got !== messages) throw new Error(`delivered ${got} of ${messages}`);
     } finally {
