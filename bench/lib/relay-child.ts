@@ -63,6 +63,10 @@ export interface RelayChildOptions {
   readonly extraPolicies?: Record<string, string>;
   /** TOML appended to config.toml (e.g. [recipient_verification] for --verify-recipients). */
   readonly extraConfig?: string;
+  /** A command the relay runs under (e.g. valgrind and its flags; bench/callgrind.ts): [program, ...args] before node. */
+  readonly wrapper?: readonly string[];
+  /** How long the relay may take to start listening; default 30 s (a relay under valgrind needs more). */
+  readonly startTimeoutMs?: number;
 }
 
 export interface RelayStatus {
@@ -227,14 +231,16 @@ export async function startRelayChild(options: RelayChildOptions): Promise<Relay
     ...(options.gcHook ? ['--expose-gc', '--import', pathToFileURL(path.join(REPO, 'bench', 'lib', 'gc-on-signal.js')).href] : []),
   ];
   const bin = path.join(options.relayRepo ?? REPO, 'bin', 'relayguard.js');
-  const child = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--config', configFile], {
+  const argv = [process.execPath, ...nodeArgs, bin, 'serve', '--config', configFile];
+  const [program, ...args] = options.wrapper ? [...options.wrapper, ...argv] : argv;
+  const child = spawn(program as string, args, {
     cwd: dir,
     stdio: ['ignore', out, out],
     env: { ...process.env, RELAYGUARD_BENCH_MEMORY_FILE: memoryFile, ...(options.run ? { RELAYGUARD_RUN: options.run } : {}) },
   });
   closeSync(out);
   try {
-    await waitForStart(ports.httpPort, logFile, child, 30_000);
+    await waitForStart(ports.httpPort, logFile, child, options.startTimeoutMs ?? 30_000);
   } catch (error) {
     child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });

@@ -272,6 +272,17 @@ class RelayConnection extends ImmediateConnection {
     }
     if (typeof data === 'string' && ENHANCED_PREFIX.test(data)) context = false;
     const socket = this._socket;
+    // A pipelined group (RFC 2920): while more of the client's commands are
+    // waiting, the reply is held in the socket (cork) and the group's replies
+    // leave in one write when its last command is answered (or at the end of
+    // this turn of the event loop). Never around the greeting, a 221, a 354 or
+    // a 421, which end a group or the connection.
+    const grouped = code !== 220 && code !== 221 && code !== 354 && code !== 421 && !this._upgrading && !socket.destroyed && this.#commandsWaiting();
+    if (grouped && this.#corked === undefined) {
+      socket.cork();
+      this.#corked = socket;
+      setImmediate(() => this.#flushReplies());
+    }
     // The client ended its side (readyState 'writeOnly'): smtp-server would
     // drop the reply, but the client is still reading it.
     const halfClosed = !this._upgrading && !socket.destroyed && socket.writable && !socket.readable;
@@ -281,10 +292,33 @@ class RelayConnection extends ImmediateConnection {
     } finally {
       if (halfClosed) Reflect.deleteProperty(socket, 'readyState');
     }
+    if (!grouped) this.#flushReplies();
     // A refusal that closes the session anyway (the pipelining 554) is not one
     // more error to count: at max_errors it would be followed by a 421.
     if (code >= 400 && code !== 421 && !this.#ending) this.#hooks.onErrorReply(this.id, code);
     if (this.#clientDone) setImmediate(() => this.#closeIfAnswered());
+  }
+
+  /** The socket corked while a pipelined group is answered (send), until #flushReplies. */
+  #corked: net.Socket | undefined;
+
+  /** Writes the replies held for a pipelined group (one writev), if any. */
+  #flushReplies(): void {
+    const socket = this.#corked;
+    if (socket === undefined) return;
+    this.#corked = undefined;
+    socket.uncork();
+  }
+
+  /** More commands of the client are waiting to be read (in the parser or the socket): the reply is part of a group. */
+  #commandsWaiting(): boolean {
+    return this.#input.pending || this._socket.readableLength > 0;
+  }
+
+  /** Held replies go out before smtp-server ends the socket. */
+  override close(): void {
+    this.#flushReplies();
+    super.close();
   }
 
   /** Set once the client has ended its side and the parser has read all it sent. */
