@@ -83,7 +83,8 @@ test('hold, delete and release from the dashboard against a running relay; a POS
   page.on('dialog', (dialog) => void dialog.accept());
   assert.equal((await page.goto(`${url}/?token=${TOKEN}`))?.status(), 200);
   await page.waitForFunction(() => document.body.dataset.queueReady === 'yes', undefined, { timeout: 15_000 });
-  assert.match(await page.locator('#accounts').innerText(), /not configured/);
+  // serve wires account anomaly detection ([accounts] is on by default): the panel is live and empty.
+  assert.match(await page.locator('#accounts').innerText(), /No suspect account/);
   await waitFor(async () => {
     await search(page, {});
     return (await page.locator('#qv-table tbody tr[data-id]').count()) === 3;
