@@ -295,7 +295,8 @@ export class Replayer {
       clientIp: record.ip,
       clientPort: 0,
       peerIp: record.px ?? record.ip,
-      localIp: listener.address.host,
+      // Recipient literals must name one of our addresses: the one the client reached, when recorded.
+      localIp: record.li ?? listener.address.host,
       localPort: listener.address.port,
       connectedAt: record.t,
       snapshot: this.#snapshot,
