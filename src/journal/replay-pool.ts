@@ -100,6 +100,7 @@ export async function replaySegmentsInWorkers(journalDir: string, candidate: Pol
   }
   const summary = emptySummary();
   const read = emptyReadStats();
+  if (todo.length === 0) return { summary, read, truncated: false, workers: 0 };
   const count = Math.max(1, Math.min(jobs, todo.length));
   const workers = Array.from({ length: count }, () => new ReplayWorker(data));
   const parts: Array<Extract<FromReplayWorker, { kind: 'segment' }> | undefined> = new Array(todo.length);
