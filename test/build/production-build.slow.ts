@@ -82,7 +82,7 @@ after(async () => {
 
 test('the build: one file per entry point, the dashboard assets, and a stamp of the sources', async () => {
   const stamp = JSON.parse(await readFile(path.join(copy, 'dist', 'build.json'), 'utf8')) as { fingerprint: string; entries: Record<string, string> };
-  assert.deepEqual(stamp.entries, { main: 'main.js', 'delivery-worker': 'delivery-worker.js' });
+  assert.deepEqual(stamp.entries, { main: 'main.js', 'delivery-worker': 'delivery-worker.js', 'replay-worker': 'replay-worker.js' });
   assert.match(stamp.fingerprint, /^[0-9a-f]{64}$/);
   const { sourceFingerprint } = (await import(pathToFileURL(path.join(copy, 'scripts', 'build-stamp.js')).href)) as { sourceFingerprint: (root: string) => string };
   assert.equal(stamp.fingerprint, sourceFingerprint(copy));
