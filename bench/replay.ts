@@ -1,12 +1,16 @@
-// `node --import tsx bench/replay.ts [--sessions=1000000] [--keep=DIR]`
+// `node --import tsx bench/replay.ts [--sessions=1000000] [--keep=DIR] [--jobs=0,2]`
 // The replay benchmark of issue 17: writes N synthetic journal records (the
 // shapes serve journals: local delivery with DNSBL answers and counts,
 // DNSBL-refused, relay-denied, trusted relay, authenticated relay,
 // rate-limited, denylisted) as framed segments into a temp journal, then
 // replays them all under a candidate that changes several decisions
 // (a zone weight, a denylist entry, a relay network), and prints sessions per
-// second, seconds per million and the peak RSS of the replay.
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+// second, seconds per million (wall and CPU: process-wide, workers included)
+// and the peak RSS of the replay, once per --jobs value (0: the main thread;
+// N: N worker threads; default 0 and one per CPU). Segments are cut at the
+// default journal.segment_bytes (32 MiB). With --keep=DIR a journal already
+// there (of the same --sessions) is replayed again without writing it anew.
+import { mkdtemp, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,8 +20,9 @@ import { frameRecord, segmentName } from '../src/journal/journal-segment.ts';
 import type { JournalRecord } from '../src/journal/journal-record.ts';
 import { replayJournal } from '../src/journal/replay-run.ts';
 
-const { values } = parseArgs({ options: { sessions: { type: 'string', default: '1000000' }, keep: { type: 'string' } } });
+const { values } = parseArgs({ options: { sessions: { type: 'string', default: '1000000' }, keep: { type: 'string' }, jobs: { type: 'string', default: `0,${os.availableParallelism()}` } } });
 const total = Number(values.sessions);
+const jobsList = values.jobs.split(',').map(Number);
 
 function ip(n: number): string {
   return `198.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
@@ -77,51 +82,81 @@ await writeFile(path.join(policies, 'users.toml'), '[[users]]\nname = "alice"\nh
 
 const t0 = Date.now() - 3_600_000;
 const genStart = performance.now();
-const perSegment = 80_000;
+const segmentBytes = 32 * 1024 * 1024;
 let bytes = 0;
-for (let start = 0; start < total; start += perSegment) {
-  const lines: string[] = [];
-  for (let n = start; n < Math.min(total, start + perSegment); n++) lines.push(frameRecord(synthetic(n, t0 + n)));
-  const text = lines.join('');
-  bytes += Buffer.byteLength(text);
-  await writeFile(path.join(journal, segmentName(t0 + start)), text);
+const existing = (await readdir(journal)).filter((name) => name.endsWith('.jsonl'));
+if (existing.length === 0) {
+  let lines: string[] = [];
+  let size = 0;
+  let segmentStart = 0;
+  const cut = async (): Promise<void> => {
+    await writeFile(path.join(journal, segmentName(t0 + segmentStart)), lines.join(''));
+    lines = [];
+    size = 0;
+  };
+  for (let n = 0; n < total; n++) {
+    const line = frameRecord(synthetic(n, t0 + n));
+    const length = Buffer.byteLength(line);
+    if (size + length > segmentBytes && lines.length > 0) {
+      await cut();
+      segmentStart = n;
+    }
+    lines.push(line);
+    size += length;
+    bytes += length;
+  }
+  if (lines.length > 0) await cut();
+} else {
+  for (const name of existing) bytes += (await stat(path.join(journal, name))).size;
 }
 const genMs = performance.now() - genStart;
 
 const load = await loadPolicy(path.join(root, 'config.toml'));
 if (!load.ok) throw new Error(JSON.stringify(load.problems));
 const candidate = createSnapshot(load, 2, new Date());
-const rssBefore = process.memoryUsage().rss;
-let peak = rssBefore;
-const sampler = setInterval(() => {
+const rows = [];
+for (const jobs of jobsList) {
+  const rssBefore = process.memoryUsage().rss;
+  let peak = rssBefore;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 50);
+  const cpu0 = process.cpuUsage();
+  const run = await replayJournal({ journalDir: journal, candidate, jobs });
+  const cpu = process.cpuUsage(cpu0);
+  clearInterval(sampler);
   peak = Math.max(peak, process.memoryUsage().rss);
-}, 50);
-const cpu0 = process.cpuUsage();
-const run = await replayJournal({ journalDir: journal, candidate });
-const cpu = process.cpuUsage(cpu0);
-clearInterval(sampler);
-peak = Math.max(peak, process.memoryUsage().rss);
-const s = run.summary;
-const perMillion = (run.durationMs / 1000) * (1_000_000 / s.sessions);
+  const s = run.summary;
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  rows.push({
+    jobs,
+    workers: run.workers,
+    sessions: s.sessions,
+    replaySeconds: +(run.durationMs / 1000).toFixed(1),
+    sessionsPerSecond: Math.round(s.sessions / (run.durationMs / 1000)),
+    secondsPerMillion: +((run.durationMs / 1000) * (1_000_000 / s.sessions)).toFixed(1),
+    replayCpuSeconds: +cpuSeconds.toFixed(1),
+    cpuSecondsPerMillion: +(cpuSeconds * (1_000_000 / s.sessions)).toFixed(1),
+    rssBeforeReplayMB: Math.round(rssBefore / 1048576),
+    peakRssDuringReplayMB: Math.round(peak / 1048576),
+    changes: s.changes,
+    relayOpenings: s.relayOpenings.count,
+    groups: s.groups.map((g) => `${g.kind} ${g.stage} ${g.rule} ${g.reason} ${g.count}`),
+    unknownSessions: s.unknown.sessions,
+    segments: run.read.segments,
+    corrupt: run.read.corruptRecords,
+  });
+}
 console.log(
   JSON.stringify(
     {
-      sessions: s.sessions,
+      sessions: total,
       journalBytes: bytes,
       bytesPerSession: Math.round(bytes / total),
       generateSeconds: +(genMs / 1000).toFixed(1),
-      replaySeconds: +(run.durationMs / 1000).toFixed(1),
-      sessionsPerSecond: Math.round(s.sessions / (run.durationMs / 1000)),
-      secondsPerMillion: +perMillion.toFixed(1),
-      replayCpuSeconds: +((cpu.user + cpu.system) / 1e6).toFixed(1),
-      cpuSecondsPerMillion: +(((cpu.user + cpu.system) / 1e6) * (1_000_000 / s.sessions)).toFixed(1),
-      rssBeforeReplayMB: Math.round(rssBefore / 1048576),
-      peakRssDuringReplayMB: Math.round(peak / 1048576),
-      changes: s.changes,
-      relayOpenings: s.relayOpenings.count,
-      groups: s.groups.map((g) => `${g.kind} ${g.stage} ${g.rule} ${g.reason} ${g.count}`),
-      unknownSessions: s.unknown.sessions,
-      corrupt: run.read.corruptRecords,
+      loadAverage: os.loadavg().map((l) => +l.toFixed(1)),
+      cpus: os.availableParallelism(),
+      runs: rows,
     },
     null,
     2,

@@ -34,7 +34,7 @@ import { STAMP_FILE, sourceFingerprint } from './build-stamp.js';
  * is one more line here, started with `new Worker(workerEntryUrl('x/y.ts'))`
  * (src/delivery/worker-entry.ts) so it runs from the sources and from dist/.
  */
-export const ENTRY_POINTS = ['src/cli/main.ts', 'src/delivery/delivery-worker.ts'];
+export const ENTRY_POINTS = ['src/cli/main.ts', 'src/delivery/delivery-worker.ts', 'src/journal/replay-worker.ts'];
 
 /** Folders copied as they are: [from (package root), to (in dist/)]. src/http/page.ts reads ./assets/. */
 export const COPIED = [['src/http/assets', 'assets']];

@@ -134,7 +134,7 @@ ${CONFIG_OPTION}
 
 ${EXIT_STATUS}`,
 
-  replay: `usage: relayguard replay --policies DIR [--config FILE] [--since 24h | --from T --to T] [--json]
+  replay: `usage: relayguard replay --policies DIR [--config FILE] [--since 24h | --from T --to T] [--jobs N] [--json]
 
 Re-runs the sessions recorded in the decision journal (data_dir/journal, see
 [journal] in config.toml) through the same session driver serve runs, under
@@ -150,6 +150,9 @@ options:
   --policies DIR     the candidate policy directory (required)
   --since DURATION   only sessions of the last DURATION (24h, 7d)
   --from T, --to T   only sessions between two times (ISO 8601 or epoch)
+  -j, --jobs N       replay the journal's segments on N worker threads
+                     (default: one per CPU; 0: in the main thread); the
+                     report is the same whatever N is
   --json             the report as one JSON object
 ${CONFIG_OPTION}
   -h, --help         this text

@@ -1,9 +1,11 @@
-// `relayguard replay --policies DIR [--config FILE] [--since 24h | --from T --to T] [--json]`
+// `relayguard replay --policies DIR [--config FILE] [--since 24h | --from T --to T] [--jobs N] [--json]`
 // Re-runs the sessions of the decision journal (data_dir/journal) through
 // the session driver under the policy files in DIR (loaded as a reload would
 // load them, with config.toml's other settings) with the recorded facts only,
 // and prints what would be decided differently. Exit 0 no change, 1 changes,
-// 2 usage (or the candidate does not load), 3 a relay opening.
+// 2 usage (or the candidate does not load), 3 a relay opening. The segments
+// are replayed on --jobs worker threads (default: one per CPU; 0: none), the
+// result the same as in one thread (journal/replay-pool.ts).
 import { parseArgs } from 'node:util';
 import { EXIT_OK, EXIT_USAGE, type CliIo } from './io.ts';
 import { usageLine } from './help.ts';
@@ -12,6 +14,7 @@ import { adminProblem } from '../config/errors.ts';
 import { parseDuration } from '../config/units.ts';
 import { journalDirOf } from '../journal/journal-writer.ts';
 import { replayExitCode, replayJournal } from '../journal/replay-run.ts';
+import { defaultReplayJobs } from '../journal/replay-pool.ts';
 import { formatReplay } from '../journal/replay-format.ts';
 
 export const EXIT_REPLAY_CHANGES = 1;
@@ -37,6 +40,7 @@ export async function runReplay(argv: string[], io: CliIo, now: () => number = D
         from: { type: 'string' },
         to: { type: 'string' },
         json: { type: 'boolean', default: false },
+        jobs: { type: 'string', short: 'j' },
       },
     }));
   } catch (error) {
@@ -50,6 +54,14 @@ export async function runReplay(argv: string[], io: CliIo, now: () => number = D
   if (values.since !== undefined && (values.from !== undefined || values.to !== undefined)) {
     io.stderr.write(`replay: --since and --from/--to exclude each other\n${usage}\n`);
     return EXIT_USAGE;
+  }
+  let jobs = defaultReplayJobs();
+  if (values.jobs !== undefined) {
+    jobs = /^\d{1,4}$/.test(values.jobs) ? Number(values.jobs) : NaN;
+    if (!Number.isInteger(jobs) || jobs > 1024) {
+      io.stderr.write(`replay: --jobs ${values.jobs}: write a number of worker threads (0: replay in the main thread)\n${usage}\n`);
+      return EXIT_USAGE;
+    }
   }
   let from: number | undefined;
   let to: number | undefined;
@@ -80,7 +92,7 @@ export async function runReplay(argv: string[], io: CliIo, now: () => number = D
   }
   const candidate = createSnapshot(load, 0, new Date(now()));
   const journalDir = journalDirOf(candidate.config.dataDir);
-  const run = await replayJournal({ journalDir, candidate, range: { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) } });
+  const run = await replayJournal({ journalDir, candidate, jobs, range: { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) } });
   const code = replayExitCode(run.summary);
   if (values.json) {
     io.stdout.write(
@@ -93,6 +105,7 @@ export async function runReplay(argv: string[], io: CliIo, now: () => number = D
           read: run.read,
           ...run.summary,
           durationMs: Math.round(run.durationMs),
+          workers: run.workers,
           exit: code,
         },
         null,

@@ -70,6 +70,40 @@ async function loadKind(dir: string, kind: PolicyFileKind<unknown>, reader: Poli
   return { value: parsed.value, summary: { fileName: kind.fileName, file, present: true, count: kind.count(parsed.value), noun: kind.noun } };
 }
 
+/**
+ * What a load read (config.toml, the policy files, CA files), so that another
+ * thread can load the very same policy without reading the disk again, where
+ * an edit may have landed since (journal/replay-pool.ts replays in workers).
+ */
+export interface PolicySources {
+  readonly configFile: string;
+  readonly policiesDir?: string;
+  /** [absolute or as-given path, its text or null when it did not exist], in read order. */
+  readonly files: ReadonlyArray<readonly [string, string | null]>;
+}
+
+const loadSources = new WeakMap<object, PolicySources>();
+const snapshotSources = new WeakMap<PolicySnapshot, PolicySources>();
+
+/** What the snapshot was loaded from (undefined when it was not loaded from the default policy files). */
+export function policySources(snapshot: PolicySnapshot): PolicySources | undefined {
+  return snapshotSources.get(snapshot);
+}
+
+/** Loads exactly what `sources` recorded (nothing is read from the disk but the policies_dir check). */
+export function loadPolicySources(sources: PolicySources): Promise<PolicyLoad> {
+  const texts = new Map(sources.files);
+  const reader: PolicyReader = {
+    readFile: async (file) => {
+      const text = texts.get(file);
+      if (text === null) throw Object.assign(new Error(`ENOENT: ${file} did not exist when the policy was loaded`), { code: 'ENOENT' });
+      if (text === undefined) throw new Error(`${file} was not read when the policy was loaded`);
+      return text;
+    },
+  };
+  return loadPolicy(sources.configFile, { reader, ...(sources.policiesDir !== undefined ? { policiesDir: sources.policiesDir } : {}) });
+}
+
 export async function loadPolicy(
   configFile: string,
   options: {
@@ -80,7 +114,20 @@ export async function loadPolicy(
   } = {},
 ): Promise<PolicyLoad> {
   const registry = options.registry ?? POLICY_FILES;
-  const reader = options.reader ?? fileSystemReader;
+  const read: Array<[string, string | null]> = [];
+  const base = options.reader ?? fileSystemReader;
+  const reader: PolicyReader = {
+    readFile: async (file) => {
+      try {
+        const text = await base.readFile(file);
+        read.push([file, text]);
+        return text;
+      } catch (error) {
+        if (isMissing(error)) read.push([file, null]);
+        throw error;
+      }
+    },
+  };
   let text: string;
   try {
     text = await reader.readFile(configFile);
@@ -102,24 +149,30 @@ export async function loadPolicy(
   const keys = Object.keys(registry) as Array<keyof PolicyParts>;
   const results = await Promise.all(keys.map((key) => loadKind(dir, registry[key] as PolicyFileKind<unknown>, reader)));
   const parts: Record<string, unknown> = {};
-  const files: FileSummary[] = [];
+  const summaries: FileSummary[] = [];
   results.forEach((result, index) => {
     if ('problems' in result) {
       problems.push(...result.problems);
     } else {
       parts[keys[index] as string] = result.value;
-      files.push(result.summary);
+      summaries.push(result.summary);
     }
   });
   if (config.ok && parts.localDomains) problems.push(...verifiedDomainProblems(configFile, text, config.value, parts.localDomains as DomainSet));
   if (problems.length > 0 || !config.ok) return { ok: false, problems };
   const loaded = options.policiesDir !== undefined ? { ...config.value, policiesDir: dir } : config.value;
-  return { ok: true, config: loaded, parts: parts as unknown as PolicyParts, files };
+  const result: PolicyLoad = { ok: true, config: loaded, parts: parts as unknown as PolicyParts, files: summaries };
+  // Another registry (tests) could not be loaded again from the default one: no sources then.
+  if (registry === POLICY_FILES) loadSources.set(result, { configFile, ...(options.policiesDir !== undefined ? { policiesDir: dir } : {}), files: read });
+  return result;
 }
 
 /** Freezes a successful load into the snapshot connections evaluate against. */
 export function createSnapshot(load: Extract<PolicyLoad, { ok: true }>, generation: number, loadedAt: Date): PolicySnapshot {
-  return Object.freeze({ generation, loadedAt, config: load.config, ...load.parts });
+  const snapshot: PolicySnapshot = Object.freeze({ generation, loadedAt, config: load.config, ...load.parts });
+  const sources = loadSources.get(load);
+  if (sources) snapshotSources.set(snapshot, sources);
+  return snapshot;
 }
 
 /** "relay-networks 2 networks, allowlist 1 network, users.toml absent, ..." */

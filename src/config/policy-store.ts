@@ -70,6 +70,8 @@ export interface GuardReport {
   readonly groups: ReadonlyArray<{ readonly title: string; readonly count: number; readonly examples: readonly string[] }>;
   /** Facts the journal had no answer for (counted as not listed / not exceeded), one line each. */
   readonly unknown: readonly string[];
+  /** Worker threads the replay ran on (0: this thread; serve runs it on one, off the SMTP event loop). */
+  readonly workers?: number;
 }
 
 /** Replays recent sessions under `candidate` (src/journal wires it in main.ts). */

@@ -70,6 +70,8 @@ export interface JournalRecord {
   readonly ip: string;
   /** The TCP peer when PROXY protocol named another client. */
   readonly px?: string;
+  /** The local address the client connected to, when it is not the listener's own (a wildcard listener). */
+  readonly li?: string;
   /** Policy generation the session ran under. */
   readonly g: number;
   /** DNSBL answers (client, HELO, sender) as the RCPT stage saw them. */
@@ -140,6 +142,7 @@ export function encodeSession(session: SessionRecord, closedAt: number): Journal
     ...(session.listener.source !== undefined ? { src: session.listener.source } : {}),
     ip: session.clientIp,
     ...(session.peerIp !== session.clientIp ? { px: session.peerIp } : {}),
+    ...(session.localIp !== session.listener.address.host && session.localIp !== '' ? { li: session.localIp } : {}),
     g: session.snapshot.generation,
     ...(dn ? { dn } : {}),
     s: steps,

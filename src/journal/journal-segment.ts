@@ -3,9 +3,10 @@
 // "<crc32 of the JSON, 8 hex digits> <JSON record>\n". A line whose CRC or
 // JSON does not check out (a torn write on a full disk, a flipped bit, an
 // edit) is skipped and counted by the reader, never fatal; so is a segment
-// that cannot be read at all.
+// that cannot be read at all. Segments are independent: replay-pool.ts hands
+// them to worker threads, one at a time each.
 import { crc32 } from 'node:zlib';
-import { readdir, readFile } from 'node:fs/promises';
+import { open, readdir, readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { isJournalRecord, type JournalRecord } from './journal-record.ts';
 
@@ -98,58 +99,126 @@ export function emptyReadStats(): ReadStats {
   return { segments: 0, records: 0, corruptRecords: 0, unreadableSegments: 0, corruptSegments: 0 };
 }
 
+export type RecordHandler = (record: JournalRecord) => Promise<boolean | void> | boolean | void;
+
+/** Forward reads go in chunks of this size: memory is one chunk plus one line, whatever segment_bytes is. */
+const CHUNK_BYTES = 1 << 20;
+
+/** Whether segment i (of `segments`, oldest first) can hold a record in range; `past` when it and all later ones start after `to`. */
+export function segmentInRange(segments: readonly SegmentFile[], i: number, range: ReadRange): 'yes' | 'before' | 'past' {
+  const segment = segments[i] as SegmentFile;
+  const next = segments[i + 1];
+  // A segment ends where the next one starts: skip those wholly before `from`.
+  if (range.from !== undefined && next !== undefined && next.startMs < range.from) return 'before';
+  if (range.to !== undefined && segment.startMs > range.to) return 'past';
+  return 'yes';
+}
+
+/** One line (buf[start, end), no newline) through the range and `each`; false when `each` stopped. */
+async function deliver(buf: Buffer, start: number, end: number, range: ReadRange, stats: ReadStats, corrupt: { seen: boolean }, each: RecordHandler): Promise<boolean> {
+  const record = parseBytes(buf, start, end);
+  if (!record) {
+    stats.corruptRecords++;
+    if (!corrupt.seen) stats.corruptSegments++;
+    corrupt.seen = true;
+    return true;
+  }
+  if ((range.from !== undefined && record.t < range.from) || (range.to !== undefined && record.t > range.to)) return true;
+  stats.records++;
+  const result = each(record);
+  return (result instanceof Promise ? await result : result) !== false;
+}
+
 /**
- * Calls `each` for every record in range, oldest segment first. A segment is
- * read whole (segments are bounded by journal.segment_bytes) and dropped
- * before the next, so memory stays at one segment. `each` returning false stops.
+ * Calls `each` for the records of one segment file in range, oldest first
+ * (streamed in chunks) or newest first (the file read whole: segments are
+ * bounded by journal.segment_bytes). A segment that cannot be read counts as
+ * unreadable; a line that does not check out as corrupt. Returns false when
+ * `each` returned false (stop).
+ */
+export async function readSegment(file: string, range: ReadRange & { readonly newestFirst?: boolean }, stats: ReadStats, each: RecordHandler): Promise<boolean> {
+  const corrupt = { seen: false };
+  if (range.newestFirst) {
+    let buf: Buffer;
+    try {
+      buf = await readFile(file);
+    } catch {
+      stats.unreadableSegments++;
+      return true;
+    }
+    stats.segments++;
+    const ends: number[] = [];
+    for (let start = 0; start < buf.length; ) {
+      let end = buf.indexOf(NEWLINE, start);
+      if (end === -1) end = buf.length;
+      if (end > start) ends.push(start, end);
+      start = end + 1;
+    }
+    for (let k = ends.length - 2; k >= 0; k -= 2) {
+      if (!(await deliver(buf, ends[k] as number, ends[k + 1] as number, range, stats, corrupt, each))) return false;
+    }
+    return true;
+  }
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(file, 'r');
+    if (!(await handle.stat()).isFile()) throw new Error('not a file');
+  } catch {
+    await handle?.close().catch(() => undefined);
+    stats.unreadableSegments++;
+    return true;
+  }
+  stats.segments++;
+  try {
+    const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+    let carry: Buffer | undefined;
+    for (;;) {
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await handle.read(chunk, 0, CHUNK_BYTES, null));
+      } catch {
+        stats.unreadableSegments++;
+        return true;
+      }
+      if (bytesRead === 0) break;
+      const data = carry ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
+      let start = 0;
+      for (let end = data.indexOf(NEWLINE, start); end !== -1; end = data.indexOf(NEWLINE, start)) {
+        if (end > start && !(await deliver(data, start, end, range, stats, corrupt, each))) return false;
+        start = end + 1;
+      }
+      // The chunk is reused: a line it ends in the middle of is copied out.
+      carry = start < data.length ? Buffer.from(data.subarray(start)) : undefined;
+    }
+    // A last line without its newline (a torn write) is judged like any other.
+    if (carry && !(await deliver(carry, 0, carry.length, range, stats, corrupt, each))) return false;
+    return true;
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Calls `each` for every record in range, oldest segment first (newest first
+ * with `newestFirst`). Memory stays at one segment's chunk (one segment when
+ * newest first). `each` returning false stops.
  */
 export async function readJournal(
   dir: string,
   range: ReadRange & { readonly newestFirst?: boolean },
   stats: ReadStats,
-  each: (record: JournalRecord) => Promise<boolean | void> | boolean | void,
+  each: RecordHandler,
 ): Promise<void> {
   const segments = await listSegments(dir);
   const order = segments.map((_, i) => i);
   if (range.newestFirst) order.reverse();
   for (const i of order) {
-    const segment = segments[i] as SegmentFile;
-    const next = segments[i + 1];
-    // A segment ends where the next one starts: skip those wholly before `from`.
-    if (range.from !== undefined && next !== undefined && next.startMs < range.from) continue;
-    if (range.to !== undefined && segment.startMs > range.to) {
+    const where = segmentInRange(segments, i, range);
+    if (where === 'before') continue;
+    if (where === 'past') {
       if (range.newestFirst) continue;
       break;
     }
-    let buf: Buffer;
-    try {
-      buf = await readFile(segment.file);
-    } catch {
-      stats.unreadableSegments++;
-      continue;
-    }
-    stats.segments++;
-    let corrupt = false;
-    const lines: Array<readonly [number, number]> = [];
-    for (let start = 0; start < buf.length; ) {
-      let end = buf.indexOf(NEWLINE, start);
-      if (end === -1) end = buf.length;
-      if (end > start) lines.push([start, end]);
-      start = end + 1;
-    }
-    if (range.newestFirst) lines.reverse();
-    for (const [start, end] of lines) {
-      const record = parseBytes(buf, start, end);
-      if (!record) {
-        stats.corruptRecords++;
-        if (!corrupt) stats.corruptSegments++;
-        corrupt = true;
-        continue;
-      }
-      if ((range.from !== undefined && record.t < range.from) || (range.to !== undefined && record.t > range.to)) continue;
-      stats.records++;
-      const result = each(record);
-      if ((result instanceof Promise ? await result : result) === false) return;
-    }
+    if (!(await readSegment((segments[i] as SegmentFile).file, range, stats, each))) return;
   }
 }

@@ -30,6 +30,7 @@ export function guardReport(run: ReplayRun, windowMs: number): GuardReport {
       .sort((a, b) => b.count - a.count)
       .map((g) => ({ title: `${TITLES[g.kind]} ${g.stage} ${g.rule} ${g.reason}`, count: g.count, examples: g.examples.map(formatExample) })),
     unknown,
+    workers: run.workers,
   };
 }
 
@@ -38,18 +39,24 @@ export interface ReloadGuardOptions {
   /** Writes what the journal has buffered, so the sessions of the last second count too. */
   readonly flush?: () => Promise<void>;
   readonly now?: () => number;
+  /** Worker threads for the replay (default 1: off the relay's event loop; 0: in this thread). */
+  readonly jobs?: number;
 }
 
-/** The replay of a candidate over its own [reload] window, as check and the store run it. */
-export async function replayForGuard(candidate: PolicySnapshot, journalDir: string, now: number): Promise<GuardReport> {
+/**
+ * The replay of a candidate over its own [reload] window, as check and the
+ * store run it. `jobs` 1 runs it in a worker thread (serve: a reload never
+ * stalls the relay's event loop, whatever the window holds); 0 in this thread.
+ */
+export async function replayForGuard(candidate: PolicySnapshot, journalDir: string, now: number, jobs = 0): Promise<GuardReport> {
   const windowMs = candidate.config.reload.guard_window;
-  const run = await replayJournal({ journalDir, candidate, range: { from: now - windowMs }, maxSessions: candidate.config.reload.guard_max_sessions });
+  const run = await replayJournal({ journalDir, candidate, range: { from: now - windowMs }, maxSessions: candidate.config.reload.guard_max_sessions, jobs });
   return guardReport(run, windowMs);
 }
 
 export function createReloadGuard(options: ReloadGuardOptions): ReloadGuard {
   return async (candidate) => {
     await options.flush?.();
-    return replayForGuard(candidate, options.journalDir, (options.now ?? Date.now)());
+    return replayForGuard(candidate, options.journalDir, (options.now ?? Date.now)(), options.jobs ?? 1);
   };
 }

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 import { emptyReadStats, readJournal, type ReadRange, type ReadStats } from './journal-segment.ts';
 import { Replayer, emptySummary, groupIndex, summarize, type ReplaySummary } from './replay.ts';
+import { canReplayInWorkers, replayInOneWorker, replaySegmentsInWorkers } from './replay-pool.ts';
 
 export interface ReplayRunOptions {
   readonly journalDir: string;
@@ -11,8 +12,15 @@ export interface ReplayRunOptions {
   readonly range?: ReadRange;
   /** Replay at most this many sessions (the newest first when set). */
   readonly maxSessions?: number;
-  /** Gives the event loop a turn every this many sessions (a live server keeps serving); default 500. */
+  /** Gives the event loop a turn every this many sessions (in this thread only); default 500. */
   readonly yieldEvery?: number;
+  /**
+   * Worker threads (replay-pool.ts): 0 or absent replays in this thread; N
+   * replays the segments on up to N workers (with maxSessions: the whole
+   * replay in one worker, off this thread's event loop). A candidate that was
+   * not loaded from the policy files is replayed in this thread.
+   */
+  readonly jobs?: number;
 }
 
 export interface ReplayRun {
@@ -21,9 +29,24 @@ export interface ReplayRun {
   readonly durationMs: number;
   /** True when maxSessions cut the replay short. */
   readonly truncated: boolean;
+  /** Worker threads used (0: this thread). */
+  readonly workers: number;
 }
 
 export async function replayJournal(options: ReplayRunOptions): Promise<ReplayRun> {
+  const jobs = options.jobs ?? 0;
+  if (jobs < 1 || !canReplayInWorkers(options.candidate)) return replayInThread(options);
+  const started = performance.now();
+  const range = options.range ?? {};
+  const result =
+    options.maxSessions !== undefined
+      ? await replayInOneWorker(options.journalDir, options.candidate, range, options.maxSessions)
+      : await replaySegmentsInWorkers(options.journalDir, options.candidate, range, jobs);
+  return { summary: result.summary, read: result.read, truncated: result.truncated, workers: result.workers, durationMs: performance.now() - started };
+}
+
+/** The replay in this thread (a worker runs this too). */
+export async function replayInThread(options: ReplayRunOptions): Promise<ReplayRun> {
   const started = performance.now();
   const replayer = new Replayer(options.candidate);
   const summary = emptySummary();
@@ -47,7 +70,7 @@ export async function replayJournal(options: ReplayRunOptions): Promise<ReplayRu
       return true;
     },
   );
-  return { summary, read, durationMs: performance.now() - started, truncated };
+  return { summary, read, durationMs: performance.now() - started, truncated, workers: 0 };
 }
 
 /** Exit status of `relayguard replay`: 0 no change, 1 changes, 3 a relay opening. */

@@ -25,13 +25,14 @@ import type { PolicySnapshot } from '../config/snapshot.ts';
 import type { ListenerConfig } from '../config/schema.ts';
 import { inRelayNetworks, isAllowlisted } from '../config/trust.ts';
 import { specialUseDomain } from '../net/special-use.ts';
-import { connectionExceeded, named, rateExceeded, userWindows, type ApplicableWindow, type CountedKind } from '../facts/limits/compare-limits.ts';
+import { connectionExceeded, named, rateExceeded, userWindows, type ApplicableWindow, type CountedKind, type CountedWindow } from '../facts/limits/compare-limits.ts';
 import type { FactsProvider } from '../facts/session-facts.ts';
 import { silentLogger } from '../log/logger.ts';
 import { createSessionDriver, type CredentialChecker } from '../session/session-driver.ts';
 import type { SessionRecord } from '../session/session-record.ts';
 import { walkCalls, type ReplayCall, type ReplayedCall } from '../session/session-script.ts';
-import type { JournalDecision, JournalRecord, JournalStep } from './journal-record.ts';
+import type { JournalDecision, JournalRecord, JournalStep, JournalZone } from './journal-record.ts';
+import type { DnsblPolicy } from '../config/dnsbl-file.ts';
 
 export type ChangeKind = 'newly_refused' | 'newly_accepted' | 'refused_otherwise';
 
@@ -96,17 +97,20 @@ export function describeDecision(d: Decision | undefined): string {
 }
 
 function callsOf(record: JournalRecord): ReplayCall[] {
-  return record.s.map((step) => ({
-    call: step.c,
-    ...(step.i !== undefined ? { input: step.i } : {}),
-    ...(step.m !== undefined ? { mechanism: step.m } : {}),
-    ...(step.p !== undefined ? { params: step.p } : {}),
-    ...(step.tls !== undefined ? { tls: step.tls } : {}),
-    ...(step.h !== undefined ? { helo: step.h } : {}),
-    ...(step.e !== undefined ? { esmtp: step.e } : {}),
-    ...(step.u !== undefined ? { user: step.u } : {}),
-    ...(step.f?.ms !== undefined ? { message: step.f.ms } : {}),
-  }));
+  const calls: ReplayCall[] = [];
+  for (const step of record.s) {
+    const call: { -readonly [K in keyof ReplayCall]: ReplayCall[K] } = { call: step.c };
+    if (step.i !== undefined) call.input = step.i;
+    if (step.m !== undefined) call.mechanism = step.m;
+    if (step.p !== undefined) call.params = step.p;
+    if (step.tls !== undefined) call.tls = step.tls;
+    if (step.h !== undefined) call.helo = step.h;
+    if (step.e !== undefined) call.esmtp = step.e;
+    if (step.u !== undefined) call.user = step.u;
+    if (step.f?.ms !== undefined) call.message = step.f.ms;
+    calls.push(call);
+  }
+  return calls;
 }
 
 /** The facts a recorded call gives under the candidate (see the header). */
@@ -114,17 +118,41 @@ class RecordedFacts {
   record: JournalRecord | undefined;
   step: JournalStep | undefined;
   readonly unknown = new Set<string>();
+  // Trust depends on the client IP only (config/trust.ts): asked once per session, not per call.
+  #trustIp: string | undefined;
+  #trusted = false;
+
+  #isTrusted(ctx: SessionContext, snapshot: PolicySnapshot): boolean {
+    if (ctx.clientIp !== this.#trustIp) {
+      this.#trustIp = ctx.clientIp;
+      this.#trusted = inRelayNetworks(ctx, snapshot) || isAllowlisted(ctx, snapshot);
+    }
+    return this.#trusted;
+  }
+
+  /** Forgets the per-session cache (the snapshot is the Replayer's, fixed). */
+  reset(record: JournalRecord): void {
+    this.record = record;
+    this.unknown.clear();
+    this.#trustIp = undefined;
+  }
 
   factsFor(stage: Stage, ctx: SessionContext, snapshot: PolicySnapshot): Facts {
     const step = this.step;
-    if (!step?.f) return stage === 'rcpt' ? this.#dnsbl(ctx, snapshot, undefined) : {};
+    if (!step?.f) return stage === 'rcpt' ? this.#dnsbl(ctx, snapshot) : {};
     const f = step.f;
-    const trusted = inRelayNetworks(ctx, snapshot) || isAllowlisted(ctx, snapshot);
     const out: { -readonly [K in keyof Facts]: Facts[K] } = {};
-    if (stage === 'connect' && f.cn) out.connection = this.#connection(f.cn, trusted, snapshot);
-    if ((stage === 'mail' || stage === 'rcpt') && f.rt) out.rate = this.#rate(stage === 'mail' ? 'messages' : 'recipients', f.rt, trusted, ctx, snapshot);
-    if (stage === 'mail') Object.assign(out, this.#senderDomain(f.sd, trusted, ctx, snapshot));
-    if (stage === 'rcpt') Object.assign(out, this.#dnsbl(ctx, snapshot, f.dn));
+    if (stage === 'connect') {
+      if (f.cn) out.connection = this.#connection(f.cn, this.#isTrusted(ctx, snapshot), snapshot);
+    } else if (stage === 'mail') {
+      if (f.rt) out.rate = this.#rate('messages', f.rt, this.#isTrusted(ctx, snapshot), ctx, snapshot);
+      const sd = this.#senderDomain(f.sd, ctx, snapshot);
+      if (sd) out.senderDomain = sd;
+    } else if (stage === 'rcpt') {
+      if (f.rt) out.rate = this.#rate('recipients', f.rt, this.#isTrusted(ctx, snapshot), ctx, snapshot);
+      const dnsbl = this.#dnsbl(ctx, snapshot).dnsbl;
+      if (dnsbl) out.dnsbl = dnsbl;
+    }
     return out;
   }
 
@@ -145,66 +173,83 @@ class RecordedFacts {
     return exceeded ? { exceeded } : {};
   }
 
+  /** The recorded counts of the windows that apply, in the order the rate provider checks them. */
+  #count(counted: CountedWindow[], windows: readonly ApplicableWindow[], rt: NonNullable<NonNullable<JournalStep['f']>['rt']>): void {
+    for (const window of windows) {
+      let count: number | undefined;
+      for (const c of rt.c) {
+        if (c[0] === window.scope && c[2] === window.window.windowMs) {
+          count = c[3];
+          break;
+        }
+      }
+      if (count === undefined) this.unknown.add(`rate ${window.name} ${window.window.text}`);
+      else counted.push({ ...window, count });
+    }
+  }
+
   #rate(kind: CountedKind, rt: NonNullable<NonNullable<JournalStep['f']>['rt']>, trusted: boolean, ctx: SessionContext, snapshot: PolicySnapshot): Facts['rate'] {
     if (rt.u) return { exceeded: [], unavailable: true };
-    const windows: ApplicableWindow[] = [];
     const { limits } = snapshot;
-    if (!trusted && ctx.user === undefined) windows.push(...named('ip', `ip.${kind}`, limits.ip[kind]));
-    if (ctx.user !== undefined) windows.push(...userWindows(kind, snapshot.users.get(ctx.user)?.quota, limits));
-    if (!trusted && ctx.sender?.kind === 'mailbox') windows.push(...named('sender_domain', `sender_domain.${kind}`, limits.senderDomain[kind]));
-    const counted = [];
-    for (const window of windows) {
-      const hit = rt.c.find(([scope, , windowMs]) => scope === window.scope && windowMs === window.window.windowMs);
-      if (hit === undefined) this.unknown.add(`rate ${window.name} ${window.window.text}`);
-      else counted.push({ ...window, count: hit[3] });
-    }
-    const exceeded: RateExceeded[] = rateExceeded(counted);
+    const counted: CountedWindow[] = [];
+    if (!trusted && ctx.user === undefined && limits.ip[kind].length > 0) this.#count(counted, named('ip', `ip.${kind}`, limits.ip[kind]), rt);
+    if (ctx.user !== undefined) this.#count(counted, userWindows(kind, snapshot.users.get(ctx.user)?.quota, limits), rt);
+    if (!trusted && ctx.sender?.kind === 'mailbox' && limits.senderDomain[kind].length > 0) this.#count(counted, named('sender_domain', `sender_domain.${kind}`, limits.senderDomain[kind]), rt);
+    const exceeded: RateExceeded[] = counted.length > 0 ? rateExceeded(counted) : [];
     return { exceeded };
   }
 
-  #senderDomain(sd: string | undefined, trusted: boolean, ctx: SessionContext, snapshot: PolicySnapshot): Facts {
+  #senderDomain(sd: string | undefined, ctx: SessionContext, snapshot: PolicySnapshot): Facts['senderDomain'] {
     const settings = snapshot.checks.senderDomain;
-    if (!settings.enabled || ctx.sender?.kind !== 'mailbox' || ctx.sender.literal !== undefined) return {};
-    if (trusted || ctx.user !== undefined) return {};
-    if (specialUseDomain(ctx.sender.domain) !== undefined || snapshot.localDomains.has(ctx.sender.domain)) return {};
+    if (!settings.enabled || ctx.sender?.kind !== 'mailbox' || ctx.sender.literal !== undefined) return undefined;
+    if (ctx.user !== undefined || this.#isTrusted(ctx, snapshot)) return undefined;
+    if (specialUseDomain(ctx.sender.domain) !== undefined || snapshot.localDomains.has(ctx.sender.domain)) return undefined;
     if (sd === undefined) {
       this.unknown.add('sender domain');
-      return {};
+      return undefined;
     }
-    return { senderDomain: { status: sd as 'ok' | 'nxdomain' | 'null_mx' | 'temp_fail' } };
+    return { status: sd as 'ok' | 'nxdomain' | 'null_mx' | 'temp_fail' };
   }
 
-  #dnsbl(ctx: SessionContext, snapshot: PolicySnapshot, gathered: 1 | undefined): Facts {
+  #dnsbl(ctx: SessionContext, snapshot: PolicySnapshot): Facts {
     const zones = snapshot.dnsbl.zones;
     if (zones.length === 0 || ctx.user !== undefined) return {};
-    if (inRelayNetworks(ctx, snapshot) || isAllowlisted(ctx, snapshot)) return {};
-    // The answers are the session's (`dn`); `gathered` says this call had them at record time.
+    if (this.#isTrusted(ctx, snapshot)) return {};
+    // The answers are the session's (`dn`), as the RCPT stage saw them.
     const recorded = this.record?.dn ?? [];
-    void gathered;
     const results: ZoneResult[] = [];
-    const subjects: Array<{ target: 'client' | 'helo' | 'sender'; subject: string | undefined }> = [];
+    const sender = ctx.sender?.kind === 'mailbox' ? ctx.sender.domain : undefined;
     for (const zone of zones) {
-      subjects.length = 0;
-      if (zone.kind === 'ip') subjects.push({ target: 'client', subject: ctx.clientIp });
+      if (zone.kind === 'ip') this.#zone(results, recorded, zone, 'client', ctx.clientIp);
       else {
         for (const target of zone.targets) {
-          const subject = target === 'helo' ? ctx.helo : ctx.sender?.kind === 'mailbox' ? ctx.sender.domain : undefined;
-          if (subject !== undefined) subjects.push({ target, subject });
+          const subject = target === 'helo' ? ctx.helo : sender;
+          if (subject !== undefined) this.#zone(results, recorded, zone, target, subject);
         }
-      }
-      for (const { target, subject } of subjects) {
-        const base = { zone: zone.name, kind: zone.kind, target, subject: subject ?? '', weight: zone.weight, onError: zone.onError };
-        const hit = recorded.find(([name, t]) => name === zone.name && t === target);
-        if (!hit) {
-          this.unknown.add(`dnsbl ${zone.name}`);
-          results.push({ ...base, status: 'skipped', problem: 'not recorded' });
-          continue;
-        }
-        const [, , status, codes, problem] = hit;
-        results.push({ ...base, status, ...(codes && codes.length > 0 ? { codes } : {}), ...(problem !== undefined ? { problem } : {}) });
       }
     }
     return { dnsbl: { clientIp: ctx.clientIp, results } };
+  }
+
+  #zone(results: ZoneResult[], recorded: readonly JournalZone[], zone: DnsblPolicy['zones'][number], target: 'client' | 'helo' | 'sender', subject: string): void {
+    let hit: JournalZone | undefined;
+    for (const r of recorded) {
+      if (r[0] === zone.name && r[1] === target) {
+        hit = r;
+        break;
+      }
+    }
+    if (!hit) {
+      this.unknown.add(`dnsbl ${zone.name}`);
+      results.push({ zone: zone.name, kind: zone.kind, target, subject, weight: zone.weight, onError: zone.onError, status: 'skipped', problem: 'not recorded' });
+      return;
+    }
+    const [, , status, codes, problem] = hit;
+    // One literal per shape (no spreads: this runs per zone per recipient per session).
+    const result: { -readonly [K in keyof ZoneResult]: ZoneResult[K] } = { zone: zone.name, kind: zone.kind, target, subject, weight: zone.weight, onError: zone.onError, status };
+    if (codes && codes.length > 0) result.codes = codes;
+    if (problem !== undefined) result.problem = problem;
+    results.push(result);
   }
 }
 
@@ -269,7 +314,8 @@ export class Replayer {
       clientIp: record.ip,
       clientPort: 0,
       peerIp: record.px ?? record.ip,
-      localIp: listener.address.host,
+      // Recipient literals must name one of our addresses: the one the client reached, when recorded.
+      localIp: record.li ?? listener.address.host,
       localPort: listener.address.port,
       connectedAt: record.t,
       snapshot: this.#snapshot,
@@ -280,8 +326,7 @@ export class Replayer {
       errors: 0,
       messages: 0,
     };
-    this.#facts.record = record;
-    this.#facts.unknown.clear();
+    this.#facts.reset(record);
     const replayed = await walkCalls(this.#driver, session, callsOf(record), (i) => {
       this.#facts.step = record.s[i];
     });
@@ -365,4 +410,35 @@ export function summarize(summary: ReplaySummary, replay: SessionReplay, index: 
 
 export function groupIndex(summary: ReplaySummary): Map<string, ReplayGroup> {
   return new Map(summary.groups.map((g) => [`${g.kind}\u0000${g.stage}\u0000${g.rule}\u0000${g.reason}`, g]));
+}
+
+/**
+ * Adds `part` (the summary of later sessions, e.g. of the next journal
+ * segment replayed by a worker) to `into`: counts add up, groups keep their
+ * first-seen order and the earliest examples; merging the parts in journal
+ * order gives exactly the summary of one replay of them all in that order.
+ */
+export function mergeSummary(into: ReplaySummary, part: ReplaySummary, index: Map<string, ReplayGroup> = groupIndex(into)): void {
+  into.sessions += part.sessions;
+  into.calls += part.calls;
+  into.changedSessions += part.changedSessions;
+  into.changes += part.changes;
+  for (const g of part.groups) {
+    const key = `${g.kind}\u0000${g.stage}\u0000${g.rule}\u0000${g.reason}`;
+    const group = index.get(key);
+    if (!group) {
+      const copy = { ...g, examples: [...g.examples] };
+      index.set(key, copy);
+      into.groups.push(copy);
+      continue;
+    }
+    group.count += g.count;
+    for (const e of g.examples) if (group.examples.length < EXAMPLES) group.examples.push(e);
+  }
+  into.relayOpenings.count += part.relayOpenings.count;
+  for (const e of part.relayOpenings.examples) if (into.relayOpenings.examples.length < EXAMPLES * 3) into.relayOpenings.examples.push(e);
+  into.unknown.sessions += part.unknown.sessions;
+  for (const [zone, n] of Object.entries(part.unknown.dnsblZones)) into.unknown.dnsblZones[zone] = (into.unknown.dnsblZones[zone] ?? 0) + n;
+  into.unknown.rateWindows += part.unknown.rateWindows;
+  into.unknown.senderDomain += part.unknown.senderDomain;
 }

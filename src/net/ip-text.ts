@@ -149,6 +149,8 @@ export function socketIp(address: string | undefined): string {
  * "fe80::1%eth0" included: they never name one of our addresses).
  */
 export function normalizeIp(text: string): string | undefined {
+  // Already canonical (four decimal octets, no leading zero): itself, without ipaddr's parse (a replay asks per session).
+  if (parseDottedQuad(text, 0) >= 0) return text;
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text).toString();
   if (!text.includes('%') && ipaddr.IPv6.isValid(text)) return ipaddr.process(text).toString();
   return undefined;

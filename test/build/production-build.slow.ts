@@ -82,7 +82,7 @@ after(async () => {
 
 test('the build: one file per entry point, the dashboard assets, and a stamp of the sources', async () => {
   const stamp = JSON.parse(await readFile(path.join(copy, 'dist', 'build.json'), 'utf8')) as { fingerprint: string; entries: Record<string, string> };
-  assert.deepEqual(stamp.entries, { main: 'main.js', 'delivery-worker': 'delivery-worker.js' });
+  assert.deepEqual(stamp.entries, { main: 'main.js', 'delivery-worker': 'delivery-worker.js', 'replay-worker': 'replay-worker.js' });
   assert.match(stamp.fingerprint, /^[0-9a-f]{64}$/);
   const { sourceFingerprint } = (await import(pathToFileURL(path.join(copy, 'scripts', 'build-stamp.js')).href)) as { sourceFingerprint: (root: string) => string };
   assert.equal(stamp.fingerprint, sourceFingerprint(copy));
@@ -201,9 +201,9 @@ test('a worker entry started with workerEntryUrl runs from the sources and from 
   assert.deepEqual(JSON.parse(fromSources.stdout), { echo: 'ping', url: pathToFileURL(path.join(copy, 'test', 'helpers', 'worker-entry-echo.ts')).href });
 
   // Adding an entry point is one line in scripts/build.js.
-  const entries = "export const ENTRY_POINTS = ['src/cli/main.ts', 'src/delivery/delivery-worker.ts'];";
+  const entries = "export const ENTRY_POINTS = ['src/cli/main.ts', 'src/delivery/delivery-worker.ts', 'src/journal/replay-worker.ts'];";
   const script = path.join(copy, 'scripts', 'build.js');
-  await edit(script, entries, "export const ENTRY_POINTS = ['src/cli/main.ts', 'src/delivery/delivery-worker.ts', 'test/helpers/worker-entry-probe.ts'];");
+  await edit(script, entries, "export const ENTRY_POINTS = ['src/cli/main.ts', 'src/delivery/delivery-worker.ts', 'src/journal/replay-worker.ts', 'test/helpers/worker-entry-probe.ts'];");
   await buildCopy(['--outdir', path.join(copy, 'dist-without-worker')]);
   const missing = await node([path.join(copy, 'dist-without-worker', 'worker-entry-probe.js')]);
   assert.notEqual(missing.code, 0);
