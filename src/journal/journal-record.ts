@@ -39,7 +39,12 @@ export interface JournalFacts {
   readonly au?: string;
   /** measured message: size, bare line ending, NUL, longest line. */
   readonly ms?: MessageFacts;
+  /** live recipient verification (issue 16): [outcome, the next hop's reply?]; never not_probed. */
+  readonly rp?: readonly [RecordedProbeOutcome, string?];
 }
+
+/** What the next hop said when the recipient was verified live. */
+export type RecordedProbeOutcome = 'accepted' | 'refused' | 'unavailable';
 
 export interface JournalStep {
   readonly c: StepCall;
@@ -109,6 +114,9 @@ function factsOf(facts: Facts): { facts: JournalFacts | undefined; dnsbl: readon
   if (facts.senderDomain) out.sd = facts.senderDomain.status;
   if (facts.auth) out.au = facts.auth.outcome;
   if (facts.message) out.ms = facts.message;
+  if (facts.recipientProbe && facts.recipientProbe.outcome !== 'not_probed') {
+    out.rp = facts.recipientProbe.reply !== undefined ? [facts.recipientProbe.outcome, facts.recipientProbe.reply] : [facts.recipientProbe.outcome];
+  }
   return { facts: Object.keys(out).length > 0 ? out : undefined, dnsbl };
 }
 

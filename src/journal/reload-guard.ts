@@ -17,6 +17,7 @@ export function guardReport(run: ReplayRun, windowMs: number): GuardReport {
     ...Object.entries(s.unknown.dnsblZones).map(([zone, n]) => `dnsbl zone ${zone}: no recorded answer in ${n} session(s), counted as not listed`),
     ...(s.unknown.rateWindows > 0 ? [`${s.unknown.rateWindows} rate window(s) without a recorded count, counted as not exceeded`] : []),
     ...(s.unknown.senderDomain > 0 ? [`${s.unknown.senderDomain} sender-domain check(s) without a recorded answer, not applied`] : []),
+    ...(s.unknown.recipientVerification > 0 ? [`${s.unknown.recipientVerification} session(s) with recipients the candidate would verify live without a recorded answer, not applied`] : []),
   ];
   return {
     refused: s.relayOpenings.count > 0,

@@ -54,6 +54,7 @@ export function formatReplay(summary: ReplaySummary, read: ReadStats, header: st
     for (const [zone, count] of unknownZones) out.push(`  dnsbl zone ${zone}: no recorded answer in ${count} session(s); counted as not listed`);
     if (summary.unknown.rateWindows > 0) out.push(`  rate windows without a recorded count: ${summary.unknown.rateWindows}; counted as not exceeded`);
     if (summary.unknown.senderDomain > 0) out.push(`  sender-domain checks without a recorded answer: ${summary.unknown.senderDomain}; not applied`);
+    if (summary.unknown.recipientVerification > 0) out.push(`  sessions with recipients the candidate would verify live, not verified when recorded: ${summary.unknown.recipientVerification}; not applied`);
   }
   if (read.corruptRecords > 0 || read.unreadableSegments > 0) {
     out.push('');

@@ -19,7 +19,7 @@
 // candidate newly lets an unauthenticated client relay to.
 import type { Decision, Stage } from '../policy/decision.ts';
 import type { Facts, RateExceeded, ConnectionFacts } from '../policy/facts.ts';
-import type { SessionContext } from '../policy/context.ts';
+import type { RcptContext, SessionContext } from '../policy/context.ts';
 import type { ZoneResult } from '../policy/dnsbl-rule.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 import type { ListenerConfig } from '../config/schema.ts';
@@ -31,7 +31,9 @@ import { silentLogger } from '../log/logger.ts';
 import { createSessionDriver, type CredentialChecker } from '../session/session-driver.ts';
 import type { SessionRecord } from '../session/session-record.ts';
 import { walkCalls, type ReplayCall, type ReplayedCall } from '../session/session-script.ts';
-import type { JournalDecision, JournalRecord, JournalStep, JournalZone } from './journal-record.ts';
+import type { JournalDecision, JournalFacts, JournalRecord, JournalStep, JournalZone } from './journal-record.ts';
+import { probeTarget } from '../facts/recipient-probe/recipient-probe-provider.ts';
+import { verificationRoute } from '../delivery/verification-route.ts';
 import type { DnsblPolicy } from '../config/dnsbl-file.ts';
 
 export type ChangeKind = 'newly_refused' | 'newly_accepted' | 'refused_otherwise';
@@ -69,7 +71,7 @@ export interface ReplaySummary {
   /** Recipients an unauthenticated client is newly allowed to relay to. */
   relayOpenings: { count: number; examples: ReplayExample[] };
   /** What the candidate asked that the journal did not hold. */
-  unknown: { sessions: number; dnsblZones: Record<string, number>; rateWindows: number; senderDomain: number };
+  unknown: { sessions: number; dnsblZones: Record<string, number>; rateWindows: number; senderDomain: number; recipientVerification: number };
 }
 
 export interface CallComparison {
@@ -139,7 +141,7 @@ class RecordedFacts {
 
   factsFor(stage: Stage, ctx: SessionContext, snapshot: PolicySnapshot): Facts {
     const step = this.step;
-    if (!step?.f) return stage === 'rcpt' ? this.#dnsbl(ctx, snapshot) : {};
+    if (!step?.f) return stage === 'rcpt' ? this.#rcptWithoutFacts(ctx, snapshot) : {};
     const f = step.f;
     const out: { -readonly [K in keyof Facts]: Facts[K] } = {};
     if (stage === 'connect') {
@@ -152,8 +154,35 @@ class RecordedFacts {
       if (f.rt) out.rate = this.#rate('recipients', f.rt, this.#isTrusted(ctx, snapshot), ctx, snapshot);
       const dnsbl = this.#dnsbl(ctx, snapshot).dnsbl;
       if (dnsbl) out.dnsbl = dnsbl;
+      const probe = this.#recipientProbe(f.rp, ctx, snapshot);
+      if (probe) out.recipientProbe = probe;
     }
     return out;
+  }
+
+  #rcptWithoutFacts(ctx: SessionContext, snapshot: PolicySnapshot): Facts {
+    const facts = this.#dnsbl(ctx, snapshot);
+    const probe = this.#recipientProbe(undefined, ctx, snapshot);
+    return probe ? { ...facts, recipientProbe: probe } : facts;
+  }
+
+  /**
+   * The recorded answer of the next hop, where the candidate would verify
+   * this recipient live (the same selection as the live provider). A
+   * recipient the candidate would verify but that was not verified when it
+   * was recorded is unknown: never guessed, not applied.
+   */
+  #recipientProbe(rp: JournalFacts['rp'], ctx: SessionContext, snapshot: PolicySnapshot): Facts['recipientProbe'] {
+    if (!snapshot.config.recipient_verification.enabled) return undefined;
+    const rcpt = ctx as RcptContext;
+    if (rcpt.recipient === undefined) return undefined;
+    const hop = probeTarget(rcpt, snapshot, verificationRoute);
+    if (hop === undefined) return undefined;
+    if (rp === undefined) {
+      this.unknown.add('recipient verification');
+      return undefined;
+    }
+    return { outcome: rp[0], hop: hop.label, source: 'cache', ...(rp[1] !== undefined ? { reply: rp[1] } : {}) };
   }
 
   #connection(cn: NonNullable<NonNullable<JournalStep['f']>['cn']>, trusted: boolean, snapshot: PolicySnapshot): ConnectionFacts {
@@ -340,7 +369,7 @@ export class Replayer {
 }
 
 export function emptySummary(): ReplaySummary {
-  return { sessions: 0, calls: 0, changedSessions: 0, changes: 0, groups: [], relayOpenings: { count: 0, examples: [] }, unknown: { sessions: 0, dnsblZones: {}, rateWindows: 0, senderDomain: 0 } };
+  return { sessions: 0, calls: 0, changedSessions: 0, changes: 0, groups: [], relayOpenings: { count: 0, examples: [] }, unknown: { sessions: 0, dnsblZones: {}, rateWindows: 0, senderDomain: 0, recipientVerification: 0 } };
 }
 
 function example(record: JournalRecord, user: string | undefined, call: JournalStep, before: JournalDecision | undefined, after: Decision | undefined): ReplayExample {
@@ -403,6 +432,7 @@ export function summarize(summary: ReplaySummary, replay: SessionReplay, index: 
         const zone = what.slice(6);
         summary.unknown.dnsblZones[zone] = (summary.unknown.dnsblZones[zone] ?? 0) + 1;
       } else if (what === 'sender domain') summary.unknown.senderDomain++;
+      else if (what === 'recipient verification') summary.unknown.recipientVerification++;
       else summary.unknown.rateWindows++;
     }
   }
@@ -441,4 +471,5 @@ export function mergeSummary(into: ReplaySummary, part: ReplaySummary, index: Ma
   for (const [zone, n] of Object.entries(part.unknown.dnsblZones)) into.unknown.dnsblZones[zone] = (into.unknown.dnsblZones[zone] ?? 0) + n;
   into.unknown.rateWindows += part.unknown.rateWindows;
   into.unknown.senderDomain += part.unknown.senderDomain;
+  into.unknown.recipientVerification += part.unknown.recipientVerification;
 }
