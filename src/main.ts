@@ -47,6 +47,7 @@ import path from 'node:path';
 import { AccountMonitor } from './accounts/account-monitor.ts';
 import { AccountStore } from './accounts/account-store.ts';
 import { accountFactsProvider } from './accounts/account-facts.ts';
+import { handleAccountsControl } from './accounts/account-commands.ts';
 import type { DecisionLog as DecisionLogType } from './observability/decision-log.ts';
 
 export interface RelayOptions {
@@ -167,7 +168,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     // An expired hold is bounced only to our own users: authenticated, or a relay-networks client.
     const ownSender = (envelope: { readonly authUser?: string; readonly clientIp: string }) =>
       envelope.authUser !== undefined || store.current().relayNetworks.contains(envelope.clientIp);
-    runner = startQueueRunner({ spool, config, logger, ownAddresses, ownSender, senderUnknown: (sender) => localSenderUnknown(sender, store.current(), factsRuntime), ...(deliverer ? { deliverer } : {}) });
+    runner = startQueueRunner({ spool, config, logger, ownAddresses, ownSender, senderUnknown: (sender) => localSenderUnknown(sender, store.current(), factsRuntime), ...(deliverer ? { deliverer } : {}), ...(accounts ? { accountsControl: (request) => handleAccountsControl(accounts, request) } : {}) });
     const deferrals = new DeferralTracker();
     const refusals = new RefusalStats({ window: () => store.current().config.delivery.listing_window });
     const selfCheck = new SelfCheck({ checker: () => factsRuntime.dnsbl, settings: () => store.current().config.self_check, logger: logger.child({ component: 'self-check' }) });

@@ -195,6 +195,50 @@ ${CONFIG_OPTION}
 
 ${EXIT_STATUS}`,
 
+  accounts: `usage: relayguard accounts list [--json] | release USER [--release-held] | lock USER [--config FILE]
+
+Shows and steers the suspect accounts of account anomaly detection ([accounts]
+in config.toml; README "Account anomaly detection"). Every request goes to
+the running serve (through data_dir/spool/control, as queue changes do): the
+detector's memory is what counts while it runs.
+
+subcommands:
+  list               each suspect, newest first: user, state (locked, held or
+                     logged), since when, the messages held for the episode,
+                     and each trigger that fired with its action, time, reason
+                     and evidence
+  release USER       end USER's episode: lift the hold or lock; USER's later
+                     messages are judged against its baseline again. The
+                     messages held for the episode stay held (relayguard queue
+                     release|delete --user USER), and nothing of the episode
+                     is learnt into the baseline
+  lock USER          refuse USER's AUTH with 535 5.7.8 (the wrong-password
+                     reply) until released; a session already logged in has
+                     its messages held
+
+options:
+  --json             list: one JSON object per suspect per line
+  --release-held     release: also release the episode's held messages to
+                     delivery (it was a false positive: the episode's busiest
+                     hour becomes part of USER's baseline)
+${CONFIG_OPTION}
+  -h, --help         this text
+
+without a running serve:
+  list reads data_dir/accounts.json ([accounts] state_file) read-only.
+  release and lock refuse (exit 1, nothing changed): the state file is
+  serve's, a change written beside it could be lost to a serve starting at
+  that moment, and held messages are released by serve's queue runner.
+  Start serve (a lock kept in the file is in force from its first
+  connection) and run the command again.
+
+The change is logged by serve with who asked: "cli:" and $SUDO_USER (or
+$USER).
+
+${EXIT_STATUS}
+  1 here also means: USER is not a suspect (release), no serve is running
+  (release, lock), or detection is off in the running serve.`,
+
   passwd: `usage: relayguard passwd [USER] [--sender PATTERN]... [--params ln=15,r=8,p=1] [--min-length N]
   Reads a password (twice, without echo, on a terminal; one line from a pipe)
   and prints a users.toml block for USER, or just the hash line without USER.

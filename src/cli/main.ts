@@ -15,6 +15,7 @@ const COMMANDS: Record<CommandName, { summary: string; load: () => Promise<Comma
   explain: { summary: 'show how the policy decides a session, stage by stage', load: async () => (await import('./explain-command.ts')).runExplainCommand },
   replay: { summary: 'replay the decision journal under candidate policy files: what would change', load: async () => (await import('./replay.ts')).runReplay },
   queue: { summary: 'list, show, retry, delete or bounce spooled messages (works while serve runs)', load: async () => (await import('./queue.ts')).runQueue },
+  accounts: { summary: 'list, release or lock the suspect accounts of anomaly detection (asks the running serve)', load: async () => (await import('./accounts.ts')).runAccounts },
   passwd: { summary: 'hash a password for policies/users.toml', load: async () => (await import('./passwd.ts')).runPasswd },
 };
 

@@ -9,7 +9,7 @@ import { loadConfig } from '../config/load-config.ts';
 import { ConfigError } from '../config/errors.ts';
 import type { Config } from '../config/schema.ts';
 import { silentLogger } from '../log/logger.ts';
-import { sendControlRequest, type ControlReply, type ControlRequest, type ControlSelector } from '../spool/control.ts';
+import { sendControlRequest, type ControlReply, type ControlSelector, type QueueRequest } from '../spool/control.ts';
 import { isQueueId } from '../spool/queue-id.ts';
 import { liveOwner } from '../spool/spool-lock.ts';
 import { listQuarantine, openSpool, quarantineDirOf, queueDirOf, spoolDirOf, type LoadedMessage, type Spool } from '../spool/spool.ts';
@@ -194,7 +194,7 @@ export function headerLines(headers: string): string[] {
   return lines.map((line) => line.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 
-function controlRequest(args: Args): ControlRequest {
+function controlRequest(args: Args): QueueRequest {
   if (args.command === 'retry') return args.id ? { op: 'retry', id: args.id } : { op: 'retry' };
   if (args.command === 'hold' || args.command === 'release') {
     const selector: ControlSelector = args.id !== undefined ? { id: args.id } : args.user !== undefined ? { user: args.user } : { sender: args.sender as string };
@@ -204,7 +204,7 @@ function controlRequest(args: Args): ControlRequest {
 }
 
 /** No server runs: the CLI owns the spool for the moment and changes the files itself. */
-async function applyDirectly(config: Config, request: ControlRequest): Promise<ControlReply> {
+async function applyDirectly(config: Config, request: QueueRequest): Promise<ControlReply> {
   const spool = await openSpool({ dir: spoolDirOf(config), quarantineDir: quarantineDirOf(config), logger: silentLogger(), ...(config.cluster.instance ? { instance: config.cluster.instance } : {}) });
   try {
     const now = Date.now();
@@ -236,7 +236,7 @@ async function applyDirectly(config: Config, request: ControlRequest): Promise<C
 }
 
 /** hold / release with no server running: the same selection and journal events the server uses. */
-async function holdDirectly(spool: Spool, config: Config, request: Extract<ControlRequest, { op: 'hold' | 'release' }>): Promise<ControlReply> {
+async function holdDirectly(spool: Spool, config: Config, request: Extract<QueueRequest, { op: 'hold' | 'release' }>): Promise<ControlReply> {
   const { selector } = request;
   const candidates = 'id' in selector ? (spool.has(selector.id) ? [selector.id] : []) : request.op === 'hold' ? [...spool.entries()].map(([id]) => id) : spool.heldIds();
   const changed: string[] = [];

@@ -6,7 +6,7 @@
 // release, retry, delete or bounce.
 import type { Spool, LoadedMessage } from '../spool/spool.ts';
 import type { StoredEnvelope } from '../spool/spool-file.ts';
-import type { ControlReply, ControlRequest } from '../spool/control.ts';
+import type { ControlReply, QueueRequest } from '../spool/control.ts';
 import { openRecipients, type JournalEvent } from '../spool/state-journal.ts';
 import { isQueueId } from '../spool/queue-id.ts';
 import { originalHeaders } from './bounces.ts';
@@ -152,7 +152,7 @@ function clampLimit(limit: number | undefined): number {
 }
 
 /** The request handleControl carries out for one action on one message. */
-export function controlRequestFor(action: QueueAction, id: string, by: string): ControlRequest {
+export function controlRequestFor(action: QueueAction, id: string, by: string): QueueRequest {
   switch (action) {
     case 'hold':
       return { op: 'hold', selector: { id }, reason: `held from the dashboard by ${by}`, by: `dashboard ${by}` };

@@ -1,6 +1,6 @@
 // Carries out `relayguard queue` requests (spool/control.ts) on the running
 // queue runner, so the change and the runner's memory never disagree.
-import type { ControlReply, ControlRequest, ControlSelector } from '../spool/control.ts';
+import type { ControlReply, ControlSelector, QueueRequest } from '../spool/control.ts';
 import type { QueueRunner } from './runner-types.ts';
 
 /** The reason a hold from `relayguard queue hold` records when none is given. */
@@ -25,7 +25,7 @@ export function holdReply(op: 'hold' | 'release', selector: ControlSelector, ids
 }
 
 /** A `relayguard queue` request, carried out by the running server. */
-export async function handleControl(runner: QueueRunner, request: ControlRequest): Promise<ControlReply> {
+export async function handleControl(runner: QueueRunner, request: QueueRequest): Promise<ControlReply> {
   switch (request.op) {
     case 'retry': {
       if (request.id !== undefined && runner.isHeld(request.id)) return { ok: false, message: `${request.id}: held; relayguard queue release ${request.id} first` };

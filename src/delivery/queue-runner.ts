@@ -31,7 +31,9 @@ import { Picker } from './runner-picker.ts';
 import { Schedule } from './runner-schedule.ts';
 import { RunnerState } from './runner-state.ts';
 import type { QueueRunner, QueueRunnerOptions } from './runner-types.ts';
-import { watchControl } from '../spool/control.ts';
+import { isAccountsRequest, watchControl, type ControlReply } from '../spool/control.ts';
+
+const ACCOUNTS_OFF: ControlReply = { ok: false, message: 'account anomaly detection is off in the running relay ([accounts] enabled = false)' };
 
 export type { DeliveryEvent, QueueRunner, QueueRunnerOptions, RunnerStats } from './runner-types.ts';
 
@@ -126,7 +128,11 @@ export function startQueueRunner(options: QueueRunnerOptions): QueueRunner {
       await deliverer.close();
     },
   };
-  const control = options.control === false ? undefined : watchControl(spool.dir, (request) => handleControl(api, request), logger);
+  const control = options.control === false ? undefined : watchControl(
+        spool.dir,
+        (request) => (isAccountsRequest(request) ? (options.accountsControl?.(request) ?? Promise.resolve(ACCOUNTS_OFF)) : handleControl(api, request)),
+        logger,
+      );
   const stop = api.stop;
   api.stop = async (graceMs) => {
     control?.close();

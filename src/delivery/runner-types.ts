@@ -2,6 +2,7 @@
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Spool } from '../spool/spool.ts';
+import type { AccountsRequest, ControlReply } from '../spool/control.ts';
 import type { Deliverer } from './deliverer.ts';
 import type { HoldSelector, OwnSender } from './runner-holds.ts';
 import type { OwnAddresses } from './loop-guard.ts';
@@ -24,6 +25,8 @@ export interface QueueRunnerOptions {
   readonly reuse?: { readonly idleMs?: number; readonly maxMessages?: number };
   /** Carry out `relayguard queue` requests from <spool>/control (default true). */
   readonly control?: boolean;
+  /** Answers `relayguard accounts` requests from the same directory (main.ts: the AccountMonitor); absent: detection is off. */
+  readonly accountsControl?: (request: AccountsRequest) => Promise<ControlReply>;
   /** Where attempts run (default: in this thread, built from the options above). */
   readonly deliverer?: Deliverer;
   /**

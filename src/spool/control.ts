@@ -1,4 +1,4 @@
-// Requests from `relayguard queue` to the running server, through files in
+// Requests from `relayguard queue` (and `relayguard accounts`) to the running server, through files in
 // <spool>/control/: the CLI writes <req>.req (temp + rename, so it is never
 // read half-written), the server (which watches the directory, and polls it
 // as a fallback) carries it out, writes <req>.reply and removes the request.
@@ -13,16 +13,34 @@ import type { Logger } from '../log/logger.ts';
 /** Which messages a hold or release is about: exactly one of id, user, sender. */
 export type ControlSelector = { readonly id: string } | { readonly user: string } | { readonly sender: string };
 
-export type ControlRequest =
+/** What `relayguard queue` asks of the running server's queue runner. */
+export type QueueRequest =
   | { readonly op: 'retry'; readonly id?: string }
   | { readonly op: 'delete'; readonly id: string }
   | { readonly op: 'bounce'; readonly id: string }
   | { readonly op: 'hold'; readonly selector: ControlSelector; readonly reason?: string; /** Who holds (the hold mark's `by`); default "admin". */ readonly by?: string }
   | { readonly op: 'release'; readonly selector: ControlSelector };
 
+/**
+ * What `relayguard accounts` asks of the running server's account anomaly
+ * detector (src/accounts/account-commands.ts answers; `by` is who asked, logged).
+ */
+export type AccountsRequest =
+  | { readonly op: 'accounts-list' }
+  | { readonly op: 'accounts-release'; readonly user: string; readonly by: string; readonly releaseHeld: boolean }
+  | { readonly op: 'accounts-lock'; readonly user: string; readonly by: string };
+
+export type ControlRequest = QueueRequest | AccountsRequest;
+
+export function isAccountsRequest(request: ControlRequest): request is AccountsRequest {
+  return request.op.startsWith('accounts-');
+}
+
 export interface ControlReply {
   readonly ok: boolean;
   readonly message: string;
+  /** A result as JSON (accounts-list: the suspects). */
+  readonly data?: unknown;
 }
 
 export function controlDirOf(spoolDir: string): string {
@@ -49,7 +67,12 @@ function parseSelector(value: unknown): ControlSelector | undefined {
 
 function parseRequest(text: string): ControlRequest | undefined {
   try {
-    const value = JSON.parse(text) as { op?: unknown; id?: unknown; selector?: unknown; reason?: unknown };
+    const value = JSON.parse(text) as { op?: unknown; id?: unknown; selector?: unknown; reason?: unknown; user?: unknown; by?: unknown; releaseHeld?: unknown };
+    if (value.op === 'accounts-list') return { op: 'accounts-list' };
+    if ((value.op === 'accounts-release' || value.op === 'accounts-lock') && typeof value.user === 'string' && value.user !== '' && typeof value.by === 'string') {
+      if (value.op === 'accounts-lock') return { op: 'accounts-lock', user: value.user, by: value.by };
+      if (typeof value.releaseHeld === 'boolean') return { op: 'accounts-release', user: value.user, by: value.by, releaseHeld: value.releaseHeld };
+    }
     const id = typeof value.id === 'string' ? value.id : undefined;
     if (value.op === 'retry') return id === undefined ? { op: 'retry' } : { op: 'retry', id };
     if ((value.op === 'delete' || value.op === 'bounce') && id !== undefined) return { op: value.op, id };
@@ -128,7 +151,7 @@ export function watchControl(
           } catch (error) {
             reply = { ok: false, message: `failed: ${(error as Error).message}` };
           }
-          logger.info({ request, ok: reply.ok, result: reply.message }, 'queue command');
+          logger.info({ request, ok: reply.ok, result: reply.message }, request && isAccountsRequest(request) ? 'accounts command' : 'queue command');
           await writeAtomically(path.join(dir, name.replace(/\.req$/, '.reply')), JSON.stringify(reply)).catch(() => undefined);
           await unlink(file).catch(() => undefined);
         }

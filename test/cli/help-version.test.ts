@@ -16,7 +16,7 @@ async function cli(argv: string[]) {
 }
 
 test('every command takes --help and -h (anywhere among its arguments): exit 0, its help on stdout', async () => {
-  assert.deepEqual(COMMANDS.sort(), ['check', 'explain', 'passwd', 'queue', 'replay', 'serve']);
+  assert.deepEqual(COMMANDS.sort(), ['accounts', 'check', 'explain', 'passwd', 'queue', 'replay', 'serve']);
   for (const name of COMMANDS) {
     for (const argv of [[name, '--help'], [name, '-h'], [name, '--config', 'nowhere.toml', '--help']]) {
       const run = await cli(argv);
