@@ -50,6 +50,8 @@ export class RedisAccountStore implements AccountStateStore {
   readonly #client: Redis;
   #subscriber: Redis | undefined;
   #handler: ((event: SharedAccountEvent) => void) | undefined;
+  /** The monitor's latest state (from save), to put our episodes back after an outage. */
+  #read: (() => AccountsState) | undefined;
 
   constructor(options: { local: AccountStateStore; link: RedisLink; keyPrefix: string; instance: string; logger: Logger }) {
     this.#local = options.local;
@@ -84,6 +86,7 @@ export class RedisAccountStore implements AccountStateStore {
   }
 
   save(read: () => AccountsState): Promise<void> {
+    this.#read = read;
     return this.#local.save(read);
   }
 
@@ -108,10 +111,7 @@ export class RedisAccountStore implements AccountStateStore {
     sub.on('error', () => undefined);
     sub.on('ready', () => {
       sub.subscribe(this.#channel).catch(() => undefined);
-      // Episodes opened while we could not hear them.
-      void this.#readSuspects().then((suspects) => {
-        for (const suspect of suspects) this.#handler?.({ type: 'suspect', suspect });
-      });
+      void this.#resync();
     });
     sub.on('message', (channel: string, text: string) => {
       if (channel !== this.#channel) return;
@@ -141,6 +141,27 @@ export class RedisAccountStore implements AccountStateStore {
         client.disconnect();
       }
     }));
+  }
+
+  /**
+   * After connecting (again): episodes opened elsewhere while we could not
+   * hear them are applied here, and ours that Redis lacks (opened here during
+   * the outage, or a Redis that restarted empty) are written and told again.
+   * A release made elsewhere during the outage is not known here, so such an
+   * episode comes back on every instance: the safe side for a stolen password.
+   */
+  async #resync(): Promise<void> {
+    // This connection may be back before the link's (bounded: 40 x 250 ms).
+    for (let i = 0; i < 40 && !this.#link.health.usable; i++) await new Promise((resolve) => setTimeout(resolve, 250).unref());
+    if (!this.#link.health.usable || this.#subscriber === undefined) return;
+    const shared = await this.#readSuspects();
+    for (const suspect of shared) this.#handler?.({ type: 'suspect', suspect });
+    const known = new Set(shared.map((s) => s.user.toLowerCase()));
+    for (const s of this.#read?.().suspects ?? []) {
+      if (known.has(s.user.toLowerCase())) continue;
+      const { heldIds: _held, ...rest } = s;
+      this.share({ type: 'suspect', suspect: rest });
+    }
   }
 
   #write(suspect: SharedSuspect): void {

@@ -90,3 +90,20 @@ test('a lock set through instance a refuses AUTH on instance b with 535; a relea
   await waitFor(async () => /^235 /.test(await authReply(cluster.a, ALICE.password)), 10_000, 'a lets her in again', 200);
   assert.deepEqual(cluster.a.relay.accounts?.suspects(), []);
 });
+
+test('Redis down: a lock set on a holds on a alone (fail-open, local state); when Redis is back a tells b, which refuses AUTH too', async (t) => {
+  const cluster = await startClusterPair(t, { policies: await POLICIES(), config: CONFIG });
+  const { a, b, redis } = cluster;
+  const up = (relay: RelayHarness): boolean => relay.relay.cluster?.status().up === true;
+  await redis.stop();
+  await waitFor(() => !up(a) && !up(b), 5000, 'both instances to see the outage');
+  await a.relay.accounts?.lock(ALICE.name, 'cluster-test');
+  assert.match(await authReply(a, ALICE.password), /^535 5\.7\.8 /, 'a refuses alice on its own state');
+  assert.match(await authReply(b, ALICE.password), /^235 /, 'b could not hear of it');
+  assert.equal(a.logs.filter((line) => line.event === 'cluster.redis.down').length, 1, 'the outage is one log line');
+
+  await redis.start();
+  await waitFor(() => up(a) && up(b), 10_000, 'both instances to reconnect');
+  await waitFor(async () => /^535 5\.7\.8 /.test(await authReply(b, ALICE.password)), 10_000, 'b refuses alice once a has told it', 200);
+  assert.equal(b.relay.accounts?.suspects()[0]?.state, 'locked');
+});
