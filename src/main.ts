@@ -141,7 +141,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       ...(cluster ? { counters: cluster.counters, limits: cluster.limitsOptions, ...(cluster.dnsblCache ? { dnsblCache: cluster.dnsblCache } : {}) } : {}),
     },
   );
-  const accounts = config.accounts.enabled ? await startAccounts(config, () => store.current().config, decisions, logger, options.accountsClock ?? Date.now) : undefined;
+  const accounts = config.accounts.enabled ? await startAccounts(config, () => store.current().config, decisions, logger, options.accountsClock ?? Date.now, cluster) : undefined;
   const providers = accounts ? [...factsRuntime.providers, accountFactsProvider(accounts, () => store.current().config.accounts.enabled)] : factsRuntime.providers;
   const driver = createSessionDriver({ hostname: config.hostname, credentials: authenticator, facts: providers, logger });
   // The policy service asks the DATA stage at a message's first RCPT and again at DATA, and cannot hold
@@ -292,13 +292,15 @@ interface SourceParts {
 }
 
 /** Account anomaly detection: its state from data_dir, its Decisions on the DecisionLog. */
-async function startAccounts(config: Config, current: () => Config, decisions: DecisionLogType, logger: Logger, now: () => number): Promise<AccountMonitor> {
+async function startAccounts(config: Config, current: () => Config, decisions: DecisionLogType, logger: Logger, now: () => number, cluster: ClusterRuntime | undefined): Promise<AccountMonitor> {
   const log = logger.child({ component: 'accounts' });
+  const local = new AccountStore(path.resolve(config.dataDir, config.accounts.state_file), log);
   const monitor = new AccountMonitor({
     config: () => current().accounts,
     now,
     logger: log,
-    store: new AccountStore(path.resolve(config.dataDir, config.accounts.state_file), log),
+    // With [cluster]: windows and episodes shared through Redis, the rest in the local file.
+    store: cluster ? cluster.accountsStore(local, log) : local,
     decided: (event) =>
       decisions.publish({
         decision: event.decision,

@@ -139,12 +139,14 @@ export interface MessageSeen {
   readonly suspect: boolean;
 }
 
-/** A message the user is about to send: counted, then the message triggers judged (this message included). */
-export function recordMessage(a: UserActivity, m: MessageSeen, config: AccountsConfig): TriggerFired[] {
+/** Counts a message into the user's windows and hour (no judging): the first half of recordMessage, and absorbMessage. */
+function countMessage(a: UserActivity, m: { readonly recipients: readonly string[]; readonly at: number; readonly suspect: boolean }, config: AccountsConfig): void {
   rollBaseline(a, m.at, config.baseline_half_life, !m.suspect);
-  const b = a.baseline;
-  b.messages++;
-  a.messageTimes.push(m.at);
+  a.baseline.messages++;
+  // Another instance's message may arrive a little after a later one of ours: the times stay sorted.
+  let i = a.messageTimes.length;
+  while (i > 0 && (a.messageTimes[i - 1] as number) > m.at) i--;
+  a.messageTimes.splice(i, 0, m.at);
   for (const recipient of m.recipients) {
     const domain = domainOf(recipient);
     if (a.hourDomains.size < MAX_DOMAINS) a.hourDomains.add(domain);
@@ -156,7 +158,25 @@ export function recordMessage(a: UserActivity, m: MessageSeen, config: AccountsC
     pruneMap(a.domains, m.at - longest);
     a.prunedAt = m.at;
   }
+}
 
+/**
+ * A message another instance of the cluster took for this user (its
+ * recipients' domains; the sender when it raised nothing there): counted into
+ * the windows and the hour like one of ours, and never judged here (the
+ * instance that took it judged it), so a bot spreading its mail over several
+ * relays meets one bar.
+ */
+export function absorbMessage(a: UserActivity, m: { readonly domains: readonly string[]; readonly at: number; readonly suspect: boolean; readonly cleanSender?: string }, config: AccountsConfig): void {
+  countMessage(a, { recipients: m.domains.map((d) => `@${d}`), at: m.at, suspect: m.suspect }, config);
+  const sender = m.cleanSender?.toLowerCase();
+  if (sender !== undefined && !m.suspect && !a.senders.has(sender) && a.senders.size < MAX_SENDERS) a.senders.add(sender);
+}
+
+/** A message the user is about to send: counted, then the message triggers judged (this message included). */
+export function recordMessage(a: UserActivity, m: MessageSeen, config: AccountsConfig): TriggerFired[] {
+  countMessage(a, m, config);
+  const b = a.baseline;
   const fired: TriggerFired[] = [];
   const v = config.volume;
   const messages = countSince(a.messageTimes, m.at - v.window);
@@ -196,11 +216,21 @@ export function recordMessage(a: UserActivity, m: MessageSeen, config: AccountsC
   return fired;
 }
 
+/** The client network a login counts as (/24 IPv4, /48 IPv6). */
+export function loginNetwork(clientIp: string): string {
+  return clientKey(clientIp, 24, 48);
+}
+
+/** A successful login's network counted, not judged (ours in recordLogin, or another instance's). */
+export function absorbLogin(a: UserActivity, network: string, at: number, config: AccountsConfig): void {
+  a.networks.set(network, at);
+  pruneMap(a.networks, at - config.login_networks.window);
+}
+
 /** A successful login: the client's network counted, the login trigger judged. */
 export function recordLogin(a: UserActivity, clientIp: string, at: number, config: AccountsConfig): TriggerFired[] {
   const n = config.login_networks;
-  a.networks.set(clientKey(clientIp, 24, 48), at);
-  pruneMap(a.networks, at - n.window);
+  absorbLogin(a, loginNetwork(clientIp), at, config);
   const networks = a.networks.size;
   if (networks <= n.floor) return [];
   return [{
@@ -210,14 +240,19 @@ export function recordLogin(a: UserActivity, clientIp: string, at: number, confi
   }];
 }
 
+/** Remote answers counted, not judged (ours in recordAnswers, or another instance's). */
+export function absorbAnswers(a: UserActivity, refused: readonly boolean[], at: number, config: AccountsConfig): void {
+  for (const one of refused) a.answers.push({ at, refused: one });
+  let drop = 0;
+  while (drop < a.answers.length && (a.answers[drop] as { at: number }).at <= at - config.remote_refusals.window) drop++;
+  if (drop > 0) a.answers.splice(0, drop);
+  if (a.answers.length > MAX_EVENTS) a.answers.splice(0, a.answers.length - MAX_EVENTS);
+}
+
 /** Remote answers for one delivery attempt of the user's mail (per recipient: 5xx or not). */
 export function recordAnswers(a: UserActivity, refused: readonly boolean[], at: number, config: AccountsConfig): TriggerFired[] {
   const r = config.remote_refusals;
-  for (const one of refused) a.answers.push({ at, refused: one });
-  let drop = 0;
-  while (drop < a.answers.length && (a.answers[drop] as { at: number }).at <= at - r.window) drop++;
-  if (drop > 0) a.answers.splice(0, drop);
-  if (a.answers.length > MAX_EVENTS) a.answers.splice(0, a.answers.length - MAX_EVENTS);
+  absorbAnswers(a, refused, at, config);
   const total = a.answers.length;
   const refusedCount = a.answers.filter((x) => x.refused).length;
   if (total < r.floor || refusedCount / total < r.share) return [];

@@ -18,16 +18,21 @@ import type { AccountsConfig } from '../config/schema.ts';
 import type { Decision } from '../policy/decision.ts';
 import type { AccountAction, AccountControl, AccountTriggerHit, SuspectAccount } from './account-control.ts';
 import {
+  absorbAnswers,
+  absorbLogin,
+  absorbMessage,
+  loginNetwork,
   newActivity,
   recordAnswers,
   recordLogin,
   recordMessage,
   resetWindows,
   TRIGGERS,
+  domainOf,
   type TriggerFired,
   type UserActivity,
 } from './account-activity.ts';
-import type { AccountStore, AccountsState, SuspectRecord } from './account-store.ts';
+import type { AccountStateStore, AccountsState, SharedAccountEvent, SuspectRecord } from './account-store.ts';
 
 /** The hold a suspect user's messages get (session-record.ts `hold`). */
 export const ACCOUNT_HOLD_BY = 'account-anomaly';
@@ -60,7 +65,7 @@ export interface AccountMonitorDeps {
   readonly config: () => AccountsConfig;
   readonly now: () => number;
   readonly logger: Logger;
-  readonly store?: AccountStore;
+  readonly store?: AccountStateStore;
   /** Each trigger that fires, as a Decision (main.ts publishes it on the DecisionLog). */
   readonly decided?: (event: AccountDecision) => void;
 }
@@ -101,6 +106,39 @@ export class AccountMonitor implements AccountControl {
     for (const s of state.suspects) this.#suspects.set(key(s.user), s);
     this.#saved = state.baselines;
     this.#savedBaselinesAt = this.#d.now();
+    this.#d.store.subscribe?.((event) => this.#shared(event));
+  }
+
+  /** Another instance's activity or episode change (config [cluster]). */
+  #shared(event: SharedAccountEvent): void {
+    const config = this.#d.config();
+    switch (event.type) {
+      case 'message':
+        absorbMessage(this.#activity(event.user), { domains: event.domains, at: event.at, suspect: this.#suspects.has(key(event.user)), ...(event.cleanSender !== undefined ? { cleanSender: event.cleanSender } : {}) }, config);
+        return;
+      case 'login':
+        absorbLogin(this.#activity(event.user), event.network, event.at, config);
+        return;
+      case 'answers':
+        absorbAnswers(this.#activity(event.user), event.refused, event.at, config);
+        return;
+      case 'suspect': {
+        const k = key(event.suspect.user);
+        const mine = this.#suspects.get(k);
+        if (!mine) {
+          this.#suspects.set(k, { ...event.suspect, user: k, triggers: event.suspect.triggers.map((t) => ({ ...t })), heldIds: [] });
+        } else {
+          for (const t of event.suspect.triggers) if (!mine.triggers.some((m) => m.trigger === t.trigger && m.at === t.at)) mine.triggers.push({ ...t });
+          if (STRENGTH[stateAction(event.suspect.state)] > STRENGTH[stateAction(mine.state)]) mine.state = event.suspect.state;
+          if (event.suspect.since < mine.since) mine.since = event.suspect.since;
+        }
+        void this.#save();
+        return;
+      }
+      case 'release':
+        void this.#released(event.user, event.by, event.releaseHeld, false);
+        return;
+    }
   }
 
   attachQueue(queue: HeldQueue): void {
@@ -140,6 +178,7 @@ export class AccountMonitor implements AccountControl {
   login(user: string, clientIp: string, sessionId?: string): void {
     const at = this.#d.now();
     const fired = recordLogin(this.#activity(user), clientIp, at, this.#d.config());
+    this.#d.store?.share?.({ type: 'login', user: key(user), at, network: loginNetwork(clientIp) });
     this.#fire(user, fired, 'auth', { at, clientIp, ...(sessionId ? { sessionId } : {}) });
   }
 
@@ -148,6 +187,11 @@ export class AccountMonitor implements AccountControl {
     const at = this.#d.now();
     const suspect = this.#suspects.has(key(user));
     const fired = recordMessage(this.#activity(user), { sender, recipients, at, suspect }, this.#d.config());
+    if (this.#d.store?.share) {
+      const domains = [...new Set(recipients.map(domainOf))];
+      const clean = fired.length === 0 && !suspect && sender !== '';
+      this.#d.store.share({ type: 'message', user: key(user), at, domains, ...(clean ? { cleanSender: sender.toLowerCase() } : {}) });
+    }
     this.#fire(user, fired, 'mail', { at, clientIp, sender, ...(sessionId ? { sessionId } : {}) });
     this.#maybeSaveBaselines(at);
     return this.holdFor(user);
@@ -176,6 +220,7 @@ export class AccountMonitor implements AccountControl {
     const user = this.#recentIds.get(queueId);
     if (user === undefined || refused.length === 0) return;
     const fired = recordAnswers(this.#activity(user), refused, at, this.#d.config());
+    this.#d.store?.share?.({ type: 'answers', user, at, refused: [...refused] });
     this.#fire(user, fired, 'mail', { at });
   }
 
@@ -219,7 +264,16 @@ export class AccountMonitor implements AccountControl {
         },
       });
     }
-    if (changed) this.#save();
+    if (changed && suspect) {
+      this.#share(suspect);
+      this.#save();
+    }
+  }
+
+  #share(s: SuspectRecord): void {
+    if (!this.#d.store?.share) return;
+    const { heldIds: _held, ...shared } = s;
+    this.#d.store.share({ type: 'suspect', suspect: { ...shared, triggers: s.triggers.map((t) => ({ ...t, evidence: { ...t.evidence } })) } });
   }
 
   // ---- AccountControl (dashboard, CLI) ----
@@ -237,7 +291,14 @@ export class AccountMonitor implements AccountControl {
   }
 
   async release(user: string, by: string, releaseHeld: boolean): Promise<boolean> {
+    const released = await this.#released(user, by, releaseHeld, true);
+    return released;
+  }
+
+  /** Ends the episode here; `local`: asked of this instance (then told to the others, who release their own held ids). */
+  async #released(user: string, by: string, releaseHeld: boolean, local: boolean): Promise<boolean> {
     const k = key(user);
+    if (local) this.#d.store?.share?.({ type: 'release', user: k, by, releaseHeld, at: this.#d.now() });
     const s = this.#suspects.get(k);
     if (!s) return false;
     this.#suspects.delete(k);
@@ -247,7 +308,7 @@ export class AccountMonitor implements AccountControl {
     if (releaseHeld && this.#queue) {
       for (const id of s.heldIds) if (await this.#queue.release(id)) released++;
     }
-    this.#d.logger.warn({ event: 'account.released', user: k, by, releaseHeld, released, held: s.heldIds.length, triggers: s.triggers.map((t) => t.trigger) }, 'suspect account released');
+    this.#d.logger.warn({ event: 'account.released', user: k, by, releaseHeld, released, held: s.heldIds.length, triggers: s.triggers.map((t) => t.trigger), ...(local ? {} : { via: 'cluster' }) }, 'suspect account released');
     await this.#save();
     return true;
   }
@@ -257,12 +318,11 @@ export class AccountMonitor implements AccountControl {
     const at = new Date(this.#d.now()).toISOString();
     const hit: AccountTriggerHit = { trigger: 'manual', action: 'lock', reason: `locked by ${by}`, at, evidence: { by } };
     const s = this.#suspects.get(k);
-    if (s) {
-      s.state = 'locked';
-      s.triggers.push(hit);
-    } else {
-      this.#suspects.set(k, { user: k, state: 'locked', since: at, triggers: [hit], heldIds: [] });
-    }
+    const locked: SuspectRecord = s ?? { user: k, state: 'locked', since: at, triggers: [], heldIds: [] };
+    locked.state = 'locked';
+    locked.triggers.push(hit);
+    this.#suspects.set(k, locked);
+    this.#share(locked);
     this.#d.logger.warn({ event: 'account.locked', user: k, by }, 'account locked');
     await this.#save();
   }
@@ -280,6 +340,7 @@ export class AccountMonitor implements AccountControl {
   /** Writes everything (serve's stop). */
   async close(): Promise<void> {
     await this.#save(true);
+    await this.#d.store?.close?.();
   }
 
   #maybeSaveBaselines(now: number): void {

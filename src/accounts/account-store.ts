@@ -29,7 +29,39 @@ function valid(value: unknown): value is AccountsState {
     && typeof v.baselines === 'object' && v.baselines !== null;
 }
 
-export class AccountStore {
+/**
+ * What one instance tells the others (config [cluster]): activity counted
+ * into their windows (never judged there), and suspect episodes opened,
+ * widened or ended. Held queue ids never travel: each instance's spool holds
+ * its own messages, and each releases its own.
+ */
+export type SharedAccountEvent =
+  | { readonly type: 'message'; readonly user: string; readonly at: number; readonly domains: readonly string[]; readonly cleanSender?: string }
+  | { readonly type: 'login'; readonly user: string; readonly at: number; readonly network: string }
+  | { readonly type: 'answers'; readonly user: string; readonly at: number; readonly refused: readonly boolean[] }
+  | { readonly type: 'suspect'; readonly suspect: SharedSuspect }
+  | { readonly type: 'release'; readonly user: string; readonly by: string; readonly releaseHeld: boolean; readonly at: number };
+
+/** A suspect as the cluster shares it (no held ids). */
+export type SharedSuspect = Omit<SuspectRecord, 'heldIds'>;
+
+/**
+ * Where the detector keeps its state: AccountStore (this file, one
+ * instance) or, with [cluster], src/cluster/redis-account-store.ts, which
+ * keeps the same file for what stays per instance and shares the rest
+ * through Redis.
+ */
+export interface AccountStateStore {
+  load(): Promise<AccountsState>;
+  save(read: () => AccountsState): Promise<void>;
+  /** Tells the other instances (never rejects, never waits on them); absent on a single instance. */
+  share?(event: SharedAccountEvent): void;
+  /** Calls `handler` with the other instances' events (and suspects read back after an outage). */
+  subscribe?(handler: (event: SharedAccountEvent) => void): void;
+  close?(): Promise<void>;
+}
+
+export class AccountStore implements AccountStateStore {
   readonly #file: string;
   readonly #logger: Logger;
   #writing: Promise<void> = Promise.resolve();

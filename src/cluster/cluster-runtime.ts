@@ -6,6 +6,7 @@
 //   cluster.authStore       AuthFailureStore in Redis (lockouts hold on every instance)
 //   cluster.dnsblCache      SecondLevelCache in Redis (or undefined: shared_dnsbl_cache = false)
 //   cluster.limitsOptions   how the limits provider treats a failed count (fail_open)
+//   cluster.accountsStore(local)  account anomaly state shared in Redis (redis-account-store.ts)
 //   cluster.status()        for the dashboard, /api/status and /metrics
 //   await cluster.close()
 //
@@ -26,6 +27,7 @@ import { MemoryConcurrencyCounter } from '../facts/limits/counters.ts';
 import type { LimitsCounters, LimitsProviderOptions } from '../facts/limits/limits-provider.ts';
 import type { RedisLink } from './redis-link.ts';
 import type { RedisStatus } from './redis-health.ts';
+import type { AccountStateStore } from '../accounts/account-store.ts';
 
 export interface ClusterRuntime {
   readonly instance: string;
@@ -35,6 +37,8 @@ export interface ClusterRuntime {
   readonly dnsblCache: SecondLevelCache | undefined;
   readonly limitsOptions: LimitsProviderOptions;
   readonly link: RedisLink;
+  /** The account detector's store: `local` for what stays per instance, Redis for what is shared. */
+  accountsStore(local: AccountStateStore, logger: Logger): AccountStateStore;
   status(): RedisStatus;
   close(): Promise<void>;
 }
@@ -44,11 +48,12 @@ export const STARTUP_WAIT_MS = 2000;
 
 export async function startCluster(cluster: Config['cluster'], logger: Logger): Promise<ClusterRuntime | undefined> {
   if (cluster.redis === undefined || cluster.instance === undefined) return undefined;
-  const [{ openRedisLink }, { SharedRateCounter }, { SharedAuthFailureStore }, { redisDnsblCache }] = await Promise.all([
+  const [{ openRedisLink }, { SharedRateCounter }, { SharedAuthFailureStore }, { redisDnsblCache }, { RedisAccountStore }] = await Promise.all([
     import('./redis-link.ts'),
     import('./shared-rate-counter.ts'),
     import('./redis-auth-failure-store.ts'),
     import('./redis-dnsbl-cache.ts'),
+    import('./redis-account-store.ts'),
   ]);
   const log = logger.child({ component: 'cluster' });
   const link = openRedisLink({
@@ -60,6 +65,7 @@ export async function startCluster(cluster: Config['cluster'], logger: Logger): 
   });
   await link.waitReady(STARTUP_WAIT_MS);
   const prefix = cluster.key_prefix;
+  const instance = cluster.instance;
   return {
     instance: cluster.instance,
     failOpen: cluster.fail_open,
@@ -75,6 +81,7 @@ export async function startCluster(cluster: Config['cluster'], logger: Logger): 
       onCounterError: (error, { stage, client }) => log.debug({ err: error, stage, client }, 'shared counters unavailable for this command'),
     },
     link,
+    accountsStore: (local, accountsLogger) => new RedisAccountStore({ local, link, keyPrefix: prefix, instance, logger: accountsLogger }),
     status: () => link.health.status(),
     close: () => link.close(),
   };
