@@ -30,8 +30,9 @@ async function accounts(argv: string[]): Promise<{ code: number; out: string; er
   return { code, out: out(), err: err() };
 }
 
+/** The subjects the sink received that start with `prefix`, sorted (the queue runner delivers in no fixed order). */
 const subjects = (sink: SmtpSink, prefix: string): string[] =>
-  sink.messages.map((m) => /^Subject: (.*)$/m.exec(m.raw.toString('utf8'))?.[1] ?? '').filter((s) => s.startsWith(prefix));
+  sink.messages.map((m) => /^Subject: (.*)$/m.exec(m.raw.toString('utf8'))?.[1] ?? '').filter((s) => s.startsWith(prefix)).sort();
 
 async function authReply(port: number, user: { name: string; password: string }): Promise<string> {
   const { talk } = await openSession(port, 'starttls');
