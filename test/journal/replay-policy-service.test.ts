@@ -111,7 +111,7 @@ async function candidate(t: TestContext, w: World, edits: Record<string, string>
 
 async function replayWith(t: TestContext, w: World, edits: Record<string, string>): Promise<{ code: number; report: ReplayJson }> {
   const { io, out, err } = captureIo();
-  const code = await runReplay(['--policies', await candidate(t, w, edits), '--config', w.harness.dir.configFile, '--json'], io);
+  const code = await runReplay(['--policies', await candidate(t, w, edits), '--config', w.harness.dir.configFile, '--json', '--jobs', '0'], io);
   assert.equal(err(), '');
   return { code, report: JSON.parse(out()) as ReplayJson };
 }

@@ -66,7 +66,7 @@ async function replay(t: TestContext, harness: RelayHarness, verify: boolean): P
   const configFile = path.join(harness.dir.dir, `candidate-${verify}.toml`);
   await writeFile(configFile, text.replace(/enabled = (true|false)\ntimeout = "3s"/, `enabled = ${verify}\ntimeout = "3s"`));
   const { io, out, err } = captureIo();
-  const code = await runReplay(['--policies', path.join(dir, 'policies'), '--config', configFile, '--json'], io);
+  const code = await runReplay(['--policies', path.join(dir, 'policies'), '--config', configFile, '--json', '--jobs', '0'], io);
   assert.equal(err(), '');
   assert.equal((JSON.parse(out()) as { sessions: number }).sessions, 1, 'the recorded session was replayed');
   return { code, report: JSON.parse(out()) as ReplayJson };

@@ -126,14 +126,14 @@ interface ReplayJson {
   readonly unknown: { sessions: number; dnsblZones: Record<string, number> };
 }
 
-/** A copy of the running policies with `edits`, replayed: exit code and the JSON report. */
+/** A copy of the running policies with `edits`, replayed in the main thread (--jobs 0; test/journal/replay-pool.test.ts shows workers give the same report): exit code and the JSON report. */
 async function replayWith(t: TestContext, w: World, edits: Record<string, string>): Promise<{ code: number; report: ReplayJson }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'relayguard-candidate-'));
   t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => undefined));
   await cp(path.join(w.harness.dir.dir, 'policies'), dir, { recursive: true });
   for (const [name, text] of Object.entries(edits)) await writeFile(path.join(dir, name), text);
   const { io, out, err } = captureIo();
-  const code = await runReplay(['--policies', dir, '--config', w.harness.dir.configFile, '--json'], io);
+  const code = await runReplay(['--policies', dir, '--config', w.harness.dir.configFile, '--json', '--jobs', '0'], io);
   assert.equal(err(), '');
   return { code, report: JSON.parse(out()) as ReplayJson };
 }
