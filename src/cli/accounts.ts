@@ -10,8 +10,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadConfig } from '../config/load-config.ts';
-import { ConfigError } from '../config/errors.ts';
+import { loadCommandConfig } from './command-config.ts';
 import type { Config } from '../config/schema.ts';
 import { silentLogger } from '../log/logger.ts';
 import type { SuspectAccount } from '../accounts/account-control.ts';
@@ -145,21 +144,8 @@ export async function runAccounts(argv: string[], io: CliIo): Promise<number> {
     io.stderr.write(`${args.error}\n${USAGE}\n`);
     return EXIT_USAGE;
   }
-  const configFile = args.config ?? 'config.toml';
-  if (args.config === undefined && !existsSync(path.resolve(configFile))) {
-    io.stderr.write(`no config.toml in ${process.cwd()}; pass --config FILE\n${USAGE}\n`);
-    return EXIT_USER_ERROR;
-  }
-  let config: Config;
-  try {
-    config = await loadConfig(configFile);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.stderr.write(`${error.message}\n`);
-      return EXIT_USER_ERROR;
-    }
-    throw error;
-  }
+  const config = await loadCommandConfig(args.config, io, USAGE);
+  if (config === undefined) return EXIT_USER_ERROR;
   const spoolDir = spoolDirOf(config);
   const running = existsSync(spoolDir) && (await liveOwner(spoolDir)) !== undefined;
   if (!running) {

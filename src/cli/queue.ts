@@ -5,8 +5,7 @@
 // itself and makes the change on disk.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../config/load-config.ts';
-import { ConfigError } from '../config/errors.ts';
+import { loadCommandConfig } from './command-config.ts';
 import type { Config } from '../config/schema.ts';
 import { silentLogger } from '../log/logger.ts';
 import { sendControlRequest, type ControlReply, type ControlSelector, type QueueRequest } from '../spool/control.ts';
@@ -262,21 +261,8 @@ export async function runQueue(argv: string[], io: CliIo): Promise<number> {
     io.stderr.write(`not a queue ID: ${args.id}\n`);
     return EXIT_USER_ERROR;
   }
-  const configFile = args.config ?? 'config.toml';
-  if (args.config === undefined && !existsSync(path.resolve(configFile))) {
-    io.stderr.write(`no config.toml in ${process.cwd()}; pass --config FILE\n${USAGE}\n`);
-    return EXIT_USER_ERROR;
-  }
-  let config: Config;
-  try {
-    config = await loadConfig(configFile);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.stderr.write(`${error.message}\n`);
-      return EXIT_USER_ERROR;
-    }
-    throw error;
-  }
+  const config = await loadCommandConfig(args.config, io, USAGE);
+  if (config === undefined) return EXIT_USER_ERROR;
   const dir = spoolDirOf(config);
   if (args.command === 'list' && args.quarantined) return listQuarantined(quarantineDirOf(config), io, args.json);
   if (args.command === 'list' || args.command === 'show') {
