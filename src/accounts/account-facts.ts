@@ -6,7 +6,7 @@
 // (the driver marks the session; the front door's intake writes the hold).
 // Only authenticated sessions are watched.
 import type { FactsProvider } from '../facts/session-facts.ts';
-import type { AccountFacts } from '../policy/facts.ts';
+import type { AccountFacts, Facts } from '../policy/facts.ts';
 import type { SessionContext } from '../policy/context.ts';
 import type { AccountMonitor } from './account-monitor.ts';
 
@@ -15,22 +15,26 @@ function attemptUser(ctx: SessionContext): string | undefined {
   return typeof attempt?.user === 'string' ? attempt.user : undefined;
 }
 
+const NOTHING: Promise<Facts> = Promise.resolve(Object.freeze({}));
+
 export function accountFactsProvider(monitor: AccountMonitor, enabled: () => boolean): FactsProvider {
   return {
     name: 'accounts',
     open() {
       return {
-        async gather(stage, ctx) {
-          if (!enabled()) return {};
+        // Not async: most stages of most sessions (every unauthenticated one)
+        // have nothing to say, and share one settled promise instead of
+        // making a new one per stage.
+        gather(stage, ctx) {
           if (stage === 'auth') {
-            const user = attemptUser(ctx);
-            return user === undefined ? {} : { account: { locked: monitor.isLocked(user) } };
+            const user = enabled() ? attemptUser(ctx) : undefined;
+            return user === undefined ? NOTHING : Promise.resolve({ account: { locked: monitor.isLocked(user) } });
           }
-          if (stage !== 'data' || ctx.user === undefined) return {};
+          if (stage !== 'data' || ctx.user === undefined || !enabled()) return NOTHING;
           const sender = ctx.sender?.kind === 'mailbox' ? ctx.sender.address : '';
           const hold = monitor.message(ctx.user, sender, ctx.recipients.map((r) => r.address), ctx.clientIp);
           const account: AccountFacts = { locked: monitor.isLocked(ctx.user), ...(hold ? { hold } : {}) };
-          return { account };
+          return Promise.resolve({ account });
         },
         decided(stage, ctx, decision) {
           if (stage !== 'auth' || !enabled()) return;
