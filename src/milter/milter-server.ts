@@ -14,14 +14,13 @@
 // to its client; accept lets the mail through unjudged). Every connection is
 // handled on its own: a slow one blocks nobody.
 import net from 'node:net';
-import { chmod } from 'node:fs/promises';
 import type { Config } from '../config/schema.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 import type { Logger } from '../log/logger.ts';
 import type { DecisionLog } from '../observability/decision-log.ts';
 import type { SessionStages } from '../session/session-record.ts';
 import { socketIp } from '../net/ip-text.ts';
-import { removeStaleSocket } from '../policy-service/policy-server.ts';
+import { listenService, type ServiceAddress } from '../policy-service/service-listener.ts';
 import { DEFAULT_MAX_PACKET_BYTES, PacketReader, type Packet } from './milter-protocol.ts';
 import { MilterSession, type Handled, type MadeDecision, type ReplyKind } from './milter-session.ts';
 
@@ -43,7 +42,7 @@ export interface MilterCounters {
   timeouts: number;
 }
 
-export type MilterAddress = { readonly kind: 'inet'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
+export type MilterAddress = ServiceAddress;
 
 /** Packets one connection may have waiting before it is no longer read (Postfix waits for each reply). */
 const MAX_QUEUED = 64;
@@ -63,25 +62,7 @@ export class MilterServer {
   }
 
   async listen(): Promise<MilterAddress> {
-    const settings = this.#deps.config.milter;
-    const listening = (...args: [string] | [number, string]): Promise<void> =>
-      new Promise<void>((resolve, reject) => {
-        this.#server.once('error', reject);
-        this.#server.listen(...(args as [number, string]), () => {
-          this.#server.removeListener('error', reject);
-          resolve();
-        });
-      });
-    if (settings.socket !== undefined) {
-      await removeStaleSocket(settings.socket);
-      await listening(settings.socket);
-      await chmod(settings.socket, Number.parseInt(settings.socket_mode, 8));
-      this.#address = { kind: 'unix', path: settings.socket };
-    } else {
-      await listening(settings.address.port, settings.address.host);
-      const bound = this.#server.address() as net.AddressInfo;
-      this.#address = { kind: 'inet', host: bound.address, port: bound.port };
-    }
+    this.#address = await listenService(this.#server, this.#deps.config.milter);
     this.#deps.logger.info({ event: 'milter.listening', address: this.#address }, 'milter listening');
     return this.#address;
   }

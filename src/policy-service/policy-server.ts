@@ -14,7 +14,7 @@
 // goes on in the background (later requests of that SMTP session wait for it).
 // Every connection is handled on its own: a slow client blocks nobody.
 import net from 'node:net';
-import { chmod, lstat, unlink } from 'node:fs/promises';
+import { listenService, type ServiceAddress } from './service-listener.ts';
 import type { Config } from '../config/schema.ts';
 import type { PolicySnapshot } from '../config/snapshot.ts';
 import type { Logger } from '../log/logger.ts';
@@ -47,7 +47,7 @@ export interface PolicyServerCounters {
   timeouts: number;
 }
 
-export type PolicyServerAddress = { readonly kind: 'inet'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
+export type PolicyServerAddress = ServiceAddress;
 
 const SOURCE = 'policy service' as const;
 /** Unanswered requests one connection may have before it is no longer read. */
@@ -81,29 +81,7 @@ export class PolicyServer {
   }
 
   async listen(): Promise<PolicyServerAddress> {
-    const settings = this.#deps.config.policy_service;
-    if (settings.socket !== undefined) {
-      await removeStaleSocket(settings.socket);
-      await new Promise<void>((resolve, reject) => {
-        this.#server.once('error', reject);
-        this.#server.listen(settings.socket, () => {
-          this.#server.removeListener('error', reject);
-          resolve();
-        });
-      });
-      await chmod(settings.socket, Number.parseInt(settings.socket_mode, 8));
-      this.#address = { kind: 'unix', path: settings.socket };
-    } else {
-      await new Promise<void>((resolve, reject) => {
-        this.#server.once('error', reject);
-        this.#server.listen(settings.address.port, settings.address.host, () => {
-          this.#server.removeListener('error', reject);
-          resolve();
-        });
-      });
-      const bound = this.#server.address() as net.AddressInfo;
-      this.#address = { kind: 'inet', host: bound.address, port: bound.port };
-    }
+    this.#address = await listenService(this.#server, this.#deps.config.policy_service);
     this.#deps.logger.info({ event: 'policy_service.listening', address: this.#address }, 'policy service listening');
     return this.#address;
   }
@@ -273,24 +251,4 @@ const decisionStage = (stage: PolicyStage): Decision['stage'] => (stage === 'end
 function queueIdOf(request: PolicyRequest): { queueId?: string } {
   const id = request.get('queue_id');
   return id ? { queueId: id.slice(0, 64) } : {};
-}
-
-/** A socket file left by a previous run that nothing answers on any more. */
-export async function removeStaleSocket(path: string): Promise<void> {
-  let isSocket = false;
-  try {
-    isSocket = (await lstat(path)).isSocket();
-  } catch {
-    return;
-  }
-  if (!isSocket) return; // not ours to remove: listen() fails with EADDRINUSE and says so
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = net.connect(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
-  if (!alive) await unlink(path);
 }
