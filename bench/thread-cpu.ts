@@ -7,7 +7,7 @@
 // for work on the front door's thread. Alternate versions with --relay-repo.
 //
 //   node --import tsx bench/thread-cpu.ts [--messages=10000] [--sessions=50]
-//        [--relay-repo=DIR] [--runs=1]
+//        [--relay-repo=DIR] [--runs=1] [--relay-node-args="--flag ..."]
 //
 // Threads are named by what they are: the main thread is the one whose id
 // is the process id; the others (the delivery worker, V8's platform threads,
@@ -20,7 +20,8 @@ import { findTool, runSource, startSink } from './lib/postfix-tools.ts';
 import { LOCAL_DOMAIN, REPO, SENDER_DOMAIN, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
 import { WARM_UP } from './throughput.ts';
 
-const { values } = parseArgs({ options: { messages: { type: 'string' }, sessions: { type: 'string' }, 'relay-repo': { type: 'string' }, runs: { type: 'string' } } });
+const { values } = parseArgs({ options: { messages: { type: 'string' }, sessions: { type: 'string' }, 'relay-repo': { type: 'string' }, runs: { type: 'string' }, 'relay-node-args': { type: 'string' } } });
+const relayNodeArgs = values['relay-node-args']?.split(/\s+/).filter(Boolean) ?? [];
 const messages = Number(values.messages ?? 10_000);
 const sessions = Number(values.sessions ?? 50);
 const runs = Number(values.runs ?? 1);
@@ -55,6 +56,7 @@ try {
       perDestinationConcurrency: 20,
       sinkPort: sink.port,
       extraPolicies: { 'limits.toml': limits },
+      nodeArgs: relayNodeArgs,
     });
     try {
       const warm = await runSource(tools.source, { ...source, messages: WARM_UP, sessions, port: relay.smtpPort, recipient: `warm@${LOCAL_DOMAIN}` });
