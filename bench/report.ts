@@ -78,10 +78,11 @@ export function printReport(r: Results & { targets?: Target[] }): void {
   console.log(`settings: ${JSON.stringify(r.settings)}`);
   if (r.throughput.length > 0) {
     console.log('\n1. Throughput (msgs/s; one message per connection; relayed = all policies, fsync, delivered to smtp-sink;');
-    console.log('   smtp-server alone = the front-door library accepting and discarding, a ceiling for a relay built on it)\n');
+    console.log('   smtp-server alone = the front-door library accepting and discarding, a ceiling for a relay built on it;');
+    console.log('   minimal relay = smtp-server + one fdatasync per group + nodemailer pool, nothing else: the floor of a durable relay)\n');
     console.log(
       table([
-        ['size', 'conc', 'direct', 'accepted', 'end-to-end', 'e2e/direct', 'relay CPU ms/msg', 'smtp-server alone (of direct)', 'its CPU ms/msg', 'DNS queries', 'delivered = sent'],
+        ['size', 'conc', 'direct', 'accepted', 'end-to-end', 'e2e/direct', 'relay CPU ms/msg', 'smtp-server alone (of direct)', 'its CPU ms/msg', 'minimal relay (of direct)', 'its CPU ms/msg', 'DNS queries', 'delivered = sent'],
         ...r.throughput.map((t) => [
           `${t.payloadBytes / 1024} KiB`,
           t.sessions,
@@ -92,6 +93,8 @@ export function printReport(r: Results & { targets?: Target[] }): void {
           t.relayCpuPerMessageMs,
           t.libraryAlone ? `${t.libraryAlone.perSecond} (${(t.libraryAlone.ratio * 100).toFixed(1)}%)` : '-',
           t.libraryAlone?.cpuPerMessageMs ?? '-',
+          t.minimalRelay ? `${t.minimalRelay.perSecond} (${(t.minimalRelay.ratio * 100).toFixed(1)}%)` : '-',
+          t.minimalRelay?.cpuPerMessageMs ?? '-',
           t.dnsQueriesDuringRun,
           t.check.ok ? `yes (${t.check.relayedAtSink}/${t.check.sent})` : `NO: ${t.check.problems.join('; ').slice(0, 200)}`,
         ]),

@@ -8,7 +8,7 @@
 // had 250 from the sink for every message. Then the sink's dump is counted:
 // delivered = sent, every recipient exactly once, spool empty.
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestDnsServer } from '../test/helpers/dns-server.ts';
@@ -52,6 +52,13 @@ export interface ThroughputResult extends ThroughputCase {
    * any relay built on it. Undefined if it could not be measured.
    */
   readonly libraryAlone?: { readonly perSecond: number; readonly ratio: number; readonly cpuPerMessageMs: number };
+  /**
+   * The floor of a durable relay built from the same libraries
+   * (bench/lib/minimal-relay.ts: smtp-server, one fdatasync'd append per
+   * group, nodemailer's pool to the same kind of sink, end to end; nothing
+   * else) under the same load. Undefined if it could not be measured.
+   */
+  readonly minimalRelay?: { readonly perSecond: number; readonly ratio: number; readonly cpuPerMessageMs: number };
   readonly dnsQueriesDuringRun: number;
   readonly dnsblCache: { hits: number; misses: number };
   /** 1-minute load average before and after the relayed run (the machine may be shared). */
@@ -165,6 +172,10 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
     problems.push(`smtp-server alone: ${(error as Error).message}`);
     return undefined;
   });
+  const minimal = await minimalRelay(s, { ...source, recipient: `minimal@${LOCAL_DOMAIN}` }).catch((error: unknown) => {
+    problems.push(`minimal relay: ${(error as Error).message}`);
+    return undefined;
+  });
   const direct = Math.min(...directRuns.map((d) => d.seconds));
   const directPerSecond = c.messages / direct;
   const endToEndPerSecond = c.messages / relayed.endToEndSeconds;
@@ -185,6 +196,9 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
     ...(alone
       ? { libraryAlone: { perSecond: round(c.messages / alone.seconds, 0), ratio: round(c.messages / alone.seconds / directPerSecond, 3), cpuPerMessageMs: round((alone.cpuSeconds * 1000) / c.messages, 3) } }
       : {}),
+    ...(minimal
+      ? { minimalRelay: { perSecond: round(c.messages / minimal.seconds, 0), ratio: round(c.messages / minimal.seconds / directPerSecond, 3), cpuPerMessageMs: round((minimal.cpuSeconds * 1000) / c.messages, 3) } }
+      : {}),
     dnsQueriesDuringRun: relayed.dnsQueries,
     dnsblCache: relayed.dnsblCache,
     loadAverage: [round(loadBefore, 2), round(loadAfter, 2)],
@@ -200,20 +214,78 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
   };
 }
 
-/** smtp-source against bench/lib/bare-smtp-server.ts in a child process: seconds and the child's CPU seconds. */
-async function libraryAlone(s: ThroughputSettings, source: Omit<Parameters<typeof runSource>[1], 'port'>): Promise<{ seconds: number; cpuSeconds: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench', 'lib', 'bare-smtp-server.ts')], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+/** CPU seconds (user + system, all threads) of a child process. */
+async function childCpuSeconds(pid: number | undefined): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Starts a bench child that prints its listening port on its first line of stdout. */
+async function startPortChild(script: string, args: readonly string[]): Promise<{ child: ReturnType<typeof spawn>; port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench', 'lib', script), ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       child.stdout?.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
       child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
       setTimeout(() => reject(new Error('did not start within 10 s')), 10_000).unref();
     });
-    const cpu = async () => {
-      const stat = await readFile(`/proc/${child.pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / 100;
-    };
+    return { child, port };
+  } catch (error) {
+    child.kill('SIGTERM');
+    throw error;
+  }
+}
+
+/**
+ * smtp-source against bench/lib/minimal-relay.ts, forwarding to a fresh
+ * smtp-sink: end-to-end seconds (until the sink holds every message) and the
+ * child's CPU seconds, after the same warm-up as the relay.
+ */
+async function minimalRelay(s: ThroughputSettings, source: Omit<Parameters<typeof runSource>[1], 'port'>): Promise<{ seconds: number; cpuSeconds: number }> {
+  const sink = await startSink(s.sink);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'relayguard-minimal-'));
+  try {
+    const { child, port } = await startPortChild('minimal-relay.ts', [String(sink.port), dir]);
+    try {
+      // Asked by signal, not by reading the sink's dump (15 MB by the end) every 25 ms.
+      let delivered = 0;
+      child.stdout?.on('data', (chunk: Buffer) => {
+        const last = chunk.toString().trim().split('\n').at(-1);
+        if (last) delivered = Number(last);
+      });
+      const atSink = async (target: number) => {
+        child.kill('SIGUSR2');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return delivered >= target ? true : undefined;
+      };
+      const warm = await runSource(s.source, { ...source, messages: WARM_UP, port });
+      if (!warm.ok) throw new Error(`smtp-source (warm-up) failed: ${warm.stderr}`);
+      if (!(await pollUntil(() => atSink(WARM_UP), 30_000))) throw new Error('warm-up messages were not delivered');
+      const before = await childCpuSeconds(child.pid);
+      const started = process.hrtime.bigint();
+      const run = await runSource(s.source, { ...source, port });
+      if (!run.ok) throw new Error(`smtp-source failed: ${run.stderr}`);
+      if (!(await pollUntil(() => atSink(WARM_UP + source.messages), s.timeoutMs, 25))) throw new Error('not every message reached the sink');
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const cpuSeconds = (await childCpuSeconds(child.pid)) - before;
+      const count = await sink.count();
+      if (count.messages !== WARM_UP + source.messages) throw new Error(`the sink has ${count.messages} messages, expected ${WARM_UP + source.messages}`);
+      return { seconds, cpuSeconds };
+    } finally {
+      child.kill('SIGTERM');
+    }
+  } finally {
+    await sink.stop();
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => undefined);
+  }
+}
+
+/** smtp-source against bench/lib/bare-smtp-server.ts in a child process: seconds and the child's CPU seconds. */
+async function libraryAlone(s: ThroughputSettings, source: Omit<Parameters<typeof runSource>[1], 'port'>): Promise<{ seconds: number; cpuSeconds: number }> {
+  const { child, port } = await startPortChild('bare-smtp-server.ts', []);
+  try {
+    const cpu = () => childCpuSeconds(child.pid);
     const warm = await runSource(s.source, { ...source, messages: WARM_UP, port });
     if (!warm.ok) throw new Error(`smtp-source (warm-up) failed: ${warm.stderr}`);
     const before = await cpu();
