@@ -12,8 +12,8 @@
 // as unknown, never guesses). Changing the meaning of an existing key needs v 2.
 import type { Decision, Stage, Verdict } from '../policy/decision.ts';
 import type { Facts, MessageFacts, WindowCounted, ConnectionCounted } from '../policy/facts.ts';
-import type { ZoneStatus } from '../policy/dnsbl-rule.ts';
-import type { SessionRecord, StepCall } from '../session/session-record.ts';
+import type { DnsblFacts, ZoneStatus } from '../policy/dnsbl-rule.ts';
+import type { SessionRecord, SessionStep, StepCall } from '../session/session-record.ts';
 import type { SessionSource } from '../policy/context.ts';
 import { MAX_SESSION_STEPS } from '../session/session-driver.ts';
 
@@ -163,4 +163,114 @@ export function isJournalRecord(value: unknown): value is JournalRecord {
   if (typeof value !== 'object' || value === null) return false;
   const r = value as Record<string, unknown>;
   return r.v === JOURNAL_VERSION && typeof r.id === 'string' && typeof r.t === 'number' && typeof r.ip === 'string' && Array.isArray(r.s);
+}
+
+// ---------------------------------------------------------------------------
+// The hot path. encodeSessionJson(s, t) is JSON.stringify(encodeSession(s, t)),
+// byte for byte, built as one string without the intermediate objects and
+// arrays (the spreads above make several objects per step; this runs once per
+// closed session on the front door's thread). encodeSession stays the
+// definition: test/journal/journal-encode.test.ts checks the two agree on
+// every key, so a new key goes into both.
+
+/** A string as JSON (JSON.stringify's escaping); undefined as an array element would be: null. */
+function str(value: string | undefined): string {
+  if (value === undefined) return 'null';
+  // Hot path: most strings need no escape, and this scan is cheaper than a JSON.stringify call.
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    // ", \, control characters and surrogates (a lone one is escaped): JSON.stringify decides.
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(value);
+  }
+  return `"${value}"`;
+}
+
+/** A number as JSON.stringify writes it (NaN and Infinity: null). */
+function num(value: number): string {
+  return Number.isFinite(value) ? String(value) : 'null';
+}
+
+function decisionsJson(decisions: readonly Decision[]): string {
+  let out = '[';
+  for (let i = 0; i < decisions.length; i++) {
+    const d = decisions[i] as Decision;
+    if (i > 0) out += ',';
+    out += `[${str(d.verdict)},${str(d.stage)},${str(d.rule)},${str(d.reason)}]`;
+  }
+  return `${out}]`;
+}
+
+function zonesJson(results: DnsblFacts['results']): string {
+  let out = '[';
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i] as DnsblFacts['results'][number];
+    if (i > 0) out += ',';
+    out += `[${str(r.zone)},${str(r.target)},${str(r.status)}`;
+    if (r.problem !== undefined) out += `,${JSON.stringify(r.codes ?? [])},${str(r.problem)}]`;
+    else out += r.codes && r.codes.length > 0 ? `,${JSON.stringify(r.codes)}]` : ']';
+  }
+  return `${out}]`;
+}
+
+/** The step's `f` object as JSON ('' when it would be empty: no key). */
+function factsJson(facts: Facts): string {
+  let out = '';
+  if (facts.connection) {
+    const { counts, exceeded, unavailable } = facts.connection;
+    let cn = '';
+    if (counts) cn += `,"c":${JSON.stringify(counts)}`;
+    if (exceeded) cn += `,"x":${str(exceeded)}`;
+    if (unavailable) cn += ',"u":true';
+    out += `,"cn":{${cn.slice(1)}}`;
+  }
+  if (facts.dnsbl) out += ',"dn":1';
+  if (facts.rate) {
+    const counts = facts.rate.counts ?? [];
+    let c = '';
+    for (let i = 0; i < counts.length; i++) {
+      const w = counts[i] as WindowCounted;
+      c += `${i > 0 ? ',[' : '['}${str(w.scope)},${str(w.name)},${num(w.windowMs)},${num(w.count)}]`;
+    }
+    out += `,"rt":{"c":[${c}],"x":${num(facts.rate.exceeded.length)}${facts.rate.unavailable ? ',"u":true' : ''}}`;
+  }
+  if (facts.senderDomain) out += `,"sd":${str(facts.senderDomain.status)}`;
+  if (facts.auth) out += `,"au":${str(facts.auth.outcome)}`;
+  if (facts.message) out += `,"ms":${JSON.stringify(facts.message)}`;
+  const probe = facts.recipientProbe;
+  if (probe && probe.outcome !== 'not_probed') out += `,"rp":[${str(probe.outcome)}${probe.reply !== undefined ? `,${str(probe.reply)}` : ''}]`;
+  return out.length > 0 ? `{${out.slice(1)}}` : '';
+}
+
+/** JSON.stringify(encodeSession(session, closedAt)), without building the record (undefined when no steps were kept). */
+export function encodeSessionJson(session: SessionRecord, closedAt: number): string | undefined {
+  const steps = session.steps;
+  if (!steps) return undefined;
+  let dn: string | undefined;
+  let s = '';
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i] as SessionStep;
+    s += `${i > 0 ? ',' : ''}{"c":${str(step.call)}`;
+    if (step.input !== undefined) s += `,"i":${str(step.input)}`;
+    if (step.mechanism !== undefined) s += `,"m":${str(step.mechanism)}`;
+    if (step.params !== undefined) s += `,"p":${JSON.stringify(step.params)}`;
+    if (step.tls !== undefined) s += step.tls ? ',"tls":true' : ',"tls":false';
+    if (step.helo !== undefined) s += `,"h":${str(step.helo)}`;
+    if (step.esmtp !== undefined) s += step.esmtp ? ',"e":true' : ',"e":false';
+    if (step.user !== undefined) s += `,"u":${str(step.user)}`;
+    const f = factsJson(step.facts);
+    if (f !== '') s += `,"f":${f}`;
+    if (step.facts.dnsbl && dn === undefined) dn = zonesJson(step.facts.dnsbl.results);
+    s += `,"d":${decisionsJson(step.decisions)}}`;
+  }
+  const { listener } = session;
+  let out = `{"v":${JOURNAL_VERSION},"id":${str(session.sessionId)},"t":${num(session.connectedAt)},"ms":${num(Math.max(0, closedAt - session.connectedAt))},"l":${str(listener.name)},"r":${str(listener.role)}`;
+  if (listener.source !== undefined) out += `,"src":${str(listener.source)}`;
+  out += `,"ip":${str(session.clientIp)}`;
+  if (session.peerIp !== session.clientIp) out += `,"px":${str(session.peerIp)}`;
+  if (session.localIp !== listener.address.host && session.localIp !== '') out += `,"li":${str(session.localIp)}`;
+  out += `,"g":${num(session.snapshot.generation)}`;
+  if (dn !== undefined) out += `,"dn":${dn}`;
+  out += `,"s":[${s}]`;
+  if (steps.length >= MAX_SESSION_STEPS) out += ',"cut":true';
+  return `${out}}`;
 }

@@ -40,9 +40,64 @@ export async function listSegments(dir: string): Promise<SegmentFile[]> {
   return segments.map(({ name, file, startMs }) => ({ name, file, startMs }));
 }
 
+const SPACE = 0x20;
+const NEWLINE = 0x0a;
+
 export function frameRecord(record: JournalRecord): string {
   const json = JSON.stringify(record);
   return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
+}
+
+/** Bytes of a framed line besides its JSON: 8 hex digits, a space, the newline. */
+export const FRAME_OVERHEAD = 10;
+const HEX = Buffer.from('0123456789abcdef', 'latin1');
+const FRAME_CHUNK = 64 * 1024;
+
+/**
+ * Framed lines (frameRecord's bytes) appended straight into reusable
+ * buffers: the JSON is converted to UTF-8 once, where it will be written,
+ * and the CRC is taken over those bytes (no line string, no second
+ * conversion for the CRC, no join). take() hands over what was appended
+ * since the last take; later lines go to the rest of the same buffer, never
+ * over bytes already handed out.
+ */
+export class FrameBuffer {
+  #chunk: Buffer = Buffer.allocUnsafe(FRAME_CHUNK);
+  /** chunk[start, end) is appended and not yet taken. */
+  #start = 0;
+  #end = 0;
+  /** Earlier chunks' untaken bytes, oldest first. */
+  #full: Buffer[] = [];
+
+  append(json: string): void {
+    // At most 3 UTF-8 bytes per UTF-16 unit (JSON.stringify leaves no lone surrogate).
+    const most = json.length * 3 + FRAME_OVERHEAD;
+    if (this.#end + most > this.#chunk.length) {
+      if (this.#end > this.#start) this.#full.push(this.#chunk.subarray(this.#start, this.#end));
+      this.#chunk = Buffer.allocUnsafe(Math.max(FRAME_CHUNK, most));
+      this.#start = this.#end = 0;
+    }
+    const chunk = this.#chunk;
+    const at = this.#end;
+    const written = chunk.write(json, at + 9, 'utf8');
+    let crc = crc32(chunk.subarray(at + 9, at + 9 + written));
+    for (let i = at + 7; i >= at; i--) {
+      chunk[i] = HEX[crc & 0xf] as number;
+      crc >>>= 4;
+    }
+    chunk[at + 8] = SPACE;
+    chunk[at + 9 + written] = NEWLINE;
+    this.#end = at + FRAME_OVERHEAD + written;
+  }
+
+  /** The lines appended since the last take, in order. */
+  take(): Buffer[] {
+    const out = this.#full;
+    if (this.#end > this.#start) out.push(this.#chunk.subarray(this.#start, this.#end));
+    this.#full = [];
+    this.#start = this.#end;
+    return out;
+  }
 }
 
 /** One framed line back to a record; undefined when it does not check out. */
@@ -50,9 +105,6 @@ export function parseLine(line: string): JournalRecord | undefined {
   const bytes = Buffer.from(line, 'utf8');
   return parseBytes(bytes, 0, bytes.length);
 }
-
-const SPACE = 0x20;
-const NEWLINE = 0x0a;
 
 function hexDigit(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;

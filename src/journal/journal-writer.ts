@@ -1,6 +1,6 @@
 // Appends closed sessions to the decision journal, off the SMTP path:
-// record() encodes the session (a few microseconds) into an in-memory batch
-// and returns; a timer (journal.flush_interval) or a full batch writes the
+// record() encodes the session (a few microseconds) straight into the
+// in-memory batch's bytes (FrameBuffer) and returns; a timer (journal.flush_interval) or a full batch writes the
 // batch with one append. No fsync: the journal is diagnostics, and a crash
 // loses at most the last batch. A new segment starts past
 // journal.segment_bytes or after an hour; after each rotation the oldest
@@ -17,8 +17,8 @@ import { appendFile, mkdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log/logger.ts';
 import type { SessionJournal, SessionRecord } from '../session/session-record.ts';
-import { encodeSession } from './journal-record.ts';
-import { frameRecord, listSegments, segmentName } from './journal-segment.ts';
+import { encodeSessionJson } from './journal-record.ts';
+import { FRAME_OVERHEAD, FrameBuffer, listSegments, segmentName } from './journal-segment.ts';
 
 export interface JournalWriterOptions {
   readonly dir: string;
@@ -54,7 +54,10 @@ interface CurrentSegment {
 
 export class JournalWriter implements SessionJournal {
   readonly #o: Required<Omit<JournalWriterOptions, 'now'>> & { now: () => number };
-  #lines: string[] = [];
+  readonly #frames = new FrameBuffer();
+  /** Records in #frames. */
+  #count = 0;
+  /** Their size as counted since the journal's first version: UTF-16 units of the line (its bytes when ASCII). */
   #buffered = 0;
   #writing: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -81,22 +84,23 @@ export class JournalWriter implements SessionJournal {
 
   record(session: SessionRecord, closedAt?: number): void {
     if (this.#closed) return;
-    let line: string;
+    let json: string | undefined;
     try {
-      const record = encodeSession(session, closedAt ?? this.#o.now());
-      if (!record) return;
-      line = frameRecord(record);
+      json = encodeSessionJson(session, closedAt ?? this.#o.now());
     } catch (error) {
       this.#drop(1, error);
       return;
     }
-    if (this.#buffered + line.length > this.#o.maxBuffered) {
+    if (json === undefined) return;
+    const size = json.length + FRAME_OVERHEAD;
+    if (this.#buffered + size > this.#o.maxBuffered) {
       this.#dropped++;
       this.#droppedSinceError++;
       return;
     }
-    this.#lines.push(line);
-    this.#buffered += line.length;
+    this.#frames.append(json);
+    this.#count++;
+    this.#buffered += size;
     if (this.#buffered >= this.#o.batchBytes) void this.flush();
   }
 
@@ -114,7 +118,7 @@ export class JournalWriter implements SessionJournal {
   /** Writes what is buffered (one write at a time; resolves when the buffer seen now is on disk or dropped). */
   async flush(): Promise<void> {
     while (this.#writing) await this.#writing;
-    if (this.#lines.length === 0) return;
+    if (this.#count === 0) return;
     this.#writing = this.#write().finally(() => {
       this.#writing = undefined;
     });
@@ -128,16 +132,17 @@ export class JournalWriter implements SessionJournal {
   }
 
   async #write(): Promise<void> {
-    const lines = this.#lines;
+    const chunks = this.#frames.take();
+    const count = this.#count;
     const bytes = this.#buffered;
-    this.#lines = [];
+    this.#count = 0;
     this.#buffered = 0;
     try {
       const rotated = await this.#ensureSegment(bytes);
       const segment = this.#segment as CurrentSegment;
-      await appendFile(segment.file, lines.join(''));
+      await appendFile(segment.file, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
       segment.size += bytes;
-      this.#written += lines.length;
+      this.#written += count;
       this.#bytes += bytes;
       if (this.#degraded) {
         this.#degraded = false;
@@ -149,7 +154,7 @@ export class JournalWriter implements SessionJournal {
       }
       if (rotated) await this.#prune();
     } catch (error) {
-      this.#drop(lines.length, error);
+      this.#drop(count, error);
       // The failed append may have left a torn line: the next batch starts a new segment.
       this.#segment = undefined;
     }
