@@ -5,8 +5,8 @@
 // counted and judged, and the fact says whether it is to be stored held
 // (the driver marks the session; the front door's intake writes the hold).
 // Only authenticated sessions are watched.
-import type { FactsProvider } from '../facts/session-facts.ts';
-import type { AccountFacts, Facts } from '../policy/facts.ts';
+import { NO_STAGE_FACTS, type FactsProvider } from '../facts/session-facts.ts';
+import type { AccountFacts } from '../policy/facts.ts';
 import type { SessionContext } from '../policy/context.ts';
 import type { AccountMonitor } from './account-monitor.ts';
 
@@ -15,26 +15,24 @@ function attemptUser(ctx: SessionContext): string | undefined {
   return typeof attempt?.user === 'string' ? attempt.user : undefined;
 }
 
-const NOTHING: Promise<Facts> = Promise.resolve(Object.freeze({}));
-
 export function accountFactsProvider(monitor: AccountMonitor, enabled: () => boolean): FactsProvider {
   return {
     name: 'accounts',
     open() {
       return {
         // Not async: most stages of most sessions (every unauthenticated one)
-        // have nothing to say, and share one settled promise instead of
-        // making a new one per stage.
+        // have nothing to say, and answer with one shared value: no promise
+        // per stage at all.
         gather(stage, ctx) {
           if (stage === 'auth') {
             const user = enabled() ? attemptUser(ctx) : undefined;
-            return user === undefined ? NOTHING : Promise.resolve({ account: { locked: monitor.isLocked(user) } });
+            return user === undefined ? NO_STAGE_FACTS : { account: { locked: monitor.isLocked(user) } };
           }
-          if (stage !== 'data' || ctx.user === undefined || !enabled()) return NOTHING;
+          if (stage !== 'data' || ctx.user === undefined || !enabled()) return NO_STAGE_FACTS;
           const sender = ctx.sender?.kind === 'mailbox' ? ctx.sender.address : '';
           const hold = monitor.message(ctx.user, sender, ctx.recipients.map((r) => r.address), ctx.clientIp);
           const account: AccountFacts = { locked: monitor.isLocked(ctx.user), ...(hold ? { hold } : {}) };
-          return Promise.resolve({ account });
+          return { account };
         },
         decided(stage, ctx, decision) {
           if (stage !== 'auth' || !enabled()) return;

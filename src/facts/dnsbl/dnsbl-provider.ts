@@ -8,11 +8,11 @@
 // (MAIL needs AUTH there), so nothing is started at connect: a lookup there
 // would only be a query sent about a user's address. Should an unauthenticated
 // client ever reach RCPT on one, its lookups start then.
-import type { FactsProvider, SessionFacts } from '../session-facts.ts';
+import { NO_STAGE_FACTS, type FactsProvider, type SessionFacts } from '../session-facts.ts';
 import type { DnsblCheck, DnsblChecker } from './dnsbl-checker.ts';
 import { inRelayNetworks, isAllowlisted } from '../../config/trust.ts';
 
-const NOTHING: SessionFacts = { gather: async () => ({}), close: () => undefined };
+const NOTHING: SessionFacts = { gather: () => NO_STAGE_FACTS, close: () => undefined };
 
 export function dnsblProvider(checker: DnsblChecker): FactsProvider {
   return {
@@ -21,16 +21,17 @@ export function dnsblProvider(checker: DnsblChecker): FactsProvider {
       if (snapshot.dnsbl.zones.length === 0 || inRelayNetworks(ctx, snapshot) || isAllowlisted(ctx, snapshot)) return NOTHING;
       let check: DnsblCheck | undefined = ctx.listener.role === 'submission' ? undefined : checker.start(ctx.clientIp);
       return {
-        async gather(stage, current) {
-          if (current.user !== undefined) return {};
+        // Not async: only RCPT waits (for the answers); the other stages answer with a value.
+        gather(stage, current) {
+          if (current.user !== undefined) return NO_STAGE_FACTS;
           if (stage === 'helo' && current.helo) check?.helo(current.helo);
           if (stage === 'mail' && current.sender?.kind === 'mailbox') check?.sender(current.sender.domain);
-          if (stage !== 'rcpt') return {};
+          if (stage !== 'rcpt') return NO_STAGE_FACTS;
           check ??= checker.start(ctx.clientIp, {
             ...(current.helo ? { helo: current.helo } : {}),
             ...(current.sender?.kind === 'mailbox' ? { senderDomain: current.sender.domain } : {}),
           });
-          return { dnsbl: await check.results() };
+          return check.results().then((dnsbl) => ({ dnsbl }));
         },
         close: () => undefined,
       };

@@ -31,11 +31,11 @@
 // A counter that fails (a shared store down) fails open by default: reported,
 // no facts. With failOpen false the stage gets `unavailable` facts instead,
 // which the rules turn into a 4xx (limits.unavailable).
-import type { FactsProvider, SessionFacts } from '../session-facts.ts';
+import { NO_STAGE_FACTS, type FactsProvider, type SessionFacts } from '../session-facts.ts';
 import type { ConcurrencyCounter, RateCounter, WindowCount } from './counters.ts';
-import type { LimitsPolicy } from '../../config/limits-file.ts';
+import type { LimitsPolicy, RateWindows } from '../../config/limits-file.ts';
 import { clientKey } from './client-key.ts';
-import { connectionExceeded, named, rateExceeded, userWindows, type ApplicableWindow, type CountedKind } from './compare-limits.ts';
+import { connectionExceeded, named, rateExceeded, userWindows, type ApplicableWindow, type ConnectionCounts, type CountedKind, type CountedWindow } from './compare-limits.ts';
 import type { Decision, Stage } from '../../policy/decision.ts';
 import type { SessionContext } from '../../policy/context.ts';
 import type { Facts } from '../../policy/facts.ts';
@@ -59,6 +59,20 @@ interface Counted {
 }
 
 const refused = (decision: Decision): boolean => decision.verdict === 'reject' || decision.verdict === 'defer';
+
+/**
+ * The windows of limits.toml named for the facts, built once per policy (the
+ * windows arrays are the snapshot's, frozen) rather than at every stage.
+ */
+const namedWindows = new WeakMap<RateWindows, Map<string, readonly ApplicableWindow[]>>();
+
+function namedOnce(scope: ApplicableWindow['scope'], name: string, windows: RateWindows): readonly ApplicableWindow[] {
+  let byName = namedWindows.get(windows);
+  if (!byName) namedWindows.set(windows, (byName = new Map()));
+  let applicable = byName.get(name);
+  if (!applicable) byName.set(name, (applicable = Object.freeze(named(scope, name, windows))));
+  return applicable;
+}
 
 export interface LimitsProviderOptions {
   /** A counter that fails: true (default) decides without it; false defers the client. */
@@ -113,21 +127,28 @@ class LimitsSession implements SessionFacts {
     this.#countOpen = ctx.listener.source !== 'policy service';
   }
 
-  async gather(stage: Stage, ctx: SessionContext): Promise<Facts> {
+  // Not async: the stages that count nothing (HELO, AUTH, DATA) answer with a
+  // value; the others with one promise (and one per counted window, see #count).
+  gather(stage: Stage, ctx: SessionContext): Facts | Promise<Facts> {
+    if (stage !== 'connect' && stage !== 'mail' && stage !== 'rcpt') return NO_STAGE_FACTS;
+    let counting: Promise<Facts>;
     try {
-      if (stage === 'connect') return await this.#connect();
-      if (stage === 'mail') {
+      if (stage === 'connect') counting = this.#connect();
+      else if (stage === 'mail') {
         this.#takeBack(this.#message); // the previous transaction never reached DATA
         this.#message = [];
-        return await this.#rates('mail', 'messages', ctx);
-      }
-      if (stage === 'rcpt') return await this.#rates('rcpt', 'recipients', ctx);
-      return {};
+        counting = this.#rates('mail', 'messages', ctx);
+      } else counting = this.#rates('rcpt', 'recipients', ctx);
     } catch (error) {
-      this.#settings.onCounterError(error, { stage, client: ctx.clientIp });
-      if (this.#settings.failOpen) return {};
-      return stage === 'connect' ? { connection: { unavailable: true } } : { rate: { exceeded: [], unavailable: true } };
+      counting = Promise.reject(error);
     }
+    return counting.catch((error: unknown) => this.#failed(error, stage, ctx));
+  }
+
+  #failed(error: unknown, stage: Stage, ctx: SessionContext): Facts {
+    this.#settings.onCounterError(error, { stage, client: ctx.clientIp });
+    if (this.#settings.failOpen) return {};
+    return stage === 'connect' ? { connection: { unavailable: true } } : { rate: { exceeded: [], unavailable: true } };
   }
 
   decided(stage: Stage, _ctx: SessionContext, decision: Decision): void {
@@ -152,54 +173,68 @@ class LimitsSession implements SessionFacts {
     this.#message = [];
   }
 
-  async #connect(): Promise<Facts> {
+  #connect(): Promise<Facts> {
     const { ip } = this.#limits;
     const global = this.#countOpen ? this.#acquire(GLOBAL_KEY) : undefined;
     const perIp = this.#trusted || !this.#countOpen ? undefined : this.#acquire(`ip:${this.#client}`);
-    const windows = this.#trusted ? [] : named('ip', 'ip.connections', ip.connections);
+    const windows = this.#trusted ? [] : namedOnce('ip', 'ip.connections', ip.connections);
     const rates = this.#count('connect', `conn:${this.#client}`, windows);
-    const [globalCount, ipCount, ipRates] = await Promise.all([global, perIp, rates]);
-    const exceeded = connectionExceeded(
-      { ...(globalCount !== undefined ? { global: globalCount } : {}), ...(ipCount !== undefined ? { ip: ipCount } : {}), ipRates: ipRates.map(({ window, count }) => ({ window, count })) },
-      this.#limits,
-    );
-    const counts = {
-      ...(globalCount !== undefined ? { global: globalCount } : {}),
-      ...(ipCount !== undefined ? { ip: ipCount } : {}),
-      ...(ipRates.length > 0 ? { ipRates: ipRates.map(({ window, count }) => ({ windowMs: window.windowMs, count })) } : {}),
-    };
-    return { connection: exceeded ? { exceeded, counts } : { counts } };
+    return Promise.all([global, perIp, rates]).then(([globalCount, ipCount, ipRates]) => {
+      // Built field by field in the order the facts have always had (the journal records them).
+      const measured: { -readonly [K in keyof ConnectionCounts]: ConnectionCounts[K] } = {};
+      if (globalCount !== undefined) measured.global = globalCount;
+      if (ipCount !== undefined) measured.ip = ipCount;
+      measured.ipRates = ipRates;
+      const exceeded = connectionExceeded(measured, this.#limits);
+      const counts: { global?: number; ip?: number; ipRates?: Array<{ windowMs: number; count: number }> } = {};
+      if (globalCount !== undefined) counts.global = globalCount;
+      if (ipCount !== undefined) counts.ip = ipCount;
+      if (ipRates.length > 0) counts.ipRates = ipRates.map(({ window, count }) => ({ windowMs: window.windowMs, count }));
+      return { connection: exceeded ? { exceeded, counts } : { counts } };
+    });
   }
 
-  async #rates(stage: 'mail' | 'rcpt', kind: CountedKind, ctx: SessionContext): Promise<Facts> {
+  #rates(stage: 'mail' | 'rcpt', kind: CountedKind, ctx: SessionContext): Promise<Facts> {
     const prefix = kind === 'messages' ? 'msg' : 'rcpt';
-    const parts: Array<Promise<Array<ApplicableWindow & { count: number }>>> = [];
+    const parts: Array<Promise<CountedWindow[]>> = [];
     if (!this.#trusted && ctx.user === undefined) {
-      parts.push(this.#count(stage, `${prefix}:ip:${this.#client}`, named('ip', `ip.${kind}`, this.#limits.ip[kind])));
+      parts.push(this.#count(stage, `${prefix}:ip:${this.#client}`, namedOnce('ip', `ip.${kind}`, this.#limits.ip[kind])));
     }
     if (ctx.user !== undefined) {
       const quota = this.#snapshot.users.get(ctx.user)?.quota;
       parts.push(this.#count(stage, `${prefix}:user:${normalizeUserName(ctx.user)}`, userWindows(kind, quota, this.#limits)));
     }
     if (!this.#trusted && ctx.sender?.kind === 'mailbox') {
-      parts.push(this.#count(stage, `${prefix}:domain:${ctx.sender.domain}`, named('sender_domain', `sender_domain.${kind}`, this.#limits.senderDomain[kind])));
+      parts.push(this.#count(stage, `${prefix}:domain:${ctx.sender.domain}`, namedOnce('sender_domain', `sender_domain.${kind}`, this.#limits.senderDomain[kind])));
     }
-    const counted = (await Promise.all(parts)).flat();
-    const counts = counted.map(({ scope, name, window, count }) => ({ scope, name, windowMs: window.windowMs, count }));
-    return { rate: { exceeded: rateExceeded(counted), counts } };
+    return Promise.all(parts).then((lists) => {
+      const counted = lists.length === 1 ? (lists[0] as CountedWindow[]) : lists.flat();
+      const counts = counted.map(({ scope, name, window, count }) => ({ scope, name, windowMs: window.windowMs, count }));
+      return { rate: { exceeded: rateExceeded(counted), counts } };
+    });
   }
 
   /** Counts one event under `key` in each window, remembering it for the stage's decision. */
-  async #count(stage: Stage, key: string, windows: readonly ApplicableWindow[]): Promise<Array<ApplicableWindow & { count: number }>> {
-    return Promise.all(
-      windows.map(async (applicable) => {
-        const added = await this.#counters.rates.add(key, applicable.window.windowMs);
-        const list = this.#pending.get(stage) ?? [];
+  #count(stage: Stage, key: string, windows: readonly ApplicableWindow[]): Promise<CountedWindow[]> {
+    // One promise per window (its count noted as soon as it is known, so a
+    // failing window never hides one that counted), no async closure each.
+    const counting = new Array<Promise<CountedWindow>>(windows.length);
+    for (let i = 0; i < windows.length; i++) {
+      const applicable = windows[i] as ApplicableWindow;
+      let adding: Promise<WindowCount>;
+      try {
+        adding = this.#counters.rates.add(key, applicable.window.windowMs);
+      } catch (error) {
+        adding = Promise.reject(error); // a counter that throws fails like one that rejects
+      }
+      counting[i] = adding.then((added) => {
+        let list = this.#pending.get(stage);
+        if (!list) this.#pending.set(stage, (list = []));
         list.push({ key, windowMs: applicable.window.windowMs, added });
-        this.#pending.set(stage, list);
         return { ...applicable, count: added.count };
-      }),
-    );
+      });
+    }
+    return Promise.all(counting);
   }
 
   async #acquire(key: string): Promise<number> {

@@ -13,14 +13,13 @@
 //   - the domain is delivered by MX lookup: there is no fixed next hop to ask
 //     (Postfix would probe the MX, which on the internet is usually us or a
 //     stranger); such domains are not verified live.
-// With verification off the provider costs one already-settled promise per RCPT.
+// With verification off the provider costs nothing per RCPT (a shared empty value, no promise).
 import type { Config } from '../../config/schema.ts';
 import type { PolicySnapshot } from '../../config/snapshot.ts';
 import { normaliseDomain } from '../../net/domain-set.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { RcptContext } from '../../policy/context.ts';
-import type { Facts } from '../../policy/facts.ts';
-import type { FactsProvider, SessionFacts } from '../session-facts.ts';
+import { NO_STAGE_FACTS, type FactsProvider, type SessionFacts } from '../session-facts.ts';
 import type { NextHop } from './hop-pool.ts';
 import type { RecipientVerifier, VerifySettings } from './recipient-verifier.ts';
 
@@ -39,7 +38,6 @@ export interface RecipientProbeOptions {
   readonly notProbed?: (address: string, hop: string) => void;
 }
 
-const NOTHING: Promise<Facts> = Promise.resolve(Object.freeze({}));
 
 interface Prepared {
   readonly settings: VerifySettings;
@@ -97,14 +95,14 @@ export function recipientProbeProvider(options: RecipientProbeOptions): FactsPro
       const enabled = snapshot.config.recipient_verification.enabled;
       return {
         gather(stage, ctx) {
-          if (!enabled || stage !== 'rcpt') return NOTHING;
+          if (!enabled || stage !== 'rcpt') return NO_STAGE_FACTS;
           const rcptCtx = ctx as RcptContext;
-          if (rcptCtx.recipient === undefined) return NOTHING;
+          if (rcptCtx.recipient === undefined) return NO_STAGE_FACTS;
           const hop = probeTarget(rcptCtx, snapshot, nextHop);
-          if (hop === undefined) return NOTHING;
+          if (hop === undefined) return NO_STAGE_FACTS;
           if (options.live === false) {
             options.notProbed?.(rcptCtx.recipient.address, hop.label);
-            return Promise.resolve({ recipientProbe: { outcome: 'not_probed', hop: hop.label, source: 'none' } });
+            return { recipientProbe: { outcome: 'not_probed', hop: hop.label, source: 'none' } };
           }
           return verifier.verify(hop, rcptCtx.recipient.address, prepare(snapshot.config).settings).then((recipientProbe) => {
             if (recipientProbe.outcome === 'unavailable') {

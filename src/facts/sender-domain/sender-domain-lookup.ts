@@ -42,6 +42,11 @@ export class SenderDomainLookup {
     this.#cache = new LRUCache<string, Answer>({ max: options.maxEntries ?? 10_000, ttlResolution: 0, ...(options.now ? { perf: { now: options.now } } : {}) });
   }
 
+  /** The cached answer for `domain`, if any (what check() would answer as a hit), without a promise. */
+  cached(domain: string): SenderDomainStatus | undefined {
+    return this.#cache.get(domain);
+  }
+
   /** Never rejects: a failure is the status temp_fail. `domain` is already normalised (lower case, ASCII). */
   async check(domain: string, settings: SenderDomainSettings): Promise<SenderDomainResult> {
     const cached = this.#cache.get(domain);

@@ -7,7 +7,7 @@
 // special-use-sender rule refuses them without DNS) and our own local domains
 // (we receive their mail, so they can receive a bounce). With on_dns_error =
 // "accept", a failed lookup gives no fact (the rule then says dunno) and is logged.
-import type { FactsProvider, SessionFacts } from '../session-facts.ts';
+import { NO_STAGE_FACTS, type FactsProvider, type SessionFacts } from '../session-facts.ts';
 import type { SenderDomainLookup } from './sender-domain-lookup.ts';
 import { exemptFromClientChecks } from '../../config/trust.ts';
 import { specialUseDomain } from '../../net/special-use.ts';
@@ -19,17 +19,23 @@ export function senderDomainProvider(lookup: SenderDomainLookup, logger: Logger)
     open(_ctx, snapshot): SessionFacts {
       const settings = snapshot.checks.senderDomain;
       return {
-        async gather(stage, ctx) {
+        // Not async: only a lookup that goes to DNS is waited for; a cached
+        // answer (a cache never holds temp_fail) and "nothing to check" are values.
+        gather(stage, ctx) {
           // An address literal ([192.0.2.1]) names no domain to look up.
-          if (stage !== 'mail' || !settings.enabled || ctx.sender?.kind !== 'mailbox' || ctx.sender.literal !== undefined) return {};
-          if (exemptFromClientChecks(ctx, snapshot)) return {};
-          if (specialUseDomain(ctx.sender.domain) !== undefined || snapshot.localDomains.has(ctx.sender.domain)) return {};
-          const { status } = await lookup.check(ctx.sender.domain, settings);
-          if (status === 'temp_fail') {
-            logger.warn({ domain: ctx.sender.domain, client: ctx.clientIp, action: settings.onDnsError }, 'sender domain lookup failed');
-            if (settings.onDnsError === 'accept') return {};
-          }
-          return { senderDomain: { status } };
+          if (stage !== 'mail' || !settings.enabled || ctx.sender?.kind !== 'mailbox' || ctx.sender.literal !== undefined) return NO_STAGE_FACTS;
+          if (exemptFromClientChecks(ctx, snapshot)) return NO_STAGE_FACTS;
+          const { domain } = ctx.sender;
+          if (specialUseDomain(domain) !== undefined || snapshot.localDomains.has(domain)) return NO_STAGE_FACTS;
+          const cached = lookup.cached(domain);
+          if (cached !== undefined) return { senderDomain: { status: cached } };
+          return lookup.check(domain, settings).then(({ status }) => {
+            if (status === 'temp_fail') {
+              logger.warn({ domain, client: ctx.clientIp, action: settings.onDnsError }, 'sender domain lookup failed');
+              if (settings.onDnsError === 'accept') return NO_STAGE_FACTS;
+            }
+            return { senderDomain: { status } };
+          });
         },
         close: () => undefined,
       };
