@@ -500,6 +500,13 @@ class RelayConnection extends ImmediateConnection {
   }
 }
 
+/** The local end every accepted socket shares: a listener bound to one IP address and port (not a wildcard, not a Unix socket). */
+export function specificLocalEnd(bound: string | net.AddressInfo | null): { localAddress: string; localPort: number } | undefined {
+  if (bound === null || typeof bound !== 'object') return undefined;
+  if (bound.address === '0.0.0.0' || bound.address === '::') return undefined;
+  return { localAddress: bound.address, localPort: bound.port };
+}
+
 const sendReply = (reply: Reply): { code: number; text: string } => ({ code: reply.code, text: replyText(reply) });
 
 /** Commands refused before smtp-server sees them, as Postfix answers them. */
@@ -537,6 +544,13 @@ export class RelaySmtpServer extends GreetAtOnceSmtpServer {
   readonly hooks: RelayHooks;
   /** Session id → the load balancer's address, for connections that came through PROXY. */
   readonly #proxiedPeers = new Map<string, string>();
+  /**
+   * The address and port the listener is bound to, when that is one address
+   * (not 0.0.0.0 or ::): every socket it accepts has exactly this local end,
+   * so smtp-server is told it instead of asking the kernel (one getsockname(2)
+   * per connection, 0.7% of the main thread in bench/'s profile).
+   */
+  #boundLocal: { localAddress: string; localPort: number } | undefined;
 
   constructor(options: RelaySmtpServerOptions) {
     const {
@@ -571,6 +585,9 @@ export class RelaySmtpServer extends GreetAtOnceSmtpServer {
     };
     this.#proxyTrusted = proxyTrusted ?? (() => false);
     this.#onProxyRefused = onProxyRefused ?? (() => undefined);
+    this.server.on('listening', () => {
+      this.#boundLocal = specificLocalEnd(this.server.address());
+    });
   }
 
   /** The TCP peer behind a PROXY header for this session (read once). */
@@ -603,7 +620,7 @@ export class RelaySmtpServer extends GreetAtOnceSmtpServer {
   }
 
   override _handleProxy(socket: net.Socket, callback: (err: Error | null, socketOptions?: SocketOptions) => void): void {
-    const socketOptions: SocketOptions = { id: nextSessionId() };
+    const socketOptions: SocketOptions = this.#boundLocal ? { id: nextSessionId(), ...this.#boundLocal } : { id: nextSessionId() };
     const peer = socket.remoteAddress ?? '';
     if (!this.#proxyTrusted(peer)) {
       // At once, not on the next turn of the event loop as smtp-server does:
