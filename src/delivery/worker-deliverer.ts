@@ -49,11 +49,13 @@ const RESTART_BACKOFF_MS = 1_000;
  * postMessage copies a Buffer's whole ArrayBuffer, not just its bytes, and a
  * small Buffer is a slice of Node's shared 8 KiB pool: a 1 KiB body cost an
  * 8 KiB copy (and carried its neighbours' bytes along). A body that does not
- * own its memory is copied into exactly its size first.
+ * own its memory is copied into exactly its size first. A body in shared
+ * memory (the spool's intake builds small ones there, shared-bodies.ts)
+ * crosses by reference, without a copy.
  */
 function withOwnBody(request: DeliveryRequest): DeliveryRequest {
   const { body } = request;
-  if (!Buffer.isBuffer(body) || (body.byteOffset === 0 && body.buffer.byteLength === body.length)) return request;
+  if (!Buffer.isBuffer(body) || body.buffer instanceof SharedArrayBuffer || (body.byteOffset === 0 && body.buffer.byteLength === body.length)) return request;
   const own = new Uint8Array(body); // a new ArrayBuffer of exactly body.length
   return { ...request, body: Buffer.from(own.buffer, 0, own.length) };
 }

@@ -8,12 +8,13 @@ import type { Readable } from 'node:stream';
 import type { Logger } from '../log/logger.ts';
 import { SpoolError } from './errors.ts';
 import { isQueueId } from './queue-id.ts';
-import { encodeSpoolHeader } from './spool-file.ts';
+import { encodeStoredHeader, storedEnvelope } from './spool-file.ts';
 import type { HeldMessages } from './held-messages.ts';
 import type { AcceptedListener } from './spool-types.ts';
 import type { MessageHolders } from './stored-messages.ts';
 import type { AcceptOptions, Envelope } from './types.ts';
-import { exactBuffer, writeAll } from './write-all.ts';
+import { SharedBodies } from './shared-bodies.ts';
+import { writeAll } from './write-all.ts';
 
 /** Messages up to this size go to a segment and are cached for the first attempt. */
 export const SMALL_MESSAGE = 128 * 1024;
@@ -30,6 +31,7 @@ export interface IntakeDeps extends MessageHolders {
 export class Intake {
   readonly #deps: IntakeDeps;
   readonly #listeners = new Set<AcceptedListener>();
+  readonly #bodies = new SharedBodies();
   #closed = false;
 
   constructor(deps: IntakeDeps) {
@@ -46,7 +48,9 @@ export class Intake {
     const id = acceptOptions?.id ?? this.#deps.nextId();
     if (!isQueueId(id)) throw new SpoolError('SPOOL_WRITE_FAILED', `invalid queue id ${JSON.stringify(id)}`, { temporary: false });
     const hold = acceptOptions?.hold;
-    const header = encodeSpoolHeader(id, envelope, hold);
+    // One object for the header and the body cache (hot path: one spread of the envelope per message).
+    const stored = storedEnvelope(id, envelope, hold);
+    const header = encodeStoredHeader(stored);
     let refused: { error: unknown } | undefined;
     const check = () => {
       try {
@@ -63,7 +67,7 @@ export class Intake {
         check();
         collected = { body: message };
       } else {
-        collected = await collect(message, header, paths.tmpFile(id));
+        collected = await collect(message, header, paths.tmpFile(id), this.#bodies);
         check();
       }
       if ('body' in collected) {
@@ -98,7 +102,7 @@ export class Intake {
       await this.#deps.held.add(id, hold).catch((error: unknown) => logger.error({ err: error, queueId: id }, 'cannot write a hold marker'));
     }
     this.#deps.index.set(id, due);
-    if (body) this.#deps.cache.put(id, { ...envelope, id, ...(hold ? { held: hold } : {}) }, header.length, body);
+    if (body) this.#deps.cache.put(id, stored, header.length, body);
     for (const listener of this.#listeners) {
       try {
         listener(id, due);
@@ -128,7 +132,7 @@ export class Intake {
  * MessageStreamError; after a disk error the stream is still read to its
  * end, so the SMTP session can answer the final dot instead of hanging.
  */
-async function collect(message: Readable, header: Buffer, tmp: string): Promise<{ body: Buffer } | { handle: FileHandle; rest: Buffer[] }> {
+async function collect(message: Readable, header: Buffer, tmp: string, bodies: SharedBodies): Promise<{ body: Buffer } | { handle: FileHandle; rest: Buffer[] }> {
   let chunks: Buffer[] = [];
   let size = 0;
   let handle: FileHandle | undefined;
@@ -165,7 +169,7 @@ async function collect(message: Readable, header: Buffer, tmp: string): Promise<
     if (handle) await unlink(tmp).catch(() => undefined);
     throw error;
   }
-  return handle ? { handle, rest: chunks } : { body: exactBuffer(chunks, size) };
+  return handle ? { handle, rest: chunks } : { body: bodies.join(chunks, size) };
 }
 
 /** The message stream itself failed (the client went away, the data guard gave up): not a disk problem. */

@@ -66,6 +66,8 @@ export class SegmentStore {
   readonly #quarantine: Quarantine | undefined;
   readonly #segments = new Map<number, Segment>();
   readonly #dirSync: DirSync;
+  /** Finished segments being removed (close() waits for them). */
+  readonly #removals = new Set<Promise<void>>();
   #current: { segment: Segment; ready: Promise<void> } | undefined;
   #nextSeq: number;
 
@@ -94,8 +96,10 @@ export class SegmentStore {
     const file = this.#segmentFile(seq);
     // Only a missing file is empty: a segment that cannot be read (EIO, EACCES) stops the start
     // with that error instead of being taken for finished and removed.
-    const bytes = await readFile(file).catch(ifMissing(Buffer.alloc(0)));
+    // The done marks first, then the records: a removal unlinks the .seg before the .done, so a
+    // reader beside a running server (queue list) never pairs a segment's records with no marks.
     const doneText = await readFile(this.#doneFile(seq), 'latin1').catch(ifMissing(''));
+    const bytes = await readFile(file).catch(ifMissing(Buffer.alloc(0)));
     const { records, skippedBytes, skipped } = readRecords(bytes);
     if (skippedBytes > 0) {
       // Usually the tail of a crash: appends that were never acknowledged (no 250 was sent for them).
@@ -191,10 +195,21 @@ export class SegmentStore {
     return this.#segmentFile(location.seq);
   }
 
-  /** The record needs no delivery any more; resolves once that is on disk. */
+  /** False: opened for inspection only (nothing can be marked done). */
+  get writable(): boolean {
+    return this.#writable;
+  }
+
+  /**
+   * The record needs no delivery any more; resolves once that is on disk.
+   * Each record is marked once (the caller gives its location up first): a
+   * second mark would count the segment empty while a record in it is live.
+   */
   async done(id: string, location: SegmentLocation): Promise<void> {
+    if (!this.#writable) throw new Error(`cannot mark ${id} done: the spool segments are open read-only`);
     const segment = this.#segments.get(location.seq);
-    if (!segment || !this.#writable) return;
+    // Removed only once nothing in it was live: this record was marked done before.
+    if (!segment) throw new Error(`cannot mark ${id} done: segment ${location.seq} is gone (marked done twice?)`);
     segment.live--;
     await this.#markDone(segment, [id]);
     this.#maybeRemove(segment);
@@ -207,7 +222,10 @@ export class SegmentStore {
 
   #maybeRemove(segment: Segment): void {
     if (segment.live > 0 || segment.writing > 0 || segment.removing || this.#current?.segment === segment) return;
-    void this.#remove(segment).catch((error: unknown) => this.#logger.error({ err: error, segment: segment.file }, 'cannot remove a finished spool segment'));
+    const removal = this.#remove(segment)
+      .catch((error: unknown) => this.#logger.error({ err: error, segment: segment.file }, 'cannot remove a finished spool segment'))
+      .finally(() => this.#removals.delete(removal));
+    this.#removals.add(removal);
   }
 
   async #remove(segment: Segment): Promise<void> {
@@ -220,8 +238,13 @@ export class SegmentStore {
     await unlink(this.#doneFile(segment.seq)).catch(ignoreMissing);
   }
 
-  /** Waits for queued writes and closes every file. */
+  /**
+   * Waits for queued writes and removals and closes every file. A removal
+   * left running would unlink the .seg and then the .done under whoever
+   * opens the spool next in this process (the CLI, a test).
+   */
   async close(): Promise<void> {
+    while (this.#removals.size > 0) await Promise.all(this.#removals);
     for (const segment of this.#segments.values()) {
       await segment.data?.close();
       await segment.doneLog?.close();

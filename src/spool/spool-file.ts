@@ -18,9 +18,17 @@ export interface StoredEnvelope extends Envelope {
   readonly held?: HoldMark;
 }
 
-export function encodeSpoolHeader(id: string, envelope: Envelope, held?: HoldMark): Buffer {
-  const stored: StoredEnvelope = { ...envelope, id, ...(held ? { held } : {}) };
+/** The envelope as a message's header stores it (and the body cache keeps it). */
+export function storedEnvelope(id: string, envelope: Envelope, held?: HoldMark): StoredEnvelope {
+  return { ...envelope, id, ...(held ? { held } : {}) };
+}
+
+export function encodeStoredHeader(stored: StoredEnvelope): Buffer {
   return Buffer.from(`${SPOOL_MAGIC}${JSON.stringify(stored)}\n`, 'utf8');
+}
+
+export function encodeSpoolHeader(id: string, envelope: Envelope, held?: HoldMark): Buffer {
+  return encodeStoredHeader(storedEnvelope(id, envelope, held));
 }
 
 export type HeaderParse =

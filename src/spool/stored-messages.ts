@@ -104,19 +104,25 @@ export class StoredMessages {
     const payload = cached ? [encodeSpoolHeader(id, cached.envelope, cached.envelope.held), cached.body] : [await segments.read(location)];
     const handle = await files.openTmp(id);
     await files.commit(id, handle, payload);
+    // Removed meanwhile: remove() took the location and marked the record done itself.
+    if (this.#deps.located.get(id) !== location) return;
     this.#deps.located.delete(id);
     await segments.done(id, location);
   }
 
   async remove(id: string): Promise<void> {
-    const { located, journals } = this.#deps;
+    const { located, journals, segments } = this.#deps;
+    if (!segments.writable) throw new SpoolError('SPOOL_WRITE_FAILED', `cannot remove ${id}: the spool is open read-only`, { temporary: false });
     this.#deps.index.delete(id);
     this.#deps.cache.drop(id);
     const location = located.get(id);
     if (location) {
-      await this.#deps.held.drop(id);
+      // Before the first await, the location is taken: a second remove() of the same
+      // message in this turn finds none, so the record is marked done exactly once.
+      const dropping = this.#deps.held.drop(id); // (it looks at `located` synchronously: no marker file for a segment message)
       located.delete(id);
-      await this.#deps.segments.done(id, location);
+      await dropping;
+      await segments.done(id, location);
       return;
     }
     await this.#deps.held.drop(id);

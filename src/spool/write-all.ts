@@ -1,13 +1,6 @@
 // Small file-writing helpers for the spool's accept path.
 import type { FileHandle } from 'node:fs/promises';
 
-/** One buffer of exactly `size` bytes, without copying when there is a single tight chunk. */
-export function exactBuffer(chunks: Buffer[], size: number): Buffer {
-  const only = chunks[0];
-  if (chunks.length === 1 && only && only.byteOffset === 0 && only.buffer.byteLength === only.length) return only;
-  return Buffer.concat(chunks, size);
-}
-
 /**
  * Writes every buffer with `writev` (which returns the bytes it wrote),
  * continuing where a short write stopped (rare, e.g. a nearly full disk).

@@ -139,3 +139,57 @@ test('a segment that cannot be read stops the start with the error and is left a
   assert.ok((await stat(odd)).isDirectory(), 'not removed');
   assert.equal((await segmentNames(dir)).filter((n) => n.endsWith('.seg')).length, 2);
 });
+
+test('close() waits for a finished segment to be removed: a spool opened next (the CLI after `queue bounce`) never sees its records come back', async (t) => {
+  const dir = await tempDir(t);
+  // Small segments: the first holds a and b, c starts the next one.
+  const spool = await openSpool({ dir, logger, maxSegmentBytes: 1600 });
+  const a = await spool.accept(envelope(), rfc822('a'.padEnd(400, '.')));
+  const b = await spool.accept(envelope(), rfc822('b'.padEnd(400, '.')));
+  const c = await spool.accept(envelope(), rfc822('c'.padEnd(400, '.')));
+  const segments = (await segmentNames(dir)).filter((n) => n.endsWith('.seg'));
+  assert.equal(segments.length, 2, segments.join(', '));
+  await spool.remove(a);
+  await spool.remove(b); // the first segment has nothing live: it is removed
+  await spool.close();
+  assert.deepEqual(
+    (await segmentNames(dir)).filter((n) => n.startsWith(path.basename(segments[0] as string, '.seg'))),
+    [],
+    'the finished segment and its done marks are gone once close() resolves',
+  );
+  const reader = await openSpool({ dir, logger, exclusive: false });
+  t.after(() => reader.close());
+  assert.deepEqual([...reader.entries()].map(([id]) => id), [c]);
+});
+
+test('a message removed twice at once is marked done once: the other messages of its segment stay', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await openSpool({ dir, logger, maxSegmentBytes: 1600 });
+  const a = await spool.accept(envelope(), rfc822('a'.padEnd(400, '.')));
+  const b = await spool.accept(envelope(), rfc822('b'.padEnd(400, '.')));
+  await spool.accept(envelope(), rfc822('c'.padEnd(400, '.')));
+  // Two removals of the same message in the same turn (a `queue delete` racing the runner's own removal).
+  await Promise.allSettled([spool.remove(a), spool.remove(a)]);
+  const loaded = await spool.load(b);
+  assert.ok(loaded?.body?.toString().includes('b....'));
+  await spool.close();
+  const restarted = await openSpool({ dir, logger });
+  t.after(() => restarted.close());
+  assert.ok(restarted.has(b), 'b is still queued after a restart');
+  assert.ok(!restarted.has(a));
+  assert.ok((await restarted.load(b))?.body?.toString().includes('b....'), 'and its bytes are still on disk');
+});
+
+test('removing from a read-only spool (the CLI while a server runs) fails loudly and changes nothing', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await openSpool({ dir, logger });
+  const id = await spool.accept(envelope(), rfc822('kept'));
+  await spool.close();
+  const reader = await openSpool({ dir, logger, exclusive: false });
+  t.after(() => reader.close());
+  await assert.rejects(reader.remove(id), /read-only/);
+  assert.ok(reader.has(id));
+  const again = await openSpool({ dir, logger, exclusive: false });
+  t.after(() => again.close());
+  assert.ok(again.has(id), 'nothing was marked done');
+});
