@@ -5,7 +5,7 @@
 // contract; a missing file or key means the default below. The rules that use
 // it are src/policy/rules/helo-*.ts and sender-domain.ts; trusted clients
 // (relay networks, allowlist, authenticated users) are exempt from all of them.
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseTomlWith } from './load-config.ts';
 import type { ParseResult } from './errors.ts';
 import { parseDuration } from './units.ts';

@@ -2,7 +2,7 @@
 // Values that need parsing (durations, return codes) are turned into numbers
 // and ranges here, so problems carry the path that locates their line.
 // Every key is shown and explained in policies/dnsbl.toml.
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseDuration } from './units.ts';
 import { parseCodeRange } from './return-codes.ts';
 

@@ -12,7 +12,7 @@
 //
 // A rate is written "COUNT/WINDOW" ("60/1m", "500/1h", "2000/1d"), a list of
 // them for several windows, or "off".
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseTomlWith } from './load-config.ts';
 import type { ParseResult } from './errors.ts';
 import { parseDuration } from './units.ts';

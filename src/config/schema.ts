@@ -1,6 +1,6 @@
 // The shape of config.toml (infrastructure). Who may do what lives in
 // policies/, not here. Every key is documented in config.example.toml.
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseHostPort } from '../net/host-port.ts';
 import ipaddr from 'ipaddr.js';
 import net from 'node:net';

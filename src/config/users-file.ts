@@ -7,7 +7,7 @@
 //            src/policy/sender-rule.ts)
 //   quota    optional { messages_per_hour, messages_per_day,
 //            recipients_per_hour, recipients_per_day } for the rate limits
-import { z } from 'zod';
+import * as z from 'zod';
 import type { FileProblem, ParseResult } from './errors.ts';
 import { parseTomlWith } from './load-config.ts';
 import { locateTomlPath } from './toml-locate.ts';

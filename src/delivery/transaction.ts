@@ -10,7 +10,6 @@ import { buffer as readAll } from 'node:stream/consumers';
 import type { Logger } from '../log/logger.ts';
 import type { EsmtpParameters, RecipientDsn } from '../spool/types.ts';
 import { mailParameters, planAddresses, rcptDsnParameters, type HopExtensions } from './esmtp-plan.ts';
-import { downgradeToSevenBit } from './mime-downgrade.ts';
 import { localFailure, type RecipientResult } from './smtp-reply.ts';
 import type { TransactionParameters } from './smtp-session.ts';
 
@@ -59,6 +58,11 @@ export class MessageForms {
   async #convert(): Promise<SevenBit> {
     const source = this.#input.body();
     const bytes = Buffer.isBuffer(source) ? source : await readAll(source);
+    // Loaded on the first downgrade only: libmime brings iconv-lite's and
+    // encoding-japanese's tables (~0.8 MB of code, ~2 MiB of heap), which
+    // every thread that can deliver (the delivery worker, the main thread
+    // through queue-runner's import) would otherwise carry for a rare case.
+    const { downgradeToSevenBit } = await import('./mime-downgrade.ts');
     const result = downgradeToSevenBit(bytes);
     if (result.kind === 'unchanged') return { ok: true };
     if (result.kind === 'impossible') return { ok: false, reason: result.reason };

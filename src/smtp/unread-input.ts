@@ -38,7 +38,9 @@ export class UnreadInput {
     let end = n;
     if (unread[end] === 0x0d && unread[end + 1] === 0x0a) end += 2;
     else if (unread[end] === 0x0a) end += 1;
-    this.#unread = unread.subarray(end);
+    // All read (an idle session, the usual case): drop the chunk rather than
+    // keep it alive behind an empty view (~0.2 KiB per idle connection).
+    this.#unread = end === unread.length ? EMPTY : unread.subarray(end);
   }
 
   /** DATA was accepted: what follows is a message up to its final dot. */

@@ -42,7 +42,14 @@ export interface VerifierStats {
 }
 
 export class RecipientVerifier {
-  readonly #cache: LRUCache<string, Cached>;
+  /**
+   * Created at the first answer to remember: lru-cache preallocates its
+   * arrays for `max` entries (~3.3 MiB for the default 100,000), which a relay
+   * with verification off (the default) would carry for nothing.
+   */
+  #cache: LRUCache<string, Cached> | undefined;
+  readonly #maxEntries: number;
+  readonly #clock: { now: () => number } | undefined;
   readonly #inflight = new Map<string, Promise<ProbeAnswer>>();
   readonly #pools = new Map<string, HopPool>();
   readonly #now: () => number;
@@ -50,23 +57,29 @@ export class RecipientVerifier {
 
   constructor(options: { maxEntries: number; now?: () => number }) {
     this.#now = options.now ?? Date.now;
+    this.#maxEntries = options.maxEntries;
+    this.#clock = options.now ? { now: options.now } : undefined;
+  }
+
+  #lru(): LRUCache<string, Cached> {
     // ttlResolution 0: read the clock on every get, so an injected clock is exact.
-    this.#cache = new LRUCache<string, Cached>({ max: options.maxEntries, ttlResolution: 0, ...(options.now ? { perf: { now: options.now } } : {}) });
+    this.#cache ??= new LRUCache<string, Cached>({ max: this.#maxEntries, ttlResolution: 0, ...(this.#clock ? { perf: this.#clock } : {}) });
+    return this.#cache;
   }
 
   get cached(): number {
-    return this.#cache.size;
+    return this.#cache?.size ?? 0;
   }
 
   /** The cached answer, without asking anyone (explain's report, bounce decisions). */
   peek(hop: NextHop, address: string): 'accepted' | 'refused' | undefined {
-    return this.#cache.get(cacheKey(hop, address))?.kind;
+    return this.#cache?.get(cacheKey(hop, address))?.kind;
   }
 
   /** Never rejects. `address` is the recipient as it will be queued. */
   async verify(hop: NextHop, address: string, settings: VerifySettings): Promise<RecipientProbeFacts> {
     const key = cacheKey(hop, address);
-    const cached = this.#cache.get(key);
+    const cached = this.#cache?.get(key);
     if (cached !== undefined) {
       this.stats.hits++;
       const refresh = cached.kind === 'accepted' ? settings.positiveRefresh : settings.negativeRefresh;
@@ -90,12 +103,12 @@ export class RecipientVerifier {
 
   /** Stores an answer as a probe would have (bench/recipient-verify.ts measures the cache's memory with it). */
   remember(hop: NextHop, address: string, kind: Cached['kind'], reply: string, ttl: number): void {
-    this.#cache.set(cacheKey(hop, address), { kind, reply, at: this.#now() }, { ttl });
+    this.#lru().set(cacheKey(hop, address), { kind, reply, at: this.#now() }, { ttl });
   }
 
   /** Forgets every cached answer (tests, the bench). */
   clear(): void {
-    this.#cache.clear();
+    this.#cache?.clear();
   }
 
   pool(hop: NextHop): HopPool | undefined {
@@ -121,7 +134,7 @@ export class RecipientVerifier {
         this.stats[answer.kind]++;
         if (answer.kind !== 'temporary') {
           const ttl = answer.kind === 'accepted' ? settings.positiveTtl : settings.negativeTtl;
-          if (ttl > 0) this.#cache.set(key, { kind: answer.kind, reply: answer.reply, at: this.#now() }, { ttl });
+          if (ttl > 0) this.#lru().set(key, { kind: answer.kind, reply: answer.reply, at: this.#now() }, { ttl });
         }
         return answer;
       })
