@@ -14,15 +14,30 @@ function domainOf(recipient: string): string {
 /** Recipients currently deferred, keyed queueId + recipient. */
 export class DeferralTracker {
   readonly #deferred = new Map<string, { queueId: string; domain: string; lastError: string }>();
+  /** queueId -> its keys in #deferred: a removed message forgets its own entries, not a walk over all of them. */
+  readonly #keys = new Map<string, Set<string>>();
 
   update(queueId: string, recipient: string, result: DeliveryResult, detail: string): void {
+    // Hot path (every delivered recipient): nothing to forget when nothing is deferred.
+    if (result !== 'deferred' && this.#deferred.size === 0) return;
     const key = `${queueId}\u0000${recipient}`;
-    if (result === 'deferred') this.#deferred.set(key, { queueId, domain: domainOf(recipient), lastError: detail });
-    else this.#deferred.delete(key);
+    if (result === 'deferred') {
+      this.#deferred.set(key, { queueId, domain: domainOf(recipient), lastError: detail });
+      const keys = this.#keys.get(queueId);
+      if (keys) keys.add(key);
+      else this.#keys.set(queueId, new Set([key]));
+    } else if (this.#deferred.delete(key)) {
+      const keys = this.#keys.get(queueId);
+      keys?.delete(key);
+      if (keys?.size === 0) this.#keys.delete(queueId);
+    }
   }
 
   forget(queueId: string): void {
-    for (const [key, entry] of this.#deferred) if (entry.queueId === queueId) this.#deferred.delete(key);
+    const keys = this.#keys.get(queueId);
+    if (!keys) return;
+    this.#keys.delete(queueId);
+    for (const key of keys) this.#deferred.delete(key);
   }
 
   byDomain(limit = 20): Array<{ domain: string; count: number; lastError?: string }> {

@@ -32,14 +32,12 @@ export class AppendFile {
   #broken: unknown;
   #closed = false;
   readonly #sync: boolean;
-  readonly #lingerMs: number;
 
-  private constructor(file: string, fd: number, sync: boolean, lingerMs: number) {
+  private constructor(file: string, fd: number, sync: boolean) {
     this.path = file;
     this.#fd = fd;
     this.#size = 0;
     this.#sync = sync;
-    this.#lingerMs = lingerMs;
   }
 
   /**
@@ -49,13 +47,13 @@ export class AppendFile {
    * written to the kernel (it survives a crash of the process, not of the
    * machine) and close() fdatasyncs.
    */
-  static open(file: string, options: { create: boolean; sync?: boolean; lingerMs?: number }): AppendFile {
+  static open(file: string, options: { create: boolean; sync?: boolean }): AppendFile {
     const sync = options.sync ?? true;
     // O_DSYNC: each write returns once its data (and the size) is on disk, so a
     // batch costs one call into the thread pool instead of a write and an fdatasync.
     const flags = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | (options.create ? constants.O_EXCL : 0) | (sync ? constants.O_DSYNC : 0);
     const fd = openSync(file, flags, 0o600);
-    return new AppendFile(file, fd, sync, options.lingerMs ?? 0);
+    return new AppendFile(file, fd, sync);
   }
 
   /** Bytes written or queued so far: the offset of the next append. */
@@ -80,11 +78,8 @@ export class AppendFile {
     }
     const durable = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     // setImmediate, not a microtask: appends from every socket read in this turn of the loop join.
-    // `lingerMs` waits longer to gather more (for files whose appends nobody waits on).
     this.#flushing ??= new Promise<void>((done) => {
-      const flush = () => void this.#flushAll().finally(done);
-      if (this.#lingerMs > 0) setTimeout(flush, this.#lingerMs);
-      else setImmediate(flush);
+      setImmediate(() => void this.#flushAll().finally(done));
     });
     return { offset, durable };
   }

@@ -38,3 +38,13 @@ test('done marks are gathered into one write; close() leaves them on disk', asyn
   assert.deepEqual(await readFile(file, 'latin1'), 'A\nB\nC\nD\n');
   assert.deepEqual([...parseDoneMarks('A\nB\n')].filter((id) => id !== ''), ['A', 'B']);
 });
+
+test('close() writes the marks still gathering at once, and their callers are answered', async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, '0000000002.done');
+  const log = DoneLog.open(file, new DirSync(dir));
+  const pending = [log.mark(['E']), log.mark(['F'])];
+  await log.close();
+  await Promise.all(pending);
+  assert.equal(await readFile(file, 'latin1'), 'E\nF\n');
+});
