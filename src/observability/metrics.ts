@@ -154,9 +154,15 @@ export function createMetrics(options: MetricsOptions): Metrics {
     name: 'relayguard_decisions_by_source_total', help: 'Policy decisions by who asked: smtp (the front door), policy_service (a Postfix policy request) or milter (a milter callback).',
     labelNames: ['source', 'verdict'] as const, registers, collect,
   });
+  // Delivery outcomes since the last scrape, by result (one per recipient): counted here, handed over at scrape time as the Decisions are.
+  const outcomes = new Map<string, number>();
   const deliveries = new Counter({
     name: 'relayguard_delivery_total', help: 'Delivery outcomes per recipient (delivered, deferred, bounced).',
     labelNames: ['result'] as const, registers,
+    collect() {
+      for (const [result, n] of outcomes) this.inc({ result }, n);
+      outcomes.clear();
+    },
   });
   for (const result of ['delivered', 'deferred', 'bounced']) deliveries.inc({ result }, 0);
   const attemptSeconds = new Histogram({
@@ -439,7 +445,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   const offDecisions = options.decisions.subscribe(({ decision, source }) => {
     counted.count(source === 'policy service' ? 'policy_service' : source ?? 'smtp', decision);
   });
-  const offDeliveries = options.deliveries?.subscribe((event) => deliveries.inc({ result: event.result }));
+  const offDeliveries = options.deliveries?.subscribe(({ result }) => outcomes.set(result, (outcomes.get(result) ?? 0) + 1));
   const offAttempts = options.deliveries?.subscribeAttempts((event) => attemptSeconds.observe({ result: event.result }, event.durationMs / 1000));
 
   // prom-client cannot take a histogram's buckets ready-made, and the DNSBL

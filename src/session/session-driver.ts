@@ -101,7 +101,7 @@ function keepsStep(session: SessionRecord): boolean {
 }
 
 /**
- * Opens the journal step of one driver call (ask keepsStep first). Hot path (six steps per message): each call
+ * Opens the journal step of one driver call (ask keepsStep first). Hot path (five steps per message): each call
  * site builds its step whole, one shape per site; spreading the fields into a new object cost ~1 µs a step.
  */
 function openStep(session: SessionRecord, step: MutableStep): MutableStep {
