@@ -166,111 +166,226 @@ export function isJournalRecord(value: unknown): value is JournalRecord {
 }
 
 // ---------------------------------------------------------------------------
-// The hot path. encodeSessionJson(s, t) is JSON.stringify(encodeSession(s, t)),
-// byte for byte, built as one string without the intermediate objects and
-// arrays (the spreads above make several objects per step; this runs once per
-// closed session on the front door's thread). encodeSession stays the
-// definition: test/journal/journal-encode.test.ts checks the two agree on
-// every key, so a new key goes into both.
+// The hot path. writeSession(out, s, t) writes JSON.stringify(encodeSession(s,
+// t)), byte for byte, without building the record: no intermediate objects,
+// arrays or strings (the spreads above make several objects per step, and
+// JSON text built as a string is ~10 KiB of young-generation garbage per
+// session; this runs once per closed session on the front door's thread).
+// encodeSession stays the definition: test/journal/journal-encode.test.ts
+// checks the two agree on every key, so a new key goes into both.
 
-/** A string as JSON (JSON.stringify's escaping); undefined as an array element would be: null. */
-function str(value: string | undefined): string {
-  if (value === undefined) return 'null';
-  // Hot path: most strings need no escape, and this scan is cheaper than a JSON.stringify call.
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    // ", \, control characters and surrogates (a lone one is escaped): JSON.stringify decides.
-    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(value);
-  }
-  return `"${value}"`;
+/** Where writeSession puts a record's JSON (FrameBuffer: straight into the batch's bytes). */
+export interface JsonOut {
+  /** Text that is ASCII and needs no escape (keys, punctuation, literals). */
+  ascii(text: string): void;
+  /** A JSON string literal. */
+  string(value: string): void;
+  /** Any other value, as JSON.stringify writes it. */
+  value(value: unknown): void;
 }
 
-/** A number as JSON.stringify writes it (NaN and Infinity: null). */
-function num(value: number): string {
-  return Number.isFinite(value) ? String(value) : 'null';
+function outNumber(out: JsonOut, value: number): void {
+  out.ascii(Number.isFinite(value) ? String(value) : 'null');
 }
 
-function decisionsJson(decisions: readonly Decision[]): string {
-  let out = '[';
+/** A string as an array element (undefined: null). */
+function outElement(out: JsonOut, value: string | undefined): void {
+  if (value === undefined) out.ascii('null');
+  else out.string(value);
+}
+
+function outDecisions(out: JsonOut, decisions: readonly Decision[]): void {
+  out.ascii('[');
   for (let i = 0; i < decisions.length; i++) {
     const d = decisions[i] as Decision;
-    if (i > 0) out += ',';
-    out += `[${str(d.verdict)},${str(d.stage)},${str(d.rule)},${str(d.reason)}]`;
+    out.ascii(i > 0 ? ',[' : '[');
+    outElement(out, d.verdict);
+    out.ascii(',');
+    outElement(out, d.stage);
+    out.ascii(',');
+    outElement(out, d.rule);
+    out.ascii(',');
+    outElement(out, d.reason);
+    out.ascii(']');
   }
-  return `${out}]`;
+  out.ascii(']');
 }
 
-function zonesJson(results: DnsblFacts['results']): string {
-  let out = '[';
+function outZones(out: JsonOut, results: DnsblFacts['results']): void {
+  out.ascii('[');
   for (let i = 0; i < results.length; i++) {
     const r = results[i] as DnsblFacts['results'][number];
-    if (i > 0) out += ',';
-    out += `[${str(r.zone)},${str(r.target)},${str(r.status)}`;
-    if (r.problem !== undefined) out += `,${JSON.stringify(r.codes ?? [])},${str(r.problem)}]`;
-    else out += r.codes && r.codes.length > 0 ? `,${JSON.stringify(r.codes)}]` : ']';
+    out.ascii(i > 0 ? ',[' : '[');
+    outElement(out, r.zone);
+    out.ascii(',');
+    outElement(out, r.target);
+    out.ascii(',');
+    outElement(out, r.status);
+    if (r.problem !== undefined) {
+      out.ascii(',');
+      out.value(r.codes ?? []);
+      out.ascii(',');
+      out.string(r.problem);
+    } else if (r.codes && r.codes.length > 0) {
+      out.ascii(',');
+      out.value(r.codes);
+    }
+    out.ascii(']');
   }
-  return `${out}]`;
+  out.ascii(']');
 }
 
-/** The step's `f` object as JSON ('' when it would be empty: no key). */
-function factsJson(facts: Facts): string {
-  let out = '';
+/** Whether the step's `f` object has a key (factsOf's "not empty"). */
+function hasFacts(facts: Facts): boolean {
+  return !!(facts.connection || facts.dnsbl || facts.rate || facts.senderDomain || facts.auth || facts.message || (facts.recipientProbe && facts.recipientProbe.outcome !== 'not_probed'));
+}
+
+function outFacts(out: JsonOut, facts: Facts): void {
+  let sep = '{';
   if (facts.connection) {
     const { counts, exceeded, unavailable } = facts.connection;
-    let cn = '';
-    if (counts) cn += `,"c":${JSON.stringify(counts)}`;
-    if (exceeded) cn += `,"x":${str(exceeded)}`;
-    if (unavailable) cn += ',"u":true';
-    out += `,"cn":{${cn.slice(1)}}`;
+    out.ascii('{"cn":{');
+    let inner = '';
+    if (counts) {
+      out.ascii('"c":');
+      out.value(counts);
+      inner = ',';
+    }
+    if (exceeded) {
+      out.ascii(`${inner}"x":`);
+      out.string(exceeded);
+      inner = ',';
+    }
+    if (unavailable) out.ascii(`${inner}"u":true`);
+    out.ascii('}');
+    sep = ',';
   }
-  if (facts.dnsbl) out += ',"dn":1';
+  if (facts.dnsbl) {
+    out.ascii(`${sep}"dn":1`);
+    sep = ',';
+  }
   if (facts.rate) {
     const counts = facts.rate.counts ?? [];
-    let c = '';
+    out.ascii(`${sep}"rt":{"c":[`);
     for (let i = 0; i < counts.length; i++) {
       const w = counts[i] as WindowCounted;
-      c += `${i > 0 ? ',[' : '['}${str(w.scope)},${str(w.name)},${num(w.windowMs)},${num(w.count)}]`;
+      out.ascii(i > 0 ? ',[' : '[');
+      outElement(out, w.scope);
+      out.ascii(',');
+      outElement(out, w.name);
+      out.ascii(',');
+      outNumber(out, w.windowMs);
+      out.ascii(',');
+      outNumber(out, w.count);
+      out.ascii(']');
     }
-    out += `,"rt":{"c":[${c}],"x":${num(facts.rate.exceeded.length)}${facts.rate.unavailable ? ',"u":true' : ''}}`;
+    out.ascii('],"x":');
+    outNumber(out, facts.rate.exceeded.length);
+    out.ascii(facts.rate.unavailable ? ',"u":true}' : '}');
+    sep = ',';
   }
-  if (facts.senderDomain) out += `,"sd":${str(facts.senderDomain.status)}`;
-  if (facts.auth) out += `,"au":${str(facts.auth.outcome)}`;
-  if (facts.message) out += `,"ms":${JSON.stringify(facts.message)}`;
+  if (facts.senderDomain) {
+    out.ascii(`${sep}"sd":`);
+    out.string(facts.senderDomain.status);
+    sep = ',';
+  }
+  if (facts.auth) {
+    out.ascii(`${sep}"au":`);
+    out.string(facts.auth.outcome);
+    sep = ',';
+  }
+  if (facts.message) {
+    out.ascii(`${sep}"ms":`);
+    out.value(facts.message);
+    sep = ',';
+  }
   const probe = facts.recipientProbe;
-  if (probe && probe.outcome !== 'not_probed') out += `,"rp":[${str(probe.outcome)}${probe.reply !== undefined ? `,${str(probe.reply)}` : ''}]`;
-  return out.length > 0 ? `{${out.slice(1)}}` : '';
+  if (probe && probe.outcome !== 'not_probed') {
+    out.ascii(`${sep}"rp":[`);
+    out.string(probe.outcome);
+    if (probe.reply !== undefined) {
+      out.ascii(',');
+      out.string(probe.reply);
+    }
+    out.ascii(']');
+  }
+  out.ascii('}');
 }
 
-/** JSON.stringify(encodeSession(session, closedAt)), without building the record (undefined when no steps were kept). */
-export function encodeSessionJson(session: SessionRecord, closedAt: number): string | undefined {
+/** Writes JSON.stringify(encodeSession(session, closedAt)) to `out` without building the record; false (nothing written) when no steps were kept. */
+export function writeSession(out: JsonOut, session: SessionRecord, closedAt: number): boolean {
   const steps = session.steps;
-  if (!steps) return undefined;
-  let dn: string | undefined;
-  let s = '';
+  if (!steps) return false;
+  const { listener } = session;
+  out.ascii(`{"v":${JOURNAL_VERSION},"id":`);
+  out.string(session.sessionId);
+  out.ascii(',"t":');
+  outNumber(out, session.connectedAt);
+  out.ascii(',"ms":');
+  outNumber(out, Math.max(0, closedAt - session.connectedAt));
+  out.ascii(',"l":');
+  out.string(listener.name);
+  out.ascii(',"r":');
+  out.string(listener.role);
+  if (listener.source !== undefined) {
+    out.ascii(',"src":');
+    out.string(listener.source);
+  }
+  out.ascii(',"ip":');
+  out.string(session.clientIp);
+  if (session.peerIp !== session.clientIp) {
+    out.ascii(',"px":');
+    out.string(session.peerIp);
+  }
+  if (session.localIp !== listener.address.host && session.localIp !== '') {
+    out.ascii(',"li":');
+    out.string(session.localIp);
+  }
+  out.ascii(',"g":');
+  outNumber(out, session.snapshot.generation);
+  // The record's DNSBL answers: the first step's that has them.
+  for (const step of steps) {
+    if (step.facts.dnsbl) {
+      out.ascii(',"dn":');
+      outZones(out, step.facts.dnsbl.results);
+      break;
+    }
+  }
+  out.ascii(',"s":[');
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i] as SessionStep;
-    s += `${i > 0 ? ',' : ''}{"c":${str(step.call)}`;
-    if (step.input !== undefined) s += `,"i":${str(step.input)}`;
-    if (step.mechanism !== undefined) s += `,"m":${str(step.mechanism)}`;
-    if (step.params !== undefined) s += `,"p":${JSON.stringify(step.params)}`;
-    if (step.tls !== undefined) s += step.tls ? ',"tls":true' : ',"tls":false';
-    if (step.helo !== undefined) s += `,"h":${str(step.helo)}`;
-    if (step.esmtp !== undefined) s += step.esmtp ? ',"e":true' : ',"e":false';
-    if (step.user !== undefined) s += `,"u":${str(step.user)}`;
-    const f = factsJson(step.facts);
-    if (f !== '') s += `,"f":${f}`;
-    if (step.facts.dnsbl && dn === undefined) dn = zonesJson(step.facts.dnsbl.results);
-    s += `,"d":${decisionsJson(step.decisions)}}`;
+    out.ascii(i > 0 ? ',{"c":' : '{"c":');
+    out.string(step.call);
+    if (step.input !== undefined) {
+      out.ascii(',"i":');
+      out.string(step.input);
+    }
+    if (step.mechanism !== undefined) {
+      out.ascii(',"m":');
+      out.string(step.mechanism);
+    }
+    if (step.params !== undefined) {
+      out.ascii(',"p":');
+      out.value(step.params);
+    }
+    if (step.tls !== undefined) out.ascii(step.tls ? ',"tls":true' : ',"tls":false');
+    if (step.helo !== undefined) {
+      out.ascii(',"h":');
+      out.string(step.helo);
+    }
+    if (step.esmtp !== undefined) out.ascii(step.esmtp ? ',"e":true' : ',"e":false');
+    if (step.user !== undefined) {
+      out.ascii(',"u":');
+      out.string(step.user);
+    }
+    if (hasFacts(step.facts)) {
+      out.ascii(',"f":');
+      outFacts(out, step.facts);
+    }
+    out.ascii(',"d":');
+    outDecisions(out, step.decisions);
+    out.ascii('}');
   }
-  const { listener } = session;
-  let out = `{"v":${JOURNAL_VERSION},"id":${str(session.sessionId)},"t":${num(session.connectedAt)},"ms":${num(Math.max(0, closedAt - session.connectedAt))},"l":${str(listener.name)},"r":${str(listener.role)}`;
-  if (listener.source !== undefined) out += `,"src":${str(listener.source)}`;
-  out += `,"ip":${str(session.clientIp)}`;
-  if (session.peerIp !== session.clientIp) out += `,"px":${str(session.peerIp)}`;
-  if (session.localIp !== listener.address.host && session.localIp !== '') out += `,"li":${str(session.localIp)}`;
-  out += `,"g":${num(session.snapshot.generation)}`;
-  if (dn !== undefined) out += `,"dn":${dn}`;
-  out += `,"s":[${s}]`;
-  if (steps.length >= MAX_SESSION_STEPS) out += ',"cut":true';
-  return `${out}}`;
+  out.ascii(steps.length >= MAX_SESSION_STEPS ? '],"cut":true}' : ']}');
+  return true;
 }

@@ -8,7 +8,7 @@
 import { crc32 } from 'node:zlib';
 import { open, readdir, readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { isJournalRecord, type JournalRecord } from './journal-record.ts';
+import { isJournalRecord, type JournalRecord, type JsonOut } from './journal-record.ts';
 
 const SEGMENT = /^journal-(\d{13})(?:-(\d+))?\.jsonl$/;
 
@@ -42,6 +42,8 @@ export async function listSegments(dir: string): Promise<SegmentFile[]> {
 
 const SPACE = 0x20;
 const NEWLINE = 0x0a;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
 
 export function frameRecord(record: JournalRecord): string {
   const json = JSON.stringify(record);
@@ -49,54 +51,116 @@ export function frameRecord(record: JournalRecord): string {
 }
 
 /** Bytes of a framed line besides its JSON: 8 hex digits, a space, the newline. */
-export const FRAME_OVERHEAD = 10;
+const FRAME_OVERHEAD = 10;
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 const FRAME_CHUNK = 64 * 1024;
 
 /**
- * Framed lines (frameRecord's bytes) appended straight into reusable
- * buffers: the JSON is converted to UTF-8 once, where it will be written,
- * and the CRC is taken over those bytes (no line string, no second
- * conversion for the CRC, no join). take() hands over what was appended
- * since the last take; later lines go to the rest of the same buffer, never
- * over bytes already handed out.
+ * Framed lines (frameRecord's bytes) written straight into reusable
+ * buffers: a record's JSON goes in as bytes where it will be written from
+ * (JsonOut: no record objects, no intermediate strings, no UTF-8
+ * conversion of the whole line), and the CRC is taken over those bytes.
+ *   begin(); writeSession(frames, ...); end(); commit() (or abort(), also on a throw)
+ * take() hands over what was appended since the last take; later lines go
+ * to the rest of the same buffer, never over bytes already handed out.
  */
-export class FrameBuffer {
+export class FrameBuffer implements JsonOut {
   #chunk: Buffer = Buffer.allocUnsafe(FRAME_CHUNK);
-  /** chunk[start, end) is appended and not yet taken. */
+  /** chunk[start, line) is framed and not yet taken; chunk[line, pos) the line being written. */
   #start = 0;
-  #end = 0;
-  /** Earlier chunks' untaken bytes, oldest first. */
+  #line = 0;
+  #pos = 0;
+  /** The line's UTF-16 length minus its UTF-8 length (non-ASCII strings), for end(). */
+  #unitsMinusBytes = 0;
+  /** Earlier chunks' untaken lines, oldest first. */
   #full: Buffer[] = [];
 
-  append(json: string): void {
-    // At most 3 UTF-8 bytes per UTF-16 unit (JSON.stringify leaves no lone surrogate).
-    const most = json.length * 3 + FRAME_OVERHEAD;
-    if (this.#end + most > this.#chunk.length) {
-      if (this.#end > this.#start) this.#full.push(this.#chunk.subarray(this.#start, this.#end));
-      this.#chunk = Buffer.allocUnsafe(Math.max(FRAME_CHUNK, most));
-      this.#start = this.#end = 0;
-    }
+  begin(): void {
+    this.#ensure(FRAME_OVERHEAD);
+    this.#pos = this.#line + 9; // the CRC's 8 hex digits and a space go first, once known
+    this.#unitsMinusBytes = 0;
+  }
+
+  /** Frames the line written since begin(); returns its length in UTF-16 units (what the writer has always counted as its size). Then commit() or abort(). */
+  end(): number {
+    this.#ensure(1);
     const chunk = this.#chunk;
-    const at = this.#end;
-    const written = chunk.write(json, at + 9, 'utf8');
-    let crc = crc32(chunk.subarray(at + 9, at + 9 + written));
+    const at = this.#line;
+    let crc = crc32(chunk.subarray(at + 9, this.#pos));
     for (let i = at + 7; i >= at; i--) {
       chunk[i] = HEX[crc & 0xf] as number;
       crc >>>= 4;
     }
     chunk[at + 8] = SPACE;
-    chunk[at + 9 + written] = NEWLINE;
-    this.#end = at + FRAME_OVERHEAD + written;
+    chunk[this.#pos++] = NEWLINE;
+    return this.#pos - at + this.#unitsMinusBytes;
   }
 
-  /** The lines appended since the last take, in order. */
+  /** Keeps the line: the next take() hands it over. */
+  commit(): void {
+    this.#line = this.#pos;
+  }
+
+  /** Forgets the line since begin(). */
+  abort(): void {
+    this.#pos = this.#line;
+  }
+
+  ascii(text: string): void {
+    this.#ensure(text.length);
+    const chunk = this.#chunk;
+    let pos = this.#pos;
+    for (let i = 0; i < text.length; i++) chunk[pos++] = text.charCodeAt(i);
+    this.#pos = pos;
+  }
+
+  string(value: string): void {
+    this.#ensure(value.length + 2);
+    const chunk = this.#chunk;
+    const at = this.#pos;
+    let pos = at;
+    chunk[pos++] = QUOTE;
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      // Hot path: ASCII needing no escape is copied; anything else is JSON.stringify's.
+      if (c < 0x20 || c === QUOTE || c === BACKSLASH || c >= 0x80) {
+        this.#pos = at;
+        this.value(value);
+        return;
+      }
+      chunk[pos++] = c;
+    }
+    chunk[pos++] = QUOTE;
+    this.#pos = pos;
+  }
+
+  value(value: unknown): void {
+    const json = JSON.stringify(value) ?? 'null';
+    this.#ensure(json.length * 3); // at most 3 UTF-8 bytes per UTF-16 unit (JSON.stringify leaves no lone surrogate)
+    const written = this.#chunk.write(json, this.#pos, 'utf8');
+    this.#pos += written;
+    this.#unitsMinusBytes += json.length - written;
+  }
+
+  /** The lines ended since the last take, in order. */
   take(): Buffer[] {
     const out = this.#full;
-    if (this.#end > this.#start) out.push(this.#chunk.subarray(this.#start, this.#end));
+    if (this.#line > this.#start) out.push(this.#chunk.subarray(this.#start, this.#line));
     this.#full = [];
-    this.#start = this.#end;
+    this.#start = this.#line;
     return out;
+  }
+
+  /** Room for `bytes` more: past the chunk's end, the line so far moves to a new chunk. */
+  #ensure(bytes: number): void {
+    if (this.#pos + bytes <= this.#chunk.length) return;
+    const old = this.#chunk;
+    if (this.#line > this.#start) this.#full.push(old.subarray(this.#start, this.#line));
+    const partial = this.#pos - this.#line;
+    this.#chunk = Buffer.allocUnsafe(Math.max(FRAME_CHUNK, 2 * (partial + bytes)));
+    old.copy(this.#chunk, 0, this.#line, this.#pos);
+    this.#start = this.#line = 0;
+    this.#pos = partial;
   }
 }
 

@@ -17,8 +17,8 @@ import { appendFile, mkdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log/logger.ts';
 import type { SessionJournal, SessionRecord } from '../session/session-record.ts';
-import { encodeSessionJson } from './journal-record.ts';
-import { FRAME_OVERHEAD, FrameBuffer, listSegments, segmentName } from './journal-segment.ts';
+import { writeSession } from './journal-record.ts';
+import { FrameBuffer, listSegments, segmentName } from './journal-segment.ts';
 
 export interface JournalWriterOptions {
   readonly dir: string;
@@ -84,21 +84,27 @@ export class JournalWriter implements SessionJournal {
 
   record(session: SessionRecord, closedAt?: number): void {
     if (this.#closed) return;
-    let json: string | undefined;
+    const frames = this.#frames;
+    let size: number;
     try {
-      json = encodeSessionJson(session, closedAt ?? this.#o.now());
+      frames.begin();
+      if (!writeSession(frames, session, closedAt ?? this.#o.now())) {
+        frames.abort();
+        return;
+      }
+      size = frames.end();
     } catch (error) {
+      frames.abort();
       this.#drop(1, error);
       return;
     }
-    if (json === undefined) return;
-    const size = json.length + FRAME_OVERHEAD;
     if (this.#buffered + size > this.#o.maxBuffered) {
+      frames.abort();
       this.#dropped++;
       this.#droppedSinceError++;
       return;
     }
-    this.#frames.append(json);
+    frames.commit();
     this.#count++;
     this.#buffered += size;
     if (this.#buffered >= this.#o.batchBytes) void this.flush();

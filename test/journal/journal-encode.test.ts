@@ -1,4 +1,4 @@
-// The writer's encoder (encodeSessionJson, FrameBuffer) writes exactly the
+// The writer's encoder (writeSession into a FrameBuffer) writes exactly the
 // bytes of the record definition (frameRecord(encodeSession(...))): journals
 // written before and after it replay the same. Checked on the bench's session
 // and on varied sessions setting every optional key, with strings JSON must
@@ -8,23 +8,40 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { encodeSession, encodeSessionJson } from '../../src/journal/journal-record.ts';
+import { encodeSession, writeSession } from '../../src/journal/journal-record.ts';
 import { FrameBuffer, emptyReadStats, frameRecord, readSegment, segmentName } from '../../src/journal/journal-segment.ts';
+import type { SessionRecord } from '../../src/session/session-record.ts';
 import { benchSession, closedAtOf, variedSessions } from '../helpers/journal-sessions.ts';
 
-test('encodeSessionJson is JSON.stringify(encodeSession(...)) for the bench session and varied ones', () => {
+/** One session's framed line as FrameBuffer writes it (undefined when writeSession writes none), and the size end() counts. */
+function framed(frames: FrameBuffer, session: SessionRecord, closedAt: number): { line: string; size: number } | undefined {
+  frames.begin();
+  if (!writeSession(frames, session, closedAt)) {
+    frames.abort();
+    assert.deepEqual(frames.take(), [], 'nothing written');
+    return undefined;
+  }
+  const size = frames.end();
+  frames.commit();
+  return { line: Buffer.concat(frames.take()).toString('utf8'), size };
+}
+
+test('writeSession writes frameRecord(encodeSession(...)) for the bench session and varied ones', () => {
   const sessions = [benchSession(1), ...variedSessions(1, 1500), ...variedSessions(2, 1500)];
+  const frames = new FrameBuffer();
   const keys = new Set<string>();
   let compared = 0;
   sessions.forEach((session, n) => {
     const closedAt = closedAtOf(session, n);
     const record = encodeSession(session, closedAt);
-    const json = encodeSessionJson(session, closedAt);
+    const written = framed(frames, session, closedAt);
     if (record === undefined) {
-      assert.equal(json, undefined, `session ${n}`);
+      assert.equal(written, undefined, `session ${n}`);
       return;
     }
-    assert.equal(json, JSON.stringify(record), `session ${n}`);
+    const expected = frameRecord(record);
+    assert.equal(written?.line, expected, `session ${n}`);
+    assert.equal(written?.size, expected.length, `session ${n}: the size the writer counts (the line's UTF-16 length)`);
     compared++;
     for (const key of Object.keys(record)) keys.add(key);
     for (const step of record.s) {
@@ -41,7 +58,10 @@ test('encodeSessionJson is JSON.stringify(encodeSession(...)) for the bench sess
 test('FrameBuffer writes frameRecord\'s bytes, across chunk boundaries and takes, and the reader reads them back', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'relayguard-journal-encode-'));
   t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
-  const sessions = [...variedSessions(3, 600), ...Array.from({ length: 200 }, (_, n) => benchSession(n))];
+  const bench = benchSession(0);
+  // A cut session's line (~200 KiB) is longer than a whole chunk.
+  const cut = { ...bench, steps: Array.from({ length: 1000 }, (_, i) => bench.steps![i % bench.steps!.length]!) };
+  const sessions = [...variedSessions(3, 600), cut, ...Array.from({ length: 200 }, (_, n) => benchSession(n)), cut];
   const frames = new FrameBuffer();
   const expected: string[] = [];
   const written: Buffer[] = [];
@@ -49,7 +69,16 @@ test('FrameBuffer writes frameRecord\'s bytes, across chunk boundaries and takes
     const record = encodeSession(session, closedAtOf(session, n));
     if (!record) return;
     expected.push(frameRecord(record));
-    frames.append(encodeSessionJson(session, closedAtOf(session, n)) as string);
+    frames.begin();
+    writeSession(frames, session, closedAtOf(session, n));
+    frames.end();
+    if (n % 11 === 0) {
+      frames.abort(); // a line dropped after end() (the writer's max_buffered) leaves no trace
+      frames.begin();
+      frames.ascii('{"torn":');
+      frames.abort(); // nor does one abandoned midway (an encoder that threw)
+      expected.pop();
+    } else frames.commit();
     if (n % 37 === 0) written.push(...frames.take());
   });
   written.push(...frames.take());
