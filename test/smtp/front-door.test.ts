@@ -160,3 +160,48 @@ test('implicit TLS behind PROXY: a ClientHello in the same segment as the header
   assert.deepEqual(relay.seen.map((s) => s.clientIp), ['203.0.113.7']);
   socket.destroy();
 });
+
+test('a small message and one past the in-memory size of the spool (128 KiB) pass byte for byte after the Received header', async (t) => {
+  const relay = await startDoor();
+  t.after(() => relay.stop());
+  const client = await SmtpTalk.connect({ port: relay.port('mx') });
+  await client.read();
+  await client.command('EHLO client.test');
+  const line = `${'0123456789abcdef'.repeat(4)}\r\n`;
+  for (const [subject, lines] of [['small', 10], ['large', 3000]] as const) {
+    assert.equal((await client.command('MAIL FROM:<a@sender.test>')).code, 250);
+    assert.equal((await client.command('RCPT TO:<b@example.test>')).code, 250);
+    assert.equal((await client.command('DATA')).code, 354);
+    const body = `Subject: ${subject}\r\n\r\n${line.repeat(lines)}`;
+    // In pieces that do not line up with any size boundary.
+    const bytes = Buffer.from(body, 'latin1');
+    for (let at = 0; at < bytes.length; at += 7_001) client.write(bytes.subarray(at, at + 7_001));
+    client.write('.\r\n');
+    assert.equal((await client.read())?.code, 250);
+    const stored = relay.intake.messages.at(-1);
+    const text = stored?.body.toString('latin1') ?? '';
+    assert.match(text, /^Received: from client\.test \(\[127\.0\.0\.1\]\)\r\n/);
+    assert.equal(text.slice(text.indexOf('Subject: ')), body);
+  }
+  assert.equal(relay.intake.messages.length, 2);
+  client.close();
+});
+
+test('a bare LF past the in-memory size of the spool (128 KiB) is still refused with 550 5.6.0, and the session stays in step', async (t) => {
+  const relay = await startDoor();
+  t.after(() => relay.stop());
+  const client = await SmtpTalk.connect({ port: relay.port('mx') });
+  await client.read();
+  await client.command('EHLO client.test');
+  await client.command('MAIL FROM:<a@sender.test>');
+  await client.command('RCPT TO:<b@example.test>');
+  await client.command('DATA');
+  client.write(`Subject: late smuggle\r\n\r\n${`${'x'.repeat(62)}\r\n`.repeat(3000)}`);
+  client.write('first\n.\nMAIL FROM:<x@evil.test>\r\n.\r\n');
+  const reply = await client.read();
+  assert.equal(reply?.code, 550);
+  assert.match(reply?.lines[0] ?? '', /^550 5\.6\.0 /);
+  assert.equal(relay.intake.messages.length, 0);
+  assert.equal((await client.command('NOOP')).code, 250, 'the session is still in step');
+  client.close();
+});
