@@ -3,7 +3,7 @@
 // bare address is taken as one too, as Postfix does), a host name (FQDN or
 // not), or neither. And whether it names us.
 import ipaddr from 'ipaddr.js';
-import { normalizeIp } from '../net/ip-text.ts';
+import { normalizeIp, parseClientV4 } from '../net/ip-text.ts';
 import type { OurIdentity } from './context.ts';
 
 export type HeloName =
@@ -42,6 +42,10 @@ export function classifyHelo(text: string): HeloName {
 const LOCALHOST_NAMES = new Set(['localhost', 'localhost.localdomain', 'localhost6', 'localhost6.localdomain6']);
 
 function isLoopback(ip: string): boolean {
+  // The client's IPv4 address (every MAIL asks): 127.0.0.0/8, ipaddr.js's
+  // "loopback" range for IPv4 (no range it checks first overlaps it), without its parse.
+  const v4 = parseClientV4(ip);
+  if (v4 >= 0) return v4 >>> 24 === 127;
   try {
     return ipaddr.process(ip).range() === 'loopback';
   } catch {

@@ -98,6 +98,16 @@ export class DnsblCache {
     return Math.min(this.#settings.maxTtl, Math.max(this.#settings.minTtl, ms));
   }
 
+  /**
+   * The cached A answer of `name`, counted as a hit, without a promise; on
+   * undefined the caller asks lookupA (which counts what it does then).
+   */
+  cachedA(name: string): AResult | undefined {
+    const cached = this.#lru.get(`A ${name}`) as AResult | undefined;
+    if (cached !== undefined) this.#hits++;
+    return cached;
+  }
+
   /** The A records of `name`. Never rejects: failures are values. */
   lookupA(name: string): Promise<Lookup<AResult>> {
     return this.#get(`A ${name}`, async (): Promise<Loaded<AResult>> => {

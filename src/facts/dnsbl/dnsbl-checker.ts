@@ -211,8 +211,8 @@ export class DnsblCheck {
   }
 
   /** Everything started so far, once answered. */
-  async results(): Promise<DnsblFacts> {
-    const results = await Promise.all([...this.#ip, ...this.#helo, ...this.#sender]);
-    return { clientIp: this.clientIp, results };
+  results(): Promise<DnsblFacts> {
+    const { clientIp } = this;
+    return Promise.all(this.#ip.concat(this.#helo, this.#sender)).then((results) => ({ clientIp, results }));
   }
 }

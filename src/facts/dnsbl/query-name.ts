@@ -36,9 +36,12 @@ const LOCAL_RANGES = new Set([
 export function parseClientAddress(ip: string): ClientAddress | null {
   const bare = ip.trim().replace(/%.*$/, '');
   // net.isIP is strict; ipaddr.js would also take "1.2.3" or "0x7f.1".
-  if (net.isIP(bare) === 0) return null;
-  // process() turns ::ffff:a.b.c.d into the IPv4 address a.b.c.d.
-  const parsed = ipaddr.process(bare);
+  const family = net.isIP(bare);
+  if (family === 0) return null;
+  // process() turns ::ffff:a.b.c.d into the IPv4 address a.b.c.d. A dotted
+  // quad net.isIP took (decimal, no leading zeros) is built from its numbers
+  // rather than parsed again (every connection comes through here).
+  const parsed = family === 4 ? new ipaddr.IPv4(bare.split('.').map(Number)) : ipaddr.process(bare);
   const local = LOCAL_RANGES.has(parsed.range());
   if (parsed.kind() === 'ipv4') {
     const octets = (parsed as ipaddr.IPv4).octets;

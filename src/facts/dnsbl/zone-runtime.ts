@@ -5,7 +5,7 @@
 // (error) / resumptions (warn). Logs name the zone by its display name only.
 import type { Logger } from '../../log/logger.ts';
 import type { ZoneResult } from '../../policy/dnsbl-rule.ts';
-import type { DnsblCache, DnsblResolver } from './dnsbl-cache.ts';
+import type { AResult, DnsblCache, DnsblResolver } from './dnsbl-cache.ts';
 import type { DnsblHealthSettings, DnsblZone } from '../../config/dnsbl-file.ts';
 import { renderReplyText, wantsTxt } from './reply-text.ts';
 import { classifyAnswers } from '../../config/return-codes.ts';
@@ -71,14 +71,23 @@ export class ZoneRuntime {
   }
 
   /** Asks the zone about one subject. Never rejects. */
-  async lookup(subject: Subject, cache: DnsblCache): Promise<ZoneResult> {
+  lookup(subject: Subject, cache: DnsblCache): Promise<ZoneResult> {
     if (this.health.state === 'suspended') {
       this.counters.suspendedSkips++;
-      return this.#result(subject, 'suspended', { problem: this.health.snapshot().reason ?? 'suspended' });
+      return Promise.resolve(this.#result(subject, 'suspended', { problem: this.health.snapshot().reason ?? 'suspended' }));
     }
     this.counters.lookups++;
+    const cached = cache.cachedA(subject.queryName);
+    // Hot path (most clients of a warm cache): a cached "not listed" is one
+    // settled result, without the async chain, the clock or a closure.
+    if (cached?.type === 'none') return Promise.resolve(this.#result(subject, 'clean', { cached: true }));
+    return this.#answer(subject, cache, cached);
+  }
+
+  /** The rest of lookup(): `hit` is the cached answer, else the cache (or DNS) is asked now. */
+  async #answer(subject: Subject, cache: DnsblCache, hit: AResult | undefined): Promise<ZoneResult> {
     const started = performance.now();
-    const { result, status } = await cache.lookupA(subject.queryName);
+    const { result, status } = hit !== undefined ? { result: hit, status: 'hit' as const } : await cache.lookupA(subject.queryName);
     const queried = status === 'miss';
     const cached = queried ? undefined : true;
     if (queried) {

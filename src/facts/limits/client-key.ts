@@ -4,8 +4,14 @@
 // (Postfix 3.8's smtpd_client_ipv6_prefix_length does the same). IPv4-mapped
 // IPv6 counts as IPv4.
 import ipaddr from 'ipaddr.js';
+import { formatV4, v4Mask } from '../../net/cidr.ts';
+import { parseDottedQuad } from '../../net/ip-text.ts';
 
 export function clientKey(ip: string, ipv4Prefix: number, ipv6Prefix: number): string {
+  // Hot path (every connection): a client's IPv4 address as the socket gives
+  // it, four decimal numbers, is its own canonical text; no ipaddr.js parse.
+  const v4 = parseDottedQuad(ip, 0);
+  if (v4 >= 0) return ipv4Prefix >= 32 ? ip : `${formatV4((v4 & v4Mask(ipv4Prefix)) >>> 0)}/${ipv4Prefix}`;
   let address: ipaddr.IPv4 | ipaddr.IPv6;
   try {
     address = ipaddr.process(ip);

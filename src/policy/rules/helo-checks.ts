@@ -16,12 +16,21 @@ import { classifyHelo, heloClaimsUs, type HeloName } from '../helo-name.ts';
 
 type HeloTest = (helo: HeloName, ctx: SessionContext, snapshot: PolicySnapshot) => Decision | undefined;
 
+// The three rules run one after the other on the same name: classified once,
+// not three times per MAIL (a HeloName is immutable, so sharing it is safe).
+let lastHelo: { readonly text: string; readonly helo: HeloName } | undefined;
+
+function classified(text: string): HeloName {
+  if (lastHelo?.text !== text) lastHelo = { text, helo: classifyHelo(text) };
+  return lastHelo.helo;
+}
+
 function heloRule(name: string, test: HeloTest): Rule<SessionContext> {
   return {
     name,
     evaluate(ctx, snapshot): Decision {
       if (ctx.helo === undefined || exemptFromClientChecks(ctx, snapshot)) return dunno('helo', name);
-      return test(classifyHelo(ctx.helo), ctx, snapshot) ?? dunno('helo', name);
+      return test(classified(ctx.helo), ctx, snapshot) ?? dunno('helo', name);
     },
   };
 }
