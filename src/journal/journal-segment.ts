@@ -70,18 +70,15 @@ export class FrameBuffer implements JsonOut {
   #start = 0;
   #line = 0;
   #pos = 0;
-  /** The line's UTF-16 length minus its UTF-8 length (non-ASCII strings), for end(). */
-  #unitsMinusBytes = 0;
   /** Earlier chunks' untaken lines, oldest first. */
   #full: Buffer[] = [];
 
   begin(): void {
     this.#ensure(FRAME_OVERHEAD);
     this.#pos = this.#line + 9; // the CRC's 8 hex digits and a space go first, once known
-    this.#unitsMinusBytes = 0;
   }
 
-  /** Frames the line written since begin(); returns its length in UTF-16 units (what the writer has always counted as its size). Then commit() or abort(). */
+  /** Frames the line written since begin(); returns its size in bytes, newline included. Then commit() or abort(). */
   end(): number {
     this.#ensure(1);
     const chunk = this.#chunk;
@@ -93,7 +90,7 @@ export class FrameBuffer implements JsonOut {
     }
     chunk[at + 8] = SPACE;
     chunk[this.#pos++] = NEWLINE;
-    return this.#pos - at + this.#unitsMinusBytes;
+    return this.#pos - at;
   }
 
   /** Keeps the line: the next take() hands it over. */
@@ -139,7 +136,6 @@ export class FrameBuffer implements JsonOut {
     this.#ensure(json.length * 3); // at most 3 UTF-8 bytes per UTF-16 unit (JSON.stringify leaves no lone surrogate)
     const written = this.#chunk.write(json, this.#pos, 'utf8');
     this.#pos += written;
-    this.#unitsMinusBytes += json.length - written;
   }
 
   /** The lines ended since the last take, in order. */

@@ -57,7 +57,7 @@ export class JournalWriter implements SessionJournal {
   readonly #frames = new FrameBuffer();
   /** Records in #frames. */
   #count = 0;
-  /** Their size as counted since the journal's first version: UTF-16 units of the line (its bytes when ASCII). */
+  /** Their size in bytes (segment_bytes, max_buffered and stats().bytes count bytes on disk). */
   #buffered = 0;
   #writing: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;

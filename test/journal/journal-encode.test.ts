@@ -41,7 +41,7 @@ test('writeSession writes frameRecord(encodeSession(...)) for the bench session 
     }
     const expected = frameRecord(record);
     assert.equal(written?.line, expected, `session ${n}`);
-    assert.equal(written?.size, expected.length, `session ${n}: the size the writer counts (the line's UTF-16 length)`);
+    assert.equal(written?.size, Buffer.byteLength(expected), `session ${n}: the size the writer counts (the line's bytes on disk)`);
     compared++;
     for (const key of Object.keys(record)) keys.add(key);
     for (const step of record.s) {

@@ -176,3 +176,20 @@ test('a session past MAX_SESSION_STEPS driver calls is journaled with its beginn
   assert.equal(encodeSession(long, 1_700_000_000_500)?.cut, true);
   assert.equal(encodeSession(session(2, 1_700_000_000_000), 1_700_000_000_500)?.cut, undefined);
 });
+
+test('sizes are counted in bytes on disk, also for non-ASCII lines (stats().bytes equals the segments\' size)', async (t) => {
+  const dir = await tempDir(t);
+  const { logger } = capture();
+  const writer = new JournalWriter({ dir, maxBytes: 10_000_000, maxAge: 7 * 86_400_000, segmentBytes: 1_000_000, flushInterval: 60_000, logger, now: () => 1_700_000_000_000 });
+  t.after(() => writer.close());
+  for (let i = 0; i < 5; i++) {
+    const record = session(i, 1_700_000_000_000);
+    // A UTF-8 sender (SMTPUTF8): 2-4 bytes per character on disk, 1-2 UTF-16 units in memory.
+    const steps = (record.steps ?? []).map((s) => (s.call === 'mail' ? { ...s, input: `δοκιμή${i}@παράδειγμα.δοκιμή😀` } : s));
+    writer.record({ ...record, steps });
+  }
+  await writer.flush();
+  const sizes = await Promise.all((await listSegments(dir)).map(async (s) => (await readFile(s.file)).length));
+  assert.equal(writer.stats().written, 5);
+  assert.equal(writer.stats().bytes, sizes.reduce((a, b) => a + b, 0));
+});
