@@ -25,7 +25,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDnsServer } from '../test/helpers/dns-server.ts';
 import { findTool, startSink } from './lib/postfix-tools.ts';
-import { DOMAIN_ZONES, IP_ZONES, REPO, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
+import { DOMAIN_ZONES, IP_ZONES, REPO, prepareRelayCode, seedBenchDns, serviceNodeOptions, startRelayChild } from './lib/relay-child.ts';
 import { summarizeFile, type ProfileSummary } from './lib/profile-summary.ts';
 import { measureThroughput, type ThroughputResult } from './throughput.ts';
 import { measureLatency, type LatencyResult } from './latency.ts';
@@ -152,7 +152,7 @@ const results: {
 } = {
   startedAt: startedAt.toISOString(),
   machine: await machine(),
-  settings: { messages, repeat, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), relayRepo: relayRepo ?? REPO, relayCode: relayCode.note, relayNodeArgs, rateLimits: relayOnly ? 'off (--policies=relay-only)' : limits.note, dnsblZones: relayOnly ? [] : [...IP_ZONES, ...DOMAIN_ZONES], policies: relayOnly ? 'relay-only: relay control, no DNSBL, limits or checks' : 'all', recipientVerification: values['verify-recipients'] ? 'on (warm cache after the first RCPT)' : 'off', journal: values['no-journal'] ? 'off (--no-journal)' : 'on (the default)', fsync: 'always (the spool has no switch)' },
+  settings: { messages, repeat, sizes, sessions, deliveryConcurrency, perDestinationConcurrency: deliveryConcurrency, logLevel, spoolRoot: spoolRoot ?? os.tmpdir(), relayRepo: relayRepo ?? REPO, relayCode: relayCode.note, relayNodeOptions: serviceNodeOptions(), relayNodeArgs, rateLimits: relayOnly ? 'off (--policies=relay-only)' : limits.note, dnsblZones: relayOnly ? [] : [...IP_ZONES, ...DOMAIN_ZONES], policies: relayOnly ? 'relay-only: relay control, no DNSBL, limits or checks' : 'all', recipientVerification: values['verify-recipients'] ? 'on (warm cache after the first RCPT)' : 'off', journal: values['no-journal'] ? 'off (--no-journal)' : 'on (the default)', fsync: 'always (the spool has no switch)' },
   throughput: [],
   latency: [],
   micro: [],

@@ -6,7 +6,7 @@
 // counters, its RSS read from /proc. Nothing here reaches into the relay's memory.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync, openSync, closeSync } from 'node:fs';
+import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openSpool } from '../../src/spool/spool.ts';
@@ -15,6 +15,16 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { freePort } from './postfix-tools.ts';
 import type { TestDnsServer } from '../../test/helpers/dns-server.ts';
 import { generateSelfSignedPair } from '../../src/smtp/self-signed-pair.ts';
+
+/**
+ * The NODE_OPTIONS the shipped systemd unit sets (contrib/relayguard.service):
+ * every bench relay runs with them, as production does, whatever code
+ * --relay-repo points at (they are the service's runtime, not the code's).
+ */
+export function serviceNodeOptions(): string {
+  const unit = readFileSync(path.join(REPO, 'contrib', 'relayguard.service'), 'utf8');
+  return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.trim() ?? '';
+}
 
 /** USER_HZ: 100 on every Linux architecture Node runs on. */
 const CLOCK_TICKS = 100;
@@ -236,7 +246,7 @@ export async function startRelayChild(options: RelayChildOptions): Promise<Relay
   const child = spawn(program as string, args, {
     cwd: dir,
     stdio: ['ignore', out, out],
-    env: { ...process.env, RELAYGUARD_BENCH_MEMORY_FILE: memoryFile, ...(options.run ? { RELAYGUARD_RUN: options.run } : {}) },
+    env: { ...process.env, NODE_OPTIONS: serviceNodeOptions(), RELAYGUARD_BENCH_MEMORY_FILE: memoryFile, ...(options.run ? { RELAYGUARD_RUN: options.run } : {}) },
   });
   closeSync(out);
   try {
