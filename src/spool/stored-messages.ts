@@ -90,24 +90,34 @@ export class StoredMessages {
 
   async record(id: string, event: JournalEvent): Promise<void> {
     const location = this.#deps.located.get(id);
-    if (location) await this.#moveOut(id, location);
+    // Removed while it was being moved out: no journal for a message that is gone.
+    if (location && !(await this.#moveOut(id, location))) return;
     await this.#deps.journals.append(id, event);
     const { index } = this.#deps;
     if (event.next !== undefined && index.has(id)) index.set(id, event.next);
     if (event.kind === 'attempt') this.#deps.cache.drop(id);
   }
 
-  /** Gives a segment message a file of its own in queue/ (before its journal starts), then retires the segment copy. */
-  async #moveOut(id: string, location: SegmentLocation): Promise<void> {
+  /**
+   * Gives a segment message a file of its own in queue/ (before its journal starts), then retires the segment copy.
+   * false: remove() took the message meanwhile, and the file just written is gone again.
+   */
+  async #moveOut(id: string, location: SegmentLocation): Promise<boolean> {
     const { files, segments } = this.#deps;
     const cached = this.#deps.cache.get(id);
     const payload = cached ? [encodeSpoolHeader(id, cached.envelope, cached.envelope.held), cached.body] : [await segments.read(location)];
     const handle = await files.openTmp(id);
     await files.commit(id, handle, payload);
-    // Removed meanwhile: remove() took the location and marked the record done itself.
-    if (this.#deps.located.get(id) !== location) return;
+    if (this.#deps.located.get(id) !== location) {
+      // Removed meanwhile: remove() took the location and marked the record done itself; the
+      // queue file written here would bring the message back (at load, and after a restart).
+      await files.unlink(id);
+      await this.#deps.queueSync.sync();
+      return false;
+    }
     this.#deps.located.delete(id);
     await segments.done(id, location);
+    return true;
   }
 
   async remove(id: string): Promise<void> {

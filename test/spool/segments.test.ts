@@ -193,3 +193,21 @@ test('removing from a read-only spool (the CLI while a server runs) fails loudly
   t.after(() => again.close());
   assert.ok(again.has(id), 'nothing was marked done');
 });
+
+test('a message removed while its first record() moves it out of its segment stays removed: no queue file or journal survives', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await openSpool({ dir, logger, maxSegmentBytes: 1600 });
+  const a = await spool.accept(envelope(), rfc822('a'.padEnd(400, '.')));
+  const b = await spool.accept(envelope(), rfc822('b'.padEnd(400, '.')));
+  // The runner's first deferral (which writes queue/<id>.msg) racing a `queue delete` of the same message.
+  const results = await Promise.allSettled([spool.record(a, { at: Date.now(), kind: 'attempt', attempts: 1, rcpt: {}, next: Date.now() + 60_000 }), spool.remove(a)]);
+  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled']);
+  assert.ok(!spool.has(a));
+  assert.equal(await spool.load(a), undefined, 'the removed message cannot be loaded');
+  await spool.close();
+  const restarted = await openSpool({ dir, logger });
+  t.after(() => restarted.close());
+  assert.deepEqual([...restarted.entries()].map(([id]) => id), [b], 'after a restart only b is queued');
+  const queued = await readdir(path.join(dir, 'queue')).catch(() => [] as string[]);
+  assert.deepEqual(queued.filter((n) => n.startsWith(a)), [], `nothing of ${a} is left in queue/`);
+});
