@@ -7,6 +7,7 @@ import type { GuardReport } from '../config/policy-store.ts';
 import type { FileProblem } from '../config/errors.ts';
 import type { RedisStatus } from '../cluster/redis-health.ts';
 import type { AccountAction, SuspectAccount } from '../accounts/account-control.ts';
+import type { SelfCheckEntry } from '../facts/dnsbl/self-check.ts';
 
 /** Account anomaly detection (issue 19 item 2): the suspects and the counts behind the metrics. */
 export interface AccountsStatus {
@@ -81,17 +82,7 @@ export interface SelfCheckView {
   readonly addresses: readonly string[];
   readonly intervalMs: number;
   readonly lastRunAt: number | null;
-  readonly results: ReadonlyArray<{
-    readonly address: string;
-    readonly zone: string;
-    readonly state: 'listed' | 'clean' | 'unknown';
-    readonly codes?: readonly string[];
-    readonly text?: string;
-    readonly problem?: string;
-    readonly checkedAt: number;
-    readonly lastKnown?: 'listed' | 'clean';
-    readonly listedSince?: number;
-  }>;
+  readonly results: readonly SelfCheckEntry[];
 }
 
 export interface ZoneStats {
