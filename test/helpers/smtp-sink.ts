@@ -6,6 +6,7 @@
 // and come back on the same address and port.
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { WAIT_SCALE } from './wait-for.ts';
+import { listenOnStablePort } from './stable-port.ts';
 
 export interface SinkMessage {
   readonly from: string;
@@ -177,7 +178,8 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
         resolve((server.server.address() as { port: number }).port);
       });
     });
-  const port = await listen(options.port ?? 0);
+  // A sink may go down() and come back up(): its port must not be one the kernel hands out meanwhile.
+  const port = options.port !== undefined ? await listen(options.port) : await listenOnStablePort(listen);
   let listening = true;
 
   const closeServer = () =>

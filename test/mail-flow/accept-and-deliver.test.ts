@@ -44,7 +44,10 @@ test('upstream down: the message waits in the spool, is retried, and arrives onc
     await sink.close();
   });
   await send(harness.port('mx'), { from: 'alice@sender.test', to: ['bob@example.test'] }, raw('retry'));
-  await waitFor(() => harness.logs.filter((l) => l.msg === 'delivery attempt').length >= 2, 20_000, 'two failed attempts');
+  const attempts = () => harness.logs.filter((l) => l.msg === 'delivery attempt');
+  // On a timeout, what the relay said about the message shows why (an attempt that never ended, an error line).
+  const told = () => JSON.stringify(harness.logs.filter((l) => l.msg === 'delivery attempt' || (l.level as number) >= 40));
+  await waitFor(() => attempts().length >= 2, 20_000, () => `two failed attempts; attempts and warnings so far: ${told()}`);
   assert.equal(harness.relay.spool.stats().size, 1, 'still spooled');
   await sink.up();
   await sink.waitFor(1, 10_000);
