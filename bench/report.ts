@@ -72,6 +72,18 @@ export function targetsOf(r: Results): Target[] {
   return targets;
 }
 
+/** One run's CPU per message on both paths and the quotient it predicts for e2e/direct. */
+function cpuLine(t: Pick<ThroughputResult, 'ratio' | 'relayCpuPerMessageMs' | 'toolsCpuPerMessageMs'>): string {
+  const tools = t.toolsCpuPerMessageMs;
+  const direct = tools.direct.source + tools.direct.sink;
+  const relayed = tools.relayed.source + t.relayCpuPerMessageMs + tools.relayed.sink;
+  return (
+    `direct smtp-source ${tools.direct.source} + smtp-sink ${tools.direct.sink} = ${direct.toFixed(3)}; ` +
+    `relayed smtp-source ${tools.relayed.source} + relay ${t.relayCpuPerMessageMs} + smtp-sink ${tools.relayed.sink} = ${relayed.toFixed(3)}; ` +
+    `quotient ${((direct / relayed) * 100).toFixed(1)}% (measured ${(t.ratio * 100).toFixed(1)}%)`
+  );
+}
+
 export function printReport(r: Results & { targets?: Target[] }): void {
   const m = r.machine;
   console.log(`\nrelayguard bench: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, ${m.kernel}`);
@@ -100,6 +112,11 @@ export function printReport(r: Results & { targets?: Target[] }): void {
         ]),
       ]),
     );
+    console.log('\n   CPU per message (ms, user + system) of every process on the path; when they saturate the machine,');
+    console.log('   e2e/direct is about the direct path\'s CPU over the relayed path\'s (the quotient):');
+    for (const t of r.throughput) {
+      for (const run of t.repeats ?? [t]) console.log(`   ${t.payloadBytes / 1024} KiB / ${t.sessions}: ${cpuLine(run)}`);
+    }
     for (const t of r.throughput.filter((x) => x.repeats)) {
       const runs = (t.repeats ?? []).map((x) => `${(x.ratio * 100).toFixed(1)}% (${x.endToEndPerSecond} vs ${x.directPerSecond}, ${x.relayCpuPerMessageMs} ms/msg)`);
       console.log(`   ${t.payloadBytes / 1024} KiB / ${t.sessions}: ${runs.length} runs, the median shown: ${runs.join('; ')}`);

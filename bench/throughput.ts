@@ -8,11 +8,11 @@
 // had 250 from the sink for every message. Then the sink's dump is counted:
 // delivered = sent, every recipient exactly once, spool empty.
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestDnsServer } from '../test/helpers/dns-server.ts';
-import { runSource, startSink } from './lib/postfix-tools.ts';
+import { processCpuSeconds, runSource, startSink } from './lib/postfix-tools.ts';
 import { LOCAL_DOMAIN, REPO, SENDER_DOMAIN, startRelayChild, type RelayChild, type RelayChildOptions, type RelayStatus } from './lib/relay-child.ts';
 import { pollUntil, round } from './lib/stats.ts';
 
@@ -47,6 +47,17 @@ export interface ThroughputResult extends ThroughputCase {
   readonly relayCpuSeconds: number;
   readonly relayCpuPerMessageMs: number;
   /**
+   * CPU per message of Postfix's load tools themselves (ms, user + system):
+   * smtp-source and smtp-sink on the direct path (its fastest run), and on the
+   * relayed path. On a machine the three processes saturate, the ratio is
+   * about direct tools' CPU / (relayed tools' CPU + relay CPU): the figure
+   * that says what a relay's CPU per message can reach for a given ratio.
+   */
+  readonly toolsCpuPerMessageMs: {
+    readonly direct: { readonly source: number; readonly sink: number };
+    readonly relayed: { readonly source: number; readonly sink: number };
+  };
+  /**
    * The front-door library alone (bench/lib/bare-smtp-server.ts: smtp-server
    * accepting and discarding, nothing else) under the same load: a ceiling for
    * any relay built on it. Undefined if it could not be measured.
@@ -64,7 +75,7 @@ export interface ThroughputResult extends ThroughputCase {
   /** 1-minute load average before and after the relayed run (the machine may be shared). */
   readonly loadAverage: number[];
   /** With --repeat: every run's figures (this result is the run with the median ratio). */
-  readonly repeats?: ReadonlyArray<{ ratio: number; endToEndPerSecond: number; directPerSecond: number; relayCpuPerMessageMs: number }>;
+  readonly repeats?: ReadonlyArray<Pick<ThroughputResult, 'ratio' | 'endToEndPerSecond' | 'directPerSecond' | 'relayCpuPerMessageMs' | 'toolsCpuPerMessageMs'>>;
   readonly check: { sent: number; directAtSink: number; relayedAtSink: number; distinctRecipients: number; spoolLeft: number; ok: boolean; problems: string[] };
 }
 
@@ -72,6 +83,8 @@ interface Relayed {
   readonly acceptedSeconds: number;
   readonly endToEndSeconds: number;
   readonly cpuSeconds: number;
+  readonly sourceCpu: number;
+  readonly sinkCpu: number;
   readonly dnsQueries: number;
   readonly dnsblCache: { hits: number; misses: number };
   readonly atSink: number;
@@ -103,11 +116,13 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
   const directRun = async () => {
     const directSink = await startSink(s.sink);
     try {
+      const sinkCpuBefore = await directSink.cpuSeconds();
       const run = await runSource(s.source, { ...source, port: directSink.port, recipient: `direct@${LOCAL_DOMAIN}` });
       if (!run.ok) problems.push(`direct smtp-source failed: ${run.stderr}`);
+      const sinkCpu = (await directSink.cpuSeconds()) - sinkCpuBefore;
       const count = await directSink.count();
       if (count.messages !== c.messages) problems.push(`direct: sink has ${count.messages} of ${c.messages}`);
-      return { seconds: run.seconds, atSink: count.messages };
+      return { seconds: run.seconds, atSink: count.messages, sourceCpu: run.cpuSeconds, sinkCpu };
     } finally {
       await directSink.stop();
     }
@@ -118,7 +133,7 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
   // Relayed.
   const sink = await startSink(s.sink);
   let relay: RelayChild | undefined;
-  let relayed: Relayed = { acceptedSeconds: Infinity, endToEndSeconds: Infinity, cpuSeconds: 0, dnsQueries: 0, dnsblCache: { hits: 0, misses: 0 }, atSink: 0, distinctRecipients: 0, spoolLeft: -1 };
+  let relayed: Relayed = { acceptedSeconds: Infinity, endToEndSeconds: Infinity, cpuSeconds: 0, sourceCpu: 0, sinkCpu: 0, dnsQueries: 0, dnsblCache: { hits: 0, misses: 0 }, atSink: 0, distinctRecipients: 0, spoolLeft: -1 };
   try {
     relay = await startRelayChild({ ...s.relay, sinkPort: sink.port });
     const live = relay;
@@ -134,12 +149,14 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
     if (!before) throw new Error('warm-up messages were not delivered');
     s.dns.resetCounts();
     const cpuBefore = await live.cpuSeconds();
+    const sinkCpuBefore = await sink.cpuSeconds();
     const started = process.hrtime.bigint();
     const run = await runSource(s.source, { ...source, port: live.smtpPort, recipient: `relayed@${LOCAL_DOMAIN}` });
     if (!run.ok) problems.push(`relayed smtp-source failed: ${run.stderr}`);
     const after = await pollUntil(() => drained(totals(before).delivered + c.messages), s.timeoutMs, 25);
     const endToEndSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     const cpuSeconds = (await live.cpuSeconds()) - cpuBefore;
+    const sinkCpu = (await sink.cpuSeconds()) - sinkCpuBefore;
     const last = after ?? (await live.status());
     if (!after) problems.push(`not drained within ${s.timeoutMs} ms: delivered ${totals(last).delivered - totals(before).delivered} of ${c.messages}`);
     const count = await sink.count();
@@ -156,6 +173,8 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
       acceptedSeconds: run.seconds,
       endToEndSeconds,
       cpuSeconds,
+      sourceCpu: run.cpuSeconds,
+      sinkCpu,
       dnsQueries: s.dns.queries(),
       dnsblCache: { hits: cacheOf(last).hits - cacheOf(before).hits, misses: cacheOf(last).misses - cacheOf(before).misses },
       atSink: count.messages - WARM_UP,
@@ -177,6 +196,8 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
     return undefined;
   });
   const direct = Math.min(...directRuns.map((d) => d.seconds));
+  const fastest = directRuns.find((d) => d.seconds === direct) ?? directRuns[0];
+  const perMessageMs = (seconds: number) => round((seconds * 1000) / c.messages, 3);
   const directPerSecond = c.messages / direct;
   const endToEndPerSecond = c.messages / relayed.endToEndSeconds;
   const acceptedPerSecond = c.messages / relayed.acceptedSeconds;
@@ -193,6 +214,10 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
     acceptedRatio: round(acceptedPerSecond / directPerSecond, 3),
     relayCpuSeconds: round(relayed.cpuSeconds, 2),
     relayCpuPerMessageMs: round((relayed.cpuSeconds * 1000) / c.messages, 3),
+    toolsCpuPerMessageMs: {
+      direct: { source: perMessageMs(fastest?.sourceCpu ?? 0), sink: perMessageMs(fastest?.sinkCpu ?? 0) },
+      relayed: { source: perMessageMs(relayed.sourceCpu), sink: perMessageMs(relayed.sinkCpu) },
+    },
     ...(alone
       ? { libraryAlone: { perSecond: round(c.messages / alone.seconds, 0), ratio: round(c.messages / alone.seconds / directPerSecond, 3), cpuPerMessageMs: round((alone.cpuSeconds * 1000) / c.messages, 3) } }
       : {}),
@@ -212,13 +237,6 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
       problems,
     },
   };
-}
-
-/** CPU seconds (user + system, all threads) of a child process. */
-async function childCpuSeconds(pid: number | undefined): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Starts a bench child that prints its listening port on its first line of stdout. */
@@ -262,13 +280,13 @@ async function minimalRelay(s: ThroughputSettings, source: Omit<Parameters<typeo
       const warm = await runSource(s.source, { ...source, messages: WARM_UP, port });
       if (!warm.ok) throw new Error(`smtp-source (warm-up) failed: ${warm.stderr}`);
       if (!(await pollUntil(() => atSink(WARM_UP), 30_000))) throw new Error('warm-up messages were not delivered');
-      const before = await childCpuSeconds(child.pid);
+      const before = await processCpuSeconds(child.pid as number);
       const started = process.hrtime.bigint();
       const run = await runSource(s.source, { ...source, port });
       if (!run.ok) throw new Error(`smtp-source failed: ${run.stderr}`);
       if (!(await pollUntil(() => atSink(WARM_UP + source.messages), s.timeoutMs, 25))) throw new Error('not every message reached the sink');
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const cpuSeconds = (await childCpuSeconds(child.pid)) - before;
+      const cpuSeconds = (await processCpuSeconds(child.pid as number)) - before;
       const count = await sink.count();
       if (count.messages !== WARM_UP + source.messages) throw new Error(`the sink has ${count.messages} messages, expected ${WARM_UP + source.messages}`);
       return { seconds, cpuSeconds };
@@ -285,7 +303,7 @@ async function minimalRelay(s: ThroughputSettings, source: Omit<Parameters<typeo
 async function libraryAlone(s: ThroughputSettings, source: Omit<Parameters<typeof runSource>[1], 'port'>): Promise<{ seconds: number; cpuSeconds: number }> {
   const { child, port } = await startPortChild('bare-smtp-server.ts', []);
   try {
-    const cpu = () => childCpuSeconds(child.pid);
+    const cpu = () => processCpuSeconds(child.pid as number);
     const warm = await runSource(s.source, { ...source, messages: WARM_UP, port });
     if (!warm.ok) throw new Error(`smtp-source (warm-up) failed: ${warm.stderr}`);
     const before = await cpu();

@@ -5,7 +5,7 @@
 // The dump lives on /dev/shm when it exists, so counting what arrived costs
 // the sink a memory copy, not a disk write, on the direct and relayed paths alike.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, chmod, mkdtemp, rm, stat } from 'node:fs/promises';
+import { access, chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { constants, createReadStream } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -53,6 +53,8 @@ export interface Sink {
   readonly dumpFile: string;
   /** Transactions in the dump and distinct recipients among them. */
   count(): Promise<{ messages: number; distinctRecipients: number; bytes: number }>;
+  /** smtp-sink's CPU seconds so far (user + system); 0 once it has exited. */
+  cpuSeconds(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -80,10 +82,32 @@ export async function startSink(binary: string): Promise<Sink> {
   throw new Error('smtp-sink could not bind a port');
 }
 
+/** Fields of /proc/PID/stat after the command name (field 3 is index 0). */
+async function procStat(pid: number | 'self'): Promise<string[]> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** USER_HZ: /proc counts CPU time in 1/100 s on every Linux architecture Node runs on. */
+const TICKS = 100;
+
+/** CPU seconds (user + system, all threads) of a running process. */
+export async function processCpuSeconds(pid: number): Promise<number> {
+  const fields = await procStat(pid);
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
+
+/** CPU seconds of this process's children that have exited and been reaped. */
+async function reapedChildrenCpuSeconds(): Promise<number> {
+  const fields = await procStat('self');
+  return (Number(fields[13]) + Number(fields[14])) / TICKS;
+}
+
 function sinkHandle(child: ChildProcess, port: number, dir: string, dumpFile: string): Sink {
   return {
     port,
     dumpFile,
+    cpuSeconds: () => (child.pid === undefined || child.exitCode !== null ? Promise.resolve(0) : processCpuSeconds(child.pid)),
     count: () => countDump(dumpFile),
     async stop() {
       if (child.exitCode === null) {
@@ -118,6 +142,12 @@ export async function countDump(file: string): Promise<{ messages: number; disti
 
 export interface SourceRun {
   readonly seconds: number;
+  /**
+   * smtp-source's CPU seconds (user + system): what this process's reaped
+   * children used while it ran (/proc/self/stat cutime + cstime). Exact when
+   * no other child of the bench exits during the run, which the bench keeps.
+   */
+  readonly cpuSeconds: number;
   readonly ok: boolean;
   readonly stderr: string;
 }
@@ -150,6 +180,7 @@ export async function runSource(binary: string, options: SourceOptions): Promise
     `127.0.0.1:${options.port}`,
   ];
   const started = process.hrtime.bigint();
+  const childrenBefore = await reapedChildrenCpuSeconds();
   const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
@@ -157,5 +188,6 @@ export async function runSource(binary: string, options: SourceOptions): Promise
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   clearTimeout(timer);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { seconds, ok: code === 0, stderr: stderr.trim().slice(0, 2000) };
+  const cpuSeconds = (await reapedChildrenCpuSeconds()) - childrenBefore;
+  return { seconds, cpuSeconds, ok: code === 0, stderr: stderr.trim().slice(0, 2000) };
 }

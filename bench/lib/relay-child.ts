@@ -12,7 +12,7 @@ import path from 'node:path';
 import { openSpool } from '../../src/spool/spool.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { freePort } from './postfix-tools.ts';
+import { freePort, processCpuSeconds } from './postfix-tools.ts';
 import type { TestDnsServer } from '../../test/helpers/dns-server.ts';
 import { generateSelfSignedPair } from '../../src/smtp/self-signed-pair.ts';
 
@@ -25,9 +25,6 @@ export function serviceNodeOptions(): string {
   const unit = readFileSync(path.join(REPO, 'contrib', 'relayguard.service'), 'utf8');
   return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.trim() ?? '';
 }
-
-/** USER_HZ: 100 on every Linux architecture Node runs on. */
-const CLOCK_TICKS = 100;
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -284,13 +281,7 @@ export async function startRelayChild(options: RelayChildOptions): Promise<Relay
       }
       throw new Error('the relay did not answer SIGUSR2 with its memory figures');
     },
-    async cpuSeconds() {
-      const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the command name (which may contain spaces) start after the last ')'.
-      const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
-      return ticks / CLOCK_TICKS;
-    },
+    cpuSeconds: () => processCpuSeconds(pid),
     async spooled() {
       // What a restart would find: files in queue/ and live records in segments/ (a read-only look).
       const spool = await openSpool({ dir: path.join(dir, 'data', 'spool'), logger: silentLogger(), exclusive: false });
