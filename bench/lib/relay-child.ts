@@ -229,9 +229,14 @@ export async function startRelayChild(options: RelayChildOptions): Promise<Relay
   await writeFile(path.join(dir, 'tls', 'cert.pem'), pair.cert);
   await writeFile(path.join(dir, 'tls', 'key.pem'), pair.key, { mode: 0o600 });
   await writeFile(configFile, configText(dir, options, ports));
-  const logFile = path.join(dir, 'relay.log');
+  // The log and the memory figures live in a folder of their own: the relay
+  // watches config.toml's folder, and a log line written there woke its main
+  // thread (about 0.1 inotify events per message, which production, logging
+  // to stdout, does not pay).
+  await mkdir(path.join(dir, 'out'));
+  const logFile = path.join(dir, 'out', 'relay.log');
   const out = openSync(logFile, 'a');
-  const memoryFile = path.join(dir, 'memory.json');
+  const memoryFile = path.join(dir, 'out', 'memory.json');
   const nodeArgs = [
     ...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []),
     ...(options.nodeArgs ?? []),
