@@ -275,6 +275,9 @@ try {
       cpu.set(who, entry);
     }
     console.log(`untraced, ${Math.round(messages / seconds)} msgs/s: CPU ms per message by thread role: ${[...cpu].map(([who, e]) => `${who} ${e.ms.toFixed(3)} (${e.threads} threads)`).join(', ')}`);
+    // Each thread, as bench/thread-cpu.ts lists them, with the role the trace gave it.
+    const threads = [...after].map(([tid, ms]) => ({ who: calls.has(tid) ? role(tid) : 'other', ms: (ms - (before.get(tid) ?? 0)) / messages })).filter((x) => x.ms > 0);
+    console.log(`  threads (ms per message, busiest first): ${threads.sort((a, b) => b.ms - a.ms).map((x) => `${x.ms.toFixed(3)} ${x.who}`).join(', ')}`);
   } finally {
     await relay.stop();
     await sink.stop();
