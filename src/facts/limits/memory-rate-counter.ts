@@ -1,8 +1,9 @@
 // The in-process RateCounter, answering at once: the same counts as
 // rate-limiter-flexible's RateLimiterMemory used as a counter (rate-counter.ts,
 // which the shared Redis store still uses), without a promise per call. On the
-// hot path (every connection, MAIL and RCPT) the library's promises were most
-// of the limits' cost: bench/limits-micro.ts, see BENCHMARKS.md.
+// hot path (every connection, MAIL and RCPT) the library's promises and what
+// waited on them were about half of the limits' cost (bench/limits-micro.ts:
+// 8.7 -> 4.0 µs and 53 -> 0 promises per session).
 //
 // RateLimiterMemory's rules (lib/component/MemoryStorage, 11.x), kept exactly
 // and checked against the library by test/facts/memory-rate-counter.test.ts:
