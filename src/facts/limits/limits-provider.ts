@@ -58,6 +58,9 @@ interface Counted {
   readonly added: WindowCount;
 }
 
+/** The stages that count something. */
+type CountingStage = 'connect' | 'mail' | 'rcpt';
+
 const refused = (decision: Decision): boolean => decision.verdict === 'reject' || decision.verdict === 'defer';
 
 /**
@@ -120,8 +123,12 @@ class LimitsSession implements SessionFacts {
   /** Open connections are counted (not for a policy-service session: see the header). */
   readonly #countOpen: boolean;
   readonly #held: string[] = [];
-  /** What the last gather of each stage counted, until the engine's decision settles it. */
-  readonly #pending = new Map<Stage, Counted[]>();
+  /**
+   * What the last gather of each counting stage counted, until the engine's
+   * decision settles it. Fields, not a Map: a Map set and emptied at every
+   * stage reallocates its table each time (about 0.8 KB per session).
+   */
+  readonly #pending: Record<CountingStage, Counted[] | undefined> = { connect: undefined, mail: undefined, rcpt: undefined };
   /** The current transaction's message, counted at MAIL, kept once DATA is accepted. */
   #message: Counted[] = [];
   #closed = false;
@@ -166,8 +173,11 @@ class LimitsSession implements SessionFacts {
   }
 
   decided(stage: Stage, _ctx: SessionContext, decision: Decision): void {
-    const counted = this.#pending.get(stage) ?? [];
-    this.#pending.delete(stage);
+    let counted: Counted[] = [];
+    if (stage === 'connect' || stage === 'mail' || stage === 'rcpt') {
+      counted = this.#pending[stage] ?? [];
+      this.#pending[stage] = undefined;
+    }
     if (stage === 'data') {
       if (!refused(decision)) this.#message = []; // the message stays counted
       return;
@@ -230,7 +240,7 @@ class LimitsSession implements SessionFacts {
   }
 
   /** Counts one event under `key` in each window, remembering it for the stage's decision. */
-  #count(stage: Stage, key: string, windows: readonly ApplicableWindow[]): Answer<CountedWindow[]> {
+  #count(stage: CountingStage, key: string, windows: readonly ApplicableWindow[]): Answer<CountedWindow[]> {
     // A counter that answers at once: the counts, no promise. One that waits:
     // one promise per window (its count noted as soon as it is known, so a
     // failing window never hides one that counted), no async closure each.
@@ -252,9 +262,9 @@ class LimitsSession implements SessionFacts {
     return waiting ? Promise.all(counted) : (counted as CountedWindow[]);
   }
 
-  #noted(stage: Stage, key: string, applicable: ApplicableWindow, added: WindowCount): CountedWindow {
-    let list = this.#pending.get(stage);
-    if (!list) this.#pending.set(stage, (list = []));
+  #noted(stage: CountingStage, key: string, applicable: ApplicableWindow, added: WindowCount): CountedWindow {
+    let list = this.#pending[stage];
+    if (!list) this.#pending[stage] = list = [];
     list.push({ key, windowMs: applicable.window.windowMs, added });
     return withCount(applicable, added.count);
   }
