@@ -8,7 +8,7 @@ import { createDnsResolver } from '../config/dns.ts';
 import { DnsblChecker } from './dnsbl/dnsbl-checker.ts';
 import { dnsblProvider } from './dnsbl/dnsbl-provider.ts';
 import { MemoryConcurrencyCounter } from './limits/counters.ts';
-import { FlexibleRateCounter } from './limits/rate-counter.ts';
+import { MemoryRateCounter } from './limits/memory-rate-counter.ts';
 import { limitsProvider, type LimitsCounters, type LimitsProviderOptions } from './limits/limits-provider.ts';
 import type { SecondLevelCache } from './dnsbl/dnsbl-cache.ts';
 import { SenderDomainLookup } from './sender-domain/sender-domain-lookup.ts';
@@ -55,7 +55,7 @@ export function createFactsRuntime(snapshot: PolicySnapshot, logger: Logger, opt
     policy: snapshot.dnsbl, resolver, logger: logger.child({ component: 'dnsbl' }),
     ...(options.dnsblCache ? { secondLevelCache: options.dnsblCache } : {}),
   });
-  const counters: LimitsCounters = options.counters ?? { rates: new FlexibleRateCounter(), connections: new MemoryConcurrencyCounter() };
+  const counters: LimitsCounters = options.counters ?? { rates: new MemoryRateCounter(), connections: new MemoryConcurrencyCounter() };
   const senderDomains = new SenderDomainLookup(resolver);
   const providers: FactsProvider[] = [
     dnsblProvider(dnsbl),

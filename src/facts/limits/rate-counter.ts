@@ -1,9 +1,11 @@
-// RateCounter on rate-limiter-flexible. One limiter per window length (the
-// library fixes the duration per limiter); each is used as a pure counter:
-// `points` is set so high that it never refuses, penalty() counts, reward()
-// refunds, and the comparison with the real limit happens in
-// compare-limits.ts. Windows are fixed: they start with a key's first event
-// and end `windowMs` later (then the key is gone).
+// RateCounter on rate-limiter-flexible: the shared store's (Redis, issue 11,
+// src/cluster) and the reference the in-process MemoryRateCounter is tested
+// against (memory-rate-counter.ts: the same rules, answered without a promise).
+// One limiter per window length (the library fixes the duration per limiter);
+// each is used as a pure counter: `points` is set so high that it never
+// refuses, penalty() counts, reward() refunds, and the comparison with the real
+// limit happens in compare-limits.ts. Windows are fixed: they start with a
+// key's first event and end `windowMs` later (then the key is gone).
 //
 // The factory is the seam for issue 11: pass
 //   (seconds) => new RateLimiterRedis({ storeClient, points: NEVER_REFUSE, duration: seconds, keyPrefix })
