@@ -2,11 +2,15 @@
 // the session driver (connect, MAIL with HELO, RCPT, DATA, end of data; facts
 // from a stub provider that answers at once) and the observability readers of
 // each published Decision (the decision logger through pino at info into a
-// counting sink, and the Prometheus counters). Two checkouts are compared in
+// counting sink, and the Prometheus counters), and the front door's own reads
+// outside the driver ('front': the DNSBL start's client address, the seam's
+// read of each of the session's five command lines, the three log lines the
+// main thread writes per bench session (RCPT and DATA decisions, connection
+// closed) with the clock moving a millisecond every second line). Two checkouts are compared in
 // one process, alternated, so a change's cost shows as ns of this thread's CPU per session:
 //
 //   node --max-semi-space-size=64 --import tsx bench/session-micro.ts --old=DIR [--new=DIR]
-//        [--sessions=20000] [--rounds=6] [--part=driver|observability]
+//        [--sessions=20000] [--rounds=6] [--part=driver|observability|front]
 //
 // It also prints the bytes allocated per session (heap growth over small batches;
 // run with --max-semi-space-size=64 so a batch fits in the young generation).
@@ -22,7 +26,15 @@ const sessions = Number(values.sessions ?? 20_000);
 const rounds = Number(values.rounds ?? 6);
 const part = values.part ?? 'all';
 
-type Loaded = { name: string; runDriver: (n: number) => Promise<number>; runObservability: (n: number) => number };
+type Loaded = { name: string; runDriver: (n: number) => Promise<number>; runObservability: (n: number) => number; runFront: (n: number) => number };
+
+/** What relay-smtp-server.ts's _onCommand read from every command line before src/smtp/command-line.ts (a checkout without it runs this). */
+function oldCommandReads(command: Buffer): number {
+  const words = command.toString('latin1').trim().split(/\s+/);
+  const name = (words[0] ?? '').toUpperCase();
+  return name.length + (words.length >= 2 ? 2 : 1) + (/^DATA(\s|$)/i.test(command.toString('latin1')) ? 1 : 0);
+}
+const COMMANDS = ['EHLO sender.bench.test', 'MAIL FROM:<sender@sender.bench.test>', 'RCPT TO:<user@local.bench.test>', 'DATA', 'QUIT'].map((line) => Buffer.from(line));
 
 async function load(name: string, dir: string): Promise<Loaded> {
   const imp = (file: string) => import(pathToFileURL(path.join(dir, file)).href);
@@ -99,14 +111,46 @@ async function load(name: string, dir: string): Promise<Loaded> {
     return sink;
   };
   void metrics;
-  return { name, runDriver, runObservability };
+
+  // The front door's own per-session reads (see the header).
+  const { parseClientAddress } = await imp('src/facts/dnsbl/query-name.ts');
+  const commandLine = (await imp('src/smtp/command-line.ts').catch(() => undefined)) as
+    | { commandVerb: (command: Buffer) => { name: string; hasArgument: boolean }; isDataCommand: (command: Buffer) => boolean }
+    | undefined;
+  const commandReads = commandLine
+    ? (command: Buffer) => {
+        const { name, hasArgument } = commandLine.commandVerb(command);
+        return name.length + (hasArgument ? 2 : 1) + (commandLine.isDataCommand(command) ? 1 : 0);
+      }
+    : oldCommandReads;
+  const frontLogger = createLogger('info', { write: (line: string) => void (sink += line.length) });
+  const closeLine = { session: 'sbench', listener: 'mx', client: '127.0.0.1', peer: undefined, helo: 'sender.example', user: undefined, tls: false, messages: 1, rejectedRecipients: 0, errors: 0, durationMs: 12 };
+  const realNow = Date.now;
+  let tick = 1_796_000_000_000;
+  const runFront = (n: number): number => {
+    let total = 0;
+    Date.now = () => 1_796_000_000_000 + (tick++ >> 1);
+    try {
+      for (let i = 0; i < n; i++) {
+        total += (parseClientAddress('203.0.113.9') as { reversed: string }).reversed.length;
+        for (const command of COMMANDS) total += commandReads(command);
+        frontLogger.info({ decision: 'permit', stage: 'rcpt', session: 'sbench', to: 'bob@example.test' }, 'decision');
+        frontLogger.info({ decision: 'permit', stage: 'data', session: 'sbench', queueId: 'Qbench' }, 'decision');
+        frontLogger.info(closeLine, 'session closed');
+      }
+    } finally {
+      Date.now = realNow;
+    }
+    return total + sink;
+  };
+  return { name, runDriver, runObservability, runFront };
 }
 
 const a = await load('old', dirs.old);
 const b = await load('new', dirs.new);
-type Kind = 'driver' | 'observability';
-const kinds: Kind[] = part === 'all' ? ['driver', 'observability'] : [part as Kind];
-const run = async (kind: Kind, impl: Loaded, n: number) => (kind === 'driver' ? impl.runDriver(n) : impl.runObservability(n));
+type Kind = 'driver' | 'observability' | 'front';
+const kinds: Kind[] = part === 'all' ? ['driver', 'observability', 'front'] : [part as Kind];
+const run = async (kind: Kind, impl: Loaded, n: number) => (kind === 'driver' ? impl.runDriver(n) : kind === 'front' ? impl.runFront(n) : impl.runObservability(n));
 const times: Record<string, number[]> = {};
 /**
  * This thread's CPU time in ns (Linux: the first field of /proc/thread-self/schedstat), so time spent

@@ -65,6 +65,7 @@ import { parseProxyHeader } from './proxy-protocol.ts';
 import { replyFor, replyText, sendArgs } from '../policy/replies.ts';
 import type { Reply } from '../policy/decision.ts';
 import { UnreadInput } from './unread-input.ts';
+import { commandVerb, isDataCommand } from './command-line.ts';
 
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
 // Zero or more " esmtp-keyword[=esmtp-value]" (RFC 5321 4.1.2; values may be UTF-8, RFC 6531).
@@ -409,8 +410,7 @@ class RelayConnection extends ImmediateConnection {
         setImmediate(done);
         return;
       }
-      const words = command.toString('latin1').trim().split(/\s+/);
-      const name = (words[0] ?? '').toUpperCase();
+      const { name, hasArgument } = commandVerb(command);
       if (this.#hooks.forbidPipelining && GROUP_ENDERS.has(name) && this.#inputFollows()) {
         this.#hooks.onPipelining(this.id, this.remoteAddress, name);
         this.#ending = true;
@@ -418,14 +418,14 @@ class RelayConnection extends ImmediateConnection {
         this.close();
         return;
       }
-      const refusal = refuseCommand(name, words.length);
+      const refusal = refuseCommand(name, hasArgument);
       if (refusal) {
         this.send(refusal.code, refusal.text);
         setImmediate(done);
         return;
       }
     }
-    const data = !this._nextHandler && /^DATA(\s|$)/i.test(command.toString('latin1'));
+    const data = !this._nextHandler && isDataCommand(command);
     super._onCommand(command, callback);
     // DATA accepted (smtp-server made the message stream): the message follows.
     if (data && this._dataStream) this.#input.messageStarted();
@@ -510,11 +510,11 @@ export function specificLocalEnd(bound: string | net.AddressInfo | null): { loca
 const sendReply = (reply: Reply): { code: number; text: string } => ({ code: reply.code, text: replyText(reply) });
 
 /** Commands refused before smtp-server sees them, as Postfix answers them. */
-function refuseCommand(name: string, words: number): { code: number; text: string } | undefined {
+function refuseCommand(name: string, hasArgument: boolean): { code: number; text: string } | undefined {
   // Postfix's disable_vrfy_command = yes; Postfix has no EXPN at all. Neither
   // may tell a stranger which addresses exist.
   if (name === 'VRFY' || name === 'EXPN') return sendReply(replyFor('proto.command_disabled', name));
-  if ((name === 'EHLO' || name === 'HELO') && words < 2) return sendReply(replyFor('proto.syntax', `${name} hostname`));
+  if ((name === 'EHLO' || name === 'HELO') && !hasArgument) return sendReply(replyFor('proto.syntax', `${name} hostname`));
   return undefined;
 }
 

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import ipaddr from 'ipaddr.js';
 import { buildQueryName, normalizeDomain, parseClientAddress } from '../../src/facts/dnsbl/query-name.ts';
 
 test('client addresses become reversed labels (RFC 5782)', () => {
@@ -38,6 +39,40 @@ test('client addresses become reversed labels (RFC 5782)', () => {
   }
   assert.equal(parseClientAddress('not-an-ip'), null);
   assert.equal(parseClientAddress('1.2.3'), null);
+});
+
+test('a dotted quad (the fast path) gives what ipaddr.js gives: text, reversed labels, local ranges (seeded, every range edge)', () => {
+  const LOCAL = new Set(['private', 'loopback', 'linkLocal', 'uniqueLocal', 'unspecified', 'carrierGradeNat', 'broadcast', 'multicast']);
+  const expected = (ip: string) => {
+    const parsed = ipaddr.IPv4.parse(ip);
+    return { family: 4, address: parsed.toString(), reversed: [...parsed.octets].reverse().join('.'), local: LOCAL.has(parsed.range()) };
+  };
+  const text = (value: number) => [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.');
+  const values: number[] = [0, 1, 0xffffffff, 0xfffffffe, 0x7f000001];
+  // The first and last address of every special range ipaddr.js knows, and their neighbours outside.
+  const ranges = (ipaddr.IPv4.prototype as unknown as { SpecialRanges: Record<string, Array<[ipaddr.IPv4, number]>> }).SpecialRanges;
+  for (const subnets of Object.values(ranges)) {
+    for (const [network, bits] of subnets) {
+      const size = 2 ** (32 - bits);
+      const first = network.octets.reduce((sum, octet) => sum * 256 + octet, 0);
+      for (const value of [first - 1, first, first + 1, first + size - 2, first + size - 1, first + size]) if (value >= 0 && value <= 0xffffffff) values.push(value);
+    }
+  }
+  let seed = 20_261_206;
+  const next = () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed;
+  };
+  for (let i = 0; i < 20_000; i++) values.push(((next() & 0xffff) * 65_536 + (next() & 0xffff)) >>> 0);
+  for (const value of values) {
+    const ip = text(value);
+    assert.deepEqual({ ...parseClientAddress(ip) }, expected(ip), ip);
+  }
+  // Not canonical dotted quads: still refused, or read the slow way as before.
+  for (const ip of ['01.2.3.4', '1.2.3.256', '1.2.3.4.', ' 1.2.3.4', '1.2.3.4%eth0', '1.2.3.04']) {
+    const bare = ip.trim().replace(/%.*$/, '');
+    assert.deepEqual(parseClientAddress(ip) === null ? null : { ...parseClientAddress(ip) }, /^(\d{1,3})(\.(\d{1,3})){3}$/.test(bare) && ipaddr.IPv4.isValidFourPartDecimal(bare) ? expected(bare) : null, ip);
+  }
 });
 
 test('domains are normalised for RHSBL lookups; literals and single labels are not domains', () => {
