@@ -27,8 +27,9 @@
 //   does not say whether more input follows a command, so the seam counts the
 //   bytes handed to the parser (_createParser) against the commands read;
 // - EXPN and VRFY are refused (502 5.5.1, Postfix's disable_vrfy_command), and
-//   HELO/EHLO without a name get 501 5.5.4 (_onCommand; smtp-server answers
-//   252 to VRFY and 500 to EXPN);
+//   HELO/EHLO without a name, and DATA/RSET with an argument, get 501 5.5.4
+//   (_onCommand; smtp-server answers 252 to VRFY and 500 to EXPN, and runs
+//   DATA x as DATA);
 // - a command before the greeting is reported (onEarlyTalker), command lines
 //   are held to commandLineLimit and may not carry NUL (_onCommand: the
 //   parser's maxCommandLength must leave room for AUTH lines, and answers 421);
@@ -515,6 +516,10 @@ function refuseCommand(name: string, hasArgument: boolean): { code: number; text
   // may tell a stranger which addresses exist.
   if (name === 'VRFY' || name === 'EXPN') return sendReply(replyFor('proto.command_disabled', name));
   if ((name === 'EHLO' || name === 'HELO') && !hasArgument) return sendReply(replyFor('proto.syntax', `${name} hostname`));
+  // RFC 5321 4.1.1.4 and 4.1.1.5 give DATA and RSET no argument; smtp-server
+  // ignores one (`DATA x` got 354). Postfix answers 501 and runs nothing: the
+  // transaction stays as it was.
+  if ((name === 'DATA' || name === 'RSET') && hasArgument) return sendReply(replyFor('proto.syntax', name));
   return undefined;
 }
 

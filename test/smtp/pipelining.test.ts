@@ -142,6 +142,19 @@ test('VRFY and EXPN get 502 5.5.1; EHLO and HELO without a host name get 501 5.5
   client.close();
 });
 
+test('DATA and RSET with an argument get 501 5.5.4 (RFC 5321 4.1.1.4, 4.1.1.5, as Postfix) and run nothing: the transaction stays', async (t) => {
+  const relay = await startDoor('[smtp]\nforbid_unauth_pipelining = false\n');
+  t.after(() => relay.stop());
+  const client = await greeted(relay.port('mx'));
+  assert.equal((await client.command('EHLO client.test')).code, 250);
+  assert.equal((await client.command('MAIL FROM:<alice@sender.test>')).code, 250);
+  assert.equal((await client.command('RCPT TO:<bob@example.test>')).code, 250);
+  assert.equal((await client.command('DATA now')).lines[0], '501 5.5.4 Syntax: DATA');
+  assert.equal((await client.command('rset all')).lines[0], '501 5.5.4 Syntax: RSET');
+  assert.equal((await client.command('DATA')).code, 354, 'the transaction is still there');
+  client.close();
+});
+
 test('with greet_delay = 0 a client that talks before the greeting is refused all the same (421 4.7.0, a published Decision)', async (t) => {
   const dir = await makeTestConfig(`${DEFAULT_LISTENERS}\n[smtp]\ngreet_delay = "0s"\n`);
   const events: DecisionEvent[] = [];
