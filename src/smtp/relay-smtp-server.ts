@@ -127,6 +127,7 @@ export const SMTP_SERVER_SEAM = {
     _createParser: 0,
     handler_AUTH: 2,
     handler_QUIT: 2,
+    _getEnhancedStatusCode: 2,
   },
   /** Fields read on a live connection, with their typeof (or of the values they take). */
   connectionFields: {
@@ -175,8 +176,18 @@ export const SMTP_SERVER_SEAM = {
   copied: {
     'SMTPConnection.init': '1265a7d7ca8f5510',
     'SMTPConnection.handler_QUIT': '82d176bb3b5d6428',
+    'SMTPConnection.send': 'c33568c0111a58b2',
     'SMTPServer.connect': '9818ea13a1c36459',
     'SMTPServer._handleProxy': 'b52456c48b0458fe',
+  },
+  /**
+   * Methods whose results are remembered (PlaceholderParses), on the ground
+   * that they depend only on their arguments and the server's options: the
+   * first 16 hex digits of the sha256 of their source as shipped. A change
+   * means checking that this still holds.
+   */
+  pure: {
+    'SMTPConnection._parseAddressCommand': '9f368803e4fdff15',
   },
 } as const;
 
@@ -290,7 +301,7 @@ class RelayConnection extends ImmediateConnection {
     const halfClosed = !this._upgrading && !socket.destroyed && socket.writable && !socket.readable;
     if (halfClosed) Object.defineProperty(socket, 'readyState', { value: 'open', configurable: true });
     try {
-      super.send(code, data, context);
+      sendAsSmtpServer(this, code, data, context);
     } finally {
       if (halfClosed) Reflect.deleteProperty(socket, 'readyState');
     }
@@ -457,9 +468,21 @@ class RelayConnection extends ImmediateConnection {
     // ("<a@local> <b@foreign>") or glued text for a parameter and accept the command.
     if (!ESMTP_PARAMS.test(command.slice(match[0].length))) return false;
     const withPlaceholder = command.replace(/<[^<>]*>/, '<placeholder@example.invalid>');
-    const parsed = super._parseAddressCommand(rawName, withPlaceholder);
+    let parsed = this.#parses.lookup(rawName, withPlaceholder);
+    if (parsed === undefined) {
+      parsed = super._parseAddressCommand(rawName, withPlaceholder);
+      this.#parses.remember(rawName, withPlaceholder, parsed);
+    }
     if (!parsed) return false;
-    return { ...parsed, address: match[1] as string };
+    // A copy of the remembered result, args too: smtp-server and the front
+    // door keep and extend what this returns (session.envelope.mailFrom, dsn).
+    const result = { ...parsed, address: match[1] as string };
+    if (parsed.args) result.args = { ...parsed.args };
+    return result;
+  }
+
+  get #parses(): PlaceholderParses {
+    return (this._server as unknown as RelaySmtpServer).placeholderParses;
   }
 
   /** MAIL FROM: its parameters judged against the extension table first (no nested MAIL: smtp-server's 503 stands). */
@@ -508,6 +531,96 @@ export function specificLocalEnd(bound: string | net.AddressInfo | null): { loca
   return { localAddress: bound.address, localPort: bound.port };
 }
 
+/** smtp-server's CONTROL_CHARS (sasl.js): no reply line may carry one (it could split the reply). */
+// eslint-disable-next-line no-control-regex -- the control characters are what it finds
+const REPLY_CONTROL = /[\x00-\x1F\x7F-\x9F]/;
+const REPLY_CONTROL_ALL = new RegExp(REPLY_CONTROL.source, 'g');
+
+/** smtp-server's sanitize() in send(): a copy only when the line carries a control character. */
+function replyLine(line: unknown): string {
+  const text = line === undefined || line === null ? '' : typeof line === 'string' ? line : (line as { toString(): string }).toString();
+  return REPLY_CONTROL.test(text) ? text.replace(REPLY_CONTROL_ALL, ' ') : text;
+}
+
+/**
+ * smtp-server's send() (SMTP_SERVER_SEAM.copied fingerprints it): the same
+ * reply bytes, the same session.error and the same close on a 421, built
+ * without its per-reply garbage: a parts array, a sanitize closure and the
+ * debug log's object for a logger that is off (logger: false makes every
+ * level a no-op). One session's seven replies (greeting to 221) allocated
+ * 3.6 KB in smtp-server's send, 1.7 KB here (sampling heap profiler, in
+ * process). test/smtp/send-as-smtp-server.test.ts checks it against the
+ * original on seeded random replies.
+ */
+export function sendAsSmtpServer(connection: SMTPConnection, code: number, data: string | string[] | null | undefined, context: string | false | undefined): void {
+  const enhancedCode = connection._getEnhancedStatusCode(code, context);
+  let payload: string;
+  if (Array.isArray(data)) {
+    // Multi-line: the enhanced status code on every line.
+    payload = '';
+    const last = data.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const prefix = enhancedCode ? `${code}${i < last ? '-' : ' '}${enhancedCode} ` : `${code}${i < last ? '-' : ' '}`;
+      payload += i === 0 ? prefix + replyLine(data[i]) : `\r\n${prefix}${replyLine(data[i])}`;
+    }
+  } else {
+    payload = enhancedCode ? `${code} ${enhancedCode}` : `${code}`;
+    if (data) payload += ` ${replyLine(data)}`;
+  }
+  if (code >= 400) connection.session.error = payload;
+  if (code === 334 && payload === '334') payload += ' ';
+  const socket = connection._socket;
+  if (!connection._upgrading && socket && !socket.destroyed && socket.readyState === 'open') {
+    socket.write(payload + '\r\n');
+    if (connection._server.options.logger) {
+      connection._server.logger.debug({ tnx: 'send', cid: connection.id, user: (connection.session.user && connection.session.user.username) || connection.session.user }, 'S:', payload);
+    }
+  }
+  // The connection goes away even when the reply was not written.
+  if (code === 421) connection.close();
+}
+
+type AddressParse = ReturnType<SMTPConnection['_parseAddressCommand']>;
+
+/**
+ * smtp-server's _parseAddressCommand results for MAIL FROM / RCPT TO lines
+ * whose path is our placeholder, by verb and line. With the path replaced,
+ * the line is the verb's spelling and the ESMTP parameters, which repeat from
+ * one transaction to the next, and smtp-server's parse is a pure function of
+ * the line and the server's options (SMTP_SERVER_SEAM.pure fingerprints it;
+ * its one side effect, a log line when punycode fails, cannot happen on the
+ * placeholder's domain). Its splits, joins and regular expressions cost
+ * ~3.5 KB of garbage per message (heap sampling of bench/thread-cpu.ts, 1 KiB
+ * messages, one per session); a hit costs two Map lookups. Bounded: a client
+ * that varies its parameters only refills it.
+ */
+export class PlaceholderParses {
+  static readonly LIMIT = 256;
+  readonly #byVerb = new Map<string, Map<string, AddressParse>>();
+  #size = 0;
+
+  /** smtp-server's result for this verb and line, if remembered. Never hand it out itself: copy it. */
+  lookup(rawName: string, line: string): AddressParse | undefined {
+    return this.#byVerb.get(rawName)?.get(line);
+  }
+
+  remember(rawName: string, line: string, parsed: AddressParse): void {
+    let lines = this.#byVerb.get(rawName);
+    if (this.#size >= PlaceholderParses.LIMIT) {
+      this.#byVerb.clear();
+      this.#size = 0;
+      lines = undefined;
+    }
+    if (!lines) this.#byVerb.set(rawName, (lines = new Map()));
+    if (!lines.has(line)) this.#size++;
+    lines.set(line, parsed);
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+}
+
 const sendReply = (reply: Reply): { code: number; text: string } => ({ code: reply.code, text: replyText(reply) });
 
 /** Commands refused before smtp-server sees them, as Postfix answers them. */
@@ -547,6 +660,8 @@ export class RelaySmtpServer extends GreetAtOnceSmtpServer {
   readonly #proxyTrusted: (peer: string) => boolean;
   readonly #onProxyRefused: (peer: string, problem: string) => void;
   readonly hooks: RelayHooks;
+  /** smtp-server's parses of placeholder MAIL FROM / RCPT TO lines (RelayConnection._parseAddressCommand). */
+  readonly placeholderParses = new PlaceholderParses();
   /** Session id → the load balancer's address, for connections that came through PROXY. */
   readonly #proxiedPeers = new Map<string, string>();
   /**

@@ -86,6 +86,15 @@ test("smtp-server: every prototype method the seam overrides or calls has the ar
     const proto = (owner === 'SMTPConnection' ? SMTPConnection.prototype : SMTPServer.prototype) as unknown as Proto;
     assert.equal(fingerprint(proto[name]), expected, `${where} changed upstream: read it and carry the change into the override in ${SEAM_FILES['smtp-server']}`);
   }
+  for (const [where, expected] of Object.entries(SMTP_SERVER_SEAM.pure)) {
+    const [, name] = where.split('.') as [string, string];
+    const proto = SMTPConnection.prototype as unknown as Proto;
+    assert.equal(
+      fingerprint(proto[name]),
+      expected,
+      `${where} changed upstream: check it is still a pure function of its arguments and the server's options (PlaceholderParses in ${SEAM_FILES['smtp-server']} remembers its results)`,
+    );
+  }
   assert.ok(
     String(SMTPConnection.prototype.send).includes(SMTP_SERVER_SEAM.sendWritesWhen),
     `SMTPConnection.send no longer writes only when ${SMTP_SERVER_SEAM.sendWritesWhen}: the reply after a client's FIN depends on it`,
