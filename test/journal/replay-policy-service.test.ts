@@ -178,6 +178,6 @@ test('policy-service sessions are journaled with their source marked, and replay
   // explain --replay ID walks one of them.
   const id = records.find((r) => r.ip === STRANGER)?.id ?? '';
   const running = captureIo();
-  assert.equal(await runExplain(['--replay', id, '--config', w.harness.dir.configFile], running.io), 0, running.err());
+  assert.equal(await runExplain([`--replay=${id}`, '--config', w.harness.dir.configFile], running.io), 0, running.err());
   assert.match(running.out(), /rcpt\s+victim@foreign\.test\s+reject rcpt reject-relay relay\.denied\s+reject rcpt reject-relay relay\.denied\s*\n/);
 });

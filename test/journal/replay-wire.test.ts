@@ -195,7 +195,7 @@ test('replay: recorded sessions under edited policies give exactly the expected 
   assert.equal(stranger.length, 1);
   const id = stranger[0]!.id;
   const running = captureIo();
-  assert.equal(await runExplain(['--replay', id, '--config', w.harness.dir.configFile], running.io), 0, running.err());
+  assert.equal(await runExplain([`--replay=${id}`, '--config', w.harness.dir.configFile], running.io), 0, running.err());
   assert.match(running.out(), /rcpt\s+victim@foreign\.test\s+reject rcpt reject-relay relay\.denied\s+reject rcpt reject-relay relay\.denied\s*\n/);
   assert.match(running.out(), /every command is decided as it was/);
   const candidate = await mkdtemp(path.join(os.tmpdir(), 'relayguard-candidate-'));
@@ -203,7 +203,7 @@ test('replay: recorded sessions under edited policies give exactly the expected 
   await cp(path.join(w.harness.dir.dir, 'policies'), candidate, { recursive: true });
   await writeFile(path.join(candidate, 'relay-networks'), '0.0.0.0/0\n');
   const opened = captureIo();
-  assert.equal(await runExplain(['--replay', id, '--policies', candidate, '--config', w.harness.dir.configFile, '--json'], opened.io), 1, opened.err());
+  assert.equal(await runExplain([`--replay=${id}`, '--policies', candidate, '--config', w.harness.dir.configFile, '--json'], opened.io), 1, opened.err());
   const json = JSON.parse(opened.out()) as { changed: boolean; calls: Array<{ call: string; input: string; recorded: string; now: string }> };
   assert.equal(json.changed, true);
   assert.deepEqual(json.calls.map((c) => `${c.call} ${c.input}: ${c.recorded} -> ${c.now}`), [
