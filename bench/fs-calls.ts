@@ -20,15 +20,16 @@
 // phase (read it with `perf report -i FILE`: where their CPU goes in the kernel).
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { startDnsServer } from '../test/helpers/dns-server.ts';
 import { findTool, startSink } from './lib/postfix-tools.ts';
-import { LOCAL_DOMAIN, REPO, SENDER_DOMAIN, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
+import { sendPipelined } from './lib/pipelining-client.ts';
+import { threadCpu } from './lib/thread-cpu-stat.ts';
+import { REPO, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
 
 const { values } = parseArgs({ options: { messages: { type: 'string' }, sessions: { type: 'string' }, 'relay-repo': { type: 'string' }, raw: { type: 'boolean' }, all: { type: 'boolean' }, perf: { type: 'string' } } });
 const messages = Number(values.messages ?? 2000);
@@ -41,64 +42,6 @@ const FS_CALLS = 'read,write,readv,writev,pread64,pwrite64,preadv,pwritev,preadv
 
 /** What perf stat counts in the untraced phase ('all': every system call). */
 const COUNTED = ['all', 'writev', 'pwritev', 'write', 'pwrite64', 'fdatasync', 'fsync', 'openat', 'close', 'rename', 'unlink', 'newfstatat', 'statx', 'getdents64', 'read', 'pread64', 'futex', 'epoll_wait', 'epoll_pwait'];
-
-const BODY = `Subject: bench\r\n\r\n${'x'.repeat(76)}\r\n`.repeat(12);
-
-/** One pipelined session delivering one message; resolves when the server has closed. */
-function session(port: number, n: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    let text = '';
-    let step = 0;
-    const timer = setTimeout(() => socket.destroy(new Error(`session ${n} timed out at step ${step}: ${text.slice(-200)}`)), 120_000);
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => {
-      text += chunk;
-      if (step === 0 && /^220 .*\r\n/m.test(text)) {
-        step = 1;
-        text = '';
-        socket.write(`EHLO ${SENDER_DOMAIN}\r\n`);
-      } else if (step === 1 && /^250 .*\r\n/m.test(text)) {
-        step = 2;
-        text = '';
-        socket.write(`MAIL FROM:<sender@${SENDER_DOMAIN}>\r\nRCPT TO:<${n}fs@${LOCAL_DOMAIN}>\r\nDATA\r\n`);
-      } else if (step === 2 && /^354 .*\r\n/m.test(text)) {
-        step = 3;
-        text = '';
-        socket.write(`${BODY}.\r\nQUIT\r\n`);
-      } else if (step === 3 && /^221 .*\r\n/m.test(text)) {
-        if (!/^250 /.test(text)) socket.destroy(new Error(`session ${n}: ${text}`));
-        step = 4;
-      }
-    });
-    socket.on('error', reject);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      if (step === 4) resolve();
-      else reject(new Error(`session ${n} closed at step ${step}: ${text.slice(-200)}`));
-    });
-  });
-}
-
-async function send(port: number, count: number, first: number): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < count) await session(port, first + next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(sessions, count) }, lane));
-}
-
-/** CPU milliseconds (user + system) of each thread of `pid`, by thread id. */
-async function threadCpu(pid: number): Promise<Map<number, number>> {
-  const cpu = new Map<number, number>();
-  for (const tid of await readdir(`/proc/${pid}/task`)) {
-    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
-    if (!stat) continue;
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    cpu.set(Number(tid), (Number(fields[11]) + Number(fields[12])) * 10); // USER_HZ = 100
-  }
-  return cpu;
-}
 
 /** What a file or descriptor is, for the table: the spool's kinds by directory and suffix. */
 export function fileKind(target: string): string {
@@ -148,7 +91,7 @@ try {
       }
       return false;
     };
-    await send(relay.smtpPort, WARM_UP, 0);
+    await sendPipelined(relay.smtpPort, { count: WARM_UP, first: 0, sessions, tag: 'fs' });
     if (!(await delivered(WARM_UP))) throw new Error('the warm-up was not delivered within 120 s');
     // Let the warm-up's done marks and removals settle before counting.
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -156,7 +99,7 @@ try {
     const filter = values.all ? [] : ['--seccomp-bpf', '-e', `trace=${FS_CALLS}`];
     const tracer = spawn('strace', ['-f', '-qq', '-y', '-s', '200', '-e', 'signal=none', ...filter, '-o', log, '-p', String(relay.pid)], { stdio: 'ignore' });
     await new Promise((resolve) => setTimeout(resolve, 1000)); // attached to every thread
-    await send(relay.smtpPort, messages, WARM_UP);
+    await sendPipelined(relay.smtpPort, { count: messages, first: WARM_UP, sessions, tag: 'fs' });
     if (!(await delivered(WARM_UP + messages))) throw new Error('not all messages were delivered within 120 s of the last accept');
     await new Promise((resolve) => setTimeout(resolve, 500)); // the last done marks (20 ms linger)
     const gone = new Promise((resolve) => tracer.once('exit', resolve));
@@ -241,7 +184,7 @@ try {
     await new Promise((resolve) => setTimeout(resolve, 500));
     const before = await threadCpu(relay.pid);
     const started = process.hrtime.bigint();
-    await send(relay.smtpPort, messages, WARM_UP + messages);
+    await sendPipelined(relay.smtpPort, { count: messages, first: WARM_UP + messages, sessions, tag: 'fs' });
     if (!(await delivered(WARM_UP + 2 * messages))) throw new Error('not all untraced messages were delivered within 120 s of the last accept');
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const after = await threadCpu(relay.pid);

@@ -12,11 +12,12 @@
 // Threads are named by what they are: the main thread is the one whose id
 // is the process id; the others (the delivery worker, V8's platform threads,
 // libuv's thread pool) all call themselves "node", so they are listed by CPU.
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDnsServer } from '../test/helpers/dns-server.ts';
 import { findTool, runSource, startSink } from './lib/postfix-tools.ts';
+import { threadCpu } from './lib/thread-cpu-stat.ts';
 import { LOCAL_DOMAIN, REPO, SENDER_DOMAIN, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
 import { WARM_UP } from './throughput.ts';
 
@@ -26,18 +27,6 @@ const messages = Number(values.messages ?? 10_000);
 const sessions = Number(values.sessions ?? 50);
 const runs = Number(values.runs ?? 1);
 const relayRepo = values['relay-repo'] ? path.resolve(values['relay-repo']) : REPO;
-
-/** CPU milliseconds (user + system) of each thread of `pid`, by thread id. */
-async function threadCpu(pid: number): Promise<Map<number, number>> {
-  const cpu = new Map<number, number>();
-  for (const tid of await readdir(`/proc/${pid}/task`)) {
-    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
-    if (!stat) continue; // the thread ended meanwhile
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    cpu.set(Number(tid), (Number(fields[11]) + Number(fields[12])) * 10); // USER_HZ = 100
-  }
-  return cpu;
-}
 
 const tools = { source: await findTool('smtp-source'), sink: await findTool('smtp-sink') };
 const dns = await startDnsServer();

@@ -1,0 +1,14 @@
+// CPU time of each thread of a process, from /proc (Linux).
+import { readdir, readFile } from 'node:fs/promises';
+
+/** CPU milliseconds (user + system) of each thread of `pid`, by thread id. */
+export async function threadCpu(pid: number): Promise<Map<number, number>> {
+  const cpu = new Map<number, number>();
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
+    if (!stat) continue; // the thread ended meanwhile
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    cpu.set(Number(tid), (Number(fields[11]) + Number(fields[12])) * 10);
+  }
+  return cpu;
+}
