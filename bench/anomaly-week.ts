@@ -12,23 +12,14 @@
 import { accountsSection, type AccountsConfig } from '../src/config/schema.ts';
 import { AccountMonitor } from '../src/accounts/account-monitor.ts';
 import { silentLogger } from '../src/log/logger.ts';
+import { seededRandom } from '../test/helpers/seeded-random.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const USERS = Number(process.argv[2] ?? 2000);
 const SEED = Number(process.argv[3] ?? 19);
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = prng(SEED);
+const rand = seededRandom(SEED);
 const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;
 /** Poisson-ish count with mean m (normal approximation for large m). */
 function count(m: number): number {

@@ -18,21 +18,10 @@ import type { Decision, Stage } from '../../src/policy/decision.ts';
 import type { Facts } from '../../src/policy/facts.ts';
 import type { SessionContext } from '../../src/policy/context.ts';
 import { testSnapshot } from '../helpers/policy-snapshot.ts';
+import { seededRandom } from '../helpers/seeded-random.ts';
 
 const HOUR = 3_600_000;
 const START = 1_780_000_000_000;
-
-/** mulberry32: a failure names the seed that reproduces it. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
 
@@ -48,7 +37,7 @@ test('same answers as rate-limiter-flexible for seeded random add, refund and ti
   // Steps around the tolerance (500 ms) and the window ends.
   const steps = [0, 1, 10, 249, 250, 251, 499, 500, 501, 999, 1000, 1001, 1499, 2000, 5000, 61_000];
   for (const seed of [1, 2, 3, 42, 2026]) {
-    const r = random(seed);
+    const r = seededRandom(seed);
     const ours = new MemoryRateCounter();
     const theirs = new FlexibleRateCounter();
     /** Each add's answers (equal, or the test has failed), per key and window. */
@@ -137,7 +126,7 @@ test('the limits provider gives the same facts over the in-process counter (at o
     if (!sender.ok) throw new Error(text);
     return sender.value;
   });
-  const r = random(7);
+  const r = seededRandom(7);
   const verdicts: Decision['verdict'][] = ['permit', 'dunno', 'defer', 'reject'];
   type Open = { ctx: SessionContext & { sender?: unknown }; mine: ReturnType<typeof a.open>; reference: ReturnType<typeof b.open> };
   const open: Open[] = [];

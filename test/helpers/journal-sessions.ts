@@ -9,6 +9,7 @@ import type { ZoneResult } from '../../src/policy/dnsbl-rule.ts';
 import type { SessionRecord, SessionStep, StepCall } from '../../src/session/session-record.ts';
 import { MAX_SESSION_STEPS } from '../../src/session/session-driver.ts';
 import { testSnapshot } from './policy-snapshot.ts';
+import { seededRandom } from './seeded-random.ts';
 
 const snapshot = testSnapshot();
 const listener = { ...snapshot.config.listeners[0]!, name: 'mx', authOffered: false };
@@ -71,23 +72,11 @@ export function benchSession(n: number): SessionRecord {
   ]);
 }
 
-/** A small deterministic generator (mulberry32), so a failure names a seed that reproduces it. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const AWKWARD = ['plain', '', 'quo"te', 'back\\slash', 'tab\there', 'nl\nx', '\u0000\u001f\u007f', 'ünïcödé@exämple.de', '用户@例子.广告', '😀@emoji.example', 'lone\ud800', '\udc00lone', '</script>', '\u2028\u2029'];
 
 /** `count` sessions from `seed`, together covering every optional key of a record, step and facts. */
 export function variedSessions(seed: number, count: number): SessionRecord[] {
-  const r = random(seed);
+  const r = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(r() * items.length)] as T;
   const maybe = (p = 0.5): boolean => r() < p;
   const text = (): string => (maybe(0.7) ? pick(['a@b.example', 'client.example', 'x', '192.0.2.1', 'rule-1']) : pick(AWKWARD));

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { PlaceholderParses, RelaySmtpServer } from '../../src/smtp/relay-smtp-server.ts';
+import { seededRandom } from '../helpers/seeded-random.ts';
 
 type Parse = ReturnType<SMTPConnection['_parseAddressCommand']>;
 
@@ -22,19 +23,8 @@ function parsedAfresh(connection: SMTPConnection, rawName: string, rawCommand: s
   return { ...parsed, address: match[1] as string };
 }
 
-/** A seeded generator (mulberry32): the same lines on every run. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function lines(count: number, seed: number): Array<[string, string]> {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
   const verbs = [['mail from', ['MAIL FROM', 'mail from', 'Mail From', 'MAIL  FROM', 'RCPT TO']], ['rcpt to', ['RCPT TO', 'rcpt to', 'Rcpt To ', 'MAIL FROM']]] as const;
   const paths = ['<>', '<a@b.test>', '<user@example.com>', '<@relay.test:u@d.test>', '<Postmaster>', '<x@[127.0.0.1]>', '<bad address@x>', '<ü@bücher.test>', '', '<<a@b>>', '<a@b> <c@d>'];

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { SMTPServer } from 'smtp-server';
 import { sendAsSmtpServer } from '../../src/smtp/relay-smtp-server.ts';
+import { seededRandom } from '../helpers/seeded-random.ts';
 
 interface Seen {
   written: string[];
@@ -34,18 +35,8 @@ function fakeConnection(server: SMTPServer, state: { readyState: string; destroy
   return { connection, seen };
 }
 
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('sendAsSmtpServer writes, records and closes exactly as smtp-server send() does, on seeded random replies', () => {
-  const next = random(20261206);
+  const next = seededRandom(20261206);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
   const servers = [
     new SMTPServer({ logger: false, disableReverseLookup: true }),
