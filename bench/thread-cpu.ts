@@ -7,21 +7,30 @@
 // for work on the front door's thread. Alternate versions with --relay-repo.
 //
 //   node --import tsx bench/thread-cpu.ts [--messages=10000] [--sessions=50]
-//        [--relay-repo=DIR] [--runs=1] [--relay-node-args="--flag ..."]
+//        [--relay-repo=DIR] [--runs=1] [--relay-node-args="--flag ..."] [--strace]
+//
+// Every run also prints the relay's context switches per message (all
+// threads, from /proc/PID/task/*/status): a count the load moves little,
+// and each one costs a kernel entry (two, with this machine's PTI).
+// --strace counts every system call of every thread (`strace -c -f`) during
+// the measured messages, per message, busiest first; strace slows the relay,
+// so the CPU figures of such a run are not comparable with other runs.
 //
 // Threads are named by what they are: the main thread is the one whose id
 // is the process id; the others (the delivery worker, V8's platform threads,
 // libuv's thread pool) all call themselves "node", so they are listed by CPU.
-import { readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDnsServer } from '../test/helpers/dns-server.ts';
 import { findTool, runSource, startSink } from './lib/postfix-tools.ts';
-import { threadCpu } from './lib/thread-cpu-stat.ts';
+import { contextSwitches, threadCpu } from './lib/thread-cpu-stat.ts';
 import { LOCAL_DOMAIN, REPO, SENDER_DOMAIN, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
 import { WARM_UP } from './throughput.ts';
 
-const { values } = parseArgs({ options: { messages: { type: 'string' }, sessions: { type: 'string' }, 'relay-repo': { type: 'string' }, runs: { type: 'string' }, 'relay-node-args': { type: 'string' } } });
+const { values } = parseArgs({ options: { messages: { type: 'string' }, sessions: { type: 'string' }, 'relay-repo': { type: 'string' }, runs: { type: 'string' }, 'relay-node-args': { type: 'string' }, strace: { type: 'boolean' } } });
 const relayNodeArgs = values['relay-node-args']?.split(/\s+/).filter(Boolean) ?? [];
 const messages = Number(values.messages ?? 10_000);
 const sessions = Number(values.sessions ?? 50);
@@ -58,6 +67,10 @@ try {
         return false;
       };
       if (!(await delivered(WARM_UP))) throw new Error('the warm-up was not delivered within 30 s');
+      const traceDir = values.strace ? await mkdtemp(path.join(os.tmpdir(), 'relayguard-strace-')) : undefined;
+      const tracer = traceDir ? spawn('strace', ['-c', '-f', '-o', path.join(traceDir, 'counts'), '-p', String(relay.pid)], { stdio: 'ignore' }) : undefined;
+      if (tracer) await new Promise((resolve) => setTimeout(resolve, 1000)); // attached to every thread
+      const switchesBefore = await contextSwitches(relay.pid);
       const before = await threadCpu(relay.pid);
       const started = process.hrtime.bigint();
       const sent = await runSource(tools.source, { ...source, messages, sessions, port: relay.smtpPort, recipient: `measured@${LOCAL_DOMAIN}` });
@@ -65,12 +78,29 @@ try {
       if (!(await delivered(WARM_UP + messages))) throw new Error('not all messages were delivered within 30 s of the last accept');
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const after = await threadCpu(relay.pid);
+      const switches = ((await contextSwitches(relay.pid)) - switchesBefore) / messages;
+      let calls = '';
+      if (tracer && traceDir) {
+        const gone = new Promise((resolve) => tracer.once('exit', resolve));
+        tracer.kill('SIGINT');
+        await gone;
+        const table = await readFile(path.join(traceDir, 'counts'), 'utf8');
+        calls = [...table.matchAll(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/gm)]
+          .map((m) => ({ name: m[2]!, perMessage: Number(m[1]) / messages }))
+          .filter((c) => c.perMessage >= 0.01)
+          .sort((a, b) => b.perMessage - a.perMessage)
+          .map((c) => `${c.name} ${c.perMessage.toFixed(2)}`)
+          .join(', ');
+        await rm(traceDir, { recursive: true, force: true });
+      }
       const perMessage = [...after].map(([tid, ms]) => ({ tid, ms: (ms - (before.get(tid) ?? 0)) / messages })).filter((t) => t.ms > 0);
       const main = perMessage.find((t) => t.tid === relay.pid)?.ms ?? 0;
       const others = perMessage.filter((t) => t.tid !== relay.pid).sort((a, b) => b.ms - a.ms);
       const total = perMessage.reduce((sum, t) => sum + t.ms, 0);
       console.log(`run ${run + 1}: ${Math.round(messages / seconds)} msgs/s end to end; CPU per message: main thread ${main.toFixed(3)} ms, all threads ${total.toFixed(3)} ms`);
       console.log(`  other threads (ms per message, busiest first): ${others.map((t) => t.ms.toFixed(3)).join(' ')}`);
+      console.log(`  context switches per message, all threads: ${switches.toFixed(2)}`);
+      if (calls) console.log(`  system calls per message, all threads: ${calls}`);
     } finally {
       await relay.stop();
       await sink.stop();

@@ -12,3 +12,13 @@ export async function threadCpu(pid: number): Promise<Map<number, number>> {
   }
   return cpu;
 }
+
+/** Context switches (voluntary + involuntary) of all threads of `pid` so far. */
+export async function contextSwitches(pid: number): Promise<number> {
+  let total = 0;
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    const status = await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8').catch(() => '');
+    for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) total += Number(m[1]);
+  }
+  return total;
+}
