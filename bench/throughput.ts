@@ -70,6 +70,17 @@ export interface ThroughputResult extends ThroughputCase {
    * else) under the same load. Undefined if it could not be measured.
    */
   readonly minimalRelay?: { readonly perSecond: number; readonly ratio: number; readonly cpuPerMessageMs: number };
+  /**
+   * The floor of any relay written in Node, whatever its libraries
+   * (bench/lib/node-floor-relay.ts: node:net, no SMTP library, no checks):
+   * its front door alone (accept and discard) and the durable relay (one
+   * O_DSYNC group-committed file, raw pipelined delivery), under the same
+   * load. Undefined parts could not be measured.
+   */
+  readonly nodeFloor?: {
+    readonly front?: { readonly perSecond: number; readonly ratio: number; readonly cpuPerMessageMs: number };
+    readonly relay?: { readonly perSecond: number; readonly ratio: number; readonly cpuPerMessageMs: number };
+  };
   readonly dnsQueriesDuringRun: number;
   readonly dnsblCache: { hits: number; misses: number };
   /** 1-minute load average before and after the relayed run (the machine may be shared). */
@@ -187,19 +198,25 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
   }
   const loadAfter = os.loadavg()[0] ?? 0;
   directRuns.push(await directRun());
-  const alone = await libraryAlone(s, { ...source, recipient: `bare@${LOCAL_DOMAIN}` }).catch((error: unknown) => {
-    problems.push(`smtp-server alone: ${(error as Error).message}`);
-    return undefined;
-  });
-  const minimal = await minimalRelay(s, { ...source, recipient: `minimal@${LOCAL_DOMAIN}` }).catch((error: unknown) => {
-    problems.push(`minimal relay: ${(error as Error).message}`);
-    return undefined;
-  });
+  const measured = <T>(what: string, run: Promise<T>) =>
+    run.catch((error: unknown) => {
+      problems.push(`${what}: ${(error as Error).message}`);
+      return undefined;
+    });
+  const alone = await measured('smtp-server alone', frontAlone(s, { ...source, recipient: `bare@${LOCAL_DOMAIN}` }, ['bare-smtp-server.ts']));
+  const minimal = await measured('minimal relay', relayEndToEnd(s, { ...source, recipient: `minimal@${LOCAL_DOMAIN}` }, 'minimal-relay.ts'));
+  const floorFront = await measured('node floor front door', frontAlone(s, { ...source, recipient: `floor@${LOCAL_DOMAIN}` }, ['node-floor-relay.ts', '--discard']));
+  const floorRelay = await measured('node floor relay', relayEndToEnd(s, { ...source, recipient: `floor@${LOCAL_DOMAIN}` }, 'node-floor-relay.ts'));
   const direct = Math.min(...directRuns.map((d) => d.seconds));
   const fastest = directRuns.find((d) => d.seconds === direct) ?? directRuns[0];
   const perMessageMs = (seconds: number) => round((seconds * 1000) / c.messages, 3);
   const directPerSecond = c.messages / direct;
   const endToEndPerSecond = c.messages / relayed.endToEndSeconds;
+  const baseline = (run: { seconds: number; cpuSeconds: number }) => ({
+    perSecond: round(c.messages / run.seconds, 0),
+    ratio: round(c.messages / run.seconds / directPerSecond, 3),
+    cpuPerMessageMs: round((run.cpuSeconds * 1000) / c.messages, 3),
+  });
   const acceptedPerSecond = c.messages / relayed.acceptedSeconds;
   return {
     ...c,
@@ -218,12 +235,9 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
       direct: { source: perMessageMs(fastest?.sourceCpu ?? 0), sink: perMessageMs(fastest?.sinkCpu ?? 0) },
       relayed: { source: perMessageMs(relayed.sourceCpu), sink: perMessageMs(relayed.sinkCpu) },
     },
-    ...(alone
-      ? { libraryAlone: { perSecond: round(c.messages / alone.seconds, 0), ratio: round(c.messages / alone.seconds / directPerSecond, 3), cpuPerMessageMs: round((alone.cpuSeconds * 1000) / c.messages, 3) } }
-      : {}),
-    ...(minimal
-      ? { minimalRelay: { perSecond: round(c.messages / minimal.seconds, 0), ratio: round(c.messages / minimal.seconds / directPerSecond, 3), cpuPerMessageMs: round((minimal.cpuSeconds * 1000) / c.messages, 3) } }
-      : {}),
+    ...(alone ? { libraryAlone: baseline(alone) } : {}),
+    ...(minimal ? { minimalRelay: baseline(minimal) } : {}),
+    ...(floorFront || floorRelay ? { nodeFloor: { ...(floorFront ? { front: baseline(floorFront) } : {}), ...(floorRelay ? { relay: baseline(floorRelay) } : {}) } } : {}),
     dnsQueriesDuringRun: relayed.dnsQueries,
     dnsblCache: relayed.dnsblCache,
     loadAverage: [round(loadBefore, 2), round(loadAfter, 2)],
@@ -256,15 +270,17 @@ async function startPortChild(script: string, args: readonly string[]): Promise<
 }
 
 /**
- * smtp-source against bench/lib/minimal-relay.ts, forwarding to a fresh
- * smtp-sink: end-to-end seconds (until the sink holds every message) and the
- * child's CPU seconds, after the same warm-up as the relay.
+ * smtp-source against a baseline relay in bench/lib/ (minimal-relay.ts,
+ * node-floor-relay.ts: argv [sink port, spool directory], SIGUSR2 prints how
+ * many the upstream accepted), forwarding to a fresh smtp-sink: end-to-end
+ * seconds (until the sink holds every message) and the child's CPU seconds,
+ * after the same warm-up as the relay.
  */
-async function minimalRelay(s: ThroughputSettings, source: Omit<Parameters<typeof runSource>[1], 'port'>): Promise<{ seconds: number; cpuSeconds: number }> {
+async function relayEndToEnd(s: ThroughputSettings, source: Omit<Parameters<typeof runSource>[1], 'port'>, script: string): Promise<{ seconds: number; cpuSeconds: number }> {
   const sink = await startSink(s.sink);
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'relayguard-minimal-'));
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'relayguard-baseline-'));
   try {
-    const { child, port } = await startPortChild('minimal-relay.ts', [String(sink.port), dir]);
+    const { child, port } = await startPortChild(script, [String(sink.port), dir]);
     try {
       // Asked by signal, not by reading the sink's dump (15 MB by the end) every 25 ms.
       let delivered = 0;
@@ -299,9 +315,9 @@ async function minimalRelay(s: ThroughputSettings, source: Omit<Parameters<typeo
   }
 }
 
-/** smtp-source against bench/lib/bare-smtp-server.ts in a child process: seconds and the child's CPU seconds. */
-async function libraryAlone(s: ThroughputSettings, source: Omit<Parameters<typeof runSource>[1], 'port'>): Promise<{ seconds: number; cpuSeconds: number }> {
-  const { child, port } = await startPortChild('bare-smtp-server.ts', []);
+/** smtp-source against a front door that accepts and discards (a bench/lib/ script and its arguments), in a child process: seconds and the child's CPU seconds. */
+async function frontAlone(s: ThroughputSettings, source: Omit<Parameters<typeof runSource>[1], 'port'>, [script, ...args]: readonly [string, ...string[]]): Promise<{ seconds: number; cpuSeconds: number }> {
+  const { child, port } = await startPortChild(script, args);
   try {
     const cpu = () => processCpuSeconds(child.pid as number);
     const warm = await runSource(s.source, { ...source, messages: WARM_UP, port });
