@@ -121,10 +121,16 @@ export function printReport(r: Results & { targets?: Target[] }): void {
     if (floors.length > 0) {
       console.log('\n   The floor of any relay in Node (bench/lib/node-floor-relay.ts: node:net, no SMTP library, no checks, O_DSYNC group commit, raw pipelined delivery):');
       const part = (b: { perSecond: number; ratio: number; cpuPerMessageMs: number } | undefined) => (b ? `${b.perSecond} msgs/s (${(b.ratio * 100).toFixed(1)}% of direct) at ${b.cpuPerMessageMs} ms/msg` : '-');
-      for (const t of floors) console.log(`   ${t.payloadBytes / 1024} KiB / ${t.sessions}: front door alone ${part(t.nodeFloor?.front)}; durable relay ${part(t.nodeFloor?.relay)}`);
+      for (const t of floors) {
+        for (const run of t.repeats ?? [t]) console.log(`   ${t.payloadBytes / 1024} KiB / ${t.sessions}: front door alone ${part(run.nodeFloor?.front)}; durable relay ${part(run.nodeFloor?.relay)}`);
+      }
     }
     for (const t of r.throughput.filter((x) => x.repeats)) {
-      const runs = (t.repeats ?? []).map((x) => `${(x.ratio * 100).toFixed(1)}% (${x.endToEndPerSecond} vs ${x.directPerSecond}, ${x.relayCpuPerMessageMs} ms/msg)`);
+      const of = (b: { ratio: number } | undefined) => (b ? `${(b.ratio * 100).toFixed(1)}%` : '-');
+      const runs = (t.repeats ?? []).map(
+        (x) =>
+          `${(x.ratio * 100).toFixed(1)}% (${x.endToEndPerSecond} vs ${x.directPerSecond}, ${x.relayCpuPerMessageMs} ms/msg; smtp-server alone ${of(x.libraryAlone)}, minimal relay ${of(x.minimalRelay)}, Node floor relay ${of(x.nodeFloor?.relay)})`,
+      );
       console.log(`   ${t.payloadBytes / 1024} KiB / ${t.sessions}: ${runs.length} runs, the median shown: ${runs.join('; ')}`);
     }
   }

@@ -171,7 +171,16 @@ function medianRun(runs: ThroughputResult[]): ThroughputResult {
   const problems = runs.flatMap((r, i) => r.check.problems.map((p) => `run ${i + 1}: ${p}`));
   return {
     ...median,
-    repeats: runs.map((r) => ({ ratio: r.ratio, endToEndPerSecond: r.endToEndPerSecond, directPerSecond: r.directPerSecond, relayCpuPerMessageMs: r.relayCpuPerMessageMs, toolsCpuPerMessageMs: r.toolsCpuPerMessageMs })),
+    repeats: runs.map((r) => ({
+      ratio: r.ratio,
+      endToEndPerSecond: r.endToEndPerSecond,
+      directPerSecond: r.directPerSecond,
+      relayCpuPerMessageMs: r.relayCpuPerMessageMs,
+      toolsCpuPerMessageMs: r.toolsCpuPerMessageMs,
+      ...(r.libraryAlone ? { libraryAlone: r.libraryAlone } : {}),
+      ...(r.minimalRelay ? { minimalRelay: r.minimalRelay } : {}),
+      ...(r.nodeFloor ? { nodeFloor: r.nodeFloor } : {}),
+    })),
     check: { ...median.check, ok: runs.every((r) => r.check.ok), problems },
   };
 }

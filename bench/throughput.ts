@@ -86,7 +86,7 @@ export interface ThroughputResult extends ThroughputCase {
   /** 1-minute load average before and after the relayed run (the machine may be shared). */
   readonly loadAverage: number[];
   /** With --repeat: every run's figures (this result is the run with the median ratio). */
-  readonly repeats?: ReadonlyArray<Pick<ThroughputResult, 'ratio' | 'endToEndPerSecond' | 'directPerSecond' | 'relayCpuPerMessageMs' | 'toolsCpuPerMessageMs'>>;
+  readonly repeats?: ReadonlyArray<Pick<ThroughputResult, 'ratio' | 'endToEndPerSecond' | 'directPerSecond' | 'relayCpuPerMessageMs' | 'toolsCpuPerMessageMs' | 'libraryAlone' | 'minimalRelay' | 'nodeFloor'>>;
   readonly check: { sent: number; directAtSink: number; relayedAtSink: number; distinctRecipients: number; spoolLeft: number; ok: boolean; problems: string[] };
 }
 
