@@ -129,7 +129,7 @@ export function printReport(r: Results & { targets?: Target[] }): void {
       const of = (b: { ratio: number } | undefined) => (b ? `${(b.ratio * 100).toFixed(1)}%` : '-');
       const runs = (t.repeats ?? []).map(
         (x) =>
-          `${(x.ratio * 100).toFixed(1)}% (${x.endToEndPerSecond} vs ${x.directPerSecond}, ${x.relayCpuPerMessageMs} ms/msg; smtp-server alone ${of(x.libraryAlone)}, minimal relay ${of(x.minimalRelay)}, Node floor relay ${of(x.nodeFloor?.relay)})`,
+          `${(x.ratio * 100).toFixed(1)}% (${x.endToEndPerSecond} vs ${x.directPerSecond}, ${x.relayCpuPerMessageMs} ms/msg; smtp-server alone ${of(x.libraryAlone)}, minimal relay ${of(x.minimalRelay)}, Node floor relay ${of(x.nodeFloor?.relay)}${x.diskFlushMs ? `; durable 1 KiB append p50 ${x.diskFlushMs.before.p50Ms}/${x.diskFlushMs.after.p50Ms} ms before/after` : ''})`,
       );
       console.log(`   ${t.payloadBytes / 1024} KiB / ${t.sessions}: ${runs.length} runs, the median shown: ${runs.join('; ')}`);
     }

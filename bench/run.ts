@@ -180,6 +180,7 @@ function medianRun(runs: ThroughputResult[]): ThroughputResult {
       ...(r.libraryAlone ? { libraryAlone: r.libraryAlone } : {}),
       ...(r.minimalRelay ? { minimalRelay: r.minimalRelay } : {}),
       ...(r.nodeFloor ? { nodeFloor: r.nodeFloor } : {}),
+      ...(r.diskFlushMs ? { diskFlushMs: r.diskFlushMs } : {}),
     })),
     check: { ...median.check, ok: runs.every((r) => r.check.ok), problems },
   };

@@ -12,6 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestDnsServer } from '../test/helpers/dns-server.ts';
+import { measureDiskFlush } from './lib/disk-flush.ts';
 import { processCpuSeconds, runSource, startSink } from './lib/postfix-tools.ts';
 import { LOCAL_DOMAIN, REPO, SENDER_DOMAIN, startRelayChild, type RelayChild, type RelayChildOptions, type RelayStatus } from './lib/relay-child.ts';
 import { pollUntil, round } from './lib/stats.ts';
@@ -83,10 +84,16 @@ export interface ThroughputResult extends ThroughputCase {
   };
   readonly dnsQueriesDuringRun: number;
   readonly dnsblCache: { hits: number; misses: number };
+  /**
+   * The disk's latency for a durable 1 KiB append (bench/lib/disk-flush.ts),
+   * just before and just after the relayed run: what every 250 waits for,
+   * set by the machine, not by the code.
+   */
+  readonly diskFlushMs?: { readonly before: { p50Ms: number; p90Ms: number }; readonly after: { p50Ms: number; p90Ms: number } };
   /** 1-minute load average before and after the relayed run (the machine may be shared). */
   readonly loadAverage: number[];
   /** With --repeat: every run's figures (this result is the run with the median ratio). */
-  readonly repeats?: ReadonlyArray<Pick<ThroughputResult, 'ratio' | 'endToEndPerSecond' | 'directPerSecond' | 'relayCpuPerMessageMs' | 'toolsCpuPerMessageMs' | 'libraryAlone' | 'minimalRelay' | 'nodeFloor'>>;
+  readonly repeats?: ReadonlyArray<Pick<ThroughputResult, 'ratio' | 'endToEndPerSecond' | 'directPerSecond' | 'relayCpuPerMessageMs' | 'toolsCpuPerMessageMs' | 'libraryAlone' | 'minimalRelay' | 'nodeFloor' | 'diskFlushMs'>>;
   readonly check: { sent: number; directAtSink: number; relayedAtSink: number; distinctRecipients: number; spoolLeft: number; ok: boolean; problems: string[] };
 }
 
@@ -143,6 +150,8 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
 
   // Relayed.
   const sink = await startSink(s.sink);
+  let diskBefore: { p50Ms: number; p90Ms: number } | undefined;
+  let diskAfter: { p50Ms: number; p90Ms: number } | undefined;
   let relay: RelayChild | undefined;
   let relayed: Relayed = { acceptedSeconds: Infinity, endToEndSeconds: Infinity, cpuSeconds: 0, sourceCpu: 0, sinkCpu: 0, dnsQueries: 0, dnsblCache: { hits: 0, misses: 0 }, atSink: 0, distinctRecipients: 0, spoolLeft: -1 };
   try {
@@ -158,6 +167,7 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
     };
     const before = await pollUntil(() => drained(WARM_UP), 30_000);
     if (!before) throw new Error('warm-up messages were not delivered');
+    diskBefore = await measureDiskFlush(s.relay.workRoot ?? os.tmpdir());
     s.dns.resetCounts();
     const cpuBefore = await live.cpuSeconds();
     const sinkCpuBefore = await sink.cpuSeconds();
@@ -167,6 +177,7 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
     const after = await pollUntil(() => drained(totals(before).delivered + c.messages), s.timeoutMs, 25);
     const endToEndSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     const cpuSeconds = (await live.cpuSeconds()) - cpuBefore;
+    diskAfter = await measureDiskFlush(s.relay.workRoot ?? os.tmpdir());
     const sinkCpu = (await sink.cpuSeconds()) - sinkCpuBefore;
     const last = after ?? (await live.status());
     if (!after) problems.push(`not drained within ${s.timeoutMs} ms: delivered ${totals(last).delivered - totals(before).delivered} of ${c.messages}`);
@@ -240,6 +251,7 @@ export async function measureThroughput(c: ThroughputCase, s: ThroughputSettings
     ...(floorFront || floorRelay ? { nodeFloor: { ...(floorFront ? { front: baseline(floorFront) } : {}), ...(floorRelay ? { relay: baseline(floorRelay) } : {}) } } : {}),
     dnsQueriesDuringRun: relayed.dnsQueries,
     dnsblCache: relayed.dnsblCache,
+    ...(diskBefore && diskAfter ? { diskFlushMs: { before: diskBefore, after: diskAfter } } : {}),
     loadAverage: [round(loadBefore, 2), round(loadAfter, 2)],
     check: {
       sent: c.messages,
