@@ -13,14 +13,13 @@
 // --strace counts the relay's write and writev system calls (all threads,
 // `strace -c -f`) during the measured messages: a count that does not move
 // with the machine's load, where the CPU time does.
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDnsServer } from '../test/helpers/dns-server.ts';
 import { findTool, startSink } from './lib/postfix-tools.ts';
 import { sendPipelined } from './lib/pipelining-client.ts';
+import { startSyscallCount } from './lib/syscall-count.ts';
 import { threadCpu } from './lib/thread-cpu-stat.ts';
 import { REPO, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
 
@@ -58,28 +57,19 @@ try {
       };
       await sendPipelined(relay.smtpPort, { count: WARM_UP, first: 0, sessions, tag: 'pipelined' });
       if (!(await delivered(WARM_UP))) throw new Error('the warm-up was not delivered within 60 s');
-      const traceDir = values.strace ? await mkdtemp(path.join(os.tmpdir(), 'relayguard-strace-')) : undefined;
-      const tracer = traceDir
-        ? spawn('strace', ['-c', '-f', '-e', 'trace=write,writev', '-o', path.join(traceDir, 'counts'), '-p', String(relay.pid)], { stdio: 'ignore' })
-        : undefined;
-      if (tracer) await new Promise((resolve) => setTimeout(resolve, 1000)); // attached to every thread
+      const tracer = values.strace ? await startSyscallCount(relay.pid, ['write', 'writev']) : undefined;
       const before = await threadCpu(relay.pid);
       const started = process.hrtime.bigint();
       await sendPipelined(relay.smtpPort, { count: messages, first: WARM_UP, sessions, tag: 'pipelined' });
       if (!(await delivered(WARM_UP + messages))) throw new Error('not all messages were delivered within 60 s of the last accept');
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const after = await threadCpu(relay.pid);
-      let calls = '';
-      if (tracer && traceDir) {
-        const gone = new Promise((resolve) => tracer.once('exit', resolve));
-        tracer.kill('SIGINT');
-        await gone;
-        const table = await readFile(path.join(traceDir, 'counts'), 'utf8');
-        calls = [...table.matchAll(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(write|writev)$/gm)]
-          .map((m) => `${m[2]} ${(Number(m[1]) / messages).toFixed(2)}`)
-          .join(', ');
-        await rm(traceDir, { recursive: true, force: true });
-      }
+      const calls = tracer
+        ? [...(await tracer.stop())]
+            .filter(([name]) => name === 'write' || name === 'writev')
+            .map(([name, count]) => `${name} ${(count / messages).toFixed(2)}`)
+            .join(', ')
+        : '';
       const perMessage = [...after].map(([tid, ms]) => ({ tid, ms: (ms - (before.get(tid) ?? 0)) / messages })).filter((t) => t.ms > 0);
       const main = perMessage.find((t) => t.tid === relay.pid)?.ms ?? 0;
       const total = perMessage.reduce((sum, t) => sum + t.ms, 0);

@@ -19,13 +19,12 @@
 // Threads are named by what they are: the main thread is the one whose id
 // is the process id; the others (the delivery worker, V8's platform threads,
 // libuv's thread pool) all call themselves "node", so they are listed by CPU.
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDnsServer } from '../test/helpers/dns-server.ts';
 import { findTool, runSource, startSink } from './lib/postfix-tools.ts';
+import { startSyscallCount } from './lib/syscall-count.ts';
 import { contextSwitches, threadCpu } from './lib/thread-cpu-stat.ts';
 import { LOCAL_DOMAIN, REPO, SENDER_DOMAIN, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
 import { WARM_UP } from './throughput.ts';
@@ -67,9 +66,7 @@ try {
         return false;
       };
       if (!(await delivered(WARM_UP))) throw new Error('the warm-up was not delivered within 30 s');
-      const traceDir = values.strace ? await mkdtemp(path.join(os.tmpdir(), 'relayguard-strace-')) : undefined;
-      const tracer = traceDir ? spawn('strace', ['-c', '-f', '-o', path.join(traceDir, 'counts'), '-p', String(relay.pid)], { stdio: 'ignore' }) : undefined;
-      if (tracer) await new Promise((resolve) => setTimeout(resolve, 1000)); // attached to every thread
+      const tracer = values.strace ? await startSyscallCount(relay.pid) : undefined;
       const switchesBefore = await contextSwitches(relay.pid);
       const before = await threadCpu(relay.pid);
       const started = process.hrtime.bigint();
@@ -79,20 +76,13 @@ try {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const after = await threadCpu(relay.pid);
       const switches = ((await contextSwitches(relay.pid)) - switchesBefore) / messages;
-      let calls = '';
-      if (tracer && traceDir) {
-        const gone = new Promise((resolve) => tracer.once('exit', resolve));
-        tracer.kill('SIGINT');
-        await gone;
-        const table = await readFile(path.join(traceDir, 'counts'), 'utf8');
-        calls = [...table.matchAll(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/gm)]
-          .map((m) => ({ name: m[2]!, perMessage: Number(m[1]) / messages }))
-          .filter((c) => c.perMessage >= 0.01)
-          .sort((a, b) => b.perMessage - a.perMessage)
-          .map((c) => `${c.name} ${c.perMessage.toFixed(2)}`)
-          .join(', ');
-        await rm(traceDir, { recursive: true, force: true });
-      }
+      const calls = tracer
+        ? [...(await tracer.stop())]
+            .filter(([name, count]) => name !== 'total' && count / messages >= 0.01)
+            .sort((a, b) => b[1] - a[1])
+            .map(([name, count]) => `${name} ${(count / messages).toFixed(2)}`)
+            .join(', ')
+        : '';
       const perMessage = [...after].map(([tid, ms]) => ({ tid, ms: (ms - (before.get(tid) ?? 0)) / messages })).filter((t) => t.ms > 0);
       const main = perMessage.find((t) => t.tid === relay.pid)?.ms ?? 0;
       const others = perMessage.filter((t) => t.tid !== relay.pid).sort((a, b) => b.ms - a.ms);
