@@ -26,8 +26,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDnsServer } from '../test/helpers/dns-server.ts';
-import { findTool, runSource, startSink } from './lib/postfix-tools.ts';
-import { LOCAL_DOMAIN, REPO, SENDER_DOMAIN, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
+import { findTool, runSource, sinkReaches, startSink } from './lib/postfix-tools.ts';
+import { LOCAL_DOMAIN, REPO, SENDER_DOMAIN, measuredRelayOptions, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
 
 const { values } = parseArgs({
   options: { messages: { type: 'string' }, sessions: { type: 'string' }, warm: { type: 'string' }, 'relay-repo': { type: 'string' }, runs: { type: 'string' }, keep: { type: 'boolean' } },
@@ -65,20 +65,15 @@ const tools = { source: await findTool('smtp-source'), sink: await findTool('smt
 const dns = await startDnsServer();
 seedBenchDns(dns);
 const code = await prepareRelayCode(relayRepo);
-const limits = await readFile(path.join(REPO, 'bench', 'fixtures', 'limits.toml'), 'utf8');
+const relayOptions = await measuredRelayOptions(code, relayRepo, dns.address);
 const source = { sender: `sender@${SENDER_DOMAIN}`, helo: SENDER_DOMAIN, payloadBytes: 1024, timeoutMs: 1_800_000 };
 try {
   for (let run = 0; run < runs; run++) {
     const outDir = await mkdtemp(path.join(os.tmpdir(), 'relayguard-callgrind-'));
     const sink = await startSink(tools.sink);
     const relay = await startRelayChild({
-      run: code.run,
-      relayRepo,
-      dnsAddress: dns.address,
-      deliveryConcurrency: 20,
-      perDestinationConcurrency: 20,
+      ...relayOptions,
       sinkPort: sink.port,
-      extraPolicies: { 'limits.toml': limits },
       wrapper: [
         'valgrind',
         '--tool=callgrind',
@@ -91,13 +86,7 @@ try {
       startTimeoutMs: 300_000,
     });
     try {
-      const delivered = async (count: number) => {
-        for (let i = 0; i < 600_000 / 100; i++) {
-          if ((await sink.count()).messages >= count) return true;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        return false;
-      };
+      const delivered = (count: number) => sinkReaches(sink, count, 600_000, 100);
       const warmed = await runSource(tools.source, { ...source, messages: warm, sessions, port: relay.smtpPort, recipient: `warm@${LOCAL_DOMAIN}` });
       if (!warmed.ok) throw new Error(`warm-up failed: ${warmed.stderr}`);
       if (!(await delivered(warm))) throw new Error('the warm-up was not delivered within 600 s');

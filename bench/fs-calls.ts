@@ -26,10 +26,10 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { startDnsServer } from '../test/helpers/dns-server.ts';
-import { findTool, startSink } from './lib/postfix-tools.ts';
+import { findTool, sinkReaches, startSink } from './lib/postfix-tools.ts';
 import { sendPipelined } from './lib/pipelining-client.ts';
 import { threadCpu } from './lib/thread-cpu-stat.ts';
-import { REPO, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
+import { REPO, measuredRelayOptions, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
 
 const { values } = parseArgs({ options: { messages: { type: 'string' }, sessions: { type: 'string' }, 'relay-repo': { type: 'string' }, raw: { type: 'boolean' }, all: { type: 'boolean' }, perf: { type: 'string' } } });
 const messages = Number(values.messages ?? 2000);
@@ -70,27 +70,13 @@ const sinkTool = await findTool('smtp-sink');
 const dns = await startDnsServer();
 seedBenchDns(dns);
 const code = await prepareRelayCode(relayRepo);
-const limits = await readFile(path.join(REPO, 'bench', 'fixtures', 'limits.toml'), 'utf8');
+const relayOptions = await measuredRelayOptions(code, relayRepo, dns.address);
 const traceDir = await mkdtemp(path.join(os.tmpdir(), 'relayguard-fs-calls-'));
 try {
   const sink = await startSink(sinkTool);
-  const relay = await startRelayChild({
-    run: code.run,
-    relayRepo,
-    dnsAddress: dns.address,
-    deliveryConcurrency: 20,
-    perDestinationConcurrency: 20,
-    sinkPort: sink.port,
-    extraPolicies: { 'limits.toml': limits },
-  });
+  const relay = await startRelayChild({ ...relayOptions, sinkPort: sink.port });
   try {
-    const delivered = async (count: number) => {
-      for (let i = 0; i < 120_000 / 20; i++) {
-        if ((await sink.count()).messages >= count) return true;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      return false;
-    };
+    const delivered = (count: number) => sinkReaches(sink, count, 120_000);
     await sendPipelined(relay.smtpPort, { count: WARM_UP, first: 0, sessions, tag: 'fs' });
     if (!(await delivered(WARM_UP))) throw new Error('the warm-up was not delivered within 120 s');
     // Let the warm-up's done marks and removals settle before counting.

@@ -13,15 +13,14 @@
 // --strace counts the relay's write and writev system calls (all threads,
 // `strace -c -f`) during the measured messages: a count that does not move
 // with the machine's load, where the CPU time does.
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDnsServer } from '../test/helpers/dns-server.ts';
-import { findTool, startSink } from './lib/postfix-tools.ts';
+import { findTool, sinkReaches, startSink } from './lib/postfix-tools.ts';
 import { sendPipelined } from './lib/pipelining-client.ts';
 import { startSyscallCount } from './lib/syscall-count.ts';
 import { threadCpu } from './lib/thread-cpu-stat.ts';
-import { REPO, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
+import { REPO, measuredRelayOptions, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
 
 const { values } = parseArgs({ options: { messages: { type: 'string' }, sessions: { type: 'string' }, 'relay-repo': { type: 'string' }, runs: { type: 'string' }, strace: { type: 'boolean' } } });
 const messages = Number(values.messages ?? 5000);
@@ -34,27 +33,13 @@ const sinkTool = await findTool('smtp-sink');
 const dns = await startDnsServer();
 seedBenchDns(dns);
 const code = await prepareRelayCode(relayRepo);
-const limits = await readFile(path.join(REPO, 'bench', 'fixtures', 'limits.toml'), 'utf8');
+const relayOptions = await measuredRelayOptions(code, relayRepo, dns.address);
 try {
   for (let run = 0; run < runs; run++) {
     const sink = await startSink(sinkTool);
-    const relay = await startRelayChild({
-      run: code.run,
-      relayRepo,
-      dnsAddress: dns.address,
-      deliveryConcurrency: 20,
-      perDestinationConcurrency: 20,
-      sinkPort: sink.port,
-      extraPolicies: { 'limits.toml': limits },
-    });
+    const relay = await startRelayChild({ ...relayOptions, sinkPort: sink.port });
     try {
-      const delivered = async (count: number) => {
-        for (let i = 0; i < 60_000 / 20; i++) {
-          if ((await sink.count()).messages >= count) return true;
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-        return false;
-      };
+      const delivered = (count: number) => sinkReaches(sink, count, 60_000);
       await sendPipelined(relay.smtpPort, { count: WARM_UP, first: 0, sessions, tag: 'pipelined' });
       if (!(await delivered(WARM_UP))) throw new Error('the warm-up was not delivered within 60 s');
       const tracer = values.strace ? await startSyscallCount(relay.pid, ['write', 'writev']) : undefined;

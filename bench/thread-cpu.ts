@@ -19,14 +19,13 @@
 // Threads are named by what they are: the main thread is the one whose id
 // is the process id; the others (the delivery worker, V8's platform threads,
 // libuv's thread pool) all call themselves "node", so they are listed by CPU.
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDnsServer } from '../test/helpers/dns-server.ts';
-import { findTool, runSource, startSink } from './lib/postfix-tools.ts';
+import { findTool, runSource, sinkReaches, startSink } from './lib/postfix-tools.ts';
 import { startSyscallCount } from './lib/syscall-count.ts';
 import { contextSwitches, threadCpu } from './lib/thread-cpu-stat.ts';
-import { LOCAL_DOMAIN, REPO, SENDER_DOMAIN, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
+import { LOCAL_DOMAIN, REPO, SENDER_DOMAIN, measuredRelayOptions, prepareRelayCode, seedBenchDns, startRelayChild } from './lib/relay-child.ts';
 import { WARM_UP } from './throughput.ts';
 
 const { values } = parseArgs({ options: { messages: { type: 'string' }, sessions: { type: 'string' }, 'relay-repo': { type: 'string' }, runs: { type: 'string' }, 'relay-node-args': { type: 'string' }, strace: { type: 'boolean' } } });
@@ -40,31 +39,16 @@ const tools = { source: await findTool('smtp-source'), sink: await findTool('smt
 const dns = await startDnsServer();
 seedBenchDns(dns);
 const code = await prepareRelayCode(relayRepo);
-const limits = await readFile(path.join(REPO, 'bench', 'fixtures', 'limits.toml'), 'utf8');
+const relayOptions = await measuredRelayOptions(code, relayRepo, dns.address);
 const source = { sender: `sender@${SENDER_DOMAIN}`, helo: SENDER_DOMAIN, payloadBytes: 1024, timeoutMs: 600_000 };
 try {
   for (let run = 0; run < runs; run++) {
     const sink = await startSink(tools.sink);
-    const relay = await startRelayChild({
-      run: code.run,
-      relayRepo,
-      dnsAddress: dns.address,
-      deliveryConcurrency: 20,
-      perDestinationConcurrency: 20,
-      sinkPort: sink.port,
-      extraPolicies: { 'limits.toml': limits },
-      nodeArgs: relayNodeArgs,
-    });
+    const relay = await startRelayChild({ ...relayOptions, sinkPort: sink.port, nodeArgs: relayNodeArgs });
     try {
       const warm = await runSource(tools.source, { ...source, messages: WARM_UP, sessions, port: relay.smtpPort, recipient: `warm@${LOCAL_DOMAIN}` });
       if (!warm.ok) throw new Error(`warm-up failed: ${warm.stderr}`);
-      const delivered = async (count: number) => {
-        for (let i = 0; i < 30_000 / 20; i++) {
-          if ((await sink.count()).messages >= count) return true;
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-        return false;
-      };
+      const delivered = (count: number) => sinkReaches(sink, count, 30_000);
       if (!(await delivered(WARM_UP))) throw new Error('the warm-up was not delivered within 30 s');
       const tracer = values.strace ? await startSyscallCount(relay.pid) : undefined;
       const switchesBefore = await contextSwitches(relay.pid);

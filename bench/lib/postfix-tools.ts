@@ -10,6 +10,7 @@ import { constants, createReadStream } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { pollUntil } from './stats.ts';
 
 const SBIN = ['/usr/sbin', '/usr/bin', '/usr/local/sbin'];
 
@@ -56,6 +57,11 @@ export interface Sink {
   /** smtp-sink's CPU seconds so far (user + system); 0 once it has exited. */
   cpuSeconds(): Promise<number>;
   stop(): Promise<void>;
+}
+
+/** Whether the sink's dump holds at least `count` transactions within `timeoutMs`, asked every `intervalMs`. */
+export async function sinkReaches(sink: Pick<Sink, 'count'>, count: number, timeoutMs: number, intervalMs = 20): Promise<boolean> {
+  return (await pollUntil(async () => ((await sink.count()).messages >= count ? true : undefined), timeoutMs, intervalMs)) === true;
 }
 
 /** smtp-sink on 127.0.0.1, dumping every transaction; `-u nobody` when we are root (it insists). */

@@ -76,6 +76,17 @@ export interface RelayChildOptions {
   readonly startTimeoutMs?: number;
 }
 
+/**
+ * The relay of the diagnostic benches (thread-cpu, pipelined-cpu, fs-calls,
+ * callgrind) as `npm run bench` measures it by default: every policy on,
+ * every limit of bench/fixtures/limits.toml counted, 20 deliveries at a time
+ * to the one upstream. Spread it into startRelayChild with the sink's port.
+ */
+export async function measuredRelayOptions(code: RelayCode, relayRepo: string, dnsAddress: string): Promise<Omit<RelayChildOptions, 'sinkPort'>> {
+  const limits = await readFile(path.join(REPO, 'bench', 'fixtures', 'limits.toml'), 'utf8');
+  return { run: code.run, relayRepo, dnsAddress, deliveryConcurrency: 20, perDestinationConcurrency: 20, extraPolicies: { 'limits.toml': limits } };
+}
+
 export interface RelayStatus {
   readonly traffic: { readonly totals: Record<'accepted' | 'rejected' | 'deferred' | 'delivered' | 'bounced' | 'deliveryDeferred', number> };
   readonly queue: { readonly size: number } | { readonly error: string };
