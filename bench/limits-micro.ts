@@ -19,6 +19,7 @@ import path from 'node:path';
 import { createHook } from 'node:async_hooks';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import { threadCpuNs } from './lib/thread-cpu-stat.ts';
 
 const { values } = parseArgs({ options: { old: { type: 'string' }, new: { type: 'string' }, sessions: { type: 'string' }, rounds: { type: 'string' }, clients: { type: 'string' } } });
 const here = path.resolve(import.meta.dirname, '..');
@@ -77,22 +78,14 @@ async function load(name: string, dir: string): Promise<Loaded> {
 
 const a = await load('old', dirs.old);
 const b = await load('new', dirs.new);
-/** This thread's CPU time in ns (Linux schedstat), so waiting for a core is not counted. */
-const threadNs = (): bigint => {
-  try {
-    return BigInt(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0] ?? '0');
-  } catch {
-    return process.hrtime.bigint();
-  }
-};
 const times: Record<string, number[]> = {};
 const allocated: Record<string, number[]> = {};
 for (let w = 0; w < 3; w++) for (const impl of [a, b]) await impl.run(sessions);
 for (let r = 0; r < rounds; r++) {
   for (const impl of r % 2 === 0 ? [a, b] : [b, a]) {
-    const t0 = threadNs();
+    const t0 = threadCpuNs();
     await impl.run(sessions);
-    (times[impl.name] ??= []).push(Number(threadNs() - t0) / sessions);
+    (times[impl.name] ??= []).push(Number(threadCpuNs() - t0) / sessions);
     for (let k = 0; k < 5; k++) {
       const before = process.memoryUsage().heapUsed;
       await impl.run(200);

@@ -14,10 +14,10 @@
 //
 // It also prints the bytes allocated per session (heap growth over small batches;
 // run with --max-semi-space-size=64 so a batch fits in the young generation).
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import { threadCpuNs } from './lib/thread-cpu-stat.ts';
 
 const { values } = parseArgs({ options: { old: { type: 'string' }, new: { type: 'string' }, sessions: { type: 'string' }, rounds: { type: 'string' }, part: { type: 'string' } } });
 const here = path.resolve(import.meta.dirname, '..');
@@ -152,26 +152,15 @@ type Kind = 'driver' | 'observability' | 'front';
 const kinds: Kind[] = part === 'all' ? ['driver', 'observability', 'front'] : [part as Kind];
 const run = async (kind: Kind, impl: Loaded, n: number) => (kind === 'driver' ? impl.runDriver(n) : kind === 'front' ? impl.runFront(n) : impl.runObservability(n));
 const times: Record<string, number[]> = {};
-/**
- * This thread's CPU time in ns (Linux: the first field of /proc/thread-self/schedstat), so time spent
- * waiting for a core on a loaded machine is not counted; wall time elsewhere.
- */
-const threadNs = (): bigint => {
-  try {
-    return BigInt(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0] ?? '0');
-  } catch {
-    return process.hrtime.bigint();
-  }
-};
 const allocated: Record<string, number[]> = {};
 // Warm-up: V8 tiers the code up over the first tens of thousands of calls.
 for (let w = 0; w < 3; w++) for (const impl of [a, b]) for (const kind of kinds) await run(kind, impl, sessions);
 for (let r = 0; r < rounds; r++) {
   for (const impl of r % 2 === 0 ? [a, b] : [b, a]) {
     for (const kind of kinds) {
-      const t0 = threadNs();
+      const t0 = threadCpuNs();
       await run(kind, impl, sessions);
-      (times[`${kind} ${impl.name}`] ??= []).push(Number(threadNs() - t0) / sessions);
+      (times[`${kind} ${impl.name}`] ??= []).push(Number(threadCpuNs() - t0) / sessions);
       // Bytes allocated per session: heap growth over a batch small enough to fit in the young generation
       // (run with --max-semi-space-size=64); a batch during which a GC ran (the heap shrank) is not counted.
       for (let k = 0; k < 5; k++) {

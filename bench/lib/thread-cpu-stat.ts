@@ -1,4 +1,5 @@
 // CPU time of each thread of a process, from /proc (Linux).
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 
 /** CPU milliseconds (user + system) of each thread of `pid`, by thread id. */
@@ -21,4 +22,17 @@ export async function contextSwitches(pid: number): Promise<number> {
     for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) total += Number(m[1]);
   }
   return total;
+}
+
+/**
+ * The calling thread's CPU time in ns (Linux: the first field of
+ * /proc/thread-self/schedstat), so time spent waiting for a core on a loaded
+ * machine is not counted; wall time where that file does not exist.
+ */
+export function threadCpuNs(): bigint {
+  try {
+    return BigInt(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0] ?? '0');
+  } catch {
+    return process.hrtime.bigint();
+  }
 }
